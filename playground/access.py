@@ -1,0 +1,51 @@
+"""One access check per object type. Views and the websocket consumer both go through these;
+an object the user may not see is reported as missing (404), never as forbidden, so its
+existence does not leak."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404
+
+from playground.models import Pane, Response, Session, Turn
+
+
+def _user_id(user: Any) -> int:
+    if user is None or not user.is_authenticated:
+        raise Http404("Not found.")
+    return int(user.pk)
+
+
+def session_for_user(user: Any, session_id: int | str) -> Session:
+    try:
+        return Session.objects.get(pk=int(session_id), owner_id=_user_id(user))
+    except (Session.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such session.") from None
+
+
+def pane_for_user(user: Any, pane_id: int | str) -> Pane:
+    try:
+        return Pane.objects.select_related("session").get(
+            pk=int(pane_id), session__owner_id=_user_id(user)
+        )
+    except (Pane.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such pane.") from None
+
+
+def turn_for_user(user: Any, turn_id: int | str) -> Turn:
+    try:
+        return Turn.objects.select_related("session").get(
+            pk=int(turn_id), session__owner_id=_user_id(user)
+        )
+    except (Turn.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such turn.") from None
+
+
+def response_for_user(user: Any, response_id: int | str) -> Response:
+    try:
+        return Response.objects.select_related("turn__session", "pane").get(
+            pk=int(response_id), turn__session__owner_id=_user_id(user)
+        )
+    except (Response.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such response.") from None

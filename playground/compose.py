@@ -1,0 +1,81 @@
+"""Reading the Send form: the panes (model and parameters each), the system prompt and the
+prompt. Every problem becomes a sentence; nothing is saved unless all panes are valid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.http import QueryDict
+
+from playground.catalog import CatalogModel, catalog
+from providers.base import ParamError
+
+
+@dataclass
+class PaneSpec:
+    position: int
+    model_key: str
+    model: CatalogModel | None
+    raw_params: dict[str, str]
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Compose:
+    prompt: str
+    system_prompt: str
+    panes: list[PaneSpec]
+    errors: list[str]
+
+
+def pane_positions(data: QueryDict) -> list[int]:
+    positions: list[int] = []
+    for raw in data.getlist("pane"):
+        if raw.isdigit() and int(raw) < 1000 and int(raw) not in positions:
+            positions.append(int(raw))
+    return positions
+
+
+def read_pane(data: QueryDict, position: int) -> PaneSpec:
+    prefix = f"pane-{position}-"
+    key = data.get(prefix + "model", "")
+    model = catalog().get(key)
+    raw = {
+        name[len(prefix) + 2 :]: value
+        for name, value in data.items()
+        if name.startswith(prefix + "p-")
+    }
+    return PaneSpec(position, key, model, raw)
+
+
+def read_compose(data: QueryDict) -> Compose:
+    prompt = data.get("prompt", "")
+    system_prompt = data.get("system_prompt", "")
+    errors: list[str] = []
+    limit = settings.PLAYGROUND_MAX_PROMPT_CHARS
+    if not prompt.strip():
+        errors.append("Write a prompt first.")
+    elif len(prompt) > limit:
+        errors.append(f"The prompt is {len(prompt):,} characters long; the limit is {limit:,}.")
+    if len(system_prompt) > limit:
+        errors.append(f"The system prompt is longer than {limit:,} characters.")
+    positions = pane_positions(data)
+    if not positions:
+        errors.append("Add at least one model.")
+    elif len(positions) > settings.PLAYGROUND_MAX_PANES:
+        errors.append(f"Compare at most {settings.PLAYGROUND_MAX_PANES} models at once.")
+    panes = [read_pane(data, p) for p in positions[: settings.PLAYGROUND_MAX_PANES]]
+    for number, pane in enumerate(panes, start=1):
+        if pane.model is None:
+            errors.append(f"Pane {number}: unknown model {pane.model_key!r}.")
+            continue
+        if not pane.model.available:
+            errors.append(f"Pane {number}: {pane.model.unavailable_reason}")
+            continue
+        try:
+            pane.params = pane.model.clean_params(pane.raw_params)
+        except ParamError as error:
+            errors.append(f"Pane {number}: {error}")
+    return Compose(prompt, system_prompt, panes, errors)

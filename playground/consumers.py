@@ -1,0 +1,171 @@
+"""The websocket a session page keeps open: it follows the session's panes live.
+
+The consumer tails the pane logs in Redis itself (``XREAD BLOCK`` from the client's last
+sequence number), together with the session's control stream, which announces new turns.
+So replay after a reload or reconnect and following live are the same loop, nothing can be
+dropped (a full channel-layer buffer cannot lose a delta) and nothing can be doubled (ids
+are sequence numbers). Any web process can serve any session: the record is in Redis.
+
+Protocol: the page sends ``{"type": "follow", "control": "<id>", "responses": {"<id>":
+<seq>}}`` on every (re)connect; the consumer sends HTML fragments that htmx swaps
+out-of-band into the panes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+import redis.asyncio as aioredis
+from asgiref.sync import sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.http import Http404
+
+from playground import panelog
+from playground.access import session_for_user
+from playground.fragments import render_batch, render_new_turn, render_final
+from playground.models import Response, Session
+from playground.watchdog import reap_dead
+
+log = logging.getLogger(__name__)
+
+BLOCK_MS = 2000  # how often an idle follower looks for panes whose worker died
+MAX_FOLLOWED = 200
+
+_redis: aioredis.Redis | None = None
+
+
+def shared_redis() -> aioredis.Redis:
+    """One connection pool per web process (each follower holds one connection while it
+    blocks)."""
+    global _redis
+    if _redis is None:
+        _redis = aioredis.Redis.from_url(settings.REDIS_URL, max_connections=2000)
+    return _redis
+
+
+class SessionConsumer(AsyncWebsocketConsumer):
+    session: Session
+    follower: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        session_id = self.scope["url_route"]["kwargs"]["session_id"]
+        try:
+            self.session = await sync_to_async(session_for_user)(user, session_id)
+        except Http404:
+            await self.close(code=4404)
+            return
+        self.cursors: dict[str, str] = {}
+        self.wake = asyncio.Event()
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if self.follower is not None:
+            self.follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.follower
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            message = json.loads(text_data or "")
+        except ValueError:
+            return
+        if not isinstance(message, dict) or message.get("type") != "follow":
+            return
+        cursors: dict[str, str] = {}
+        control = str(message.get("control") or "0-0")
+        cursors[panelog.control_key(self.session.pk)] = _valid_id(control)
+        responses = message.get("responses") or {}
+        if isinstance(responses, dict):
+            wanted = await self._owned_responses(list(responses)[:MAX_FOLLOWED])
+            for response_id in wanted:
+                seq = responses.get(str(response_id), 0)
+                cursors[panelog.log_key(response_id)] = panelog.entry_id(_valid_seq(seq))
+        self.cursors = cursors
+        if self.follower is None or self.follower.done():
+            self.follower = asyncio.create_task(self._follow())
+        else:
+            self.follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.follower
+            self.follower = asyncio.create_task(self._follow())
+
+    @sync_to_async
+    def _owned_responses(self, ids: list[Any]) -> list[int]:
+        """Only responses of this session can be followed (ids from the client are
+        untrusted)."""
+        numbers = [int(i) for i in ids if str(i).isdigit()]
+        return list(
+            Response.objects.filter(pk__in=numbers, turn__session=self.session).values_list(
+                "pk", flat=True
+            )
+        )
+
+    async def _follow(self) -> None:
+        redis = shared_redis()
+        control = panelog.control_key(self.session.pk)
+        try:
+            while True:
+                streams = dict(self.cursors)
+                result = await redis.xread(streams, count=1000, block=BLOCK_MS)  # type: ignore[arg-type]
+                if not result:
+                    await self._check_dead()
+                    continue
+                for raw_key, entries in result:
+                    key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
+                    last = entries[-1][0]
+                    self.cursors[key] = last.decode() if isinstance(last, bytes) else last
+                    if key == control:
+                        for _entry_id, fields in entries:
+                            await self._new_turn(fields, self.cursors[key])
+                    else:
+                        await self._pane(key, panelog.merge(entries))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("follower of session %s failed", self.session.pk)
+            await self.close(code=1011)
+
+    async def _new_turn(self, fields: dict[Any, Any], control_id: str) -> None:
+        raw = fields.get(b"turn") or fields.get("turn")
+        if raw is None:
+            return
+        turn_id = int(raw)
+        html, response_ids = await render_new_turn(self.session.pk, turn_id, control_id)
+        for response_id in response_ids:
+            self.cursors.setdefault(panelog.log_key(response_id), "0-0")
+        if html:
+            await self.send(text_data=html)
+
+    async def _pane(self, key: str, batch: panelog.Batch) -> None:
+        response_id = panelog.response_id_of(key)
+        if batch.ended:
+            self.cursors.pop(key, None)
+            html = await render_final(response_id, batch.last_seq)
+        else:
+            html = render_batch(response_id, batch)
+        await self.send(text_data=html)
+
+    async def _check_dead(self) -> None:
+        control = panelog.control_key(self.session.pk)
+        followed = [panelog.response_id_of(k) for k in self.cursors if k != control]
+        if followed:
+            # Reaping writes an end entry to the log, which the next XREAD picks up.
+            await reap_dead(followed)
+
+
+def _valid_id(value: str) -> str:
+    ms, _, seq = value.partition("-")
+    return value if ms.isdigit() and (seq.isdigit() or not seq) else "0-0"
+
+
+def _valid_seq(value: Any) -> int:
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError):
+        return 0

@@ -1,0 +1,185 @@
+"""Coalesces every pane's deltas and writes them to the pane logs.
+
+One publisher per worker process. A pane's first token is written at once; after that,
+each pane is flushed at most once per window (40 ms at rest). All panes that have something
+to say in a tick go out in one Redis pipeline, together with heartbeats and the check of the
+stop flags. When the loop falls behind, the window widens (up to PLAYGROUND_FLUSH_MAX_MS) so
+that Redis round trips do not pile up, and narrows again when it catches up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from django.conf import settings
+
+from playground import panelog
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class PaneBuffer:
+    """What one streaming pane has produced but not yet written."""
+
+    response_id: int
+    started: float  # time.monotonic() when the pane started
+    seq: int = 0
+    text: str = ""
+    reasoning: str = ""
+    tokens: int = 0
+    ttft_ms: int | None = None
+    status_message: str | None = None
+    stop_requested: bool = False
+    stop_event: asyncio.Event | None = None
+    flushed_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.stop_event = asyncio.Event()
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self.text or self.reasoning or self.status_message is not None)
+
+    def take_entry(self) -> dict[str, str | int]:
+        """The fields of the next log entry, and the buffer emptied."""
+        now = time.monotonic()
+        entry: dict[str, str | int]
+        if self.text or self.reasoning:
+            entry = {"k": "d", "t": self.text, "r": self.reasoning, "n": self.tokens,
+                     "ms": int((now - self.started) * 1000)}
+            if self.ttft_ms is not None:
+                entry["ttft"] = self.ttft_ms
+            self.text = self.reasoning = ""
+            self.status_message = None
+        else:
+            entry = {"k": "s", "msg": self.status_message or ""}
+            self.status_message = None
+        self.flushed_at = now
+        return entry
+
+
+class Publisher:
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self.base_window = settings.PLAYGROUND_FLUSH_MS / 1000
+        self.max_window = max(self.base_window, settings.PLAYGROUND_FLUSH_MAX_MS / 1000)
+        self.window = self.base_window
+        self.panes: dict[int, PaneBuffer] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._last_heartbeat = 0.0
+        self._last_stop_check = 0.0
+        self.ttl = settings.PLAYGROUND_LOG_TTL
+        self.ticks = 0
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def register(self, response_id: int) -> PaneBuffer:
+        buffer = PaneBuffer(response_id, time.monotonic())
+        self.panes[response_id] = buffer
+        self._wake.set()  # heartbeat for the new pane at once
+        self._last_heartbeat = 0.0
+        return buffer
+
+    def unregister(self, buffer: PaneBuffer) -> None:
+        self.panes.pop(buffer.response_id, None)
+
+    def add_text(self, buffer: PaneBuffer, text: str, reasoning: str = "") -> None:
+        first = buffer.ttft_ms is None
+        if first:
+            buffer.ttft_ms = int((time.monotonic() - buffer.started) * 1000)
+        buffer.text += text
+        buffer.reasoning += reasoning
+        buffer.tokens += 1
+        if first:
+            self._wake.set()  # the first token goes out at once
+
+    def set_status(self, buffer: PaneBuffer, message: str) -> None:
+        buffer.status_message = message
+        self._wake.set()
+
+    async def flush_now(self, buffer: PaneBuffer) -> int:
+        """Write what the pane holds right away; returns its last sequence number."""
+        if buffer.dirty:
+            buffer.seq += 1
+            await self.redis.xadd(
+                panelog.log_key(buffer.response_id),
+                buffer.take_entry(),  # type: ignore[arg-type]
+                id=panelog.entry_id(buffer.seq),
+            )
+        return buffer.seq
+
+    async def write_end(self, buffer: PaneBuffer, status: str) -> None:
+        await self.flush_now(buffer)
+        buffer.seq += 1
+        key = panelog.log_key(buffer.response_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(key, {"k": "e", "st": status}, id=panelog.entry_id(buffer.seq))
+            pipe.expire(key, self.ttl)
+            pipe.delete(panelog.heartbeat_key(buffer.response_id))
+            await pipe.execute()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Redis hiccup: keep the loop alive, try again next tick
+                log.exception("publisher tick failed")
+                await asyncio.sleep(0.5)
+
+    async def _tick(self) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=self.window)
+        except TimeoutError:
+            pass
+        self._wake.clear()
+        started = time.monotonic()
+        now = started
+        due = [b for b in self.panes.values()
+               if b.dirty and (b.flushed_at == 0.0 or now - b.flushed_at >= self.window * 0.9
+                               or b.seq == 0)]
+        heartbeat = now - self._last_heartbeat >= panelog.HEARTBEAT_EVERY_S
+        check_stops = now - self._last_stop_check >= 0.2 and self.panes
+        if not (due or heartbeat or check_stops):
+            return
+        watched = list(self.panes.values())
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for buffer in due:
+                buffer.seq += 1
+                key = panelog.log_key(buffer.response_id)
+                pipe.xadd(key, buffer.take_entry(), id=panelog.entry_id(buffer.seq))  # type: ignore[arg-type]
+                if buffer.seq == 1:
+                    pipe.expire(key, self.ttl)
+            if heartbeat:
+                self._last_heartbeat = now
+                for buffer in watched:
+                    pipe.set(panelog.heartbeat_key(buffer.response_id), 1,
+                             ex=panelog.HEARTBEAT_TTL_S)
+            if check_stops:
+                self._last_stop_check = now
+                pipe.mget([panelog.stop_key(b.response_id) for b in watched])
+            results = await pipe.execute()
+        if check_stops:
+            for buffer, flag in zip(watched, results[-1], strict=True):
+                if flag and not buffer.stop_requested:
+                    buffer.stop_requested = True
+                    assert buffer.stop_event is not None
+                    buffer.stop_event.set()
+        self.ticks += 1
+        self._adapt(time.monotonic() - started)
+
+    def _adapt(self, spent: float) -> None:
+        """Widen the window when a tick's work takes a large share of it; narrow it back."""
+        if spent > self.window * 0.5:
+            self.window = min(self.max_window, self.window * 1.5)
+        elif spent < self.window * 0.2 and self.window > self.base_window:
+            self.window = max(self.base_window, self.window * 0.9)

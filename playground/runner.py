@@ -1,0 +1,226 @@
+"""Runs one turn: every pane streams at once on the worker's event loop.
+
+For each pane: claim the row (a conditional update, so a task delivered twice cannot run a
+pane twice), take a slot at its endpoint, stream from the provider, hand deltas to the
+publisher, then write the final row once. A pane never waits for another, and a failing
+pane only fails itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db.models import Q
+from django.utils import timezone
+
+from playground import panelog
+from playground.catalog import CatalogModel, catalog
+from playground.models import Response, Status, Turn
+from playground.publisher import PaneBuffer
+from playground.slots import endpoint_slot
+from playground.usage import estimate_tokens
+from playground.worker_loop import WorkerContext, context
+from providers.base import (
+    ChatRequest,
+    Credentials,
+    Failure,
+    Finish,
+    Message,
+    ProviderError,
+    ReasoningDelta,
+    TextDelta,
+    ToolCall,
+    Usage,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PaneJob:
+    response_id: int
+    model: CatalogModel | None
+    request: ChatRequest
+    display_name: str
+    text: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    tool_calls: list[dict[str, str]] = field(default_factory=list)
+    usage: Usage | None = None
+    finish_reason: str = ""
+    error: str = ""
+    status: str = Status.DONE
+    ttft_ms: int | None = None
+    started: float = 0.0
+
+
+def _history(response: Response) -> list[Message]:
+    """The pane's own conversation before this turn, then this turn's prompt."""
+    turn = response.turn
+    system = turn.system_prompt
+    messages: list[Message] = [Message("system", system)] if system.strip() else []
+    earlier = (
+        Response.objects.filter(pane_id=response.pane_id, turn__index__lt=turn.index)
+        .filter(Q(status=Status.DONE) | ~Q(text=""))
+        .select_related("turn")
+        .order_by("turn__index")
+    )
+    for previous in earlier:
+        messages.append(Message("user", previous.turn.prompt))
+        messages.append(Message("assistant", previous.text))
+    messages.append(Message("user", turn.prompt))
+    return messages
+
+
+def _credentials(model: CatalogModel) -> Credentials:
+    # Until the vault lands, keys come from the worker's environment, read at call time.
+    key_env = model.key_env
+    return Credentials(api_key=os.environ.get(key_env, "") if key_env else "")
+
+
+def _load_jobs(turn_id: int) -> list[PaneJob]:
+    """Claim the turn's pending responses and build their requests (runs in a thread)."""
+    turn = Turn.objects.get(pk=turn_id)
+    jobs = []
+    for response in turn.responses.select_related("turn", "pane").order_by("pane__position"):
+        claimed = Response.objects.filter(pk=response.pk, status=Status.PENDING).update(
+            status=Status.STREAMING, started_at=timezone.now()
+        )
+        if not claimed:
+            continue  # already run (a redelivered task) or stopped before it started
+        model = catalog().get(response.model_key)
+        request = ChatRequest(
+            model=model.model_id if model else response.model_key,
+            messages=_history(response),
+            params=response.params,
+            credentials=_credentials(model) if model else Credentials(),
+            base_url=model.base_url if model else "",
+        )
+        jobs.append(PaneJob(response.pk, model, request, response.display_name))
+    return jobs
+
+
+def _save(job: PaneJob) -> bool:
+    """Write the pane's final row once; False if someone else already ended it."""
+    text = "".join(job.text)
+    usage = job.usage or Usage()
+    estimated = usage.output_tokens is None or usage.input_tokens is None
+    output_tokens = usage.output_tokens
+    if output_tokens is None:
+        output_tokens = estimate_tokens(text) + estimate_tokens("".join(job.reasoning))
+    input_tokens = usage.input_tokens
+    if input_tokens is None:
+        input_tokens = sum(estimate_tokens(m.text) for m in job.request.messages)
+    total_ms = int((time.monotonic() - job.started) * 1000)
+    tokens_per_s = None
+    if job.ttft_ms is not None and output_tokens and total_ms > job.ttft_ms:
+        tokens_per_s = round(output_tokens / ((total_ms - job.ttft_ms) / 1000), 1)
+    updated = Response.objects.filter(pk=job.response_id, status=Status.STREAMING).update(
+        status=job.status,
+        text=text,
+        reasoning="".join(job.reasoning),
+        tool_calls=job.tool_calls,
+        finish_reason=job.finish_reason,
+        error=job.error,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        usage_estimated=estimated,
+        ttft_ms=job.ttft_ms,
+        total_ms=total_ms,
+        tokens_per_s=tokens_per_s,
+        finished_at=timezone.now(),
+    )
+    return bool(updated)
+
+
+async def run_turn(turn_id: int) -> None:
+    ctx = context()
+    jobs = await sync_to_async(_load_jobs, thread_sensitive=False)(turn_id)
+    if jobs:
+        await asyncio.gather(*(run_pane(ctx, job) for job in jobs))
+
+
+async def run_pane(ctx: WorkerContext, job: PaneJob) -> None:
+    publisher = ctx.publisher
+    buffer = publisher.register(job.response_id)
+    job.started = buffer.started
+    await ctx.redis.set(panelog.heartbeat_key(job.response_id), 1, ex=panelog.HEARTBEAT_TTL_S)
+    try:
+        consume = asyncio.create_task(_consume(ctx, job, buffer))
+        assert buffer.stop_event is not None
+        stop = asyncio.create_task(buffer.stop_event.wait())
+        try:
+            await asyncio.wait({consume, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if not consume.done():
+            consume.cancel()  # closes the provider connection (aclosing below)
+            with contextlib.suppress(asyncio.CancelledError):
+                await consume
+            job.status = Status.STOPPED
+            job.finish_reason = job.finish_reason or "stopped"
+        elif consume.exception() is not None:
+            error = consume.exception()
+            log.error("pane %s failed: %s", job.response_id, type(error).__name__)
+            job.status, job.error = Status.ERROR, "The playground failed while streaming."
+        if buffer.stop_requested and job.status == Status.DONE and not job.finish_reason:
+            job.status = Status.STOPPED
+        job.ttft_ms = buffer.ttft_ms
+        saved = await sync_to_async(_save, thread_sensitive=False)(job)
+        await publisher.write_end(buffer, job.status if saved else "")
+    finally:
+        publisher.unregister(buffer)
+
+
+async def _consume(ctx: WorkerContext, job: PaneJob, buffer: PaneBuffer) -> None:
+    publisher = ctx.publisher
+    model = job.model
+    if model is None:
+        job.status, job.error = Status.ERROR, "This model is no longer in the catalog."
+        return
+    provider = model.provider_class()
+
+    waited = False
+
+    async def waiting(ahead: int) -> None:
+        nonlocal waited
+        waited = True
+        publisher.set_status(buffer, f"waiting for {model.display_name} — {ahead} ahead")
+
+    async def retrying(attempt: int, delay: float, error: ProviderError) -> None:
+        publisher.set_status(buffer, f"{error.message} — retrying in {delay:.0f} s")
+
+    async with endpoint_slot(
+        ctx.redis, model.endpoint, model.concurrency, job.response_id, waiting
+    ):
+        if waited:
+            publisher.set_status(buffer, "")  # clears the waiting line
+        events = provider.stream(ctx.http, job.request, on_retry=retrying)
+        async with contextlib.aclosing(events):
+            async for event in events:
+                _apply(job, buffer, event, publisher)
+
+
+def _apply(job: PaneJob, buffer: PaneBuffer, event: Any, publisher: Any) -> None:
+    if isinstance(event, TextDelta):
+        job.text.append(event.text)
+        publisher.add_text(buffer, event.text)
+    elif isinstance(event, ReasoningDelta):
+        job.reasoning.append(event.text)
+        publisher.add_text(buffer, "", event.text)
+    elif isinstance(event, ToolCall):
+        job.tool_calls.append({"id": event.id, "name": event.name, "arguments": event.arguments})
+    elif isinstance(event, Usage):
+        job.usage = event
+    elif isinstance(event, Finish):
+        job.finish_reason = event.reason
+    elif isinstance(event, Failure):
+        job.status, job.error = Status.ERROR, event.message
+        job.finish_reason = "error"

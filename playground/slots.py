@@ -1,0 +1,85 @@
+"""Per-endpoint concurrency limits, shared by every worker through Redis.
+
+llama.cpp's server decodes one request at a time, and a team may want to cap any endpoint.
+A pane takes a slot before it calls the endpoint and gives it back after. Panes that wait
+are served in the order they asked, and are told how many are ahead of them. A slot or a
+place in the queue whose pane's heartbeat has gone (its worker died) is dropped, so a crash
+never blocks an endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+
+from playground import panelog
+
+# KEYS: holders zset, queue zset. ARGV: response id, limit, now, heartbeat key prefix.
+# Returns -1 when the slot is taken, else how many are ahead.
+_ACQUIRE = """
+local holders, queue = KEYS[1], KEYS[2]
+local me, limit, now, prefix = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+for _, key in ipairs({holders, queue}) do
+  for _, member in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+    if member ~= me and redis.call('EXISTS', prefix .. member) == 0 then
+      redis.call('ZREM', key, member)
+    end
+  end
+end
+if redis.call('ZSCORE', holders, me) then return -1 end
+if not redis.call('ZSCORE', queue, me) then redis.call('ZADD', queue, now, me) end
+local rank = redis.call('ZRANK', queue, me)
+local held = redis.call('ZCARD', holders)
+if held < limit and rank < (limit - held) then
+  redis.call('ZREM', queue, me)
+  redis.call('ZADD', holders, now, me)
+  return -1
+end
+return held + rank - limit + 1
+"""
+
+
+def _keys(endpoint: str) -> list[str]:
+    return [f"{panelog.PREFIX}:slots:{endpoint}", f"{panelog.PREFIX}:queue:{endpoint}"]
+
+
+@asynccontextmanager
+async def endpoint_slot(
+    redis: aioredis.Redis,
+    endpoint: str,
+    limit: int,
+    response_id: int,
+    on_wait: Callable[[int], Awaitable[None]],
+    poll: float = 0.05,
+) -> AsyncIterator[None]:
+    """Hold one of ``limit`` slots of ``endpoint`` for the body of the ``async with``.
+
+    ``on_wait(ahead)`` is awaited whenever the number of requests ahead changes.
+    """
+    keys = _keys(endpoint)
+    script = redis.register_script(_ACQUIRE)
+    last_ahead = -1
+    try:
+        while True:
+            ahead = int(
+                await script(
+                    keys=keys,
+                    args=[response_id, limit, time.time(), f"{panelog.PREFIX}:hb:"],
+                )
+            )
+            if ahead < 0:
+                break
+            if ahead != last_ahead:
+                last_ahead = ahead
+                await on_wait(ahead)
+            await asyncio.sleep(poll)
+        yield
+    finally:
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.zrem(keys[0], response_id)
+            pipe.zrem(keys[1], response_id)
+            await pipe.execute()

@@ -1,0 +1,15 @@
+"""Celery tasks. A task message carries ids only: never a key, never prompt text."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from playground import worker_loop
+
+
+@shared_task(name="playground.run_turn", acks_late=True, ignore_result=True)
+def run_turn(turn_id: int) -> None:
+    """Stream every pane of a turn; returns when all of them have ended."""
+    from playground.runner import run_turn as run
+
+    worker_loop.run(run(turn_id))

@@ -1,0 +1,69 @@
+"""Small formatting helpers for panes: status lines and tool-call arguments."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import template
+
+from playground.panelog import Batch
+
+register = template.Library()
+
+
+def _seconds(ms: int | None) -> str:
+    return "" if ms is None else f"{ms / 1000:.2f} s"
+
+
+def _rate(tokens: int | None, ttft_ms: int | None, elapsed_ms: int | None) -> str:
+    if not tokens or ttft_ms is None or elapsed_ms is None or elapsed_ms <= ttft_ms:
+        return ""
+    return f"{tokens / ((elapsed_ms - ttft_ms) / 1000):.1f} tok/s"
+
+
+def _join(parts: list[str]) -> str:
+    return " · ".join(p for p in parts if p)
+
+
+@register.simple_tag
+def live_status(batch: Batch) -> str:
+    """The status line of a streaming pane, from what its log said last."""
+    if batch.message:
+        return batch.message
+    tokens = f"{batch.tokens} tokens" if batch.tokens is not None else ""
+    ttft = f"TTFT {_seconds(batch.ttft_ms)}" if batch.ttft_ms is not None else ""
+    return _join(["Streaming", tokens, ttft, _rate(batch.tokens, batch.ttft_ms,
+                                                    batch.elapsed_ms),
+                  _seconds(batch.elapsed_ms)])
+
+
+@register.simple_tag
+def response_status(r: dict[str, Any]) -> str:
+    response = r["r"]
+    if r["active"]:
+        if r.get("message"):
+            return str(r["message"])
+        if r["status"] == "pending":
+            return "Queued"
+        batch = Batch(tokens=r["tokens"], ttft_ms=r["ttft_ms"], elapsed_ms=r["elapsed_ms"])
+        return live_status(batch)
+    tokens = ""
+    if response.output_tokens is not None:
+        tokens = f"{response.output_tokens} tokens"
+        if response.usage_estimated:
+            tokens += " (estimated)"
+    ttft = f"TTFT {_seconds(response.ttft_ms)}" if response.ttft_ms is not None else ""
+    rate = f"{response.tokens_per_s:.1f} tok/s" if response.tokens_per_s else ""
+    finish = ""
+    if response.finish_reason and response.finish_reason not in {"stop", response.status}:
+        finish = f"finish: {response.finish_reason}"
+    return _join([r["status_label"], tokens, ttft, rate, _seconds(response.total_ms), finish])
+
+
+@register.filter
+def pretty_json(value: str) -> str:
+    try:
+        return json.dumps(json.loads(value), indent=2, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return value

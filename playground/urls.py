@@ -1,0 +1,19 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from playground import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("send/", views.send, name="send_new"),
+    path("s/<int:session_id>/", views.session_page, name="session"),
+    path("s/<int:session_id>/send/", views.send, name="send"),
+    path("s/<int:session_id>/stop/", views.stop_session, name="stop_session"),
+    path("panes/<int:pane_id>/stop/", views.stop_pane, name="stop_pane"),
+    path("pane/new/", views.pane_editor, name="pane_editor"),
+    path("pane/<int:position>/params/", views.pane_params, name="pane_params"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+]

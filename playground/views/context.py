@@ -1,0 +1,107 @@
+"""What the templates are given for a pane and a response."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils.safestring import SafeString, mark_safe
+
+from playground import panelog
+from playground.catalog import CatalogModel, catalog
+from playground.models import Response, Status
+from playground.rendering import render_markdown
+from providers.base import Param
+
+
+@dataclass
+class ParamField:
+    param: Param
+    name: str  # form field name
+    value: Any
+    field_id: str
+
+
+@dataclass
+class PaneView:
+    position: int
+    pane_id: int | None
+    model_key: str
+    model: CatalogModel | None
+    fields: list[ParamField]
+    responses: list[dict[str, Any]] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def display_name(self) -> str:
+        return self.model.display_name if self.model else self.model_key
+
+    @property
+    def temperature(self) -> ParamField | None:
+        return next((f for f in self.fields if f.param.name == "temperature"), None)
+
+    @property
+    def more_fields(self) -> list[ParamField]:
+        return [f for f in self.fields if f.param.name != "temperature"]
+
+    @property
+    def active(self) -> bool:
+        return any(r["active"] for r in self.responses)
+
+
+def param_fields(position: int, model: CatalogModel | None, values: dict[str, Any]) -> list[
+    ParamField
+]:
+    if model is None:
+        return []
+    merged = {**model.defaults, **values}
+    return [
+        ParamField(p, f"pane-{position}-p-{p.name}", _display(merged.get(p.name)),
+                   f"pane-{position}-{p.name}")
+        for p in model.params
+    ]
+
+
+def _display(value: Any) -> Any:
+    if isinstance(value, list):
+        return "\n".join(str(v) for v in value)
+    return "" if value is None else value
+
+
+def pane_view(position: int, model_key: str, values: dict[str, Any], pane_id: int | None = None
+              ) -> PaneView:
+    model = catalog().get(model_key)
+    return PaneView(position, pane_id, model_key, model, param_fields(position, model, values))
+
+
+def response_context(
+    response: Response, seq: int = 0, live: panelog.Batch | None = None
+) -> dict[str, Any]:
+    """A response as the templates show it. ``live`` is what its log holds so far."""
+    active = response.status in (Status.PENDING, Status.STREAMING)
+    text = live.text if (active and live) else response.text
+    html: SafeString | str = ""
+    if not active:
+        html = mark_safe(render_markdown(response.text))  # noqa: S308 - sanitized by nh3
+    return {
+        "id": response.pk,
+        "position": response.pane.position,
+        "display_name": response.display_name,
+        "prompt": response.turn.prompt,
+        "turn_index": response.turn.index,
+        "status": response.status,
+        "status_label": response.get_status_display(),
+        "active": active,
+        "text": text,
+        "html": html,
+        "reasoning": live.reasoning if (active and live) else response.reasoning,
+        "tool_calls": response.tool_calls,
+        "finish_reason": response.finish_reason,
+        "error": response.error,
+        "seq": live.last_seq if live else seq,
+        "message": live.message if live else None,
+        "tokens": live.tokens if live else response.output_tokens,
+        "elapsed_ms": live.elapsed_ms if live else response.total_ms,
+        "ttft_ms": live.ttft_ms if live else response.ttft_ms,
+        "r": response,
+    }

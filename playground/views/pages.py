@@ -1,0 +1,79 @@
+"""The playground page: a new comparison, or a saved session with its panes and history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from playground import panelog
+from playground.access import session_for_user
+from playground.catalog import catalog, default_pane_models
+from playground.models import Response, Session, Status
+from playground.redis_sync import redis_client
+from playground.views.context import PaneView, pane_view, response_context
+from playground.watchdog import reap_dead_sync
+
+
+def _sidebar(request: HttpRequest) -> list[Session]:
+    return list(Session.objects.filter(owner=request.user).only("pk", "title")[:50])
+
+
+def _models() -> list[Any]:
+    return list(catalog().values())
+
+
+@login_required
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    panes = [pane_view(position, key, {}) for position, key in enumerate(default_pane_models())]
+    return render(
+        request,
+        "playground/page.html",
+        {"panes": panes, "session": None, "sessions": _sidebar(request), "models": _models(),
+         "control_id": "0-0", "system_prompt": ""},
+    )
+
+
+def session_panes(session: Session) -> tuple[list[PaneView], str]:
+    """The session's panes with their responses; streaming ones with what their log holds."""
+    panes = {p.pk: pane_view(p.position, p.model_key, p.params, p.pk)
+             for p in session.panes.filter(removed=False)}
+    responses = list(
+        Response.objects.filter(turn__session=session, pane_id__in=list(panes))
+        .select_related("turn", "pane")
+        .order_by("turn__index", "pane__position")
+    )
+    active = [r.pk for r in responses if r.status == Status.STREAMING]
+    if active and reap_dead_sync(active):
+        for r in responses:
+            r.refresh_from_db()
+    redis = redis_client()
+    live_ids = [r.pk for r in responses if r.is_active]
+    with redis.pipeline(transaction=False) as pipe:
+        for pk in live_ids:
+            pipe.xrange(panelog.log_key(pk))
+        pipe.xrevrange(panelog.control_key(session.pk), count=1)
+        results = pipe.execute()
+    control = results[-1]
+    control_id = control[0][0].decode() if control else "0-0"
+    live = {pk: panelog.merge(entries) for pk, entries in zip(live_ids, results, strict=False)}
+    for r in responses:
+        panes[r.pane_id].responses.append(response_context(r, live=live.get(r.pk)))
+    return list(panes.values()), control_id
+
+
+@login_required
+@require_GET
+def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
+    session = session_for_user(request.user, session_id)
+    panes, control_id = session_panes(session)
+    return render(
+        request,
+        "playground/page.html",
+        {"panes": panes, "session": session, "sessions": _sidebar(request), "models": _models(),
+         "control_id": control_id, "system_prompt": session.system_prompt},
+    )

@@ -1,0 +1,38 @@
+"""Editing panes before Send: add a pane, switch a pane's model (its parameter fields)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from playground.catalog import catalog, default_pane_models
+from playground.compose import pane_positions, read_pane
+from playground.views.context import pane_view
+
+
+@login_required
+@require_GET
+def pane_editor(request: HttpRequest) -> HttpResponse:
+    """A new pane column, placed after the existing ones."""
+    positions = pane_positions(request.GET)
+    if len(positions) >= settings.PLAYGROUND_MAX_PANES:
+        return HttpResponse(status=204)
+    position = max(positions, default=-1) + 1
+    model_key = request.GET.get("model") or default_pane_models()[0]
+    if model_key not in catalog():
+        model_key = default_pane_models()[0]
+    pane = pane_view(position, model_key, {})
+    return render(request, "playground/_pane.html", {"pane": pane, "models": list(catalog().values())})
+
+
+@login_required
+@require_GET
+def pane_params(request: HttpRequest, position: int) -> HttpResponse:
+    """The parameter fields for the model now picked in a pane; values that still apply are
+    kept."""
+    spec = read_pane(request.GET, position)
+    pane = pane_view(position, spec.model_key, dict(spec.raw_params))
+    return render(request, "playground/_pane.html#params", {"pane": pane})

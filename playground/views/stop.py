@@ -1,0 +1,55 @@
+"""Stop one pane, or every pane of a session. Cooperative: a flag in Redis that the worker
+sees within a fraction of a second; it then closes the provider connection and keeps the
+partial text. A response no worker has started yet is stopped here and then."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from playground import panelog
+from playground.access import pane_for_user, session_for_user
+from playground.models import ACTIVE_STATUSES, Response, Status
+from playground.redis_sync import redis_client
+
+
+def request_stop(response_ids: list[int]) -> None:
+    if not response_ids:
+        return
+    redis = redis_client()
+    with redis.pipeline(transaction=False) as pipe:
+        for pk in response_ids:
+            pipe.set(panelog.stop_key(pk), 1, ex=panelog.STOP_TTL_S)
+        pipe.execute()
+    for pk in response_ids:
+        never_started = Response.objects.filter(pk=pk, status=Status.PENDING).update(
+            status=Status.STOPPED, finish_reason="stopped", finished_at=timezone.now()
+        )
+        if never_started:
+            redis.xadd(panelog.log_key(pk), {"k": "e", "st": Status.STOPPED},
+                       id=panelog.entry_id(1))
+            redis.expire(panelog.log_key(pk), 3600)
+
+
+@login_required
+@require_POST
+def stop_pane(request: HttpRequest, pane_id: int) -> HttpResponse:
+    pane = pane_for_user(request.user, pane_id)
+    ids = list(pane.responses.filter(status__in=ACTIVE_STATUSES).values_list("pk", flat=True))
+    request_stop(ids)
+    return HttpResponse(status=204)
+
+
+@login_required
+@require_POST
+def stop_session(request: HttpRequest, session_id: int) -> HttpResponse:
+    session = session_for_user(request.user, session_id)
+    ids = list(
+        Response.objects.filter(turn__session=session, status__in=ACTIVE_STATUSES).values_list(
+            "pk", flat=True
+        )
+    )
+    request_stop(ids)
+    return HttpResponse(status=204)

@@ -1,0 +1,76 @@
+"""One long-lived asyncio event loop per worker process.
+
+Celery runs tasks in threads (``--pool threads``); each task hands its turn to this loop and
+waits. So one process streams many panes at once over one Redis client, one httpx client
+and one publisher, instead of opening a loop and connections per task or per token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import httpx
+import redis.asyncio as aioredis
+from django.conf import settings
+
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+class WorkerContext:
+    """What every run on this loop shares."""
+
+    def __init__(self) -> None:
+        from playground.publisher import Publisher
+
+        self.redis = aioredis.Redis.from_url(settings.REDIS_URL, max_connections=64)
+        self.http = httpx.AsyncClient(
+            timeout=httpx.Timeout(connect=10, read=120, write=30, pool=30),
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
+            follow_redirects=False,  # a key is only ever sent to the URL it was saved with
+        )
+        self.publisher = Publisher(self.redis)
+
+
+_context: WorkerContext | None = None
+
+
+def _run_forever(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
+    asyncio.set_event_loop(loop)
+    ready.set()
+    loop.run_forever()
+
+
+def get_loop() -> asyncio.AbstractEventLoop:
+    global _loop
+    with _lock:
+        if _loop is None or _loop.is_closed():
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+            thread = threading.Thread(
+                target=_run_forever, args=(loop, ready), name="playground-streams", daemon=True
+            )
+            thread.start()
+            ready.wait()
+            _loop = loop
+        return _loop
+
+
+def context() -> WorkerContext:
+    """The shared clients; only call from inside the worker loop."""
+    global _context
+    if _context is None:
+        _context = WorkerContext()
+        _context.publisher.start()
+    return _context
+
+
+def run(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+    """Run ``coro`` on the worker loop from any thread and wait for its result."""
+    future = asyncio.run_coroutine_threadsafe(coro, get_loop())
+    return future.result(timeout)

@@ -1,0 +1,487 @@
+"""The one streaming interface every provider speaks.
+
+A provider is given a :class:`ChatRequest` (messages, a model id, validated parameters,
+credentials and a base URL) and yields normalized :data:`Event` values. It knows nothing of
+users, sessions or databases; nothing here imports Django.
+
+Adapters implement :meth:`Provider.open_stream`, which may raise :class:`ProviderError`.
+Callers use :meth:`Provider.stream`, which retries retryable errors that happen before the
+first event, and turns any failure into a final :class:`Failure` event, so a caller never
+has to catch anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import math
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import httpx
+
+# --------------------------------------------------------------------------- messages
+
+
+@dataclass(frozen=True)
+class TextPart:
+    text: str
+
+
+@dataclass(frozen=True)
+class ImagePart:
+    """An image given by URL (``https://…``) or inline as base64 ``data`` with a MIME type."""
+
+    url: str = ""
+    data: str = ""
+    mime_type: str = "image/png"
+
+    @property
+    def data_url(self) -> str:
+        return self.url or f"data:{self.mime_type};base64,{self.data}"
+
+
+Part = TextPart | ImagePart
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str | tuple[Part, ...]
+
+    @property
+    def text(self) -> str:
+        """The text of the message, image parts left out."""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(p.text for p in self.content if isinstance(p, TextPart))
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a provider needs to authenticate. ``api_key`` covers most; ``extra`` the rest."""
+
+    api_key: str = ""
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # never print a key, even by accident
+        return f"Credentials(api_key={'***' if self.api_key else ''!r}, extra=<{len(self.extra)}>)"
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    model: str
+    messages: Sequence[Message]
+    params: Mapping[str, Any] = field(default_factory=dict)
+    credentials: Credentials = field(default_factory=Credentials)
+    base_url: str = ""
+
+    @property
+    def system_prompt(self) -> str:
+        return "\n\n".join(m.text for m in self.messages if m.role == "system")
+
+    @property
+    def conversation(self) -> list[Message]:
+        """The messages without the system prompt (user and assistant turns)."""
+        return [m for m in self.messages if m.role != "system"]
+
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ReasoningDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # JSON text, as the model wrote it
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class Finish:
+    """The model finished. ``reason`` is normalized: stop, length, tool_calls,
+    content_filter, or the provider's own word when it has no equivalent."""
+
+    reason: str
+
+
+class ErrorKind(enum.StrEnum):
+    AUTH = "auth"
+    RATE_LIMIT = "rate_limit"
+    BAD_REQUEST = "bad_request"
+    CONTENT_FILTER = "content_filter"
+    UPSTREAM = "upstream"
+    TIMEOUT = "timeout"
+    NETWORK = "network"
+
+
+class ProviderError(Exception):
+    """The one error type of this package.
+
+    ``message`` is a sentence a person understands and names the provider. It never holds a
+    credential. ``permanent`` says whether trying again could help.
+    """
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        permanent: bool,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.permanent = permanent
+        self.status = status
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The stream failed; always the last event."""
+
+    kind: ErrorKind
+    message: str
+    permanent: bool
+    status: int | None = None
+
+
+Event = TextDelta | ReasoningDelta | ToolCall | Usage | Finish | Failure
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+class ParamError(ValueError):
+    """A parameter value was refused; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """A tunable the provider understands, with its bounds.
+
+    ``kind`` is one of float, int, str, stops (a list of up to ``max`` strings), bool, choice.
+    """
+
+    name: str
+    label: str
+    kind: Literal["float", "int", "str", "stops", "bool", "choice"]
+    description: str
+    minimum: float | None = None
+    maximum: float | None = None
+    default: Any = None
+    choices: tuple[str, ...] = ()
+
+    def clean(self, value: Any) -> Any:
+        """Return ``value`` converted to this parameter's type, or raise :class:`ParamError`."""
+        if value is None or value == "":
+            return None
+        try:
+            if self.kind == "float":
+                number: float = float(value)
+                if not math.isfinite(number):
+                    raise ValueError
+                self._check_bounds(number)
+                return number
+            if self.kind == "int":
+                if isinstance(value, float) and not value.is_integer():
+                    raise ValueError
+                whole = int(value)
+                self._check_bounds(whole)
+                return whole
+            if self.kind == "bool":
+                if isinstance(value, bool):
+                    return value
+                text = str(value).lower()
+                if text in {"1", "true", "on", "yes"}:
+                    return True
+                if text in {"0", "false", "off", "no"}:
+                    return False
+                raise ValueError
+            if self.kind == "choice":
+                if str(value) not in self.choices:
+                    raise ParamError(f"{self.label} must be one of {', '.join(self.choices)}.")
+                return str(value)
+            if self.kind == "stops":
+                items = value if isinstance(value, list) else str(value).split("\n")
+                stops = [str(s) for s in items if str(s)]
+                limit = int(self.maximum or 4)
+                if len(stops) > limit:
+                    raise ParamError(f"{self.label} takes at most {limit} sequences.")
+                return stops or None
+            text = str(value)
+            if self.maximum is not None and len(text) > self.maximum:
+                raise ParamError(f"{self.label} is longer than {int(self.maximum)} characters.")
+            return text
+        except ParamError:
+            raise
+        except (TypeError, ValueError):
+            raise ParamError(f"{self.label} must be {self._expected()}.") from None
+
+    def _check_bounds(self, number: float) -> None:
+        if (self.minimum is not None and number < self.minimum) or (
+            self.maximum is not None and number > self.maximum
+        ):
+            raise ParamError(f"{self.label} must be {self._expected()}; got {number:g}.")
+
+    def _expected(self) -> str:
+        noun = {"float": "a number", "int": "a whole number", "bool": "on or off"}.get(
+            self.kind, "text"
+        )
+        if self.minimum is not None and self.maximum is not None:
+            return f"{noun} from {self.minimum:g} to {self.maximum:g}"
+        if self.minimum is not None:
+            return f"{noun} of at least {self.minimum:g}"
+        return noun
+
+
+# The shared parameters; adapters pick the ones their API has and may add extras.
+TEMPERATURE = Param("temperature", "Temperature", "float", "Randomness of sampling.", 0, 2)
+TOP_P = Param("top_p", "Top P", "float", "Nucleus sampling: keep this much probability mass.", 0, 1)
+MAX_TOKENS = Param(
+    "max_tokens", "Max output tokens", "int", "Upper bound on the answer's length.", 1, 1_000_000
+)
+SEED = Param("seed", "Seed", "int", "Same seed, same answer (where supported).", 0, 2**31 - 1)
+STOP = Param("stop", "Stop sequences", "stops", "Stop when one of these appears.", maximum=4)
+PRESENCE_PENALTY = Param(
+    "presence_penalty", "Presence penalty", "float", "Push towards new topics.", -2, 2
+)
+FREQUENCY_PENALTY = Param(
+    "frequency_penalty", "Frequency penalty", "float", "Push against repeating words.", -2, 2
+)
+
+
+def clean_params(declared: Sequence[Param], values: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate ``values`` against ``declared``; unknown names and bad values are refused."""
+    by_name = {p.name: p for p in declared}
+    unknown = sorted(set(values) - set(by_name))
+    if unknown:
+        raise ParamError(f"Unknown parameter: {', '.join(unknown)}.")
+    cleaned: dict[str, Any] = {}
+    for name, value in values.items():
+        result = by_name[name].clean(value)
+        if result is not None:
+            cleaned[name] = result
+    return cleaned
+
+
+# --------------------------------------------------------------------------- errors
+
+
+_STATUS_WORDS = {
+    400: (ErrorKind.BAD_REQUEST, True, "{p} refused the request ({s})"),
+    401: (ErrorKind.AUTH, True, "{p} rejected the API key ({s})"),
+    402: (ErrorKind.AUTH, True, "{p} refused the request: billing or credit problem ({s})"),
+    403: (ErrorKind.AUTH, True, "{p} refused access for this key ({s})"),
+    404: (ErrorKind.BAD_REQUEST, True, "{p} does not know this model or endpoint ({s})"),
+    408: (ErrorKind.TIMEOUT, False, "{p} timed out ({s})"),
+    409: (ErrorKind.UPSTREAM, False, "{p} reported a conflict ({s})"),
+    413: (ErrorKind.BAD_REQUEST, True, "{p} says the request is too large ({s})"),
+    422: (ErrorKind.BAD_REQUEST, True, "{p} refused the request ({s})"),
+    429: (ErrorKind.RATE_LIMIT, False, "Rate limited by {p} ({s})"),
+}
+
+
+def error_for_status(
+    provider: str, status: int, detail: str = "", headers: Mapping[str, str] | None = None
+) -> ProviderError:
+    """Turn an HTTP error status into a :class:`ProviderError` with a readable sentence."""
+    if status in _STATUS_WORDS:
+        kind, permanent, words = _STATUS_WORDS[status]
+    elif status >= 500:
+        kind, permanent, words = ErrorKind.UPSTREAM, False, "{p} had a server error ({s})"
+    else:
+        kind, permanent, words = ErrorKind.BAD_REQUEST, True, "{p} refused the request ({s})"
+    message = words.format(p=provider, s=status)
+    detail = " ".join(detail.split())[:300]
+    if detail:
+        message += f": {detail}"
+    return ProviderError(
+        kind,
+        message,
+        permanent=permanent,
+        status=status,
+        retry_after=retry_after_seconds(headers or {}),
+    )
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """Read ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    try:
+        if "retry-after-ms" in lowered:
+            return max(0.0, float(lowered["retry-after-ms"]) / 1000)
+        if "retry-after" in lowered:
+            value = lowered["retry-after"].strip()
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                from email.utils import parsedate_to_datetime
+
+                return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return None
+
+
+def network_error(provider: str, exc: BaseException, *, started: bool) -> ProviderError:
+    """A transport failure as a sentence; never includes the request (it may hold a key)."""
+    if isinstance(exc, httpx.TimeoutException):
+        what = "stopped answering mid-stream" if started else "did not answer in time"
+        return ProviderError(ErrorKind.TIMEOUT, f"{provider} {what}", permanent=False)
+    if started:
+        message = f"The connection to {provider} was cut mid-answer"
+    else:
+        message = f"Could not reach {provider} ({type(exc).__name__})"
+    return ProviderError(ErrorKind.NETWORK, message, permanent=False)
+
+
+# --------------------------------------------------------------------------- provider
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4  # one try and up to three retries
+    base_delay: float = 0.5
+    max_delay: float = 20.0
+
+    def delay(self, attempt: int, hint: float | None) -> float:
+        if hint is not None:
+            return min(max(hint, 0.0), self.max_delay * 3)
+        backoff = self.base_delay * (2.0 ** (attempt - 1))
+        return min(backoff, self.max_delay) * (0.8 + 0.4 * random.random())
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class Provider:
+    """Base of every adapter. Subclasses set the class attributes and ``open_stream``."""
+
+    name: ClassVar[str]  # registry name, e.g. "openai"
+    display_name: ClassVar[str]  # how people call it, e.g. "OpenAI"
+    default_base_url: ClassVar[str] = ""
+    needs_key: ClassVar[bool] = True
+    key_env: ClassVar[str] = ""  # environment variable holding the key, e.g. OPENAI_API_KEY
+    params: ClassVar[tuple[Param, ...]] = (TEMPERATURE, TOP_P, MAX_TOKENS)
+    supports_images: ClassVar[bool] = False
+
+    retry_policy: ClassVar[RetryPolicy] = RetryPolicy()
+
+    @classmethod
+    def clean_params(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        return clean_params(cls.params, values)
+
+    def open_stream(self, client: httpx.AsyncClient, request: ChatRequest) -> AsyncIterator[Event]:
+        """Yield events for one answer; raise :class:`ProviderError` on failure.
+
+        Must not yield :class:`Failure`. Ending without :class:`Finish` means the stream was
+        cut; :meth:`stream` reports that.
+        """
+        raise NotImplementedError
+
+    def base_url(self, request: ChatRequest) -> str:
+        return (request.base_url or self.default_base_url).rstrip("/")
+
+    def check_credentials(self, request: ChatRequest) -> None:
+        if self.needs_key and not request.credentials.api_key:
+            hint = f" Set {self.key_env} or add a key." if self.key_env else ""
+            raise ProviderError(
+                ErrorKind.AUTH, f"No API key for {self.display_name}.{hint}", permanent=True
+            )
+
+    async def stream(
+        self,
+        client: httpx.AsyncClient,
+        request: ChatRequest,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        on_retry: Callable[[int, float, ProviderError], Awaitable[None]] | None = None,
+    ) -> AsyncIterator[Event]:
+        """Yield the answer's events; the last one is :class:`Finish` or :class:`Failure`.
+
+        Retryable errors before the first event are retried with exponential backoff that
+        honours Retry-After, at most ``retry_policy.attempts`` tries in all.
+        """
+        policy = self.retry_policy
+        waited = 0.0
+        attempt = 0
+        while True:
+            attempt += 1
+            started = False
+            finished = False
+            try:
+                self.check_credentials(request)
+                events = self.open_stream(client, request)
+                try:
+                    async for event in events:
+                        started = True
+                        if isinstance(event, Finish):
+                            finished = True
+                        yield event
+                finally:
+                    # Close the adapter's generator (and so its HTTP response) now, also when
+                    # our caller closes us early; left to the garbage collector it would
+                    # happen later, in another task.
+                    aclose = getattr(events, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
+                if not finished:
+                    raise ProviderError(
+                        ErrorKind.NETWORK,
+                        f"The connection to {self.display_name} was cut mid-answer"
+                        if started
+                        else f"{self.display_name} closed the stream without an answer",
+                        permanent=False,
+                    )
+                return
+            except ProviderError as error:
+                if error.permanent or started or attempt >= policy.attempts:
+                    yield self._failure(error, attempt, waited)
+                    return
+                delay = policy.delay(attempt, error.retry_after)
+                if on_retry is not None:
+                    await on_retry(attempt, delay, error)
+                await sleep(delay)
+                waited += delay
+            except (httpx.TransportError, httpx.StreamError) as exc:
+                cut = network_error(self.display_name, exc, started=started)
+                if started or attempt >= policy.attempts:
+                    yield self._failure(cut, attempt, waited)
+                    return
+                delay = policy.delay(attempt, None)
+                if on_retry is not None:
+                    await on_retry(attempt, delay, cut)
+                await sleep(delay)
+                waited += delay
+
+    @staticmethod
+    def _failure(error: ProviderError, attempts: int, waited: float) -> Failure:
+        message = error.message
+        if attempts > 1:
+            message += f" — retried {attempts - 1} time{'s' if attempts > 2 else ''}"
+            message += f" over {waited:.0f} s"
+        return Failure(error.kind, message, error.permanent, error.status)

@@ -1,0 +1,55 @@
+"""One Server-Sent Events reader for every SSE-speaking provider.
+
+Lenient on purpose (see PROVIDERS.md): ``data:`` with or without a space, comment lines
+(``: keep-alive``, ``:HTTP_STATUS/200``) ignored, multi-line data joined with ``\\n``,
+``\\r\\n`` or ``\\n`` line ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+
+
+@dataclass(frozen=True)
+class SSEEvent:
+    event: str
+    data: str
+    id: str = ""
+
+
+async def iter_sse(response: httpx.Response) -> AsyncIterator[SSEEvent]:
+    """Yield the events of an SSE body as they arrive."""
+    async for event in iter_sse_lines(response.aiter_lines()):
+        yield event
+
+
+async def iter_sse_lines(lines: AsyncIterator[str]) -> AsyncIterator[SSEEvent]:
+    event, event_id = "", ""
+    data: list[str] = []
+    async for raw in lines:
+        line = raw.rstrip("\r\n")
+        if not line:
+            if data or event:
+                yield SSEEvent(event or "message", "\n".join(data), event_id)
+            event, data = "", []
+            continue
+        if line.startswith(":"):
+            continue
+        if line.startswith("{"):
+            # A bare JSON line outside SSE framing (Qianfan v1 errors, some gateways).
+            yield SSEEvent("message", line, event_id)
+            continue
+        name, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            data.append(value)
+        elif name == "event":
+            event = value
+        elif name == "id":
+            event_id = value
+    if data or event:
+        yield SSEEvent(event or "message", "\n".join(data), event_id)

@@ -1,0 +1,104 @@
+// The playground page: keeps the websocket following the session, whatever happens to it.
+//
+// On every (re)connect the page tells the server where each streaming pane stands (its last
+// sequence number) and the last turn it knows of; the server replays from there, then
+// follows live. The htmx websocket extension reconnects by itself only after some close
+// codes; every other close is retried here. Also: Ctrl/Cmd+Enter sends, panes can be
+// removed, and the elapsed time of streaming panes ticks.
+(function () {
+  "use strict";
+
+  function followMessage() {
+    var control = document.getElementById("live-control");
+    var responses = {};
+    document.querySelectorAll("article[data-active]").forEach(function (article) {
+      var status = document.getElementById("response-" + article.dataset.response + "-status");
+      responses[article.dataset.response] = status ? Number(status.dataset.seq || 0) : 0;
+    });
+    return JSON.stringify({
+      type: "follow",
+      control: control ? control.dataset.control || "0-0" : "0-0",
+      responses: responses,
+    });
+  }
+
+  function setConnection(text) {
+    var el = document.getElementById("connection");
+    if (el) el.textContent = text;
+  }
+
+  var retries = 0;
+  document.addEventListener("htmx:wsOpen", function (evt) {
+    retries = 0;
+    setConnection("");
+    evt.detail.socketWrapper.send(followMessage());
+  });
+
+  document.addEventListener("htmx:wsClose", function (evt) {
+    var code = evt.detail.event.code;
+    if (code === 4404 || code === 4403) { setConnection("You no longer have access to this session."); return; }
+    setConnection("Reconnecting…");
+    if ([1006, 1011, 1012, 1013].indexOf(code) >= 0) return; // the extension retries these
+    var delay = Math.min(1000 * Math.pow(2, retries++), 10000) * (0.5 + Math.random() / 2);
+    setTimeout(function () { evt.detail.socketWrapper.reconnect(); }, delay);
+  });
+
+  // After a finished answer replaces its streaming article, htmx processes nothing inside
+  // it (panes carry hx-disable); keep the view pinned to the bottom while it streams.
+  document.addEventListener("htmx:wsAfterMessage", function () {
+    document.querySelectorAll("details.reasoning[hidden]").forEach(function (details) {
+      if (details.querySelector(".reasoning-text").textContent) details.hidden = false;
+    });
+    document.querySelectorAll(".history").forEach(function (history) {
+      if (history.dataset.pinned !== "0") history.scrollTop = history.scrollHeight;
+    });
+  });
+  document.addEventListener("scroll", function (evt) {
+    var el = evt.target;
+    if (!(el instanceof Element) || !el.classList.contains("history")) return;
+    el.dataset.pinned = el.scrollHeight - el.scrollTop - el.clientHeight < 40 ? "1" : "0";
+  }, true);
+
+  // Ctrl/Cmd+Enter sends.
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key === "Enter" && (evt.ctrlKey || evt.metaKey) && evt.target.closest("#compose")) {
+      evt.preventDefault();
+      document.getElementById("compose").requestSubmit();
+    }
+  });
+
+  // A sent prompt is cleared only once the server accepted it; on errors it stays.
+  document.addEventListener("turn-sent", function () {
+    var prompt = document.getElementById("prompt");
+    if (prompt) prompt.value = "";
+  });
+
+  // A pane is named after its model.
+  document.addEventListener("change", function (evt) {
+    var select = evt.target;
+    if (select.matches && select.matches("select[aria-label=Model]")) {
+      var pane = select.closest("section.pane");
+      pane.setAttribute("aria-label", select.options[select.selectedIndex].text);
+    }
+  });
+
+  document.addEventListener("click", function (evt) {
+    var button = evt.target.closest && evt.target.closest("[data-remove-pane]");
+    if (!button) return;
+    if (document.querySelectorAll("section.pane").length > 1) button.closest("section.pane").remove();
+  });
+
+  // Elapsed time of streaming panes, between updates from the server.
+  var seen = new Map();
+  setInterval(function () {
+    document.querySelectorAll("article[data-active] .status[data-elapsed]").forEach(function (status) {
+      var key = status.id + ":" + status.dataset.elapsed;
+      if (!seen.has(key)) seen.set(key, Date.now());
+      var span = status.querySelector(".elapsed");
+      if (!span) { span = document.createElement("span"); span.className = "elapsed"; status.appendChild(span); }
+      var ms = Number(status.dataset.elapsed) + (Date.now() - seen.get(key));
+      span.textContent = " · " + (ms / 1000).toFixed(1) + " s elapsed";
+    });
+    if (seen.size > 5000) seen.clear();
+  }, 250);
+})();
