@@ -86,7 +86,10 @@ def _credentials(model: CatalogModel) -> Credentials:
 
 def _load_jobs(turn_id: int) -> list[PaneJob]:
     """Claim the turn's pending responses and build their requests (runs in a thread)."""
-    turn = Turn.objects.get(pk=turn_id)
+    turn = Turn.objects.filter(pk=turn_id).first()
+    if turn is None:
+        log.warning("turn %s no longer exists; nothing to run", turn_id)
+        return []
     jobs = []
     for response in turn.responses.select_related("turn", "pane").order_by("pane__position"):
         claimed = Response.objects.filter(pk=response.pk, status=Status.PENDING).update(

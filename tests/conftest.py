@@ -1,0 +1,62 @@
+"""Shared fixtures: the three personas, a clean Redis for every test, the worker context.
+
+`make test` starts a real redis-server (and PostgreSQL) on free loopback ports and passes
+their URLs in REDIS_URL and DATABASE_URL; nothing here fakes them.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def clean_redis() -> Any:
+    """The real Redis of the run, with the playground's keys removed. Used autouse by the
+    Django-side test folders. (Not FLUSHDB: that would also drop Celery's queue bindings,
+    and running workers would then never see a task.)"""
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        keys = list(client.scan_iter("pg:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    except redis.ConnectionError:
+        pytest.fail(
+            f"Redis is not reachable at {settings.REDIS_URL}: run the suite with `make test`, "
+            "which starts redis-server and PostgreSQL for it."
+        )
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def owner(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_user("alice", "alice@example.com", PASSWORD)
+
+
+@pytest.fixture
+def outsider(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_user("mallory", "mallory@example.com", PASSWORD)
+
+
+@pytest.fixture
+def owner_client(client: Any, owner: Any) -> Any:
+    client.force_login(owner)
+    return client
+
+
+@pytest.fixture
+def outsider_client(client: Any, outsider: Any) -> Any:
+    client.force_login(outsider)
+    return client

@@ -1,0 +1,210 @@
+"""The real stack for end-to-end tests: daphne and Celery workers as child processes on the
+test database and the run's Redis, and Debian's chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("PLAYGROUND_CHROMIUM", "/usr/bin/chromium")
+# Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make
+# in between are still synchronous.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+pytestmark = pytest.mark.e2e
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+def database_url() -> str:
+    from django.db import connection
+
+    conf = connection.settings_dict
+    if conf["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{conf['NAME']}"
+    auth = conf["USER"] + (f":{conf['PASSWORD']}" if conf["PASSWORD"] else "")
+    return f"postgres://{auth}@{conf['HOST']}:{conf['PORT']}/{conf['NAME']}"
+
+
+@dataclass
+class Stack:
+    """Web processes (daphne) and workers (Celery) sharing one Redis and database."""
+
+    env: dict[str, str]
+    logs: Path
+    web_urls: list[str] = field(default_factory=list)
+    webs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    started_workers: int = 0
+
+    @property
+    def url(self) -> str:
+        return self.web_urls[0]
+
+    def start_web(self) -> str:
+        port = free_port()
+        log = open(self.logs / f"daphne-{port}.log", "wb")  # noqa: SIM115
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+             "playground.asgi:application"],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        wait_for_port(port, proc)
+        self.webs.append(proc)
+        self.web_urls.append(f"http://127.0.0.1:{port}")
+        return self.web_urls[-1]
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        self.started_workers += 1
+        number = self.started_workers
+        name = f"w{number}-{os.getpid()}@%h"
+        path = self.logs / f"worker-{number}.log"
+        log = open(path, "wb")  # noqa: SIM115
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "playground", "worker", "--pool", "threads",
+             "--concurrency", "16", "--prefetch-multiplier", "1", "-n", name, "-l", "info",
+             "--without-mingle", "--without-gossip", "--without-heartbeat"],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while b"ready." not in path.read_bytes():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker did not start:\n{path.read_text()[-2000:]}")
+            time.sleep(0.1)
+        self.workers.append(proc)
+        return proc
+
+    def stop_workers(self) -> None:
+        for proc in self.workers:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.workers:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.workers.clear()
+
+    def stop(self) -> None:
+        for proc in [*self.webs, *self.workers]:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in [*self.webs, *self.workers]:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def stack_env(tmp: Path, **extra: str) -> dict[str, str]:
+    from django.conf import settings
+
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=database_url(),
+        REDIS_URL=settings.REDIS_URL,
+        SECRET_KEY=settings.SECRET_KEY,
+        PLAYGROUND_VAR_DIR=str(tmp),
+        PYTHONUNBUFFERED="1",
+        DJANGO_SETTINGS_MODULE="playground.settings",
+    )
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def stack(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: Any) -> Iterator[Stack]:
+    """Two web processes and two workers, for the whole run."""
+    tmp = tmp_path_factory.mktemp("stack")
+    with django_db_blocker.unblock():
+        env = stack_env(tmp)
+    import redis
+
+    # Tasks that earlier (non-e2e) tests enqueued for turns that no longer exist.
+    redis.Redis.from_url(env["REDIS_URL"]).delete("celery")
+    running = Stack(env, tmp)
+    try:
+        running.start_web()
+        running.start_web()
+        running.start_worker()
+        running.start_worker()
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package.")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--disable-dev-shm-usage"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def e2e_user(transactional_db: Any, django_user_model: Any) -> Any:
+    from tests.conftest import PASSWORD
+
+    return django_user_model.objects.create_user("erin", "erin@example.com", PASSWORD)
+
+
+@pytest.fixture
+def page(browser: Any, stack: Stack, e2e_user: Any, clean_redis: Any) -> Iterator[Any]:
+    """A signed-in browser page on the first web process."""
+    from tests.conftest import PASSWORD
+
+    context = browser.new_context(base_url=stack.url)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.goto("/login/")
+    page.get_by_label("Username").fill(e2e_user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(stack.url + "/")
+    yield page
+    context.close()
