@@ -11,7 +11,8 @@ from django.http import Http404
 from playground.models import Pane, Response, Session, Turn
 
 
-def _user_id(user: Any) -> int:
+def user_id(user: Any) -> int:
+    """The signed-in user's id; anyone else is told the object is missing."""
     if user is None or not user.is_authenticated:
         raise Http404("Not found.")
     return int(user.pk)
@@ -19,7 +20,7 @@ def _user_id(user: Any) -> int:
 
 def session_for_user(user: Any, session_id: int | str) -> Session:
     try:
-        return Session.objects.get(pk=int(session_id), owner_id=_user_id(user))
+        return Session.objects.get(pk=int(session_id), owner_id=user_id(user))
     except (Session.DoesNotExist, ValueError, TypeError):
         raise Http404("No such session.") from None
 
@@ -27,7 +28,7 @@ def session_for_user(user: Any, session_id: int | str) -> Session:
 def pane_for_user(user: Any, pane_id: int | str) -> Pane:
     try:
         return Pane.objects.select_related("session").get(
-            pk=int(pane_id), session__owner_id=_user_id(user)
+            pk=int(pane_id), session__owner_id=user_id(user)
         )
     except (Pane.DoesNotExist, ValueError, TypeError):
         raise Http404("No such pane.") from None
@@ -36,7 +37,7 @@ def pane_for_user(user: Any, pane_id: int | str) -> Pane:
 def turn_for_user(user: Any, turn_id: int | str) -> Turn:
     try:
         return Turn.objects.select_related("session").get(
-            pk=int(turn_id), session__owner_id=_user_id(user)
+            pk=int(turn_id), session__owner_id=user_id(user)
         )
     except (Turn.DoesNotExist, ValueError, TypeError):
         raise Http404("No such turn.") from None
@@ -45,7 +46,7 @@ def turn_for_user(user: Any, turn_id: int | str) -> Turn:
 def response_for_user(user: Any, response_id: int | str) -> Response:
     try:
         return Response.objects.select_related("turn__session", "pane").get(
-            pk=int(response_id), turn__session__owner_id=_user_id(user)
+            pk=int(response_id), turn__session__owner_id=user_id(user)
         )
     except (Response.DoesNotExist, ValueError, TypeError):
         raise Http404("No such response.") from None

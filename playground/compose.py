@@ -33,7 +33,7 @@ class Compose:
 def pane_positions(data: QueryDict) -> list[int]:
     positions: list[int] = []
     for raw in data.getlist("pane"):
-        if raw.isdigit() and int(raw) < 1000 and int(raw) not in positions:
+        if raw.isascii() and raw.isdigit() and int(raw) < 1000 and int(raw) not in positions:
             positions.append(int(raw))
     return positions
 
@@ -43,7 +43,7 @@ def read_pane(data: QueryDict, position: int) -> PaneSpec:
     key = data.get(prefix + "model", "")
     model = catalog().get(key)
     raw = {
-        name[len(prefix) + 2 :]: value
+        name[len(prefix) + 2 :]: str(value)
         for name, value in data.items()
         if name.startswith(prefix + "p-")
     }

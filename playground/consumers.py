@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
@@ -27,7 +27,7 @@ from django.http import Http404
 
 from playground import panelog
 from playground.access import session_for_user
-from playground.fragments import render_batch, render_new_turn, render_final
+from playground.fragments import render_batch, render_final, render_new_turn
 from playground.models import Response, Session
 from playground.watchdog import reap_dead
 
@@ -99,7 +99,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
     def _owned_responses(self, ids: list[Any]) -> list[int]:
         """Only responses of this session can be followed (ids from the client are
         untrusted)."""
-        numbers = [int(i) for i in ids if str(i).isdigit()]
+        numbers = [int(i) for i in ids if str(i).isascii() and str(i).isdigit()]
         return list(
             Response.objects.filter(pk__in=numbers, turn__session=self.session).values_list(
                 "pk", flat=True
@@ -112,7 +112,11 @@ class SessionConsumer(AsyncWebsocketConsumer):
         try:
             while True:
                 streams = dict(self.cursors)
-                result = await redis.xread(streams, count=1000, block=BLOCK_MS)  # type: ignore[arg-type]
+                # RESP2 (our connection's protocol) answers a list of [key, entries].
+                result = cast(
+                    list[Any],
+                    await redis.xread(streams, count=1000, block=BLOCK_MS),  # type: ignore[arg-type]
+                )
                 if not result:
                     await self._check_dead()
                     continue
@@ -161,7 +165,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
 def _valid_id(value: str) -> str:
     ms, _, seq = value.partition("-")
-    return value if ms.isdigit() and (seq.isdigit() or not seq) else "0-0"
+    return value if value.isascii() and ms.isdigit() and (seq.isdigit() or not seq) else "0-0"
 
 
 def _valid_seq(value: Any) -> int:

@@ -16,7 +16,9 @@ Each session also has a control stream whose entries announce new turns (``turn`
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 PREFIX = "pg"
 
@@ -79,7 +81,7 @@ class Batch:
     end_status: str = ""
     kinds: set[str] = field(default_factory=set)
 
-    def add(self, entry_id_: str | bytes, fields: dict[bytes | str, bytes | str]) -> None:
+    def add(self, entry_id_: str | bytes, fields: Mapping[Any, Any]) -> None:
         data = {_text(k): _text(v) for k, v in fields.items()}
         self.last_seq = max(self.last_seq, seq_of(entry_id_))
         kind = data.get("k", "")
@@ -98,8 +100,8 @@ class Batch:
             self.end_status = data.get("st", "")
 
 
-def merge(entries: list[tuple[bytes | str, dict[bytes | str, bytes | str]]]) -> Batch:
+def merge(entries: Iterable[tuple[Any, Any]] | None) -> Batch:
     batch = Batch()
-    for entry, fields in entries:
+    for entry, fields in entries or ():
         batch.add(entry, fields)
     return batch

@@ -10,6 +10,7 @@ that Redis round trips do not pile up, and narrows again when it catches up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -50,8 +51,13 @@ class PaneBuffer:
         now = time.monotonic()
         entry: dict[str, str | int]
         if self.text or self.reasoning:
-            entry = {"k": "d", "t": self.text, "r": self.reasoning, "n": self.tokens,
-                     "ms": int((now - self.started) * 1000)}
+            entry = {
+                "k": "d",
+                "t": self.text,
+                "r": self.reasoning,
+                "n": self.tokens,
+                "ms": int((now - self.started) * 1000),
+            }
             if self.ttft_ms is not None:
                 entry["ttft"] = self.ttft_ms
             self.text = self.reasoning = ""
@@ -137,16 +143,17 @@ class Publisher:
                 await asyncio.sleep(0.5)
 
     async def _tick(self) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=self.window)
-        except TimeoutError:
-            pass
         self._wake.clear()
         started = time.monotonic()
         now = started
-        due = [b for b in self.panes.values()
-               if b.dirty and (b.flushed_at == 0.0 or now - b.flushed_at >= self.window * 0.9
-                               or b.seq == 0)]
+        due = [
+            b
+            for b in self.panes.values()
+            if b.dirty
+            and (b.flushed_at == 0.0 or now - b.flushed_at >= self.window * 0.9 or b.seq == 0)
+        ]
         heartbeat = now - self._last_heartbeat >= panelog.HEARTBEAT_EVERY_S
         check_stops = now - self._last_stop_check >= 0.2 and self.panes
         if not (due or heartbeat or check_stops):
@@ -162,8 +169,9 @@ class Publisher:
             if heartbeat:
                 self._last_heartbeat = now
                 for buffer in watched:
-                    pipe.set(panelog.heartbeat_key(buffer.response_id), 1,
-                             ex=panelog.HEARTBEAT_TTL_S)
+                    pipe.set(
+                        panelog.heartbeat_key(buffer.response_id), 1, ex=panelog.HEARTBEAT_TTL_S
+                    )
             if check_stops:
                 self._last_stop_check = now
                 pipe.mget([panelog.stop_key(b.response_id) for b in watched])

@@ -31,9 +31,34 @@ _MD = MarkdownIt("commonmark", {"html": False, "linkify": False, "highlight": _h
 _MD.enable(["table", "strikethrough"])
 
 _TAGS = {
-    "p", "br", "hr", "strong", "em", "del", "s", "code", "pre", "span", "blockquote",
-    "ul", "ol", "li", "h1", "h2", "h3", "h4", "h5", "h6", "a", "table", "thead", "tbody",
-    "tr", "th", "td", "img",
+    "p",
+    "br",
+    "hr",
+    "strong",
+    "em",
+    "del",
+    "s",
+    "code",
+    "pre",
+    "span",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "a",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "img",
 }
 _ATTRIBUTES = {
     "a": {"href", "title"},
@@ -51,8 +76,9 @@ def _allowed_class(tag: str, attribute: str, value: str) -> str | None:
         classes = [c for c in value.split() if c.startswith(("tok-", "language-"))]
         return " ".join(classes) or None
     if attribute == "style":
-        return value if value in {"text-align:left", "text-align:center", "text-align:right"} \
-            else None
+        return (
+            value if value in {"text-align:left", "text-align:center", "text-align:right"} else None
+        )
     return value
 
 

@@ -24,6 +24,7 @@ from playground import panelog
 from playground.catalog import CatalogModel, catalog
 from playground.models import Response, Status, Turn
 from playground.publisher import PaneBuffer
+from playground.redis_sync import redis_client
 from playground.slots import endpoint_slot
 from playground.usage import estimate_tokens
 from playground.worker_loop import WorkerContext, context
@@ -92,6 +93,10 @@ def _load_jobs(turn_id: int) -> list[PaneJob]:
         return []
     jobs = []
     for response in turn.responses.select_related("turn", "pane").order_by("pane__position"):
+        if response.status == Status.PENDING:
+            # Beat before the claim: a pane marked streaming without a heartbeat is taken for
+            # dead by the watchdog (a page load, an idle follower) before run_pane beats.
+            redis_client().set(panelog.heartbeat_key(response.pk), 1, ex=panelog.HEARTBEAT_TTL_S)
         claimed = Response.objects.filter(pk=response.pk, status=Status.PENDING).update(
             status=Status.STREAMING, started_at=timezone.now()
         )

@@ -66,8 +66,11 @@ def database_from_url(url: str) -> dict[str, object]:
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": name,
-            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE",
-                        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"},
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
             "TEST": {"NAME": str(Path(name).with_suffix(".test.sqlite3"))},
         }
     if parts.scheme in {"postgres", "postgresql"}:
@@ -159,8 +162,11 @@ TEMPLATES = [
 
 DATABASES = {
     "default": database_from_url(
-        env_url("DATABASE_URL", f"sqlite:///{VAR_DIR / 'playground.sqlite3'}",
-                ("sqlite", "postgres", "postgresql"))
+        env_url(
+            "DATABASE_URL",
+            f"sqlite:///{VAR_DIR / 'playground.sqlite3'}",
+            ("sqlite", "postgres", "postgresql"),
+        )
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -221,8 +227,16 @@ PLAYGROUND_ENDPOINT_CONCURRENCY = int(env_number("PLAYGROUND_ENDPOINT_CONCURRENC
 # Base URL overrides per provider: PLAYGROUND_<NAME>_BASE_URL (gateways, proxies, local servers).
 PLAYGROUND_BASE_URLS = {
     name: env_url(f"PLAYGROUND_{name.upper()}_BASE_URL", "http://x", ("http", "https"))
-    for name in ("openai", "anthropic", "gemini", "deepseek", "xai", "qwen", "ollama",
-                 "openai_compatible")
+    for name in (
+        "openai",
+        "anthropic",
+        "gemini",
+        "deepseek",
+        "xai",
+        "qwen",
+        "ollama",
+        "openai_compatible",
+    )
     if os.environ.get(f"PLAYGROUND_{name.upper()}_BASE_URL")
 }
 

@@ -8,6 +8,8 @@ update is conditional, so a pane that ended meanwhile is left alone.
 
 from __future__ import annotations
 
+import contextlib
+
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
@@ -49,14 +51,13 @@ def reap_dead_sync(response_ids: list[int]) -> list[int]:
         if updated:
             reaped.append(pk)
             if not batch.ended:
-                try:
+                # A late write of the dying worker may have taken the id: then it ended itself.
+                with contextlib.suppress(Exception):
                     redis.xadd(
                         panelog.log_key(pk),
                         {"k": "e", "st": Status.INTERRUPTED},
                         id=panelog.entry_id(batch.last_seq + 1),
                     )
-                except Exception:  # noqa: S110 - a late write of the dying worker won the id
-                    pass
     return reaped
 
 

@@ -17,7 +17,7 @@ import enum
 import math
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -420,7 +420,7 @@ class Provider:
         *,
         sleep: Sleep = asyncio.sleep,
         on_retry: Callable[[int, float, ProviderError], Awaitable[None]] | None = None,
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncGenerator[Event, None]:
         """Yield the answer's events; the last one is :class:`Finish` or :class:`Failure`.
 
         Retryable errors before the first event are retried with exponential backoff that

@@ -76,17 +76,44 @@ def main() -> int:
         worker_log = open(logs / "worker.log", "ab")  # noqa: SIM115 - lives as long as the worker
         processes.append(
             subprocess.Popen(
-                [python, "-m", "celery", "-A", "playground", "worker", "--pool", "threads",
-                 "--concurrency", str(opts.worker_concurrency), "--prefetch-multiplier", "1",
-                 "-l", "info", "--without-mingle", "--without-gossip"],
-                cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT,
+                [
+                    python,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "playground",
+                    "worker",
+                    "--pool",
+                    "threads",
+                    "--concurrency",
+                    str(opts.worker_concurrency),
+                    "--prefetch-multiplier",
+                    "1",
+                    "-l",
+                    "info",
+                    "--without-mingle",
+                    "--without-gossip",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=worker_log,
+                stderr=subprocess.STDOUT,
             )
         )
         processes.append(
             subprocess.Popen(
-                [python, "-m", "daphne", "-b", opts.host, "-p", str(opts.port),
-                 "playground.asgi:application"],
-                cwd=ROOT, env=env,
+                [
+                    python,
+                    "-m",
+                    "daphne",
+                    "-b",
+                    opts.host,
+                    "-p",
+                    str(opts.port),
+                    "playground.asgi:application",
+                ],
+                cwd=ROOT,
+                env=env,
             )
         )
         time.sleep(1.5)

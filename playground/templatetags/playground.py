@@ -33,9 +33,15 @@ def live_status(batch: Batch) -> str:
         return batch.message
     tokens = f"{batch.tokens} tokens" if batch.tokens is not None else ""
     ttft = f"TTFT {_seconds(batch.ttft_ms)}" if batch.ttft_ms is not None else ""
-    return _join(["Streaming", tokens, ttft, _rate(batch.tokens, batch.ttft_ms,
-                                                    batch.elapsed_ms),
-                  _seconds(batch.elapsed_ms)])
+    return _join(
+        [
+            "Streaming",
+            tokens,
+            ttft,
+            _rate(batch.tokens, batch.ttft_ms, batch.elapsed_ms),
+            _seconds(batch.elapsed_ms),
+        ]
+    )
 
 
 @register.simple_tag

@@ -3,5 +3,12 @@ from playground.views.panes import pane_editor, pane_params
 from playground.views.send import send
 from playground.views.stop import stop_pane, stop_session
 
-__all__ = ["home", "pane_editor", "pane_params", "send", "session_page", "stop_pane",
-           "stop_session"]
+__all__ = [
+    "home",
+    "pane_editor",
+    "pane_params",
+    "send",
+    "session_page",
+    "stop_pane",
+    "stop_session",
+]

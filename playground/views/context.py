@@ -49,15 +49,19 @@ class PaneView:
         return any(r["active"] for r in self.responses)
 
 
-def param_fields(position: int, model: CatalogModel | None, values: dict[str, Any]) -> list[
-    ParamField
-]:
+def param_fields(
+    position: int, model: CatalogModel | None, values: dict[str, Any]
+) -> list[ParamField]:
     if model is None:
         return []
     merged = {**model.defaults, **values}
     return [
-        ParamField(p, f"pane-{position}-p-{p.name}", _display(merged.get(p.name)),
-                   f"pane-{position}-{p.name}")
+        ParamField(
+            p,
+            f"pane-{position}-p-{p.name}",
+            _display(merged.get(p.name)),
+            f"pane-{position}-{p.name}",
+        )
         for p in model.params
     ]
 
@@ -68,8 +72,9 @@ def _display(value: Any) -> Any:
     return "" if value is None else value
 
 
-def pane_view(position: int, model_key: str, values: dict[str, Any], pane_id: int | None = None
-              ) -> PaneView:
+def pane_view(
+    position: int, model_key: str, values: dict[str, Any], pane_id: int | None = None
+) -> PaneView:
     model = catalog().get(model_key)
     return PaneView(position, pane_id, model_key, model, param_fields(position, model, values))
 

@@ -10,7 +10,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from playground import panelog
-from playground.access import session_for_user
+from playground.access import session_for_user, user_id
 from playground.catalog import catalog, default_pane_models
 from playground.models import Response, Session, Status
 from playground.redis_sync import redis_client
@@ -19,7 +19,7 @@ from playground.watchdog import reap_dead_sync
 
 
 def _sidebar(request: HttpRequest) -> list[Session]:
-    return list(Session.objects.filter(owner=request.user).only("pk", "title")[:50])
+    return list(Session.objects.filter(owner_id=user_id(request.user)).only("pk", "title")[:50])
 
 
 def _models() -> list[Any]:
@@ -33,15 +33,23 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "playground/page.html",
-        {"panes": panes, "session": None, "sessions": _sidebar(request), "models": _models(),
-         "control_id": "0-0", "system_prompt": ""},
+        {
+            "panes": panes,
+            "session": None,
+            "sessions": _sidebar(request),
+            "models": _models(),
+            "control_id": "0-0",
+            "system_prompt": "",
+        },
     )
 
 
 def session_panes(session: Session) -> tuple[list[PaneView], str]:
     """The session's panes with their responses; streaming ones with what their log holds."""
-    panes = {p.pk: pane_view(p.position, p.model_key, p.params, p.pk)
-             for p in session.panes.filter(removed=False)}
+    panes = {
+        p.pk: pane_view(p.position, p.model_key, p.params, p.pk)
+        for p in session.panes.filter(removed=False)
+    }
     responses = list(
         Response.objects.filter(turn__session=session, pane_id__in=list(panes))
         .select_related("turn", "pane")
@@ -74,6 +82,12 @@ def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
     return render(
         request,
         "playground/page.html",
-        {"panes": panes, "session": session, "sessions": _sidebar(request), "models": _models(),
-         "control_id": control_id, "system_prompt": session.system_prompt},
+        {
+            "panes": panes,
+            "session": session,
+            "sessions": _sidebar(request),
+            "models": _models(),
+            "control_id": control_id,
+            "system_prompt": session.system_prompt,
+        },
     )

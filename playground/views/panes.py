@@ -25,7 +25,9 @@ def pane_editor(request: HttpRequest) -> HttpResponse:
     if model_key not in catalog():
         model_key = default_pane_models()[0]
     pane = pane_view(position, model_key, {})
-    return render(request, "playground/_pane.html", {"pane": pane, "models": list(catalog().values())})
+    return render(
+        request, "playground/_pane.html", {"pane": pane, "models": list(catalog().values())}
+    )
 
 
 @login_required

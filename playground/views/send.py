@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
 from playground import panelog
-from playground.access import session_for_user
+from playground.access import session_for_user, user_id
 from playground.compose import Compose, read_compose
 from playground.models import Pane, Response, Session, Turn
 from playground.redis_sync import redis_client
@@ -49,7 +49,7 @@ def _save_turn(request: HttpRequest, session: Session | None, compose: Compose) 
     with transaction.atomic():
         if session is None:
             title = " ".join(compose.prompt.split())[:80]
-            session = Session.objects.create(owner=request.user, title=title)
+            session = Session.objects.create(owner_id=user_id(request.user), title=title)
         else:
             session = Session.objects.select_for_update().get(pk=session.pk)
         session.system_prompt = compose.system_prompt

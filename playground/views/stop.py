@@ -28,8 +28,9 @@ def request_stop(response_ids: list[int]) -> None:
             status=Status.STOPPED, finish_reason="stopped", finished_at=timezone.now()
         )
         if never_started:
-            redis.xadd(panelog.log_key(pk), {"k": "e", "st": Status.STOPPED},
-                       id=panelog.entry_id(1))
+            redis.xadd(
+                panelog.log_key(pk), {"k": "e", "st": Status.STOPPED}, id=panelog.entry_id(1)
+            )
             redis.expire(panelog.log_key(pk), 3600)
 
 

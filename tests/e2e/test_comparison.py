@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 import time
-from urllib.parse import urlsplit
 from typing import Any
+from urllib.parse import urlsplit
 
 from playwright.sync_api import expect
 
@@ -132,9 +132,7 @@ def test_a_pane_whose_worker_died_is_shown_interrupted(page: Any, stack: Any) ->
         started = time.monotonic()
         expect(page.locator("article.status-interrupted")).to_have_count(2, timeout=12_000)
         assert time.monotonic() - started < 10.5
-        expect(page.locator("article.status-interrupted .error").first).to_contain_text(
-            "worker"
-        )
+        expect(page.locator("article.status-interrupted .error").first).to_contain_text("worker")
         assert all(r.text for r in Response.objects.filter(status=Status.INTERRUPTED))
     finally:
         stack.stop_workers()

@@ -1,0 +1,241 @@
+"""Anthropic's Messages API (PROVIDERS.md §2): named SSE events, no ``[DONE]``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from typing import Any
+
+import httpx
+
+from providers.base import (
+    MAX_TOKENS,
+    STOP,
+    TEMPERATURE,
+    TOP_P,
+    ChatRequest,
+    ErrorKind,
+    Event,
+    Finish,
+    ImagePart,
+    Message,
+    Param,
+    Provider,
+    ProviderError,
+    ReasoningDelta,
+    TextDelta,
+    ToolCall,
+    Usage,
+)
+from providers.http import JSONLines, http_error, obj, stream_error
+from providers.sse import iter_sse
+
+DEFAULT_MAX_TOKENS = 4096  # max_tokens is required by the API
+
+TOP_K = Param("top_k", "Top K", "int", "Sample only from the K likeliest tokens.", 0, 500)
+THINKING_BUDGET = Param(
+    "thinking_budget",
+    "Thinking budget",
+    "int",
+    "Tokens the model may spend thinking before it answers (extended thinking).",
+    1024,
+    64000,
+)
+
+_FINISH_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+
+def image_block(part: ImagePart) -> dict[str, Any]:
+    url = part.url
+    if url.startswith("data:") and ";base64," in url:
+        mime, _, data = url[5:].partition(";base64,")
+        return {"type": "image", "source": {"type": "base64", "media_type": mime, "data": data}}
+    if url:
+        return {"type": "image", "source": {"type": "url", "url": url}}
+    source = {"type": "base64", "media_type": part.mime_type, "data": part.data}
+    return {"type": "image", "source": source}
+
+
+class Anthropic(Provider):
+    name = "anthropic"
+    display_name = "Anthropic"
+    default_base_url = "https://api.anthropic.com"
+    key_env = "ANTHROPIC_API_KEY"
+    supports_images = True
+    # Anthropic's temperature goes from 0 to 1, not 2. There is no seed.
+    params = (
+        dataclasses.replace(TEMPERATURE, maximum=1),
+        TOP_P,
+        TOP_K,
+        MAX_TOKENS,
+        STOP,
+        THINKING_BUDGET,
+    )
+
+    def url(self, request: ChatRequest) -> str:
+        return f"{self.base_url(request)}/v1/messages"
+
+    def headers(self, request: ChatRequest) -> dict[str, str]:
+        return {
+            "x-api-key": request.credentials.api_key,
+            "anthropic-version": "2023-06-01",
+            "content-type": "application/json",
+        }
+
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        params = request.params
+        budget = params.get("thinking_budget")
+        max_tokens = params.get("max_tokens")
+        if max_tokens is None:
+            # max_tokens must exceed the thinking budget, so leave room for the answer.
+            max_tokens = DEFAULT_MAX_TOKENS + (budget or 0)
+        body: dict[str, Any] = {"model": request.model, "max_tokens": max_tokens}
+        if request.system_prompt:
+            body["system"] = request.system_prompt
+        body["messages"] = [self.message(m) for m in request.conversation]
+        for name in ("temperature", "top_p", "top_k"):
+            if params.get(name) is not None:
+                body[name] = params[name]
+        if params.get("stop"):
+            body["stop_sequences"] = list(params["stop"])
+        if budget is not None:
+            body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+        body["stream"] = True
+        return body
+
+    @staticmethod
+    def message(message: Message) -> dict[str, Any]:
+        if isinstance(message.content, str):
+            return {"role": message.role, "content": message.content}
+        blocks = [
+            image_block(p) if isinstance(p, ImagePart) else {"type": "text", "text": p.text}
+            for p in message.content
+        ]
+        return {"role": message.role, "content": blocks}
+
+    async def open_stream(
+        self, client: httpx.AsyncClient, request: ChatRequest
+    ) -> AsyncIterator[Event]:
+        key = request.credentials.api_key
+        async with client.stream(
+            "POST", self.url(request), json=self.body(request), headers=self.headers(request)
+        ) as response:
+            if not response.is_success:
+                raise await self.status_error(response, key)
+            async with aclosing(self.read_events(response, key)) as events:
+                async for event in events:
+                    yield event
+
+    async def status_error(self, response: httpx.Response, key: str) -> ProviderError:
+        error, _ = await http_error(self.display_name, response, key)
+        if response.status_code == 529:
+            # Anthropic's own status for "overloaded": worth another try.
+            message = error.message.replace("had a server error", "is overloaded", 1)
+            error = ProviderError(
+                ErrorKind.UPSTREAM,
+                message,
+                permanent=False,
+                status=529,
+                retry_after=error.retry_after,
+            )
+        return error
+
+    async def read_events(self, response: httpx.Response, key: str) -> AsyncGenerator[Event, None]:
+        lines = JSONLines(self.display_name)
+        tools: dict[int, _PendingTool] = {}  # by content block index
+        input_tokens: int | None = None
+        output_tokens: int | None = None
+        stop_reason: str | None = None
+        async for sse in iter_sse(response):
+            if not sse.data.strip():
+                continue
+            data = lines.decode(sse.data)
+            if data is None:
+                continue
+            kind = sse.event if sse.event != "message" else str(data.get("type", ""))
+            if kind == "error" or data.get("type") == "error":
+                raise stream_error(self.display_name, data, key)
+            index = data.get("index", 0) if isinstance(data.get("index"), int) else 0
+            if kind == "message_start":
+                usage = obj(obj(data.get("message")).get("usage"))
+                input_tokens = _input_tokens(usage)
+                output_tokens = _int(usage.get("output_tokens"))
+            elif kind == "content_block_start":
+                block = obj(data.get("content_block"))
+                if block.get("type") == "tool_use":
+                    tools[index] = _PendingTool(
+                        str(block.get("id", "")), str(block.get("name", "")), block.get("input")
+                    )
+                elif block.get("type") == "text" and block.get("text"):
+                    yield TextDelta(str(block["text"]))
+                elif block.get("type") == "thinking" and block.get("thinking"):
+                    yield ReasoningDelta(str(block["thinking"]))
+            elif kind == "content_block_delta":
+                delta = obj(data.get("delta"))
+                dtype = delta.get("type")
+                if dtype == "text_delta" and delta.get("text"):
+                    yield TextDelta(str(delta["text"]))
+                elif dtype == "thinking_delta" and delta.get("thinking"):
+                    yield ReasoningDelta(str(delta["thinking"]))
+                elif dtype == "input_json_delta" and index in tools:
+                    tools[index].parts.append(str(delta.get("partial_json", "")))
+            elif kind == "content_block_stop":
+                tool = tools.pop(index, None)
+                if tool is not None:
+                    yield tool.call()
+            elif kind == "message_delta":
+                reason = obj(data.get("delta")).get("stop_reason")
+                if isinstance(reason, str) and reason:
+                    stop_reason = reason
+                usage = obj(data.get("usage"))
+                # output_tokens here is cumulative: the last one is the total.
+                output_tokens = _int(usage.get("output_tokens")) or output_tokens
+                input_tokens = _input_tokens(usage) or input_tokens
+            elif kind == "message_stop":
+                break
+            # ping, signature_delta and events added later are ignored.
+        else:
+            if stop_reason is None:
+                return  # cut short: no Finish, the caller reports it
+        yield Usage(input_tokens=input_tokens, output_tokens=output_tokens)
+        yield Finish(_FINISH_REASONS.get(stop_reason or "end_turn", stop_reason or "stop"))
+
+
+@dataclasses.dataclass
+class _PendingTool:
+    id: str
+    name: str
+    input: Any
+    parts: list[str] = dataclasses.field(default_factory=list)
+
+    def call(self) -> ToolCall:
+        arguments = "".join(self.parts)
+        if not arguments:
+            # A tool without arguments may send no input_json_delta at all.
+            arguments = json.dumps(self.input if isinstance(self.input, dict) else {})
+        return ToolCall(self.id, self.name, arguments)
+
+
+def _input_tokens(usage: Any) -> int | None:
+    """All input tokens: the uncached ones plus those written to or read from the cache."""
+    if not isinstance(usage, dict):
+        return None
+    counts = [
+        _int(usage.get(k))
+        for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    ]
+    if counts[0] is None:
+        return None
+    return sum(c or 0 for c in counts)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -1,0 +1,234 @@
+"""Google's Gemini API, v1beta (PROVIDERS.md §3): SSE ``data:`` chunks, each a whole
+``GenerateContentResponse``, and no end sentinel."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import aclosing
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from providers.base import (
+    MAX_TOKENS,
+    SEED,
+    STOP,
+    TEMPERATURE,
+    TOP_P,
+    ChatRequest,
+    ErrorKind,
+    Event,
+    Finish,
+    ImagePart,
+    Message,
+    Param,
+    Provider,
+    ProviderError,
+    ReasoningDelta,
+    TextDelta,
+    ToolCall,
+    Usage,
+)
+from providers.http import JSONLines, drop_empty, http_error, items, obj, stream_error
+from providers.sse import iter_sse
+
+TOP_K = Param("top_k", "Top K", "int", "Sample only from the K likeliest tokens.", 1, 500)
+THINKING_BUDGET = Param(
+    "thinking_budget",
+    "Thinking budget",
+    "int",
+    "Tokens the model may spend thinking (0 turns thinking off where allowed).",
+    0,
+    32768,
+)
+
+_FINISH_REASONS = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+}
+
+_SECONDS = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+
+
+def part(item: Any) -> dict[str, Any]:
+    if not isinstance(item, ImagePart):
+        return {"text": item.text}
+    if item.url.startswith("data:") and ";base64," in item.url:
+        mime, _, data = item.url[5:].partition(";base64,")
+        return {"inlineData": {"mimeType": mime, "data": data}}
+    if item.url:
+        # Gemini fetches the URL itself; which URLs it accepts (beyond its Files API and
+        # gs://) depends on the model. Left to the API to refuse.
+        return {"fileData": {"mimeType": item.mime_type, "fileUri": item.url}}
+    return {"inlineData": {"mimeType": item.mime_type, "data": item.data}}
+
+
+class Gemini(Provider):
+    name = "gemini"
+    display_name = "Google Gemini"
+    default_base_url = "https://generativelanguage.googleapis.com/v1beta"
+    key_env = "GEMINI_API_KEY"
+    supports_images = True
+    params = (TEMPERATURE, TOP_P, TOP_K, MAX_TOKENS, STOP, SEED, THINKING_BUDGET)
+
+    def url(self, request: ChatRequest) -> str:
+        model = request.model.removeprefix("models/")
+        return (
+            f"{self.base_url(request)}/models/{quote(model, safe='')}:streamGenerateContent?alt=sse"
+        )
+
+    def headers(self, request: ChatRequest) -> dict[str, str]:
+        return {"x-goog-api-key": request.credentials.api_key}
+
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        params = request.params
+        budget = params.get("thinking_budget")
+        thinking: dict[str, Any] = {}
+        if budget is not None:
+            thinking["thinkingBudget"] = budget
+            if budget:
+                # Thoughts are only streamed when asked for; whoever sets a budget wants them.
+                thinking["includeThoughts"] = True
+        config = drop_empty(
+            {
+                "temperature": params.get("temperature"),
+                "topP": params.get("top_p"),
+                "topK": params.get("top_k"),
+                "maxOutputTokens": params.get("max_tokens"),
+                "stopSequences": list(params.get("stop") or ()),
+                "seed": params.get("seed"),
+                "thinkingConfig": thinking,
+            }
+        )
+        system = request.system_prompt
+        return drop_empty(
+            {
+                "contents": [self.content(m) for m in request.conversation],
+                "systemInstruction": {"parts": [{"text": system}]} if system else None,
+                "generationConfig": config,
+            }
+        )
+
+    @staticmethod
+    def content(message: Message) -> dict[str, Any]:
+        role = "model" if message.role == "assistant" else "user"
+        if isinstance(message.content, str):
+            return {"role": role, "parts": [{"text": message.content}]}
+        return {"role": role, "parts": [part(p) for p in message.content]}
+
+    async def open_stream(
+        self, client: httpx.AsyncClient, request: ChatRequest
+    ) -> AsyncIterator[Event]:
+        key = request.credentials.api_key
+        async with client.stream(
+            "POST", self.url(request), json=self.body(request), headers=self.headers(request)
+        ) as response:
+            if not response.is_success:
+                raise await self.status_error(response, key)
+            async with aclosing(self.read_events(response, key)) as events:
+                async for event in events:
+                    yield event
+
+    async def status_error(self, response: httpx.Response, key: str) -> ProviderError:
+        error, body = await http_error(self.display_name, response, key)
+        details = _error_object(body).get("details")
+        reasons = {d.get("reason") for d in details if isinstance(d, dict)} if details else set()
+        if response.status_code == 400 and "API_KEY_INVALID" in reasons:
+            # Gemini answers a bad key with 400 INVALID_ARGUMENT; the ErrorInfo reason tells.
+            # Not in PROVIDERS.md: UNCONFIRMED, seen in the wild.
+            message = error.message.replace("refused the request", "rejected the API key", 1)
+            return ProviderError(ErrorKind.AUTH, message, permanent=True, status=400)
+        if error.retry_after is None and isinstance(details, list):
+            # UNCONFIRMED (PROVIDERS.md §3): the wait is a google.rpc.RetryInfo entry in
+            # error.details with retryDelay like "17s", rather than a Retry-After header.
+            for detail in details:
+                delay = detail.get("retryDelay") if isinstance(detail, dict) else None
+                match = _SECONDS.match(delay) if isinstance(delay, str) else None
+                if match:
+                    error.retry_after = float(match.group(1))
+                    break
+        return error
+
+    async def read_events(self, response: httpx.Response, key: str) -> AsyncGenerator[Event, None]:
+        lines = JSONLines(self.display_name)
+        usage: Mapping[str, Any] = {}
+        finish: str | None = None
+        called_tools = 0
+        async for sse in iter_sse(response):
+            if not sse.data.strip():
+                continue
+            chunk = lines.decode(sse.data)
+            if chunk is None:
+                continue
+            if chunk.get("error"):
+                raise stream_error(self.display_name, chunk, key)
+            if isinstance(chunk.get("usageMetadata"), dict):
+                # UNCONFIRMED whether intermediate chunks carry usage: keep the last seen.
+                usage = chunk["usageMetadata"]
+            candidates = items(chunk.get("candidates"))
+            if not candidates:
+                block = obj(chunk.get("promptFeedback")).get("blockReason")
+                if block:
+                    raise ProviderError(
+                        ErrorKind.CONTENT_FILTER,
+                        f"{self.display_name} blocked the prompt ({block})",
+                        permanent=True,
+                    )
+                continue
+            candidate = obj(candidates[0])
+            for item in items(obj(candidate.get("content")).get("parts")):
+                if not isinstance(item, dict):
+                    continue
+                text = item.get("text")
+                if isinstance(text, str) and text:
+                    yield ReasoningDelta(text) if item.get("thought") else TextDelta(text)
+                call = item.get("functionCall")
+                if isinstance(call, dict):
+                    called_tools += 1
+                    yield ToolCall(
+                        str(call.get("id") or f"call_{called_tools}"),
+                        str(call.get("name", "")),
+                        json.dumps(call.get("args") or {}),
+                    )
+            reason = candidate.get("finishReason")
+            if isinstance(reason, str) and reason:
+                finish = _FINISH_REASONS.get(reason, reason.lower())
+        if finish is None:
+            return  # cut short: no Finish, the caller reports it
+        if finish == "stop" and called_tools:
+            # Gemini says STOP after a function call; say it the way the others do.
+            finish = "tool_calls"
+        if usage:
+            yield _usage(usage)
+        yield Finish(finish)
+
+
+def _usage(meta: Mapping[str, Any]) -> Usage:
+    answer = _int(meta.get("candidatesTokenCount"))
+    thoughts = _int(meta.get("thoughtsTokenCount"))
+    # candidatesTokenCount leaves the thoughts out; report output the OpenAI way, with them.
+    output = None if answer is None and thoughts is None else (answer or 0) + (thoughts or 0)
+    return Usage(
+        input_tokens=_int(meta.get("promptTokenCount")),
+        output_tokens=output,
+        reasoning_tokens=thoughts,
+    )
+
+
+def _error_object(body: Any) -> dict[str, Any]:
+    if isinstance(body, list) and body:
+        body = body[0]
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

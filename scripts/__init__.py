@@ -1,0 +1,1 @@
+"""Developer and deployment scripts (importable as ``scripts.*`` from the repository root)."""

@@ -1,0 +1,633 @@
+"""Start and stop real servers (redis-server, PostgreSQL) on free loopback ports.
+
+Standard library only, so that it runs before anything else is installed. Used by the
+test suite (fixtures call ``start_redis`` / ``start_postgres``) and by ``make run``:
+
+    python scripts/services.py run -- daphne playground.asgi:application
+    python scripts/services.py run --no-postgres -- pytest -q
+
+``run`` starts the servers in a temporary directory, hands their URLs to the command as
+REDIS_URL, DATABASE_URL and TEST_DATABASE_URL, waits for the command, stops the servers
+(also on Ctrl-C and SIGTERM) and exits with the command's exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import functools
+import glob
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+__all__ = ["Service", "ServiceError", "free_port", "start_postgres", "start_redis", "main"]
+
+LOOPBACK = "127.0.0.1"
+PG_DATABASE = "playground"
+PG_USER = "postgres"
+
+
+class ServiceError(RuntimeError):
+    """A server could not be started."""
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A TCP port that is free on ``host`` right now (the OS picks it).
+
+    Another process can take it before the caller binds it; the ``start_*`` functions
+    therefore retry with a new port when a server exits during start-up.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class Service:
+    """A server running as a child process.
+
+    ``url`` is what clients use; ``stop()`` ends the process (``stop_signal``, then
+    SIGKILL after ``timeout`` seconds) and runs the clean-up callbacks. Usable as a
+    context manager. ``stop()`` may be called more than once.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        process: subprocess.Popen[bytes],
+        *,
+        port: int,
+        log_path: Path | None = None,
+        stop_signal: int = signal.SIGTERM,
+        cleanups: Sequence[Callable[[], object]] = (),
+    ) -> None:
+        self.name = name
+        self.url = url
+        self.process = process
+        self.port = port
+        self.host = LOOPBACK
+        self.log_path = log_path
+        self.stop_signal = stop_signal
+        self._cleanups = list(cleanups)
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines of the server's log, for error messages."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """Stop the server; returns its exit status (None if it could not be reaped)."""
+        with self._lock:
+            if self._stopped:
+                return self.process.returncode
+            self._stopped = True
+        try:
+            if self.process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    self.process.send_signal(self.stop_signal)
+                try:
+                    self.process.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        self.process.kill()
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        self.process.wait(timeout=5)
+        finally:
+            for cleanup in reversed(self._cleanups):
+                with contextlib.suppress(Exception):
+                    cleanup()
+        return self.process.returncode
+
+    terminate = stop
+
+    def __enter__(self) -> Service:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.alive() else f"exited {self.process.returncode}"
+        return f"<Service {self.name} {self.url} pid={self.pid} {state}>"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _parent_death_signal(sig: int) -> Callable[[], None] | None:
+    """A preexec_fn that asks Linux to send ``sig`` to the child when we die.
+
+    So a test run killed with SIGKILL does not leave servers behind. Only offered in the
+    main thread: the kernel sends the signal when the *thread* that forked exits.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(pr_set_pdeathsig, sig, 0, 0, 0)
+        if os.getppid() != parent:  # parent already gone between fork and prctl
+            os.kill(os.getpid(), sig)
+
+    return preexec
+
+
+def _spawn(
+    argv: Sequence[str],
+    log_path: Path,
+    *,
+    death_signal: int,
+    user: str | None = None,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a server in its own session (a terminal's Ctrl-C does not reach it; the
+    caller stops it in order), with stdout and stderr going to ``log_path``."""
+    kwargs: dict[str, object] = {}
+    if user is not None:
+        entry = pwd.getpwnam(user)
+        kwargs.update(user=entry.pw_uid, group=entry.pw_gid, extra_groups=[])
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_parent_death_signal(death_signal),
+            **kwargs,  # type: ignore[call-overload]
+        )
+
+
+def _wait_until(
+    check: Callable[[], bool],
+    process: subprocess.Popen[bytes],
+    timeout: float,
+    what: str,
+) -> bool:
+    """Poll ``check`` until it is true. False when the process exited first."""
+    deadline = time.monotonic() + timeout
+    delay = 0.02
+    while True:
+        if process.poll() is not None:
+            return False
+        if check():
+            return True
+        if time.monotonic() > deadline:
+            raise ServiceError(f"{what} did not become ready within {timeout:.0f} s")
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.25)
+
+
+def _port_in_use(log_text: str) -> bool:
+    text = log_text.lower()
+    return "address already in use" in text or "could not bind" in text
+
+
+# --------------------------------------------------------------------------- redis
+
+
+def redis_ping(host: str, port: int, timeout: float = 1.0) -> bool:
+    """True when a Redis server answers PING on host:port (raw RESP, no client library)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+            reply = sock.recv(64)
+    except OSError:
+        return False
+    return reply.startswith(b"+PONG")
+
+
+def start_redis(
+    workdir: str | os.PathLike[str],
+    *,
+    port: int | None = None,
+    timeout: float = 20.0,
+    attempts: int = 3,
+) -> Service:
+    """Run ``redis-server`` (from PATH) on a free loopback port, without persistence."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise ServiceError("redis-server is not on PATH (Debian: apt-get install redis-server)")
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    last_log = ""
+    for _attempt in range(attempts if port is None else 1):
+        chosen = port or free_port()
+        log_path = workdir / f"redis-{chosen}.log"
+        argv = [
+            exe,
+            "--port", str(chosen),
+            "--bind", LOOPBACK,
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", str(workdir),
+            "--daemonize", "no",
+            "--logfile", "",
+        ]  # fmt: skip
+        proc = _spawn(argv, log_path, death_signal=signal.SIGTERM)
+        service = Service(
+            "redis", f"redis://{LOOPBACK}:{chosen}/0", proc, port=chosen, log_path=log_path
+        )
+        try:
+            ready = _wait_until(
+                functools.partial(redis_ping, LOOPBACK, chosen), proc, timeout, "redis"
+            )
+        except BaseException:
+            service.stop()
+            raise
+        if ready:
+            return service
+        service.stop()
+        last_log = service.log_tail()
+        if not _port_in_use(last_log):
+            break
+    raise ServiceError(f"redis-server exited during start-up:\n{last_log}")
+
+
+# --------------------------------------------------------------------------- postgres
+
+
+def find_pg_bindir() -> Path:
+    """The directory holding initdb and postgres (PostgreSQL 15 preferred)."""
+    candidates: list[str] = []
+    env_dir = os.environ.get("PG_BINDIR")
+    if env_dir:
+        candidates.append(env_dir)
+    candidates.append("/usr/lib/postgresql/15/bin")
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            out = subprocess.run(
+                [pg_config, "--bindir"], capture_output=True, text=True, timeout=10, check=True
+            ).stdout.strip()
+            if out:
+                candidates.append(out)
+
+    def version_key(path: str) -> int:
+        with contextlib.suppress(ValueError):
+            return int(Path(path).parent.name)
+        return 0
+
+    candidates.extend(sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=version_key, reverse=True))
+    initdb = shutil.which("initdb")
+    if initdb:
+        candidates.append(str(Path(initdb).parent))
+    for candidate in candidates:
+        path = Path(candidate)
+        if (path / "initdb").is_file() and (path / "postgres").is_file():
+            return path
+    raise ServiceError(
+        "PostgreSQL server binaries not found (looked in $PG_BINDIR, "
+        "/usr/lib/postgresql/*/bin, pg_config --bindir); Debian: apt-get install postgresql"
+    )
+
+
+def _run_checked(argv: Sequence[str], *, user: str | None, what: str, timeout: float) -> None:
+    kwargs: dict[str, object] = {}
+    if user is not None:
+        entry = pwd.getpwnam(user)
+        kwargs.update(user=entry.pw_uid, group=entry.pw_gid, extra_groups=[])
+    result = subprocess.run(
+        list(argv),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        cwd="/",
+        **kwargs,  # type: ignore[call-overload]
+    )
+    if result.returncode != 0:
+        raise ServiceError(f"{what} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+
+
+def _pg_base_dir(workdir: Path, run_as: str | None) -> tuple[Path, list[Callable[[], object]]]:
+    """A directory for the cluster that the server's user can write.
+
+    Normally ``workdir/postgres``. When running as root, the server runs as the
+    ``postgres`` user, which may not be able to reach a private workdir (mkdtemp and
+    pytest's tmp_path are mode 0700); then a private directory under the system temp
+    dir is used instead and removed when the server stops.
+    """
+    base = workdir / "postgres"
+    if base.exists():
+        shutil.rmtree(base)
+    base.mkdir(parents=True)
+    if run_as is None:
+        return base, []
+    entry = pwd.getpwnam(run_as)
+    os.chown(base, entry.pw_uid, entry.pw_gid)
+    probe = subprocess.run(
+        ["test", "-w", str(base), "-a", "-x", str(base)],
+        user=entry.pw_uid,
+        group=entry.pw_gid,
+        extra_groups=[],
+        check=False,
+        cwd="/",
+    )
+    if probe.returncode == 0:
+        return base, []
+    shutil.rmtree(base, ignore_errors=True)
+    private = Path(tempfile.mkdtemp(prefix="playground-pg-"))
+    os.chown(private, entry.pw_uid, entry.pw_gid)
+    link = workdir / "postgres"
+    with contextlib.suppress(OSError):  # leave a pointer for whoever looks in workdir
+        link.symlink_to(private)
+
+    def cleanup() -> None:
+        shutil.rmtree(private, ignore_errors=True)
+        if link.is_symlink():
+            link.unlink()
+
+    return private, [cleanup]
+
+
+def pg_ready(bindir: Path, port: int, timeout: float = 2.0) -> bool:
+    pg_isready = bindir / "pg_isready"
+    if not pg_isready.exists():
+        found = shutil.which("pg_isready")
+        if found is None:
+            return _tcp_open(LOOPBACK, port)
+        pg_isready = Path(found)
+    result = subprocess.run(
+        [str(pg_isready), "-q", "-h", LOOPBACK, "-p", str(port), "-U", PG_USER, "-d", "postgres"],
+        check=False,
+        timeout=timeout + 5,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PGCONNECT_TIMEOUT": str(max(1, int(timeout)))},
+    )
+    return result.returncode == 0
+
+
+def _tcp_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def start_postgres(
+    workdir: str | os.PathLike[str],
+    *,
+    database: str = PG_DATABASE,
+    timeout: float = 60.0,
+    attempts: int = 3,
+) -> Service:
+    """initdb a throw-away cluster and run PostgreSQL on a free loopback port.
+
+    Trust authentication, no durability (fsync, full_page_writes and synchronous_commit
+    off): a test database. Creates ``database``; ``.url`` points at it as user postgres.
+    """
+    bindir = find_pg_bindir()
+    workdir = Path(workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    run_as = PG_USER if os.geteuid() == 0 else None
+    if run_as is not None:
+        try:
+            pwd.getpwnam(run_as)
+        except KeyError:
+            raise ServiceError(
+                "running as root, and there is no 'postgres' user to run initdb as"
+            ) from None
+    base, cleanups = _pg_base_dir(workdir, run_as)
+    data_dir = base / "data"
+    socket_dir = base / "sockets"
+    socket_dir.mkdir()
+    if run_as is not None:
+        entry = pwd.getpwnam(run_as)
+        os.chown(socket_dir, entry.pw_uid, entry.pw_gid)
+
+    try:
+        _run_checked(
+            [
+                str(bindir / "initdb"),
+                "-D", str(data_dir),
+                "-U", PG_USER,
+                "-A", "trust",
+                "-E", "UTF8",
+                "--no-locale",
+                "--no-sync",
+                "--no-instructions",
+            ],
+            user=run_as,
+            what="initdb",
+            timeout=120,
+        )  # fmt: skip
+    except BaseException:
+        for cleanup in cleanups:
+            cleanup()
+        raise
+
+    last_log = ""
+    for _attempt in range(attempts):
+        port = free_port()
+        log_path = base / f"postgres-{port}.log"
+        if run_as is not None:
+            log_path.touch()
+            entry = pwd.getpwnam(run_as)
+            os.chown(log_path, entry.pw_uid, entry.pw_gid)
+        argv = [
+            str(bindir / "postgres"),
+            "-D", str(data_dir),
+            "-p", str(port),
+            "-k", str(socket_dir),
+            "-c", f"listen_addresses={LOOPBACK}",
+            "-c", "fsync=off",
+            "-c", "full_page_writes=off",
+            "-c", "synchronous_commit=off",
+            "-c", "max_connections=200",
+            "-c", "logging_collector=off",
+        ]  # fmt: skip
+        # SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to leave.
+        proc = _spawn(argv, log_path, death_signal=signal.SIGINT, user=run_as, cwd=base)
+        service = Service(
+            "postgres",
+            f"postgres://{PG_USER}@{LOOPBACK}:{port}/{database}",
+            proc,
+            port=port,
+            log_path=log_path,
+            stop_signal=signal.SIGINT,
+        )
+        try:
+            ready = _wait_until(
+                functools.partial(pg_ready, bindir, port), proc, timeout, "postgres"
+            )
+            if ready:
+                _create_database(bindir, port, database)
+        except BaseException:
+            service.stop()
+            for cleanup in cleanups:
+                cleanup()
+            raise
+        if ready:
+            service._cleanups.extend(cleanups)
+            return service
+        service.stop()
+        last_log = service.log_tail()
+        if not _port_in_use(last_log):
+            break
+    for cleanup in cleanups:
+        cleanup()
+    raise ServiceError(f"postgres exited during start-up:\n{last_log}")
+
+
+def _create_database(bindir: Path, port: int, database: str) -> None:
+    createdb = bindir / "createdb"
+    if createdb.exists():
+        argv = [str(createdb), "-h", LOOPBACK, "-p", str(port), "-U", PG_USER, database]
+    else:
+        psql = shutil.which("psql") or str(bindir / "psql")
+        argv = [
+            psql, "-h", LOOPBACK, "-p", str(port), "-U", PG_USER, "-d", "postgres",
+            "-v", "ON_ERROR_STOP=1", "-c", f'CREATE DATABASE "{database}"',
+        ]  # fmt: skip
+    _run_checked(argv, user=None, what=f"creating database {database}", timeout=60)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _run_child(argv: Sequence[str], env: dict[str, str], grace: float = 10.0) -> int:
+    """Run the command, forwarding SIGTERM/SIGHUP to it; returns a shell-style status.
+
+    Ctrl-C in a terminal already reaches the command (same process group), so SIGINT is
+    not forwarded at once; if the command is still running ``grace`` seconds after a
+    signal, it gets SIGTERM, then SIGKILL.
+    """
+    try:
+        child = subprocess.Popen(list(argv), env=env)
+    except FileNotFoundError:
+        print(f"services.py: command not found: {argv[0]}", file=sys.stderr)
+        return 127
+    signalled: list[float] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        signalled.append(time.monotonic())
+        if signum != signal.SIGINT and child.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signum)
+
+    previous = {
+        sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
+    try:
+        escalation = [signal.SIGTERM, signal.SIGKILL]
+        while True:
+            try:
+                status = child.wait(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if signalled and time.monotonic() - signalled[-1] > grace and escalation:
+                with contextlib.suppress(ProcessLookupError):
+                    child.send_signal(escalation.pop(0))
+                signalled.append(time.monotonic())
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 128 - status if status < 0 else status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    command: list[str] = []
+    if "--" in args:
+        split = args.index("--")
+        args, command = args[:split], args[split + 1 :]
+    parser = argparse.ArgumentParser(
+        prog="services.py",
+        description="Start redis-server and PostgreSQL on free loopback ports around a command.",
+    )
+    sub = parser.add_subparsers(dest="action", required=True)
+    run = sub.add_parser(
+        "run",
+        help="run a command with REDIS_URL, DATABASE_URL and TEST_DATABASE_URL set",
+        usage="services.py run [--no-postgres] [--workdir DIR] -- COMMAND [ARG ...]",
+    )
+    run.add_argument("--no-postgres", action="store_true", help="start only redis")
+    run.add_argument(
+        "--workdir", help="keep the servers' files here (default: a temporary directory)"
+    )
+    opts = parser.parse_args(args)
+    if not command:
+        parser.error("no command given: services.py run [--no-postgres] -- COMMAND [ARG ...]")
+
+    services: list[Service] = []
+    tmp: tempfile.TemporaryDirectory[str] | None = None
+    if opts.workdir:
+        workdir = Path(opts.workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="playground-services-")
+        workdir = Path(tmp.name)
+
+    # SIGTERM while the servers start up: stop cleanly through the finally below.
+    def stop_starting(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous_term = signal.signal(signal.SIGTERM, stop_starting)
+    try:
+        env = dict(os.environ)
+        redis = start_redis(workdir / "redis")
+        services.append(redis)
+        env["REDIS_URL"] = redis.url
+        print(f"services.py: redis {redis.url} (pid {redis.pid})", file=sys.stderr)
+        if not opts.no_postgres:
+            postgres = start_postgres(workdir)
+            services.append(postgres)
+            env["DATABASE_URL"] = postgres.url
+            env["TEST_DATABASE_URL"] = postgres.url
+            print(f"services.py: postgres {postgres.url} (pid {postgres.pid})", file=sys.stderr)
+        signal.signal(signal.SIGTERM, previous_term)
+        return _run_child(command, env)
+    except ServiceError as exc:
+        print(f"services.py: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous_term)
+        for service in reversed(services):
+            service.stop()
+        if tmp is not None:
+            tmp.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Plain helpers the playground tests share: rows as Send would save them, the Send form,
+OpenAI-style SSE bodies, and reading a pane's log."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from playground.catalog import catalog
+from playground.models import Pane, Response, Session, Status, Turn
+
+PaneDef = tuple[str, dict[str, Any]]
+
+
+def make_turn(
+    owner: Any,
+    panes: Sequence[PaneDef],
+    prompt: str = "Hello there",
+    *,
+    session: Session | None = None,
+    status: str = Status.PENDING,
+    system_prompt: str = "",
+) -> Turn:
+    """A turn with one response per pane (position = index), as the Send view saves it."""
+    if session is None:
+        session = Session.objects.create(owner=owner, title=prompt[:80])
+    last = session.turns.order_by("-index").first()
+    turn = Turn.objects.create(
+        session=session,
+        index=0 if last is None else last.index + 1,
+        prompt=prompt,
+        system_prompt=system_prompt,
+    )
+    for position, (key, params) in enumerate(panes):
+        pane, _ = Pane.objects.update_or_create(
+            session=session, position=position, defaults={"model_key": key, "params": params}
+        )
+        model = catalog().get(key)
+        Response.objects.create(
+            turn=turn,
+            pane=pane,
+            model_key=key,
+            display_name=model.display_name if model else key,
+            params=params,
+            status=status,
+        )
+    return turn
+
+
+def responses_of(turn: Turn) -> list[Response]:
+    return list(turn.responses.select_related("pane", "turn").order_by("pane__position"))
+
+
+def send_form(
+    prompt: str = "Hello there",
+    panes: Sequence[PaneDef] = (("echo", {}),),
+    system_prompt: str = "",
+) -> dict[str, Any]:
+    """The fields the page's Send form posts."""
+    data: dict[str, Any] = {
+        "prompt": prompt,
+        "system_prompt": system_prompt,
+        "pane": [str(position) for position in range(len(panes))],
+    }
+    for position, (key, params) in enumerate(panes):
+        data[f"pane-{position}-model"] = key
+        for name, value in params.items():
+            data[f"pane-{position}-p-{name}"] = str(value)
+    return data
+
+
+def sse_chunks(pieces: Sequence[str], finish: str = "stop", usage: bool = False) -> list[bytes]:
+    """An OpenAI-compatible stream (as llama.cpp's server sends it) in SSE frames."""
+
+    def frame(payload: dict[str, Any]) -> bytes:
+        return f"data: {json.dumps(payload)}\n\n".encode()
+
+    frames = [frame({"choices": [{"index": 0, "delta": {"role": "assistant"}}]})]
+    frames += [
+        frame({"choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]})
+        for p in pieces
+    ]
+    frames.append(frame({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}))
+    if usage:
+        frames.append(frame({"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 3}}))
+    frames.append(b"data: [DONE]\n\n")
+    return frames
+
+
+def decoded(entries: list[tuple[Any, dict[Any, Any]]]) -> list[tuple[str, dict[str, str]]]:
+    """XRANGE output with bytes turned into str."""
+
+    def text(value: Any) -> str:
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    return [(text(i), {text(k): text(v) for k, v in f.items()}) for i, f in entries]
+
+
+def article(page: str, response_id: int) -> str:
+    """The <article> of one response in a page or fragment (empty when absent)."""
+
+    match = re.search(
+        rf'<article [^>]*\bid="response-{response_id}".*?</article>', page, flags=re.DOTALL
+    )
+    return match.group(0) if match else ""

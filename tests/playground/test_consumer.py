@@ -1,0 +1,281 @@
+"""The session websocket, through the real ASGI application (origin check, session cookie,
+routing): replay after a sequence number, then live; the final answer; new turns; and
+nobody follows what is not theirs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.test import Client
+
+from playground.asgi import application
+from playground.models import Response, Status, Turn
+from tests.playground.helpers import article, make_turn, responses_of
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("consumer_redis"),
+]
+
+ORIGIN = (b"origin", b"http://127.0.0.1")
+
+
+def cookie_for(user: Any) -> tuple[bytes, bytes]:
+    browser = Client()
+    browser.force_login(user)
+    key = browser.cookies[settings.SESSION_COOKIE_NAME].value
+    return (b"cookie", f"{settings.SESSION_COOKIE_NAME}={key}".encode())
+
+
+def socket(session_id: int, *headers: tuple[bytes, bytes]) -> WebsocketCommunicator:
+    return WebsocketCommunicator(application, f"/ws/sessions/{session_id}/", headers=[*headers])
+
+
+async def connected(session_id: int, user: Any) -> WebsocketCommunicator:
+    communicator = socket(session_id, await sync_to_async(cookie_for)(user), ORIGIN)
+    ok, _ = await communicator.connect(timeout=5)
+    assert ok
+    return communicator
+
+
+async def receive_all(communicator: WebsocketCommunicator, quiet: float = 0.6) -> list[str]:
+    """Every message that arrives until nothing more comes for ``quiet`` seconds."""
+    messages = []
+    while not await communicator.receive_nothing(timeout=quiet):
+        messages.append(await communicator.receive_from())
+    return messages
+
+
+def delta(n: int, text: str) -> dict[str, Any]:
+    return {"k": "d", "t": text, "n": n, "ms": n * 10, "ttft": 10}
+
+
+@sync_to_async
+def streaming_turn(user: Any, prompt: str = "Say hello", panes: int = 1) -> Turn:
+    turn = make_turn(user, [("echo", {})] * panes, prompt)
+    turn.responses.update(status=Status.STREAMING)
+    return turn
+
+
+@sync_to_async
+def response_ids(turn: Turn) -> list[int]:
+    return [r.pk for r in responses_of(turn)]
+
+
+async def test_replay_after_a_seq_then_live_then_the_final_answer(owner: Any, aredis: Any) -> None:
+    turn = await streaming_turn(owner)
+    [rid] = await response_ids(turn)
+    log = f"pg:log:{rid}"
+    await aredis.xadd(log, delta(1, "Hello "), id="0-1")
+    await aredis.xadd(log, delta(2, "**bold** < y"), id="0-2")
+    await aredis.xadd(log, delta(3, " & z"), id="0-3")
+
+    ws = await connected(turn.session_id, owner)
+    try:
+        await ws.send_json_to({"type": "follow", "control": "0-0", "responses": {str(rid): 1}})
+
+        # Replay: entries 2 and 3 merged into one fragment; entry 1 was already shown.
+        first = await ws.receive_from(timeout=5)
+        assert first == (
+            f'<div hx-swap-oob="beforeend:#response-{rid}-text">**bold** &lt; y &amp; z</div>'
+            f'<div class="status" id="response-{rid}-status" data-seq="3" data-elapsed="30"'
+            ' hx-swap-oob="true">Streaming · 3 tokens · TTFT 0.01 s · 150.0 tok/s · 0.03 s'
+            "</div>"
+        )
+
+        # Live: the next entry alone.
+        await aredis.xadd(log, delta(4, " again"), id="0-4")
+        second = await ws.receive_from(timeout=5)
+        assert second == (
+            f'<div hx-swap-oob="beforeend:#response-{rid}-text"> again</div>'
+            f'<div class="status" id="response-{rid}-status" data-seq="4" data-elapsed="40"'
+            ' hx-swap-oob="true">Streaming · 4 tokens · TTFT 0.01 s · 133.3 tok/s · 0.04 s'
+            "</div>"
+        )
+
+        # The end: the row holds the answer; the fragment replaces the whole article.
+        await sync_to_async(Response.objects.filter(pk=rid).update)(
+            status=Status.DONE,
+            text="Hello **bold** < y & z again",
+            output_tokens=4,
+            total_ms=40,
+            ttft_ms=10,
+            finish_reason="stop",
+        )
+        await aredis.xadd(log, {"k": "e", "st": "done"}, id="0-5")
+        final = await ws.receive_from(timeout=5)
+        assert final.startswith(
+            f'<article class="response status-done" id="response-{rid}" data-response="{rid}"'
+            ' hx-swap-oob="true" aria-label="Echo, turn 1">'
+        )
+        assert final == article(final, rid)
+        assert (
+            '<div class="text markdown"><p>Hello <strong>bold</strong> &lt; y &amp; z again</p>'
+            in final
+        )
+        assert f'id="response-{rid}-status" data-seq="5"' in final
+        assert ">Done · 4 tokens · TTFT 0.01 s · 0.04 s</div>" in final
+        assert "data-active" not in final
+        assert "streaming" not in final
+
+        # An ended pane is no longer followed.
+        await aredis.xadd(log, delta(6, "late"), id="0-6")
+        assert await ws.receive_nothing(timeout=0.5)
+    finally:
+        await ws.disconnect()
+
+
+async def test_follow_from_zero_replays_everything_in_one_fragment(owner: Any, aredis: Any) -> None:
+    turn = await streaming_turn(owner)
+    [rid] = await response_ids(turn)
+    for n, text in enumerate(["One ", "two ", "three"], start=1):
+        await aredis.xadd(f"pg:log:{rid}", delta(n, text), id=f"0-{n}")
+
+    ws = await connected(turn.session_id, owner)
+    try:
+        await ws.send_json_to({"type": "follow", "control": "0-0", "responses": {str(rid): 0}})
+        [fragment] = await receive_all(ws)
+        assert f'<div hx-swap-oob="beforeend:#response-{rid}-text">One two three</div>' in fragment
+        assert 'data-seq="3"' in fragment
+    finally:
+        await ws.disconnect()
+
+
+@pytest.mark.parametrize("who", ["outsider", "anonymous"])
+async def test_others_are_refused_with_4404(
+    owner: Any, outsider: Any, aredis: Any, who: str
+) -> None:
+    turn = await streaming_turn(owner)
+    [rid] = await response_ids(turn)
+    await aredis.xadd(f"pg:log:{rid}", delta(1, "Alice's secret"), id="0-1")
+    headers = [ORIGIN]
+    if who == "outsider":
+        headers.append(await sync_to_async(cookie_for)(outsider))
+
+    ws = socket(turn.session_id, *headers)
+    ok, code = await ws.connect(timeout=5)
+
+    assert (ok, code) == (False, 4404)
+    assert await ws.receive_nothing(timeout=0.3)
+    await ws.wait(timeout=1)
+
+
+async def test_owner_from_a_foreign_origin_is_refused(owner: Any) -> None:
+    turn = await streaming_turn(owner)
+    cookie = await sync_to_async(cookie_for)(owner)
+
+    ws = socket(turn.session_id, cookie, (b"origin", b"https://evil.example"))
+    ok, _ = await ws.connect(timeout=5)
+
+    assert not ok
+
+
+async def test_a_follow_naming_someone_elses_response_does_not_stream_it(
+    owner: Any, outsider: Any, aredis: Any
+) -> None:
+    alices = await streaming_turn(owner, "Alice's question")
+    [alice_rid] = await response_ids(alices)
+    mallorys = await streaming_turn(outsider, "Mallory's question")
+    [mallory_rid] = await response_ids(mallorys)
+    await aredis.xadd(f"pg:log:{alice_rid}", delta(1, "alice-secret-1 "), id="0-1")
+    await aredis.xadd(f"pg:log:{mallory_rid}", delta(1, "mallory-own-1 "), id="0-1")
+
+    ws = await connected(mallorys.session_id, outsider)
+    try:
+        await ws.send_json_to(
+            {
+                "type": "follow",
+                "control": "0-0",
+                "responses": {str(alice_rid): 0, str(mallory_rid): 0},
+            }
+        )
+        messages = await receive_all(ws)
+        await aredis.xadd(f"pg:log:{alice_rid}", delta(2, "alice-secret-2"), id="0-2")
+        await aredis.xadd(f"pg:log:{mallory_rid}", delta(2, "mallory-own-2"), id="0-2")
+        messages += await receive_all(ws)
+    finally:
+        await ws.disconnect()
+
+    assert len(messages) == 2
+    assert "mallory-own-1" in messages[0]
+    assert "mallory-own-2" in messages[1]
+    for message in messages:
+        assert "alice-secret" not in message
+        assert f"response-{alice_rid}-" not in message
+
+
+async def test_a_new_turn_on_the_control_stream_appends_its_articles(
+    owner: Any, aredis: Any
+) -> None:
+    first = await sync_to_async(make_turn)(
+        owner, [("echo", {}), ("echo", {})], "First", status=Status.DONE
+    )
+    control = f"pg:ctl:{first.session_id}"
+    seen = (await aredis.xadd(control, {"turn": first.pk})).decode()
+
+    ws = await connected(first.session_id, owner)
+    try:
+        await ws.send_json_to({"type": "follow", "control": seen, "responses": {}})
+        assert await ws.receive_nothing(timeout=0.3)  # the first turn is not announced again
+
+        second = await sync_to_async(make_turn)(
+            owner, [("echo", {}), ("echo", {})], "Second", session=first.session
+        )
+        left, right = await response_ids(second)
+        announced = (await aredis.xadd(control, {"turn": second.pk})).decode()
+        fragment = await ws.receive_from(timeout=5)
+
+        assert fragment.startswith('<div hx-swap-oob="beforeend:#pane-0-history"><article')
+        assert fragment.count("<article ") == 2
+        assert fragment.index("#pane-0-history") < fragment.index(f'id="response-{left}"')
+        assert (
+            fragment.index(f'id="response-{left}"')
+            < fragment.index("#pane-1-history")
+            < fragment.index(f'id="response-{right}"')
+        )
+        for rid in (left, right):
+            shown = article(fragment, rid)
+            assert 'data-active="1"' in shown
+            assert "status-pending" in shown
+            assert '<div class="prompt">Second</div>' in shown
+            assert ">Queued</div>" in shown
+        for old in await response_ids(first):
+            assert f"response-{old}" not in fragment
+        assert fragment.endswith(
+            f'<div id="live-control" hx-swap-oob="true" data-control="{announced}"></div>'
+        )
+
+        # The new responses are followed from their first entry on.
+        await aredis.xadd(f"pg:log:{right}", delta(1, "Right here"), id="0-1")
+        live = await ws.receive_from(timeout=5)
+        assert live.startswith(
+            f'<div hx-swap-oob="beforeend:#response-{right}-text">Right here</div>'
+        )
+    finally:
+        await ws.disconnect()
+
+
+async def test_garbage_messages_are_ignored(owner: Any, aredis: Any) -> None:
+    turn = await streaming_turn(owner)
+    [rid] = await response_ids(turn)
+    await aredis.xadd(f"pg:log:{rid}", delta(1, "still here"), id="0-1")
+
+    ws = await connected(turn.session_id, owner)
+    try:
+        for junk in ["not json", "[1, 2]", '{"type": "other"}']:
+            await ws.send_to(text_data=junk)
+        await ws.send_json_to(
+            {
+                "type": "follow",
+                "control": "²-0",  # a digit to str.isdigit, not to Redis
+                "responses": {str(rid): "nope", "abc": 3, "²": 1, "-1": 2},
+            }
+        )
+        [fragment] = await receive_all(ws)
+        assert f'beforeend:#response-{rid}-text">still here</div>' in fragment
+    finally:
+        await ws.disconnect()

@@ -1,0 +1,388 @@
+"""Google Gemini (v1beta streamGenerateContent), replayed from recorded streams."""
+
+from __future__ import annotations
+
+import httpx
+import respx
+
+from providers.base import (
+    ErrorKind,
+    Failure,
+    Finish,
+    ImagePart,
+    Message,
+    ReasoningDelta,
+    TextDelta,
+    TextPart,
+    ToolCall,
+    Usage,
+)
+from providers.gemini import Gemini
+from tests.providers.replay import (
+    KEY,
+    FakeSleep,
+    Replay,
+    chat,
+    collect,
+    cut_before,
+    error_body,
+    pieces,
+    recorded,
+    sent_json,
+    sse,
+)
+
+BASE = "https://generativelanguage.googleapis.com/v1beta/models"
+URL = f"{BASE}/gemini-2.0-flash:streamGenerateContent?alt=sse"
+
+ANSWER = [
+    TextDelta("Why did the"),
+    TextDelta(" scarecrow win an award? Because he was"),
+    TextDelta(" outstanding in his field!\n"),
+    Usage(input_tokens=9, output_tokens=17, reasoning_tokens=None),
+    Finish("stop"),
+]
+
+EXHAUSTED = {
+    "error": {
+        "code": 429,
+        "message": "You exceeded your current quota, please check your plan and billing details.",
+        "status": "RESOURCE_EXHAUSTED",
+        "details": [
+            {
+                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                "violations": [{"quotaMetric": "generativelanguage.googleapis.com/requests"}],
+            },
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "17s"},
+        ],
+    }
+}
+
+
+@respx.mock
+async def test_answer_with_crlf_lines_and_last_usage() -> None:
+    assert b"\r\n" in recorded("gemini", "answer")
+    respx.post(URL).mock(return_value=sse(recorded("gemini", "answer")))
+
+    assert await collect(Gemini(), chat("gemini-2.0-flash")) == ANSWER
+
+
+@respx.mock
+async def test_request_is_camel_case_with_system_instruction() -> None:
+    route = respx.post(URL).mock(return_value=sse(recorded("gemini", "answer")))
+    request = chat(
+        "models/gemini-2.0-flash",
+        Message("system", "Be funny."),
+        Message("user", "Tell a joke."),
+        Message("assistant", "Knock knock."),
+        Message(
+            "user",
+            (
+                TextPart("About this:"),
+                ImagePart(data="/9j/4AAQSkZJRg==", mime_type="image/jpeg"),
+                ImagePart(url="https://example.com/farm.png", mime_type="image/png"),
+            ),
+        ),
+        params=Gemini.clean_params(
+            {
+                "temperature": 1.2,
+                "top_p": 0.95,
+                "top_k": 40,
+                "max_tokens": 256,
+                "stop": ["\n\n\n"],
+                "seed": 42,
+                "thinking_budget": 0,
+            }
+        ),
+    )
+
+    await collect(Gemini(), request)
+
+    sent = route.calls.last.request
+    assert str(sent.url) == URL
+    assert sent.headers["x-goog-api-key"] == KEY
+    assert "authorization" not in sent.headers
+    assert "key=" not in str(sent.url)
+    assert sent_json(sent) == {
+        "contents": [
+            {"role": "user", "parts": [{"text": "Tell a joke."}]},
+            {"role": "model", "parts": [{"text": "Knock knock."}]},
+            {
+                "role": "user",
+                "parts": [
+                    {"text": "About this:"},
+                    {"inlineData": {"mimeType": "image/jpeg", "data": "/9j/4AAQSkZJRg=="}},
+                    {
+                        "fileData": {
+                            "mimeType": "image/png",
+                            "fileUri": "https://example.com/farm.png",
+                        }
+                    },
+                ],
+            },
+        ],
+        "systemInstruction": {"parts": [{"text": "Be funny."}]},
+        "generationConfig": {
+            "temperature": 1.2,
+            "topP": 0.95,
+            "topK": 40,
+            "maxOutputTokens": 256,
+            "stopSequences": ["\n\n\n"],
+            "seed": 42,
+            "thinkingConfig": {"thinkingBudget": 0},
+        },
+    }
+
+
+@respx.mock
+async def test_request_without_system_prompt_or_params_has_only_contents() -> None:
+    route = respx.post(URL).mock(return_value=sse(recorded("gemini", "answer")))
+
+    await collect(Gemini(), chat("gemini-2.0-flash"))
+
+    assert sent_json(route.calls.last.request) == {
+        "contents": [{"role": "user", "parts": [{"text": "Hello"}]}]
+    }
+
+
+@respx.mock
+async def test_thought_parts_are_reasoning_and_thought_tokens_count_as_output() -> None:
+    url = f"{BASE}/gemini-2.5-flash:streamGenerateContent?alt=sse"
+    route = respx.post(url).mock(return_value=sse(recorded("gemini", "thoughts")))
+    request = chat("gemini-2.5-flash", params=Gemini.clean_params({"thinking_budget": 1024}))
+
+    events = await collect(Gemini(), request)
+
+    assert events == [
+        ReasoningDelta("**Weighing the question**\n\nThe user wants a prime."),
+        TextDelta("The smallest prime is 2."),
+        Usage(input_tokens=11, output_tokens=127, reasoning_tokens=120),
+        Finish("stop"),
+    ]
+    assert sent_json(route.calls.last.request)["generationConfig"] == {
+        "thinkingConfig": {"thinkingBudget": 1024, "includeThoughts": True}
+    }
+
+
+@respx.mock
+async def test_function_call_becomes_a_tool_call() -> None:
+    respx.post(URL).mock(return_value=sse(recorded("gemini", "function_call")))
+
+    events = await collect(Gemini(), chat("gemini-2.0-flash"))
+
+    assert events == [
+        ToolCall("call_1", "get_weather", '{"location": "Boston, MA", "unit": "celsius"}'),
+        Usage(input_tokens=57, output_tokens=18, reasoning_tokens=None),
+        Finish("tool_calls"),
+    ]
+
+
+@respx.mock
+async def test_blocked_prompt_is_a_permanent_content_filter_failure() -> None:
+    route = respx.post(URL).mock(return_value=sse(recorded("gemini", "blocked")))
+
+    events = await collect(Gemini(), chat("gemini-2.0-flash"))
+
+    assert events == [
+        Failure(
+            ErrorKind.CONTENT_FILTER, "Google Gemini blocked the prompt (SAFETY)", permanent=True
+        )
+    ]
+    assert route.call_count == 1
+
+
+@respx.mock
+async def test_unauthenticated_is_a_permanent_auth_failure() -> None:
+    route = respx.post(URL).mock(
+        return_value=error_body(
+            401,
+            {
+                "error": {
+                    "code": 401,
+                    "message": "Request had invalid authentication credentials.",
+                    "status": "UNAUTHENTICATED",
+                }
+            },
+        )
+    )
+
+    events = await collect(Gemini(), chat("gemini-2.0-flash"))
+
+    assert events == [
+        Failure(
+            ErrorKind.AUTH,
+            "Google Gemini rejected the API key (401): "
+            "Request had invalid authentication credentials.",
+            permanent=True,
+            status=401,
+        )
+    ]
+    assert route.call_count == 1
+
+
+@respx.mock
+async def test_invalid_key_400_is_an_auth_failure() -> None:
+    respx.post(URL).mock(
+        return_value=error_body(
+            400,
+            {
+                "error": {
+                    "code": 400,
+                    "message": "API key not valid. Please pass a valid API key.",
+                    "status": "INVALID_ARGUMENT",
+                    "details": [
+                        {
+                            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                            "reason": "API_KEY_INVALID",
+                            "domain": "googleapis.com",
+                        }
+                    ],
+                }
+            },
+        )
+    )
+
+    events = await collect(Gemini(), chat("gemini-2.0-flash"))
+
+    assert events == [
+        Failure(
+            ErrorKind.AUTH,
+            "Google Gemini rejected the API key (400): "
+            "API key not valid. Please pass a valid API key.",
+            permanent=True,
+            status=400,
+        )
+    ]
+
+
+@respx.mock
+async def test_429_waits_for_the_retry_delay_in_the_body() -> None:
+    respx.post(URL).mock(
+        side_effect=[error_body(429, EXHAUSTED), sse(recorded("gemini", "answer"))]
+    )
+    sleep = FakeSleep()
+
+    assert await collect(Gemini(), chat("gemini-2.0-flash"), sleep) == ANSWER
+    assert sleep.delays == [17.0]
+
+
+@respx.mock
+async def test_429_retry_after_header_wins_over_the_body() -> None:
+    respx.post(URL).mock(
+        side_effect=[
+            error_body(429, EXHAUSTED, {"retry-after": "3"}),
+            sse(recorded("gemini", "answer")),
+        ]
+    )
+    sleep = FakeSleep()
+
+    assert await collect(Gemini(), chat("gemini-2.0-flash"), sleep) == ANSWER
+    assert sleep.delays == [3.0]
+
+
+@respx.mock
+async def test_429_every_time_gives_up_after_three_retries() -> None:
+    route = respx.post(URL).mock(return_value=error_body(429, EXHAUSTED))
+    sleep = FakeSleep()
+
+    events = await collect(Gemini(), chat("gemini-2.0-flash"), sleep)
+
+    assert events == [
+        Failure(
+            ErrorKind.RATE_LIMIT,
+            "Rate limited by Google Gemini (429): You exceeded your current quota, please "
+            "check your plan and billing details. — retried 3 times over 51 s",
+            permanent=False,
+            status=429,
+        )
+    ]
+    assert route.call_count == 4
+    assert sleep.delays == [17.0, 17.0, 17.0]
+
+
+@respx.mock
+async def test_error_inside_a_200_stream_is_retried_then_reported() -> None:
+    route = respx.post(URL).mock(
+        side_effect=lambda request: sse(recorded("gemini", "error_in_stream"))
+    )
+
+    events = await collect(Gemini(), chat("gemini-2.0-flash"))
+
+    assert len(events) == 1
+    failure = events[0]
+    assert isinstance(failure, Failure)
+    assert failure.kind is ErrorKind.UPSTREAM
+    assert failure.message.startswith(
+        "Google Gemini reported an error (UNAVAILABLE): "
+        "The model is overloaded. Please try again later. — retried 3 times"
+    )
+    assert route.call_count == 4
+
+
+@respx.mock
+async def test_malformed_line_is_skipped_and_the_rest_parsed() -> None:
+    respx.post(URL).mock(return_value=sse(recorded("gemini", "malformed")))
+
+    events = await collect(Gemini(), chat("gemini-2.0-flash"))
+
+    assert events == [
+        TextDelta("Alpha"),
+        TextDelta(" Gamma"),
+        Usage(input_tokens=4, output_tokens=3, reasoning_tokens=None),
+        Finish("length"),
+    ]
+
+
+@respx.mock
+async def test_connection_cut_mid_answer() -> None:
+    data = recorded("gemini", "answer")
+    route = respx.post(URL).mock(return_value=sse(cut_before(data, b"outstanding")))
+
+    events = await collect(Gemini(), chat("gemini-2.0-flash"))
+
+    assert events == [
+        TextDelta("Why did the"),
+        TextDelta(" scarecrow win an award? Because he was"),
+        Failure(ErrorKind.NETWORK, "The connection to Google Gemini was cut mid-answer", False),
+    ]
+    assert route.call_count == 1
+
+
+@respx.mock
+async def test_stream_closed_without_finish_reason_is_cut() -> None:
+    data = recorded("gemini", "answer")
+    respx.post(URL).mock(return_value=sse(data[: data.index(b"data: ", 10)]))
+
+    events = await collect(Gemini(), chat("gemini-2.0-flash"))
+
+    assert events == [
+        TextDelta("Why did the"),
+        Failure(ErrorKind.NETWORK, "The connection to Google Gemini was cut mid-answer", False),
+    ]
+
+
+@respx.mock
+async def test_closing_early_closes_the_http_response() -> None:
+    body = Replay(pieces(recorded("gemini", "answer"), size=16))
+    respx.post(URL).mock(return_value=sse(body))
+
+    async with httpx.AsyncClient() as client:
+        stream = Gemini().stream(client, chat("gemini-2.0-flash"))
+        assert await anext(stream) == TextDelta("Why did the")
+        await stream.aclose()
+
+        assert body.closed
+    assert body.read < len(body.chunks)
+
+
+@respx.mock
+async def test_unexpected_json_shapes_are_ignored_not_crashed_on() -> None:
+    odd = (
+        b'data: {"candidates": [5]}\n\n'
+        b'data: {"candidates": [{"content": "text"}], "promptFeedback": "x"}\n\n'
+        b'data: {"candidates": [{"content": {"parts": [1, {"text": 2}]}}]}\n\n'
+        b"data: [1, 2]\n\n"
+    )
+    respx.post(URL).mock(return_value=sse(odd + recorded("gemini", "answer")))
+
+    assert await collect(Gemini(), chat("gemini-2.0-flash")) == ANSWER
