@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 import math
 import random
 import time
@@ -22,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import httpx
+
+log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------- messages
 
@@ -73,12 +76,23 @@ class Credentials:
 
 
 @dataclass(frozen=True)
+class ToolSpec:
+    """A function the model may call: its name, what it does, and a JSON Schema of its
+    arguments (``{"type": "object", "properties": …}``)."""
+
+    name: str
+    description: str = ""
+    parameters: Mapping[str, Any] = field(default_factory=lambda: {"type": "object"})
+
+
+@dataclass(frozen=True)
 class ChatRequest:
     model: str
     messages: Sequence[Message]
     params: Mapping[str, Any] = field(default_factory=dict)
     credentials: Credentials = field(default_factory=Credentials)
     base_url: str = ""
+    tools: Sequence[ToolSpec] = ()
 
     @property
     def system_prompt(self) -> str:
@@ -386,8 +400,13 @@ class Provider:
     default_base_url: ClassVar[str] = ""
     needs_key: ClassVar[bool] = True
     key_env: ClassVar[str] = ""  # environment variable holding the key, e.g. OPENAI_API_KEY
+    #: Credential parts besides ``api_key`` (read from ``Credentials.extra``), each with the
+    #: environment variable that holds it until the vault lands, e.g.
+    #: ``{"secret_key": "QIANFAN_SECRET_KEY"}``.
+    extra_credentials: ClassVar[Mapping[str, str]] = {}
     params: ClassVar[tuple[Param, ...]] = (TEMPERATURE, TOP_P, MAX_TOKENS)
     supports_images: ClassVar[bool] = False
+    supports_tools: ClassVar[bool] = False
 
     retry_policy: ClassVar[RetryPolicy] = RetryPolicy()
 
@@ -477,6 +496,15 @@ class Provider:
                     await on_retry(attempt, delay, cut)
                 await sleep(delay)
                 waited += delay
+            except Exception as exc:  # a bug in an adapter must still end the pane clearly
+                log.exception("%s adapter failed", self.display_name)
+                yield Failure(
+                    ErrorKind.UPSTREAM,
+                    f"The {self.display_name} answer could not be read "
+                    f"({type(exc).__name__}); this is a bug in the playground",
+                    True,
+                )
+                return
 
     @staticmethod
     def _failure(error: ProviderError, attempts: int, waited: float) -> Failure:
