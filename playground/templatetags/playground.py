@@ -22,6 +22,10 @@ def _rate(tokens: int | None, ttft_ms: int | None, elapsed_ms: int | None) -> st
     return f"{tokens / ((elapsed_ms - ttft_ms) / 1000):.1f} tok/s"
 
 
+def _tokens(count: int | None) -> str:
+    return "" if count is None else f"{count} token{'' if count == 1 else 's'}"
+
+
 def _join(parts: list[str]) -> str:
     return " · ".join(p for p in parts if p)
 
@@ -31,7 +35,7 @@ def live_status(batch: Batch) -> str:
     """The status line of a streaming pane, from what its log said last."""
     if batch.message:
         return batch.message
-    tokens = f"{batch.tokens} tokens" if batch.tokens is not None else ""
+    tokens = _tokens(batch.tokens)
     ttft = f"TTFT {_seconds(batch.ttft_ms)}" if batch.ttft_ms is not None else ""
     return _join(
         [
@@ -54,11 +58,9 @@ def response_status(r: dict[str, Any]) -> str:
             return "Queued"
         batch = Batch(tokens=r["tokens"], ttft_ms=r["ttft_ms"], elapsed_ms=r["elapsed_ms"])
         return live_status(batch)
-    tokens = ""
-    if response.output_tokens is not None:
-        tokens = f"{response.output_tokens} tokens"
-        if response.usage_estimated:
-            tokens += " (estimated)"
+    tokens = _tokens(response.output_tokens)
+    if tokens and response.usage_estimated:
+        tokens += " (estimated)"
     ttft = f"TTFT {_seconds(response.ttft_ms)}" if response.ttft_ms is not None else ""
     rate = f"{response.tokens_per_s:.1f} tok/s" if response.tokens_per_s else ""
     finish = ""

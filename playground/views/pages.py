@@ -44,8 +44,16 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
-def session_panes(session: Session) -> tuple[list[PaneView], str]:
-    """The session's panes with their responses; streaming ones with what their log holds."""
+def session_panes(session: Session) -> tuple[list[PaneView], str, int]:
+    """The session's panes with their responses; streaming ones with what their log holds.
+
+    Also where the page's follower starts: the control stream's last id and the last turn
+    shown. The control id is read before the rows, so a turn sent meanwhile is either shown
+    or announced later, never lost; if it is both, the follower skips it (turn ids grow).
+    """
+    redis = redis_client()
+    control = redis.xrevrange(panelog.control_key(session.pk), count=1)
+    control_id = control[0][0].decode() if control else "0-0"
     panes = {
         p.pk: pane_view(p.position, p.model_key, p.params, p.pk)
         for p in session.panes.filter(removed=False)
@@ -59,26 +67,23 @@ def session_panes(session: Session) -> tuple[list[PaneView], str]:
     if active and reap_dead_sync(active):
         for r in responses:
             r.refresh_from_db()
-    redis = redis_client()
     live_ids = [r.pk for r in responses if r.is_active]
     with redis.pipeline(transaction=False) as pipe:
         for pk in live_ids:
             pipe.xrange(panelog.log_key(pk))
-        pipe.xrevrange(panelog.control_key(session.pk), count=1)
         results = pipe.execute()
-    control = results[-1]
-    control_id = control[0][0].decode() if control else "0-0"
-    live = {pk: panelog.merge(entries) for pk, entries in zip(live_ids, results, strict=False)}
+    live = {pk: panelog.merge(entries) for pk, entries in zip(live_ids, results, strict=True)}
     for r in responses:
         panes[r.pane_id].responses.append(response_context(r, live=live.get(r.pk)))
-    return list(panes.values()), control_id
+    last_turn = max((r.turn_id for r in responses), default=0)
+    return list(panes.values()), control_id, last_turn
 
 
 @login_required
 @require_GET
 def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
     session = session_for_user(request.user, session_id)
-    panes, control_id = session_panes(session)
+    panes, control_id, last_turn = session_panes(session)
     return render(
         request,
         "playground/page.html",
@@ -88,6 +93,7 @@ def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
             "sessions": _sidebar(request),
             "models": _models(),
             "control_id": control_id,
+            "last_turn": last_turn,
             "system_prompt": session.system_prompt,
         },
     )

@@ -18,6 +18,7 @@
     return JSON.stringify({
       type: "follow",
       control: control ? control.dataset.control || "0-0" : "0-0",
+      turn: control ? Number(control.dataset.turn || 0) : 0,
       responses: responses,
     });
   }

@@ -246,7 +246,8 @@ async def test_a_new_turn_on_the_control_stream_appends_its_articles(
         for old in await response_ids(first):
             assert f"response-{old}" not in fragment
         assert fragment.endswith(
-            f'<div id="live-control" hx-swap-oob="true" data-control="{announced}"></div>'
+            f'<div id="live-control" hx-swap-oob="true" data-control="{announced}" '
+            f'data-turn="{second.pk}" hidden></div>'
         )
 
         # The new responses are followed from their first entry on.
@@ -255,6 +256,34 @@ async def test_a_new_turn_on_the_control_stream_appends_its_articles(
         assert live.startswith(
             f'<div hx-swap-oob="beforeend:#response-{right}-text">Right here</div>'
         )
+    finally:
+        await ws.disconnect()
+
+
+async def test_a_turn_the_page_already_shows_is_not_appended_twice(owner: Any, aredis: Any) -> None:
+    # The page read the control stream before its rows: a turn sent in between is both on
+    # the page and announced after the page's control id. The page says which turn it shows.
+    first = await sync_to_async(make_turn)(owner, [("echo", {})], "First", status=Status.DONE)
+    control = f"pg:ctl:{first.session_id}"
+    second = await sync_to_async(make_turn)(owner, [("echo", {})], "Second", session=first.session)
+    await aredis.xadd(control, {"turn": second.pk})
+    [rid] = await response_ids(second)
+
+    ws = await connected(first.session_id, owner)
+    try:
+        await ws.send_json_to(
+            {"type": "follow", "control": "0-0", "turn": second.pk, "responses": {str(rid): 0}}
+        )
+        await aredis.xadd(f"pg:log:{rid}", delta(1, "only once"), id="0-1")
+        fragments = await receive_all(ws)
+        assert "<article " not in "".join(fragments)
+        assert "".join(fragments).count("only once") == 1
+        third = await sync_to_async(make_turn)(
+            owner, [("echo", {})], "Third", session=first.session
+        )
+        await aredis.xadd(control, {"turn": third.pk})
+        fragment = await ws.receive_from(timeout=5)
+        assert fragment.count("<article ") == 1 and "Third" in fragment
     finally:
         await ws.disconnect()
 

