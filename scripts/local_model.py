@@ -248,7 +248,33 @@ def start_local_model(
     if not ready:
         service.stop()
         raise ServiceError(f"local model server exited during start-up:\n{service.log_tail()}")
+    if not answers(base):
+        service.stop()
+        raise ServiceError(
+            "local model server loaded the model but failed on its first answer; if its log "
+            "shows nothing, llama.cpp was probably compiled for instructions this machine "
+            "refuses: reinstall with  CMAKE_ARGS=-DGGML_NATIVE=OFF pip install --no-cache-dir "
+            f"--force-reinstall --no-deps llama-cpp-python\n{service.log_tail()}"
+        )
     return service
+
+
+def answers(base_url: str, timeout: float = 60.0) -> bool:
+    """A one-token completion: catches a server that loads but crashes when it decodes,
+    and warms it up, so a person's first answer does not pay for that."""
+    body = json.dumps(
+        {"model": MODEL_ALIAS, "max_tokens": 1, "messages": [{"role": "user", "content": "Hi"}]}
+    ).encode()
+    request = urllib.request.Request(  # noqa: S310 - our own loopback server
+        f"{base_url}/v1/chat/completions",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return isinstance(json.loads(response.read()).get("choices"), list)
+    except (OSError, ValueError, urllib.error.URLError, AttributeError):
+        return False
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -189,6 +189,11 @@ def stack(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: Any) -
 
     # Tasks that earlier (non-e2e) tests enqueued for turns that no longer exist.
     redis.Redis.from_url(env["REDIS_URL"]).delete("celery")
+    # The real local model (llama.cpp serving SmolLM2), as `make run` starts it.
+    from scripts.local_model import start_local_model
+
+    model = start_local_model(log_dir=tmp)
+    env["PLAYGROUND_LOCAL_MODEL_URL"] = model.url
     running = Stack(env, tmp)
     try:
         running.start_web()
@@ -198,6 +203,7 @@ def stack(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: Any) -
         yield running
     finally:
         running.stop()
+        model.stop()
 
 
 @pytest.fixture(scope="session")

@@ -31,10 +31,7 @@ def start_comparison(page: Any, *, delay_ms: str = "60", repeat: str = "3") -> N
     """Two echo panes at different temperatures; Send; wait for the session page."""
     page.goto("/")
     panes = page.locator("section.pane")
-    while panes.count() < 2:
-        page.get_by_role("button", name="Add model").click()
-    while panes.count() > 2:
-        panes.last.get_by_role("button", name="Remove").click()
+    expect(panes).to_have_count(2)  # a new comparison starts with two panes
     for index, temperature in enumerate(("0.2", "1.0")):
         set_pane(page, index, "Echo", temperature, delay_ms=delay_ms, repeat=repeat)
     page.get_by_label("Prompt").fill(PROMPT)
