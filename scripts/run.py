@@ -52,6 +52,9 @@ def main() -> int:
         for service in reversed(services):
             service.stop()
 
+    # Ctrl-C (also when started from a script, where SIGINT may arrive ignored) and SIGTERM
+    # both end in the one clean-up below.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         if "REDIS_URL" not in os.environ:
