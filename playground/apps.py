@@ -1,7 +1,15 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_save
 
 
 class PlaygroundConfig(AppConfig):
     name = "playground"
     verbose_name = "Playground"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from playground.catalog import forget_catalog
+        from playground.models import CatalogEntry
+
+        post_save.connect(forget_catalog, sender=CatalogEntry, dispatch_uid="catalog-save")
+        post_delete.connect(forget_catalog, sender=CatalogEntry, dispatch_uid="catalog-delete")

@@ -1,21 +1,30 @@
 """The models a person can pick, and how each is reached.
 
-Built from settings once per process. Remote models are listed even without a key so people
-see what exists; picking one without a key is refused at Send with a sentence saying how to
-add the key. (The admin-editable catalog with prices replaces this list later.)
+The catalog is data (``CatalogEntry`` rows, admin-editable, seeded by a migration). This
+module reads it into small immutable ``CatalogModel`` values, cached per process for a few
+seconds and dropped at once when an entry is saved in this process. Remote models are
+listed even without a key so people see what exists; picking one without a key is refused
+at Send with a sentence saying how to add the key.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
+import time
 from dataclasses import dataclass, field
-from functools import cache
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 
 from providers.base import Param, ParamError, Provider
-from providers.registry import provider_class
+from providers.registry import UnknownProvider, provider_class
+
+log = logging.getLogger(__name__)
+
+CACHE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -27,6 +36,15 @@ class CatalogModel:
     base_url: str = ""
     concurrency: int = 16  # requests the endpoint serves at once
     defaults: dict[str, Any] = field(default_factory=dict)
+    vision: bool = False
+    tools: bool = False
+    reasoning: bool = False
+    web_search: bool = False
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    input_price: Decimal | None = None  # per million tokens
+    output_price: Decimal | None = None
+    currency: str = "USD"
 
     @property
     def provider_class(self) -> type[Provider]:
@@ -46,16 +64,25 @@ class CatalogModel:
         return self.provider_class.key_env
 
     @property
-    def available(self) -> bool:
+    def missing_env(self) -> list[str]:
+        """The environment variables this model's credentials still need."""
         cls = self.provider_class
-        return not cls.needs_key or bool(os.environ.get(cls.key_env))
+        needed = [cls.key_env] if cls.needs_key and cls.key_env else []
+        needed += list(cls.extra_credentials.values())
+        return [name for name in needed if not os.environ.get(name)]
+
+    @property
+    def available(self) -> bool:
+        return not self.missing_env
 
     @property
     def unavailable_reason(self) -> str:
-        if self.available:
+        missing = self.missing_env
+        if not missing:
             return ""
+        what = "an API key" if missing == [self.key_env] else "credentials"
         return (
-            f"{self.display_name} needs an API key: set {self.key_env} in the environment "
+            f"{self.display_name} needs {what}: set {' and '.join(missing)} in the environment "
             "of the worker and the web process, then restart."
         )
 
@@ -66,50 +93,77 @@ class CatalogModel:
         except ParamError as error:
             raise ParamError(f"{self.display_name}: {error}") from None
 
-
-# (provider, model id, display name) of the remote models we list by default.
-REMOTE_MODELS: tuple[tuple[str, str, str], ...] = (
-    ("openai", "gpt-5", "OpenAI · GPT-5"),
-    ("openai", "gpt-5-mini", "OpenAI · GPT-5 mini"),
-    ("openai", "gpt-4.1-mini", "OpenAI · GPT-4.1 mini"),
-    ("anthropic", "claude-sonnet-4-5", "Anthropic · Claude Sonnet 4.5"),
-    ("anthropic", "claude-haiku-4-5", "Anthropic · Claude Haiku 4.5"),
-    ("gemini", "gemini-2.5-pro", "Google · Gemini 2.5 Pro"),
-    ("gemini", "gemini-2.5-flash", "Google · Gemini 2.5 Flash"),
-    ("deepseek", "deepseek-chat", "DeepSeek · V3 chat"),
-    ("deepseek", "deepseek-reasoner", "DeepSeek · reasoner"),
-    ("xai", "grok-4", "xAI · Grok 4"),
-    ("qwen", "qwen-plus", "Alibaba · Qwen Plus"),
-)
+    def cost(self, input_tokens: int | None, output_tokens: int | None) -> Decimal | None:
+        """What an answer cost at list price, or None when a price or a count is unknown."""
+        if self.input_price is None or self.output_price is None:
+            return None
+        if input_tokens is None or output_tokens is None:
+            return None
+        return (self.input_price * input_tokens + self.output_price * output_tokens) / 1_000_000
 
 
-@cache
+_lock = threading.Lock()
+_cached: tuple[float, dict[str, CatalogModel]] | None = None
+
+
+def forget_catalog(**_: Any) -> None:
+    """Drop this process's copy (an entry changed)."""
+    global _cached
+    with _lock:
+        _cached = None
+
+
 def catalog() -> dict[str, CatalogModel]:
-    models = [CatalogModel("echo", "Echo", "echo", "echo")]
-    if settings.PLAYGROUND_LOCAL_MODEL_URL:
-        models.append(
-            CatalogModel(
-                "local:smollm2",
-                "Local · SmolLM2-135M",
-                "local",
-                "smollm2",
-                base_url=settings.PLAYGROUND_LOCAL_MODEL_URL,
-                concurrency=settings.PLAYGROUND_LOCAL_CONCURRENCY,
-                defaults={"max_tokens": 256},
-            )
+    """Enabled, usable-in-principle models by key, in picker order."""
+    global _cached
+    with _lock:
+        if _cached is not None and time.monotonic() - _cached[0] < CACHE_SECONDS:
+            return _cached[1]
+    models = _load()
+    with _lock:
+        _cached = (time.monotonic(), models)
+    return models
+
+
+def _load() -> dict[str, CatalogModel]:
+    from playground.models import CatalogEntry
+
+    models: dict[str, CatalogModel] = {}
+    for entry in CatalogEntry.objects.filter(enabled=True):
+        try:
+            cls = provider_class(entry.provider)
+        except (UnknownProvider, ImportError, AttributeError):
+            log.warning("catalog entry %s names unknown provider %r", entry.key, entry.provider)
+            continue
+        base_url = entry.base_url
+        concurrency = entry.concurrency or settings.PLAYGROUND_ENDPOINT_CONCURRENCY
+        if entry.provider == "local":
+            base_url = base_url or settings.PLAYGROUND_LOCAL_MODEL_URL
+            if not base_url:
+                continue  # no local model server in this deployment
+            concurrency = entry.concurrency or settings.PLAYGROUND_LOCAL_CONCURRENCY
+        base_url = base_url or settings.PLAYGROUND_BASE_URLS.get(entry.provider, "")
+        if not (base_url or cls.default_base_url or cls.name == "echo"):
+            continue  # nowhere to send it (e.g. a per-deployment endpoint not configured)
+        models[entry.key] = CatalogModel(
+            key=entry.key,
+            display_name=entry.display_name,
+            provider=entry.provider,
+            model_id=entry.model_id,
+            base_url=base_url,
+            concurrency=concurrency,
+            defaults=dict(entry.defaults or {}),
+            vision=entry.vision and cls.supports_images,
+            tools=entry.tools and cls.supports_tools,
+            reasoning=entry.reasoning,
+            web_search=entry.web_search,
+            context_window=entry.context_window,
+            max_output_tokens=entry.max_output_tokens,
+            input_price=entry.input_price,
+            output_price=entry.output_price,
+            currency=entry.currency,
         )
-    for provider, model_id, name in REMOTE_MODELS:
-        models.append(
-            CatalogModel(
-                f"{provider}:{model_id}",
-                name,
-                provider,
-                model_id,
-                base_url=settings.PLAYGROUND_BASE_URLS.get(provider, ""),
-                concurrency=settings.PLAYGROUND_ENDPOINT_CONCURRENCY,
-            )
-        )
-    return {m.key: m for m in models}
+    return models
 
 
 def default_pane_models() -> list[str]:

@@ -8,6 +8,7 @@ responses, so each model keeps its own conversation.
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 
 
@@ -95,6 +96,8 @@ class Response(models.Model):
     ttft_ms = models.PositiveIntegerField(null=True, blank=True)
     total_ms = models.PositiveIntegerField(null=True, blank=True)
     tokens_per_s = models.FloatField(null=True, blank=True)
+    cost = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
+    cost_currency = models.CharField(max_length=3, blank=True)
     last_seq = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -109,3 +112,65 @@ class Response(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+
+class Currency(models.TextChoices):
+    USD = "USD", "US dollar"
+    CNY = "CNY", "Chinese yuan"
+    EUR = "EUR", "Euro"
+
+
+class CatalogEntry(models.Model):
+    """A model people can pick: which provider serves it, what it can do, what it costs.
+
+    Admin-editable; seeded by a migration. ``base_url`` empty means the provider's default
+    (or the ``PLAYGROUND_<PROVIDER>_BASE_URL`` override); admins may point an entry at any
+    server, loopback included (Ollama, the local model, a gateway).
+    """
+
+    key = models.CharField(
+        max_length=200,
+        unique=True,
+        validators=[
+            RegexValidator(r"^[a-z0-9][a-z0-9:._-]*$", "Lower-case letters, digits and : . _ -")
+        ],
+        help_text="Stable id, e.g. openai:gpt-5.",
+    )
+    display_name = models.CharField(max_length=200)
+    provider = models.CharField(max_length=50, help_text="Adapter name, e.g. openai, anthropic.")
+    model_id = models.CharField(max_length=200, help_text="What the provider's API calls it.")
+    base_url = models.URLField(max_length=500, blank=True)
+    context_window = models.PositiveIntegerField(null=True, blank=True)
+    max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    vision = models.BooleanField(default=False, help_text="Accepts images.")
+    tools = models.BooleanField(default=False, help_text="Can call tools (functions).")
+    reasoning = models.BooleanField(default=False, help_text="Streams its reasoning.")
+    web_search = models.BooleanField(default=False)
+    input_price = models.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="Price per million input tokens; empty when unknown.",
+    )
+    output_price = models.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="Price per million output tokens (reasoning included); empty when unknown.",
+    )
+    currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.USD)
+    concurrency = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Requests in flight at once; empty = the default."
+    )
+    defaults = models.JSONField(default=dict, blank=True, help_text="Default parameters.")
+    enabled = models.BooleanField(default=True)
+    position = models.PositiveIntegerField(default=100, help_text="Order in the model picker.")
+
+    class Meta:
+        ordering = ["position", "display_name"]
+        verbose_name = "catalog model"
+
+    def __str__(self) -> str:
+        return self.display_name

@@ -60,7 +60,8 @@ HEARTBEAT_EVERY_S = 1.5
 STOP_TTL_S = 3600
 
 
-def _text(value: str | bytes | None) -> str:
+def text(value: str | bytes | None) -> str:
+    """A Redis reply as text."""
     if value is None:
         return ""
     return value.decode() if isinstance(value, bytes) else value
@@ -82,7 +83,7 @@ class Batch:
     kinds: set[str] = field(default_factory=set)
 
     def add(self, entry_id_: str | bytes, fields: Mapping[Any, Any]) -> None:
-        data = {_text(k): _text(v) for k, v in fields.items()}
+        data = {text(k): text(v) for k, v in fields.items()}
         self.last_seq = max(self.last_seq, seq_of(entry_id_))
         kind = data.get("k", "")
         self.kinds.add(kind)

@@ -143,6 +143,8 @@ def _save(job: PaneJob) -> bool:
         ttft_ms=job.ttft_ms,
         total_ms=total_ms,
         tokens_per_s=tokens_per_s,
+        cost=job.model.cost(input_tokens, output_tokens) if job.model else None,
+        cost_currency=job.model.currency if job.model else "",
         finished_at=timezone.now(),
     )
     return bool(updated)

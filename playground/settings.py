@@ -9,6 +9,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
+from providers.registry import PROVIDERS
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PLAYGROUND_VAR_DIR", BASE_DIR / "var"))
 
@@ -226,17 +228,8 @@ PLAYGROUND_ENDPOINT_CONCURRENCY = int(env_number("PLAYGROUND_ENDPOINT_CONCURRENC
 
 # Base URL overrides per provider: PLAYGROUND_<NAME>_BASE_URL (gateways, proxies, local servers).
 PLAYGROUND_BASE_URLS = {
-    name: env_url(f"PLAYGROUND_{name.upper()}_BASE_URL", "http://x", ("http", "https"))
-    for name in (
-        "openai",
-        "anthropic",
-        "gemini",
-        "deepseek",
-        "xai",
-        "qwen",
-        "ollama",
-        "openai_compatible",
-    )
+    name: env_url(f"PLAYGROUND_{name.upper()}_BASE_URL", "http://x", ("http", "https", "ws", "wss"))
+    for name in PROVIDERS
     if os.environ.get(f"PLAYGROUND_{name.upper()}_BASE_URL")
 }
 

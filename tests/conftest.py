@@ -60,3 +60,26 @@ def owner_client(client: Any, owner: Any) -> Any:
 def outsider_client(client: Any, outsider: Any) -> Any:
     client.force_login(outsider)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _seeded_catalog(request: pytest.FixtureRequest) -> None:
+    """The catalog rows the seed migration writes. Transactional tests (the browser tests)
+    flush every table afterwards, data migrations' rows included; put them back, and drop
+    each process's cached copy."""
+    names = request.fixturenames
+    wanted = next((f for f in ("transactional_db", "db") if f in names), None)
+    marker = request.node.get_closest_marker("django_db")
+    if wanted is None and marker is None:
+        return
+    request.getfixturevalue(wanted or "db")
+    import importlib
+
+    from django.apps import apps
+
+    from playground.catalog import forget_catalog
+    from playground.models import CatalogEntry
+
+    if not CatalogEntry.objects.exists():
+        importlib.import_module("playground.migrations.0003_seed_catalog").seed(apps, None)
+    forget_catalog()

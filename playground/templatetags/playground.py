@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 from django import template
@@ -63,10 +64,29 @@ def response_status(r: dict[str, Any]) -> str:
         tokens += " (estimated)"
     ttft = f"TTFT {_seconds(response.ttft_ms)}" if response.ttft_ms is not None else ""
     rate = f"{response.tokens_per_s:.1f} tok/s" if response.tokens_per_s else ""
+    cost = money(response.cost, response.cost_currency)
+    if cost and response.usage_estimated:
+        cost = "≈ " + cost
     finish = ""
     if response.finish_reason and response.finish_reason not in {"stop", response.status}:
         finish = f"finish: {response.finish_reason}"
-    return _join([r["status_label"], tokens, ttft, rate, _seconds(response.total_ms), finish])
+    return _join(
+        [r["status_label"], tokens, ttft, rate, _seconds(response.total_ms), cost, finish]
+    )
+
+
+_SYMBOLS = {"USD": "$", "CNY": "¥", "EUR": "€"}
+
+
+def money(amount: Decimal | None, currency: str) -> str:
+    """A small amount readable at a glance: $0.0123, ¥0.45, $0 for free models."""
+    if amount is None:
+        return ""
+    symbol = _SYMBOLS.get(currency, currency + " ")
+    if amount == 0:
+        return f"{symbol}0"
+    digits = 2 if amount >= 1 else 4 if amount >= Decimal("0.0001") else 6
+    return f"{symbol}{amount:.{digits}f}"
 
 
 @register.filter

@@ -53,7 +53,7 @@ def session_panes(session: Session) -> tuple[list[PaneView], str, int]:
     """
     redis = redis_client()
     control = redis.xrevrange(panelog.control_key(session.pk), count=1)
-    control_id = control[0][0].decode() if control else "0-0"
+    control_id = panelog.text(control[0][0]) if control else "0-0"
     panes = {
         p.pk: pane_view(p.position, p.model_key, p.params, p.pk)
         for p in session.panes.filter(removed=False)
