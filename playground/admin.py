@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from playground.models import Pane, Response, Session, Turn
+from playground.models import CatalogEntry, Pane, Response, Session, Turn
 
 
 class PaneInline(admin.TabularInline):
@@ -26,3 +26,27 @@ class ResponseAdmin(admin.ModelAdmin):
     list_display = ("__str__", "status", "output_tokens", "usage_estimated", "ttft_ms", "total_ms")
     list_filter = ("status", "model_key")
     raw_id_fields = ("turn", "pane")
+
+
+@admin.register(CatalogEntry)
+class CatalogEntryAdmin(admin.ModelAdmin):
+    list_display = (
+        "display_name",
+        "key",
+        "provider",
+        "model_id",
+        "enabled",
+        "input_price",
+        "output_price",
+        "currency",
+        "position",
+    )
+    list_editable = ("enabled", "position")
+    list_filter = ("enabled", "provider", "vision", "tools", "reasoning")
+    search_fields = ("display_name", "key", "model_id")
+    fieldsets = (
+        (None, {"fields": ("key", "display_name", "provider", "model_id", "base_url", "enabled")}),
+        ("Limits", {"fields": ("context_window", "max_output_tokens", "concurrency", "position")}),
+        ("Capabilities", {"fields": ("vision", "tools", "reasoning", "web_search", "defaults")}),
+        ("Price per million tokens", {"fields": ("input_price", "output_price", "currency")}),
+    )

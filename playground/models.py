@@ -8,8 +8,11 @@ responses, so each model keeps its own conversation.
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+
+from providers.registry import PROVIDERS
 
 
 class Session(models.Model):
@@ -120,6 +123,11 @@ class Currency(models.TextChoices):
     EUR = "EUR", "Euro"
 
 
+def validate_provider(name: str) -> None:
+    if name not in PROVIDERS:
+        raise ValidationError(f"Unknown provider; one of: {', '.join(sorted(PROVIDERS))}.")
+
+
 class CatalogEntry(models.Model):
     """A model people can pick: which provider serves it, what it can do, what it costs.
 
@@ -137,7 +145,11 @@ class CatalogEntry(models.Model):
         help_text="Stable id, e.g. openai:gpt-5.",
     )
     display_name = models.CharField(max_length=200)
-    provider = models.CharField(max_length=50, help_text="Adapter name, e.g. openai, anthropic.")
+    provider = models.CharField(
+        max_length=50,
+        validators=[validate_provider],
+        help_text="The adapter that speaks this model's wire format, e.g. openai, anthropic.",
+    )
     model_id = models.CharField(max_length=200, help_text="What the provider's API calls it.")
     base_url = models.URLField(max_length=500, blank=True)
     context_window = models.PositiveIntegerField(null=True, blank=True)

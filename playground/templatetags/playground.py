@@ -70,9 +70,7 @@ def response_status(r: dict[str, Any]) -> str:
     finish = ""
     if response.finish_reason and response.finish_reason not in {"stop", response.status}:
         finish = f"finish: {response.finish_reason}"
-    return _join(
-        [r["status_label"], tokens, ttft, rate, _seconds(response.total_ms), cost, finish]
-    )
+    return _join([r["status_label"], tokens, ttft, rate, _seconds(response.total_ms), cost, finish])
 
 
 _SYMBOLS = {"USD": "$", "CNY": "¥", "EUR": "€"}
