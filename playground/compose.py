@@ -7,8 +7,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 from django.http import QueryDict
+from django.utils.datastructures import MultiValueDict
 
+from playground.attachments import (
+    MAX_IMAGE_BYTES,
+    MAX_IMAGES,
+    AttachmentError,
+    parse_images,
+    parse_tools,
+)
 from playground.catalog import CatalogModel, catalog
 from providers.base import ParamError
 
@@ -28,6 +37,8 @@ class Compose:
     system_prompt: str
     panes: list[PaneSpec]
     errors: list[str]
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    images: list[dict[str, str]] = field(default_factory=list)
 
 
 def pane_positions(data: QueryDict) -> list[int]:
@@ -50,7 +61,31 @@ def read_pane(data: QueryDict, position: int) -> PaneSpec:
     return PaneSpec(position, key, model, raw)
 
 
-def read_compose(data: QueryDict) -> Compose:
+def read_attachments(
+    data: QueryDict, files: MultiValueDict[str, UploadedFile] | None, errors: list[str]
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    tools: list[dict[str, Any]] = []
+    images: list[dict[str, str]] = []
+    try:
+        tools = parse_tools(data.get("tools", ""))
+    except AttachmentError as error:
+        errors.append(str(error))
+    uploads = files.getlist("images") if files is not None else []
+    try:
+        if len(uploads) > MAX_IMAGES:
+            raise AttachmentError(f"Attach at most {MAX_IMAGES} images.")
+        images = parse_images(
+            data.get("image_urls", ""),
+            [(u.name or "image", u.read(MAX_IMAGE_BYTES + 1)) for u in uploads],
+        )
+    except AttachmentError as error:
+        errors.append(str(error))
+    return tools, images
+
+
+def read_compose(
+    data: QueryDict, files: MultiValueDict[str, UploadedFile] | None = None
+) -> Compose:
     prompt = data.get("prompt", "")
     system_prompt = data.get("system_prompt", "")
     errors: list[str] = []
@@ -66,6 +101,7 @@ def read_compose(data: QueryDict) -> Compose:
         errors.append("Add at least one model.")
     elif len(positions) > settings.PLAYGROUND_MAX_PANES:
         errors.append(f"Compare at most {settings.PLAYGROUND_MAX_PANES} models at once.")
+    tools, images = read_attachments(data, files, errors)
     panes = [read_pane(data, p) for p in positions[: settings.PLAYGROUND_MAX_PANES]]
     for number, pane in enumerate(panes, start=1):
         if pane.model is None:
@@ -74,8 +110,13 @@ def read_compose(data: QueryDict) -> Compose:
         if not pane.model.available:
             errors.append(f"Pane {number}: {pane.model.unavailable_reason}")
             continue
+        # Said before the call, not after: a model that cannot take what the turn carries.
+        if images and not pane.model.vision:
+            errors.append(f"Pane {number}: {pane.model.display_name} cannot take images.")
+        if tools and not pane.model.tools:
+            errors.append(f"Pane {number}: {pane.model.display_name} cannot call tools.")
         try:
             pane.params = pane.model.clean_params(pane.raw_params)
         except ParamError as error:
             errors.append(f"Pane {number}: {error}")
-    return Compose(prompt, system_prompt, panes, errors)
+    return Compose(prompt, system_prompt, panes, errors, tools, images)

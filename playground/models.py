@@ -53,6 +53,10 @@ class Turn(models.Model):
     index = models.PositiveIntegerField()
     prompt = models.TextField()
     system_prompt = models.TextField(blank=True)
+    # Tool definitions ({"name", "description", "parameters"}) offered to every pane, and
+    # images ({"url"} or {"data", "mime_type"}) sent with the prompt.
+    tools = models.JSONField(default=list, blank=True)
+    images = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

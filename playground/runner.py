@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from playground import panelog
+from playground.attachments import image_parts, tool_specs
 from playground.catalog import CatalogModel, catalog
 from playground.models import Response, Status, Turn
 from playground.publisher import PaneBuffer
@@ -37,6 +38,7 @@ from providers.base import (
     ProviderError,
     ReasoningDelta,
     TextDelta,
+    TextPart,
     ToolCall,
     Usage,
 )
@@ -73,16 +75,25 @@ def _history(response: Response) -> list[Message]:
         .order_by("turn__index")
     )
     for previous in earlier:
-        messages.append(Message("user", previous.turn.prompt))
+        messages.append(_user_message(previous.turn))
         messages.append(Message("assistant", previous.text))
-    messages.append(Message("user", turn.prompt))
+    messages.append(_user_message(turn))
     return messages
+
+
+def _user_message(turn: Turn) -> Message:
+    if not turn.images:
+        return Message("user", turn.prompt)
+    return Message("user", (*image_parts(turn.images), TextPart(turn.prompt)))
 
 
 def _credentials(model: CatalogModel) -> Credentials:
     # Until the vault lands, keys come from the worker's environment, read at call time.
-    key_env = model.key_env
-    return Credentials(api_key=os.environ.get(key_env, "") if key_env else "")
+    cls = model.provider_class
+    return Credentials(
+        api_key=os.environ.get(cls.key_env, "") if cls.key_env else "",
+        extra={part: os.environ.get(env, "") for part, env in cls.extra_credentials.items()},
+    )
 
 
 def _load_jobs(turn_id: int) -> list[PaneJob]:
@@ -109,6 +120,7 @@ def _load_jobs(turn_id: int) -> list[PaneJob]:
             params=response.params,
             credentials=_credentials(model) if model else Credentials(),
             base_url=model.base_url if model else "",
+            tools=tool_specs(response.turn.tools),
         )
         jobs.append(PaneJob(response.pk, model, request, response.display_name))
     return jobs

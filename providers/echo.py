@@ -1,12 +1,14 @@
 """A deterministic built-in model: it answers by repeating the last user message.
 
 Used by tests, demos and the benchmark. It streams word by word with a configurable delay so
-that concurrency, reloads and stop can be watched, and reports exact usage.
+that concurrency, reloads and stop can be watched, and reports exact usage. Given images, it
+says how many it got; given tools, it calls the first one with the prompt as its argument.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import AsyncIterator
 
@@ -18,9 +20,11 @@ from providers.base import (
     ChatRequest,
     Event,
     Finish,
+    ImagePart,
     Param,
     Provider,
     TextDelta,
+    ToolCall,
     Usage,
 )
 
@@ -42,14 +46,23 @@ class Echo(Provider):
     needs_key = False
     params = (TEMPERATURE, MAX_TOKENS, DELAY_MS, REPEAT)
     supports_images = True
+    supports_tools = True
 
     async def open_stream(
         self, client: httpx.AsyncClient, request: ChatRequest
     ) -> AsyncIterator[Event]:
         params = request.params
-        prompt = next((m.text for m in reversed(request.messages) if m.role == "user"), "")
+        last = next((m for m in reversed(request.messages) if m.role == "user"), None)
+        prompt = last.text if last else ""
+        images = (
+            0
+            if last is None or isinstance(last.content, str)
+            else sum(isinstance(p, ImagePart) for p in last.content)
+        )
         turns = sum(1 for m in request.messages if m.role == "user")
         text = f"Echo #{turns}: " + " ".join([prompt] * int(params.get("repeat", 1)))
+        if images:
+            text += f" [{images} image{'s' if images != 1 else ''}]"
         delay = int(params.get("delay_ms", DELAY_MS.default)) / 1000
         limit = params.get("max_tokens")
         words = _WORDS.findall(text)
@@ -60,6 +73,10 @@ class Echo(Provider):
             if delay and index:
                 await asyncio.sleep(delay)
             yield TextDelta(word)
+        if request.tools and reason == "stop":
+            tool = request.tools[0]
+            yield ToolCall("call_echo_1", tool.name, json.dumps({"prompt": prompt}))
+            reason = "tool_calls"
         input_tokens = sum(count_tokens(m.text) for m in request.messages)
         yield Usage(input_tokens=input_tokens, output_tokens=len(words))
         yield Finish(reason)

@@ -16,7 +16,7 @@ USD, CNY = "USD", "CNY"
 # key, display name, provider, model id, context, max output, vision, tools, reasoning,
 # web search, input price, output price, currency
 SEED: list[tuple[Any, ...]] = [
-    ("echo", "Echo", "echo", "echo", None, None, True, False, False, False, D(0), D(0), USD),
+    ("echo", "Echo", "echo", "echo", None, None, True, True, False, False, D(0), D(0), USD),
     ("local:smollm2", "Local · SmolLM2-135M", "local", "smollm2", 2048, 2048,
      False, False, False, False, D(0), D(0), USD),
     ("openai:gpt-5", "OpenAI · GPT-5", "openai", "gpt-5", 400_000, 128_000,

@@ -79,6 +79,17 @@ def pane_view(
     return PaneView(position, pane_id, model_key, model, param_fields(position, model, values))
 
 
+def attached(tools: list[Any], images: list[Any]) -> str:
+    """What the turn carried besides its prompt, in a few words."""
+    parts = []
+    if images:
+        parts.append(f"{len(images)} image{'s' if len(images) != 1 else ''}")
+    if tools:
+        names = ", ".join(str(t.get("name", "")) for t in tools[:4])
+        parts.append(f"tools: {names}{' …' if len(tools) > 4 else ''}")
+    return " · ".join(parts)
+
+
 def response_context(
     response: Response, seq: int = 0, live: panelog.Batch | None = None
 ) -> dict[str, Any]:
@@ -93,6 +104,7 @@ def response_context(
         "position": response.pane.position,
         "display_name": response.display_name,
         "prompt": response.turn.prompt,
+        "attached": attached(response.turn.tools, response.turn.images),
         "turn_index": response.turn.index,
         "status": response.status,
         "status_label": response.get_status_display(),

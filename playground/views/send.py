@@ -23,7 +23,7 @@ from playground.tasks import run_turn
 @require_POST
 def send(request: HttpRequest, session_id: int | None = None) -> HttpResponse:
     session = session_for_user(request.user, session_id) if session_id is not None else None
-    compose = read_compose(request.POST)
+    compose = read_compose(request.POST, request.FILES)
     if compose.errors:
         # Nothing is saved and the form stays as the person left it; only the errors show.
         response = render(request, "playground/_errors.html", {"errors": compose.errors})
@@ -69,6 +69,8 @@ def _save_turn(request: HttpRequest, session: Session | None, compose: Compose) 
             index=0 if last is None else last + 1,
             prompt=compose.prompt,
             system_prompt=compose.system_prompt,
+            tools=compose.tools,
+            images=compose.images,
         )
         Response.objects.bulk_create(
             Response(

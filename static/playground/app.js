@@ -72,6 +72,10 @@
   document.addEventListener("turn-sent", function () {
     var prompt = document.getElementById("prompt");
     if (prompt) prompt.value = "";
+    // Images go with one turn; tool definitions stay for the next.
+    document.querySelectorAll("#compose [name=images], #compose [name=image_urls]").forEach(function (el) {
+      el.value = "";
+    });
   });
 
   // A pane is named after its model.
