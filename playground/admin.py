@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from playground.models import CatalogEntry, Pane, Response, Session, Turn
+from playground.models import CatalogEntry, Pane, RateLimit, Response, Session, Turn
 
 
 class PaneInline(admin.TabularInline):
@@ -50,3 +50,8 @@ class CatalogEntryAdmin(admin.ModelAdmin):
         ("Capabilities", {"fields": ("vision", "tools", "reasoning", "web_search", "defaults")}),
         ("Price per million tokens", {"fields": ("input_price", "output_price", "currency")}),
     )
+
+
+@admin.register(RateLimit)
+class RateLimitAdmin(admin.ModelAdmin):
+    list_display = ("provider", "requests_per_minute", "tokens_per_minute")

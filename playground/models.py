@@ -190,3 +190,22 @@ class CatalogEntry(models.Model):
 
     def __str__(self) -> str:
         return self.display_name
+
+
+class RateLimit(models.Model):
+    """Client-side limits per credential of a provider, so a team does not trip the
+    provider's own. Shared by every worker through Redis; empty means no limit."""
+
+    provider = models.CharField(max_length=50, unique=True, validators=[validate_provider])
+    requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    tokens_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Input plus expected output tokens."
+    )
+
+    class Meta:
+        ordering = ["provider"]
+
+    def __str__(self) -> str:
+        return f"{self.provider}: {self.requests_per_minute or '∞'} req/min, " + (
+            f"{self.tokens_per_minute or '∞'} tokens/min"
+        )

@@ -23,8 +23,9 @@ from django.utils import timezone
 from playground import panelog
 from playground.attachments import image_parts, tool_specs
 from playground.catalog import CatalogModel, catalog
-from playground.models import Response, Status, Turn
+from playground.models import RateLimit, Response, Status, Turn
 from playground.publisher import PaneBuffer
+from playground.ratelimit import Limits, admit, credential_id, settle
 from playground.redis_sync import redis_client
 from playground.slots import endpoint_slot
 from playground.usage import estimate_tokens
@@ -60,6 +61,7 @@ class PaneJob:
     error: str = ""
     status: str = Status.DONE
     ttft_ms: int | None = None
+    limits: Limits = field(default_factory=Limits)
     started: float = 0.0
 
 
@@ -96,6 +98,17 @@ def _credentials(model: CatalogModel) -> Credentials:
     )
 
 
+def _limits(provider: str) -> Limits:
+    row = RateLimit.objects.filter(provider=provider).first()
+    return Limits(row.requests_per_minute, row.tokens_per_minute) if row else Limits()
+
+
+def _expected_tokens(request: ChatRequest) -> int:
+    """What a call is counted as before it runs: its input and a likely answer."""
+    answer = int(request.params.get("max_tokens") or 1024)
+    return sum(estimate_tokens(m.text) for m in request.messages) + answer
+
+
 def _load_jobs(turn_id: int) -> list[PaneJob]:
     """Claim the turn's pending responses and build their requests (runs in a thread)."""
     turn = Turn.objects.filter(pk=turn_id).first()
@@ -122,7 +135,8 @@ def _load_jobs(turn_id: int) -> list[PaneJob]:
             base_url=model.base_url if model else "",
             tools=tool_specs(response.turn.tools),
         )
-        jobs.append(PaneJob(response.pk, model, request, response.display_name))
+        limits = _limits(model.provider) if model else Limits()
+        jobs.append(PaneJob(response.pk, model, request, response.display_name, limits=limits))
     return jobs
 
 
@@ -219,6 +233,18 @@ async def _consume(ctx: WorkerContext, job: PaneJob, buffer: PaneBuffer) -> None
     async def retrying(attempt: int, delay: float, error: ProviderError) -> None:
         publisher.set_status(buffer, f"{error.message} — retrying in {delay:.0f} s")
 
+    async def limited(seconds: float) -> None:
+        nonlocal waited
+        waited = True
+        publisher.set_status(
+            buffer,
+            f"waiting for the {model.provider_class.display_name} limit of this key "
+            f"({job.limits.describe()}) — {seconds:.0f} s",
+        )
+
+    credential = credential_id(model.provider, job.request.credentials, model.endpoint)
+    expected = _expected_tokens(job.request)
+    call = await admit(ctx.redis, credential, job.limits, expected, limited)
     async with endpoint_slot(
         ctx.redis, model.endpoint, model.concurrency, job.response_id, waiting
     ):
@@ -228,6 +254,9 @@ async def _consume(ctx: WorkerContext, job: PaneJob, buffer: PaneBuffer) -> None
         async with contextlib.aclosing(events):
             async for event in events:
                 _apply(job, buffer, event, publisher)
+    if job.limits.tokens_per_minute and job.usage is not None:
+        used = (job.usage.input_tokens or 0) + (job.usage.output_tokens or 0)
+        await settle(ctx.redis, credential, call, min(expected, job.limits.tokens_per_minute), used)
 
 
 def _apply(job: PaneJob, buffer: PaneBuffer, event: Any, publisher: Any) -> None:
