@@ -68,7 +68,11 @@ class CatalogModel:
         """The environment variables this model's credentials still need."""
         cls = self.provider_class
         needed = [cls.key_env] if cls.needs_key and cls.key_env else []
-        needed += list(cls.extra_credentials.values())
+        needed += [
+            env
+            for part, env in cls.extra_credentials.items()
+            if part not in cls.optional_credentials
+        ]
         return [name for name in needed if not os.environ.get(name)]
 
     @property

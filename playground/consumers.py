@@ -49,6 +49,11 @@ def shared_redis() -> aioredis.Redis:
 
 
 class SessionConsumer(AsyncWebsocketConsumer):
+    # No channel layer: this consumer reads Redis itself. Subscribed, every connection would
+    # hold a blocking channels-redis read that redis-py 8 times out after a few seconds,
+    # which ends the websocket (measured by bench/streams.py: panes lost their last deltas).
+    channel_layer_alias = "none (this consumer tails Redis Streams itself)"
+
     session: Session
     follower: asyncio.Task[None] | None = None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import Any
 
@@ -22,11 +22,13 @@ from providers.base import (
     ImagePart,
     Message,
     Param,
+    ParamError,
     Provider,
     ProviderError,
     ReasoningDelta,
     TextDelta,
     ToolCall,
+    ToolSpec,
     Usage,
 )
 from providers.http import JSONLines, http_error, obj, stream_error
@@ -39,10 +41,12 @@ THINKING_BUDGET = Param(
     "thinking_budget",
     "Thinking budget",
     "int",
-    "Tokens the model may spend thinking before it answers (extended thinking).",
+    "Tokens the model may spend thinking before it answers (extended thinking); "
+    "less than Max output tokens.",
     1024,
     64000,
 )
+THINKING_MIN_TOP_P = 0.95  # the lowest top_p allowed with thinking on
 
 _FINISH_REASONS = {
     "end_turn": "stop",
@@ -51,6 +55,46 @@ _FINISH_REASONS = {
     "tool_use": "tool_calls",
     "refusal": "content_filter",
 }
+
+
+def tool_spec(tool: ToolSpec) -> dict[str, Any]:
+    spec: dict[str, Any] = {"name": tool.name}
+    if tool.description:
+        spec["description"] = tool.description
+    spec["input_schema"] = dict(tool.parameters)
+    return spec
+
+
+def check_thinking(params: Mapping[str, Any]) -> None:
+    """Refuse, with :class:`ParamError`, settings the API refuses alongside a thinking
+    budget: the budget must be below max_tokens, and thinking does not go with a changed
+    temperature or top_k, nor top_p under 0.95. Only the first is in PROVIDERS.md §2; the
+    others are from Anthropic's extended-thinking guide (UNCONFIRMED there)."""
+    budget = params.get("thinking_budget")
+    if budget is None:
+        return
+    max_tokens = params.get("max_tokens")
+    if max_tokens is not None and budget >= max_tokens:
+        raise ParamError(
+            f"Thinking budget ({budget}) must be less than Max output tokens ({max_tokens}); "
+            "raise Max output tokens or lower the budget."
+        )
+    clashes = [
+        label
+        for name, label in (("temperature", "Temperature"), ("top_k", "Top K"))
+        if params.get(name) is not None and not (name == "temperature" and params[name] == 1)
+    ]
+    if clashes:
+        raise ParamError(
+            f"{' and '.join(clashes)} cannot be set together with a thinking budget; "
+            "clear one of them."
+        )
+    top_p = params.get("top_p")
+    if top_p is not None and top_p < THINKING_MIN_TOP_P:
+        raise ParamError(
+            f"With a thinking budget, Top P must be from {THINKING_MIN_TOP_P:g} to 1; "
+            f"got {top_p:g}."
+        )
 
 
 def image_block(part: ImagePart) -> dict[str, Any]:
@@ -70,6 +114,7 @@ class Anthropic(Provider):
     default_base_url = "https://api.anthropic.com"
     key_env = "ANTHROPIC_API_KEY"
     supports_images = True
+    supports_tools = True
     # Anthropic's temperature goes from 0 to 1, not 2. There is no seed.
     params = (
         dataclasses.replace(TEMPERATURE, maximum=1),
@@ -79,6 +124,12 @@ class Anthropic(Provider):
         STOP,
         THINKING_BUDGET,
     )
+
+    @classmethod
+    def clean_params(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        cleaned = super().clean_params(values)
+        check_thinking(cleaned)
+        return cleaned
 
     def url(self, request: ChatRequest) -> str:
         return f"{self.base_url(request)}/v1/messages"
@@ -92,6 +143,14 @@ class Anthropic(Provider):
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
         params = request.params
+        try:
+            check_thinking(params)  # cleaned params passed it already; others may not have
+        except ParamError as error:
+            raise ProviderError(
+                ErrorKind.BAD_REQUEST,
+                f"{self.display_name} was not called: {error}",
+                permanent=True,
+            ) from None
         budget = params.get("thinking_budget")
         max_tokens = params.get("max_tokens")
         if max_tokens is None:
@@ -101,9 +160,13 @@ class Anthropic(Provider):
         if request.system_prompt:
             body["system"] = request.system_prompt
         body["messages"] = [self.message(m) for m in request.conversation]
+        if request.tools:
+            body["tools"] = [tool_spec(t) for t in request.tools]
         for name in ("temperature", "top_p", "top_k"):
             if params.get(name) is not None:
                 body[name] = params[name]
+        if budget is not None:
+            body.pop("temperature", None)  # only 1 passed the check, and 1 is the default
         if params.get("stop"):
             body["stop_sequences"] = list(params["stop"])
         if budget is not None:

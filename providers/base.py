@@ -404,6 +404,9 @@ class Provider:
     #: environment variable that holds it until the vault lands, e.g.
     #: ``{"secret_key": "QIANFAN_SECRET_KEY"}``.
     extra_credentials: ClassVar[Mapping[str, str]] = {}
+    #: Parts of ``extra_credentials`` that may be left empty (a region with a default, an
+    #: optional organisation); the others are required.
+    optional_credentials: ClassVar[frozenset[str]] = frozenset()
     params: ClassVar[tuple[Param, ...]] = (TEMPERATURE, TOP_P, MAX_TOKENS)
     supports_images: ClassVar[bool] = False
     supports_tools: ClassVar[bool] = False

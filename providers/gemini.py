@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
@@ -30,6 +30,7 @@ from providers.base import (
     ReasoningDelta,
     TextDelta,
     ToolCall,
+    ToolSpec,
     Usage,
 )
 from providers.http import JSONLines, drop_empty, http_error, items, obj, stream_error
@@ -40,9 +41,16 @@ THINKING_BUDGET = Param(
     "thinking_budget",
     "Thinking budget",
     "int",
-    "Tokens the model may spend thinking (0 turns thinking off where allowed).",
-    0,
+    "Tokens the model may spend thinking: -1 lets it decide, 0 turns thinking off where "
+    "the model allows it.",
+    -1,
     32768,
+)
+INCLUDE_THOUGHTS = Param(
+    "include_thoughts",
+    "Show thoughts",
+    "bool",
+    "Stream summaries of the model's thoughts (on by default when a budget is set).",
 )
 
 _FINISH_REASONS = {
@@ -58,15 +66,64 @@ _FINISH_REASONS = {
 _SECONDS = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 
 
-def part(item: Any) -> dict[str, Any]:
+# Keywords of the OpenAPI subset that functionDeclarations[].parameters takes (PROVIDERS.md
+# §3 names the field; the subset is the SDK's Schema type). A schema using anything else
+# (additionalProperties, $ref, …) goes as parametersJsonSchema, which takes JSON Schema as
+# is: UNCONFIRMED beyond the SDK's FunctionDeclaration docs, so used only when needed.
+_SCHEMA_WORDS = frozenset(
+    {
+        *("type", "format", "title", "description", "nullable", "enum", "default", "example"),
+        *("properties", "required", "minProperties", "maxProperties", "propertyOrdering"),
+        *("items", "minItems", "maxItems", "minLength", "maxLength", "pattern"),
+        *("minimum", "maximum", "anyOf"),
+    }
+)
+
+
+def _openapi_subset(schema: Any) -> bool:
+    """Whether ``schema``, and every schema inside it, uses only :data:`_SCHEMA_WORDS`."""
+    if not isinstance(schema, dict) or not set(schema) <= _SCHEMA_WORDS:
+        return False
+    properties = schema.get("properties", {})
+    any_of = schema.get("anyOf", [])
+    if not isinstance(properties, dict) or not isinstance(any_of, list):
+        return False
+    inner = [*properties.values(), *any_of, *([schema["items"]] if "items" in schema else [])]
+    return all(_openapi_subset(s) for s in inner)
+
+
+def tool_spec(tool: ToolSpec) -> dict[str, Any]:
+    spec: dict[str, Any] = {"name": tool.name}
+    if tool.description:
+        spec["description"] = tool.description
+    schema = dict(tool.parameters)
+    spec["parameters" if _openapi_subset(schema) else "parametersJsonSchema"] = schema
+    return spec
+
+
+def is_uploaded_file(url: str, base: str) -> bool:
+    """Whether ``url`` names a file uploaded through Gemini's Files API (``{base}/files/…``),
+    the only web address the API reads an image from."""
+    return bool(base) and url.startswith(f"{base}/files/")
+
+
+def part(item: Any, base: str = "") -> dict[str, Any]:
     if not isinstance(item, ImagePart):
         return {"text": item.text}
     if item.url.startswith("data:") and ";base64," in item.url:
         mime, _, data = item.url[5:].partition(";base64,")
         return {"inlineData": {"mimeType": mime, "data": data}}
     if item.url:
-        # Gemini fetches the URL itself; which URLs it accepts (beyond its Files API and
-        # gs://) depends on the model. Left to the API to refuse.
+        if not is_uploaded_file(item.url, base):
+            # Gemini does not fetch arbitrary https images: PROVIDERS.md §3 lists fileData
+            # without saying it does, and Files API URIs are what it is for. Said before the
+            # call; the address is left out of the sentence (a signed URL carries a token).
+            raise ProviderError(
+                ErrorKind.BAD_REQUEST,
+                "Google Gemini cannot fetch an image from a web address; attach the image "
+                "as a file.",
+                permanent=True,
+            )
         return {"fileData": {"mimeType": item.mime_type, "fileUri": item.url}}
     return {"inlineData": {"mimeType": item.mime_type, "data": item.data}}
 
@@ -77,7 +134,19 @@ class Gemini(Provider):
     default_base_url = "https://generativelanguage.googleapis.com/v1beta"
     key_env = "GEMINI_API_KEY"
     supports_images = True
-    params = (TEMPERATURE, TOP_P, TOP_K, MAX_TOKENS, STOP, SEED, THINKING_BUDGET)
+    #: Images only inline or as Files API URIs, never by an arbitrary web address.
+    image_urls: ClassVar[bool] = False
+    supports_tools = True
+    params = (
+        TEMPERATURE,
+        TOP_P,
+        TOP_K,
+        MAX_TOKENS,
+        STOP,
+        SEED,
+        THINKING_BUDGET,
+        INCLUDE_THOUGHTS,
+    )
 
     def url(self, request: ChatRequest) -> str:
         model = request.model.removeprefix("models/")
@@ -94,9 +163,12 @@ class Gemini(Provider):
         thinking: dict[str, Any] = {}
         if budget is not None:
             thinking["thinkingBudget"] = budget
-            if budget:
-                # Thoughts are only streamed when asked for; whoever sets a budget wants them.
-                thinking["includeThoughts"] = True
+        include = params.get("include_thoughts")
+        if include is None and budget:
+            include = True  # thoughts only stream when asked for; a budget means wanting them
+        if include is not None:
+            thinking["includeThoughts"] = include
+        # candidateCount is never sent: one answer per pane, read from candidates[0].
         config = drop_empty(
             {
                 "temperature": params.get("temperature"),
@@ -109,20 +181,23 @@ class Gemini(Provider):
             }
         )
         system = request.system_prompt
+        base = self.base_url(request)
+        tools = [tool_spec(t) for t in request.tools]
         return drop_empty(
             {
-                "contents": [self.content(m) for m in request.conversation],
+                "contents": [self.content(m, base) for m in request.conversation],
                 "systemInstruction": {"parts": [{"text": system}]} if system else None,
+                "tools": [{"functionDeclarations": tools}] if tools else None,
                 "generationConfig": config,
             }
         )
 
     @staticmethod
-    def content(message: Message) -> dict[str, Any]:
+    def content(message: Message, base: str = "") -> dict[str, Any]:
         role = "model" if message.role == "assistant" else "user"
         if isinstance(message.content, str):
             return {"role": role, "parts": [{"text": message.content}]}
-        return {"role": role, "parts": [part(p) for p in message.content]}
+        return {"role": role, "parts": [part(p, base) for p in message.content]}
 
     async def open_stream(
         self, client: httpx.AsyncClient, request: ChatRequest

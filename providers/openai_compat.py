@@ -8,6 +8,7 @@ key variable, parameters and the few switches where the dialects differ (PROVIDE
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -30,16 +31,19 @@ from providers.base import (
     ImagePart,
     Message,
     Param,
+    ParamError,
     Provider,
     ProviderError,
     ReasoningDelta,
     TextDelta,
     ToolCall,
+    ToolSpec,
     Usage,
 )
 from providers.http import (
     JSONLines,
     bearer,
+    drop_empty,
     error_details,
     http_error,
     items,
@@ -66,6 +70,13 @@ class _PendingToolCall:
     arguments: list[str] = dataclasses.field(default_factory=list)
 
 
+def tool_spec(tool: ToolSpec) -> dict[str, Any]:
+    """A tool in the Chat Completions shape (``strict`` left out: xAI strips it anyway)."""
+    function = drop_empty({"name": tool.name, "description": tool.description})
+    function["parameters"] = dict(tool.parameters)
+    return {"type": "function", "function": function}
+
+
 class OpenAIChat(Provider):
     """``POST {base}/chat/completions`` with ``stream: true``, read as SSE ``data:`` chunks."""
 
@@ -74,6 +85,42 @@ class OpenAIChat(Provider):
     max_tokens_field: ClassVar[str] = "max_tokens"
     #: Ask for the usage chunk (``stream_options.include_usage``).
     send_stream_options: ClassVar[bool] = True
+    #: Whether an image may be given by web address; if not, only inline (base64) images.
+    image_urls: ClassVar[bool] = True
+
+    @classmethod
+    def check_params(cls, model: str, params: Mapping[str, Any]) -> None:
+        """Raise :class:`ParamError` for cleaned ``params`` that ``model`` is known to
+        refuse, so the person hears it before a call, in our words. Unknown models pass."""
+
+    def refuse_unsupported(self, request: ChatRequest) -> None:
+        """Refuse, before any call, what this server cannot take: a permanent error."""
+        images = [
+            p
+            for m in request.messages
+            if not isinstance(m.content, str)
+            for p in m.content
+            if isinstance(p, ImagePart)
+        ]
+        problem = ""
+        if request.tools and not self.supports_tools:
+            problem = "cannot call tools; remove them from the turn"
+        elif images and not self.supports_images:
+            problem = "cannot take images; remove them from the turn"
+        elif not self.image_urls and any(p.url and not p.url.startswith("data:") for p in images):
+            problem = "cannot fetch an image from a web address; attach the image as a file"
+        if problem:
+            raise ProviderError(
+                ErrorKind.BAD_REQUEST, f"{self.display_name} {problem}.", permanent=True
+            )
+        try:
+            self.check_params(request.model, request.params)
+        except ParamError as error:
+            raise ProviderError(
+                ErrorKind.BAD_REQUEST,
+                f"{self.display_name} was not called: {error}",
+                permanent=True,
+            ) from None
 
     def url(self, request: ChatRequest) -> str:
         base = self.base_url(request)
@@ -89,6 +136,7 @@ class OpenAIChat(Provider):
         return bearer(request.credentials.api_key)
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
+        self.refuse_unsupported(request)
         messages: list[dict[str, Any]] = []
         if request.system_prompt:
             messages.append({"role": "system", "content": request.system_prompt})
@@ -96,11 +144,19 @@ class OpenAIChat(Provider):
         body: dict[str, Any] = {"model": request.model, "messages": messages, "stream": True}
         if self.send_stream_options:
             body["stream_options"] = {"include_usage": True}
-        declared = {p.name for p in self.params}
-        for name, value in request.params.items():
-            if name in declared and value is not None:
-                body[self.max_tokens_field if name == "max_tokens" else name] = value
+        if request.tools:
+            body["tools"] = [tool_spec(t) for t in request.tools]
+        body.update(self.wire_params(request))
         return body
+
+    def wire_params(self, request: ChatRequest) -> dict[str, Any]:
+        """The declared parameters under this API's names."""
+        declared = {p.name for p in self.params}
+        return {
+            self.max_tokens_field if name == "max_tokens" else name: value
+            for name, value in request.params.items()
+            if name in declared and value is not None
+        }
 
     @staticmethod
     def message(message: Message) -> dict[str, Any]:
@@ -199,8 +255,13 @@ class OpenAIChat(Provider):
     def add_tool_fragment(tools: dict[int, _PendingToolCall], fragment: Any) -> None:
         if not isinstance(fragment, dict):
             return
-        index = fragment.get("index", len(tools))
-        pending = tools.setdefault(index if isinstance(index, int) else 0, _PendingToolCall())
+        index = fragment.get("index")
+        if not isinstance(index, int):
+            # Some servers leave out the index: a fragment with an id starts a new call,
+            # one without continues the last.
+            last = max(tools, default=-1)
+            index = last + 1 if fragment.get("id") or last < 0 else last
+        pending = tools.setdefault(index, _PendingToolCall())
         if fragment.get("id"):
             pending.id = str(fragment["id"])
         function = obj(fragment.get("function"))
@@ -249,16 +310,73 @@ REASONING_EFFORT = Param(
     choices=("minimal", "low", "medium", "high"),
 )
 
+# OpenAI's reasoning models (o1, o3, o4-mini, gpt-5 but not gpt-5-chat) take no sampling
+# settings; they answer 400 "Unsupported value: 'temperature' … Only the default (1) value
+# is supported" (not in PROVIDERS.md §1: per LiteLLM's gpt-5 and o-series configs). Newer
+# names (gpt-5.1, …) are not matched: unknown models are sent what the person set.
+_OPENAI_REASONING = re.compile(r"^(?:ft:)?(?:o[134](?![\d.])|gpt-5(?![\d.]))(?!.*-chat)")
+_OPENAI_O_SERIES = re.compile(r"^(?:ft:)?o[134](?![\d.])")
+# Chat models known to take no reasoning effort.
+_OPENAI_NOT_REASONING = re.compile(r"^(?:ft:)?(?:gpt-4|gpt-3\.5|chatgpt-)|-chat")
+
 
 class OpenAI(OpenAIChat):
     name = "openai"
     display_name = "OpenAI"
     default_base_url = "https://api.openai.com/v1"
     key_env = "OPENAI_API_KEY"
+    #: Credential parts (PROVIDERS.md §1) sent as OpenAI-Organization and OpenAI-Project
+    #: when present; a key alone is enough, so both are optional.
+    extra_credentials: ClassVar[Mapping[str, str]] = {
+        "organization": "OPENAI_ORG_ID",
+        "project": "OPENAI_PROJECT_ID",
+    }
+    optional_credentials: ClassVar[frozenset[str]] = frozenset({"organization", "project"})
     supports_images = True
-    # max_tokens is deprecated and refused by reasoning models (PROVIDERS.md §1).
+    supports_tools = True
+    # max_tokens is deprecated and refused by reasoning models (PROVIDERS.md §1), and
+    # max_completion_tokens is what every OpenAI chat model takes now.
     max_tokens_field = "max_completion_tokens"
     params = (*ALL_SAMPLING, REASONING_EFFORT)
+
+    def headers(self, request: ChatRequest) -> dict[str, str]:
+        headers = bearer(request.credentials.api_key)
+        extra = request.credentials.extra
+        for part, header in (
+            ("organization", "OpenAI-Organization"),
+            ("project", "OpenAI-Project"),
+        ):
+            if extra.get(part):
+                headers[header] = extra[part]
+        return headers
+
+    @classmethod
+    def check_params(cls, model: str, params: Mapping[str, Any]) -> None:
+        effort = params.get("reasoning_effort")
+        if _OPENAI_REASONING.match(model):
+            refused = [
+                label
+                for name, label in (("temperature", "Temperature"), ("top_p", "Top P"))
+                if params.get(name) is not None
+                and not (name == "temperature" and params[name] == 1)
+            ]
+            if refused:
+                raise ParamError(
+                    f"{model} is a reasoning model and takes no {' or '.join(refused)}; "
+                    f"clear {'it' if len(refused) == 1 else 'them'} and send again."
+                )
+            if effort == "minimal" and _OPENAI_O_SERIES.match(model):
+                raise ParamError(
+                    f"{model} takes Reasoning effort low, medium or high, not minimal."
+                )
+        elif effort is not None and _OPENAI_NOT_REASONING.search(model):
+            raise ParamError(f"{model} is not a reasoning model; clear Reasoning effort.")
+
+    def wire_params(self, request: ChatRequest) -> dict[str, Any]:
+        sent = super().wire_params(request)
+        if _OPENAI_REASONING.match(request.model):
+            sent.pop("temperature", None)  # 1, the only value they take, is their default
+        return sent
 
 
 class DeepSeek(OpenAIChat):
@@ -266,8 +384,50 @@ class DeepSeek(OpenAIChat):
     display_name = "DeepSeek"
     default_base_url = "https://api.deepseek.com"
     key_env = "DEEPSEEK_API_KEY"
+    supports_tools = True  # type "function" only (PROVIDERS.md §5), which is all we send
+    # image_url parts reach only DeepSeek's vision models (§5); the catalog says which.
+    supports_images = True
     # No seed: DeepSeek's support for it is UNCONFIRMED (PROVIDERS.md §5).
-    params = (TEMPERATURE, TOP_P, MAX_TOKENS, STOP, PRESENCE_PENALTY, FREQUENCY_PENALTY)
+    params = (
+        TEMPERATURE,
+        TOP_P,
+        MAX_TOKENS,
+        STOP,
+        PRESENCE_PENALTY,
+        FREQUENCY_PENALTY,
+        Param(
+            "thinking",
+            "Thinking",
+            "bool",
+            "Think before answering (thinking mode; deepseek-reasoner always thinks).",
+        ),
+    )
+
+    @classmethod
+    def check_params(cls, model: str, params: Mapping[str, Any]) -> None:
+        if params.get("thinking") is False and _is_deepseek_reasoner(model):
+            raise ParamError(f"{model} always thinks; turn Thinking on or pick deepseek-chat.")
+
+    def wire_params(self, request: ChatRequest) -> dict[str, Any]:
+        sent = super().wire_params(request)
+        thinking = sent.pop("thinking", None)
+        if thinking is not None and not _is_deepseek_reasoner(request.model):
+            # The thinking switch (PROVIDERS.md §5, per LiteLLM citing DeepSeek's thinking-mode
+            # guide: UNCONFIRMED from a primary source). deepseek-reasoner needs none.
+            sent["thinking"] = {"type": "enabled" if thinking else "disabled"}
+        return sent
+
+
+def _is_deepseek_reasoner(model: str) -> bool:
+    return model.startswith("deepseek-reasoner")
+
+
+# xAI models that answer 400 to reasoning_effort ("does not support parameter
+# reasoningEffort"): Grok 4 and its fast variants, grok-code-fast, Grok 3 (not mini) and
+# Grok 2. UNCONFIRMED (PROVIDERS.md §4 says only "reasoning models" take it; the list is
+# from xAI's reasoning guide as quoted by client projects). grok-3-mini takes low or high;
+# newer names (grok-4.3, …) are sent what the person set.
+_XAI_NO_EFFORT = re.compile(r"^(?:grok-4(?![.\d])|grok-code|grok-2|grok-3(?!-mini))")
 
 
 class XAI(OpenAIChat):
@@ -275,34 +435,36 @@ class XAI(OpenAIChat):
     display_name = "xAI"
     default_base_url = "https://api.x.ai/v1"
     key_env = "XAI_API_KEY"
+    supports_images = True  # OpenAI image_url parts (PROVIDERS.md §4)
+    supports_tools = True
     # Some models refuse some of these (stop: grok-3-mini, grok-4; frequency_penalty:
     # grok-4, per LiteLLM); the API's 400 then says which.
     params = (
         *ALL_SAMPLING,
-        dataclasses.replace(REASONING_EFFORT, choices=("low", "high")),
-    )
-
-
-class QwenCompatible(OpenAIChat):
-    name = "qwen"
-    display_name = "Alibaba Qwen"
-    default_base_url = "https://dashscope-intl.aliyuncs.com/compatible-mode/v1"
-    key_env = "DASHSCOPE_API_KEY"
-    # The usage chunk with include_usage follows OpenAI here: UNCONFIRMED (PROVIDERS.md §6a).
-    params = (
-        TEMPERATURE,
-        TOP_P,
-        MAX_TOKENS,
-        SEED,
-        STOP,
-        PRESENCE_PENALTY,
-        Param(
-            "enable_thinking",
-            "Thinking",
-            "bool",
-            "Let Qwen3 models reason before answering.",
+        dataclasses.replace(
+            REASONING_EFFORT,
+            choices=("low", "high"),
+            description="How long grok-3-mini thinks before answering.",
         ),
     )
+
+    async def status_error(self, response: httpx.Response, key: str) -> ProviderError:
+        error = await super().status_error(response, key)
+        if response.status_code == 400 and "incorrect api key" in error.message.lower():
+            # xAI answers a bad key with 400 {"code": "Client specified an invalid argument",
+            # "error": "Incorrect API key provided: …"}; not in PROVIDERS.md §4 (UNCONFIRMED
+            # there), seen in client projects' bug reports.
+            message = error.message.replace("refused the request", "rejected the API key", 1)
+            return ProviderError(ErrorKind.AUTH, message, permanent=True, status=400)
+        return error
+
+    @classmethod
+    def check_params(cls, model: str, params: Mapping[str, Any]) -> None:
+        if params.get("reasoning_effort") is not None and _XAI_NO_EFFORT.match(model):
+            raise ParamError(
+                f"{model} decides for itself how long to think and takes no Reasoning effort; "
+                "clear it and send again."
+            )
 
 
 class OllamaOpenAI(OpenAIChat):
@@ -310,20 +472,33 @@ class OllamaOpenAI(OpenAIChat):
     display_name = "Ollama"
     default_base_url = "http://127.0.0.1:11434/v1"
     needs_key = False
+    supports_tools = True
+    # Base64 image_url parts only: remote image URLs are not supported (PROVIDERS.md §14b).
+    supports_images = True
+    image_urls = False
 
 
 class LlamaCpp(OpenAIChat):
-    """llama.cpp's server; it ignores ``stream_options``, so it reports no usage."""
+    """llama.cpp's server; it ignores ``stream_options``, so it reports no usage.
+
+    No tools (its function calling is not reliable when streaming) and no images (the
+    local model, SmolLM2, reads text only).
+    """
 
     name = "local"
     display_name = "Local"
     default_base_url = "http://127.0.0.1:8081/v1"
     needs_key = False
+    supports_tools = False
+    supports_images = False
 
 
 class OpenAICompatible(OpenAIChat):
-    """Any server that speaks the format, at a base URL the user gives."""
+    """Any server that speaks the format, at a base URL the user gives; what a given model
+    takes (images, tools) is the catalog's to say."""
 
     name = "openai_compatible"
     display_name = "OpenAI-compatible server"
     needs_key = False
+    supports_tools = True
+    supports_images = True

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import httpx
 import pytest
 import respx
@@ -18,6 +21,7 @@ from providers.base import (
     TextDelta,
     TextPart,
     ToolCall,
+    ToolSpec,
     Usage,
 )
 from tests.providers.replay import (
@@ -154,6 +158,137 @@ async def test_thinking_budget_is_sent_and_max_tokens_leaves_room_for_it() -> No
         Usage(input_tokens=48, output_tokens=2048),
         Finish("length"),
     ]
+
+
+WEATHER = ToolSpec(
+    "get_weather",
+    "Current weather for a city.",
+    {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "unit": {"enum": ["celsius", "fahrenheit"]}},
+        "required": ["city"],
+    },
+)
+CLOCK = ToolSpec("get_local_time")
+
+
+@respx.mock
+async def test_thinking_with_tools_yields_reasoning_text_and_both_calls() -> None:
+    route = respx.post(URL).mock(return_value=sse(recorded("anthropic", "thinking_tool_use")))
+    request = chat(
+        "claude-sonnet-4-5",
+        Message("system", "Use the tools."),
+        Message("user", "Weather and time in Lyon?"),
+        params=Anthropic.clean_params(
+            {"thinking_budget": 2000, "max_tokens": 8000, "top_p": 0.95, "temperature": 1}
+        ),
+    )
+
+    events = await collect(Anthropic(), dataclasses.replace(request, tools=(WEATHER, CLOCK)))
+
+    assert events == [
+        ReasoningDelta("Two lookups: the weather"),
+        ReasoningDelta(" and the local time."),
+        TextDelta("I'll look both up."),
+        ToolCall(
+            "toolu_01A7bQ3mXw9Kc2VdLp5RsN8t",
+            "get_weather",
+            '{"city": "Lyon", "unit": "celsius"}',
+        ),
+        ToolCall("toolu_01Hs4Yt2Vn6Qe8Wk1Lz3Jp7D", "get_local_time", "{}"),
+        Usage(input_tokens=612, output_tokens=187),
+        Finish("tool_calls"),
+    ]
+    # temperature 1 is thinking's only temperature and the default: not sent.
+    assert sent_json(route.calls.last.request) == {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 8000,
+        "system": "Use the tools.",
+        "messages": [{"role": "user", "content": "Weather and time in Lyon?"}],
+        "tools": [
+            {
+                "name": "get_weather",
+                "description": "Current weather for a city.",
+                "input_schema": {
+                    "type": "object",
+                    "properties": {
+                        "city": {"type": "string"},
+                        "unit": {"enum": ["celsius", "fahrenheit"]},
+                    },
+                    "required": ["city"],
+                },
+            },
+            {"name": "get_local_time", "input_schema": {"type": "object"}},
+        ],
+        "top_p": 0.95,
+        "thinking": {"type": "enabled", "budget_tokens": 2000},
+        "stream": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("values", "sentence"),
+    [
+        (
+            {"thinking_budget": 4096, "max_tokens": 4096},
+            "Thinking budget (4096) must be less than Max output tokens (4096); raise Max "
+            "output tokens or lower the budget.",
+        ),
+        (
+            {"thinking_budget": 1024, "temperature": 0.3},
+            "Temperature cannot be set together with a thinking budget; clear one of them.",
+        ),
+        (
+            {"thinking_budget": 1024, "temperature": 0.3, "top_k": 5},
+            "Temperature and Top K cannot be set together with a thinking budget; clear one "
+            "of them.",
+        ),
+        (
+            {"thinking_budget": 1024, "top_p": 0.9},
+            "With a thinking budget, Top P must be from 0.95 to 1; got 0.9.",
+        ),
+    ],
+)
+def test_thinking_budget_refuses_what_the_api_refuses_with_it(
+    values: dict[str, Any], sentence: str
+) -> None:
+    with pytest.raises(ParamError) as error:
+        Anthropic.clean_params(values)
+    assert str(error.value) == sentence
+
+
+@respx.mock
+async def test_unchecked_thinking_clash_is_refused_before_the_call() -> None:
+    route = respx.post(URL).mock(return_value=sse(recorded("anthropic", "thinking")))
+    request = chat("claude-sonnet-4-5", params={"thinking_budget": 2048, "max_tokens": 1024})
+
+    events = await collect(Anthropic(), request)
+
+    assert events == [
+        Failure(
+            ErrorKind.BAD_REQUEST,
+            "Anthropic was not called: Thinking budget (2048) must be less than Max output "
+            "tokens (1024); raise Max output tokens or lower the budget.",
+            permanent=True,
+        )
+    ]
+    assert route.call_count == 0
+
+
+def test_anthropic_declares_tools_images_and_its_extras() -> None:
+    assert Anthropic.supports_tools and Anthropic.supports_images
+    assert Anthropic.key_env == "ANTHROPIC_API_KEY"
+    by_name = {p.name: p for p in Anthropic.params}
+    assert list(by_name) == [
+        "temperature",
+        "top_p",
+        "top_k",
+        "max_tokens",
+        "stop",
+        "thinking_budget",
+    ]
+    assert (by_name["thinking_budget"].minimum, by_name["top_k"].maximum) == (1024, 500)
+    assert all(p.description for p in Anthropic.params)
 
 
 def test_parameters_follow_anthropic_bounds() -> None:
@@ -333,6 +468,21 @@ async def test_connection_cut_mid_answer() -> None:
     assert events == [
         TextDelta("Hello"),
         TextDelta("! How can I"),
+        Failure(ErrorKind.NETWORK, "The connection to Anthropic was cut mid-answer", False),
+    ]
+
+
+@respx.mock
+async def test_connection_cut_inside_tool_arguments_yields_no_half_call() -> None:
+    data = recorded("anthropic", "thinking_tool_use")
+    respx.post(URL).mock(return_value=sse(cut_before(data, b'on\\", \\"unit')))
+
+    events = await collect(Anthropic(), chat("claude-sonnet-4-5"))
+
+    assert events == [
+        ReasoningDelta("Two lookups: the weather"),
+        ReasoningDelta(" and the local time."),
+        TextDelta("I'll look both up."),
         Failure(ErrorKind.NETWORK, "The connection to Anthropic was cut mid-answer", False),
     ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -310,6 +311,48 @@ async def test_empty_stream_is_retried_then_reported() -> None:
         f" — retried 3 times over {sum(sleep.delays):.0f} s"
     )
     assert provider.calls == 4
+
+
+async def test_an_adapter_bug_ends_in_one_failure_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    provider = Scripted(([TextDelta("partial")], KeyError("choices")))
+    sleep = FakeSleep()
+
+    with caplog.at_level(logging.ERROR, logger="providers.base"):
+        events = await run(provider, sleep)
+
+    assert events == [
+        TextDelta("partial"),
+        Failure(
+            ErrorKind.UPSTREAM,
+            "The Scripted answer could not be read (KeyError); this is a bug in the playground",
+            permanent=True,
+        ),
+    ]
+    failure = events[-1]
+    assert isinstance(failure, Failure)
+    assert "Traceback" not in failure.message
+    assert "choices" not in failure.message  # the exception's text stays in the log
+    assert provider.calls == 1
+    assert sleep.delays == []
+    # The traceback goes to the log, for whoever fixes the adapter.
+    assert [r.exc_info[0] for r in caplog.records if r.exc_info] == [KeyError]
+
+
+async def test_an_adapter_bug_before_any_event_is_not_retried() -> None:
+    provider = Scripted(([], TypeError("'NoneType' object is not subscriptable")))
+
+    events = await run(provider, FakeSleep())
+
+    assert events == [
+        Failure(
+            ErrorKind.UPSTREAM,
+            "The Scripted answer could not be read (TypeError); this is a bug in the playground",
+            permanent=True,
+        )
+    ]
+    assert provider.calls == 1
 
 
 async def test_missing_key_says_how_to_fix_it() -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import httpx
+import pytest
 import respx
 
 from providers.base import (
@@ -15,6 +18,7 @@ from providers.base import (
     TextDelta,
     TextPart,
     ToolCall,
+    ToolSpec,
     Usage,
 )
 from providers.gemini import Gemini
@@ -67,6 +71,26 @@ async def test_answer_with_crlf_lines_and_last_usage() -> None:
     assert await collect(Gemini(), chat("gemini-2.0-flash")) == ANSWER
 
 
+UPLOADED = "https://generativelanguage.googleapis.com/v1beta/files/4k2m9x7q1w"
+WEATHER = ToolSpec(
+    "get_weather",
+    "Current weather for a city.",
+    {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string", "description": "City name"},
+            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+        },
+        "required": ["city"],
+    },
+)
+# additionalProperties is JSON Schema that Gemini's OpenAPI-subset "parameters" refuses.
+STRICT = ToolSpec(
+    "get_local_time",
+    parameters={"type": "object", "properties": {}, "additionalProperties": False},
+)
+
+
 @respx.mock
 async def test_request_is_camel_case_with_system_instruction() -> None:
     route = respx.post(URL).mock(return_value=sse(recorded("gemini", "answer")))
@@ -80,7 +104,8 @@ async def test_request_is_camel_case_with_system_instruction() -> None:
             (
                 TextPart("About this:"),
                 ImagePart(data="/9j/4AAQSkZJRg==", mime_type="image/jpeg"),
-                ImagePart(url="https://example.com/farm.png", mime_type="image/png"),
+                ImagePart(url="data:image/webp;base64,UklGRg=="),
+                ImagePart(url=UPLOADED, mime_type="image/png"),
             ),
         ),
         params=Gemini.clean_params(
@@ -96,7 +121,7 @@ async def test_request_is_camel_case_with_system_instruction() -> None:
         ),
     )
 
-    await collect(Gemini(), request)
+    await collect(Gemini(), dataclasses.replace(request, tools=(WEATHER, STRICT)))
 
     sent = route.calls.last.request
     assert str(sent.url) == URL
@@ -112,16 +137,38 @@ async def test_request_is_camel_case_with_system_instruction() -> None:
                 "parts": [
                     {"text": "About this:"},
                     {"inlineData": {"mimeType": "image/jpeg", "data": "/9j/4AAQSkZJRg=="}},
-                    {
-                        "fileData": {
-                            "mimeType": "image/png",
-                            "fileUri": "https://example.com/farm.png",
-                        }
-                    },
+                    {"inlineData": {"mimeType": "image/webp", "data": "UklGRg=="}},
+                    {"fileData": {"mimeType": "image/png", "fileUri": UPLOADED}},
                 ],
             },
         ],
         "systemInstruction": {"parts": [{"text": "Be funny."}]},
+        "tools": [
+            {
+                "functionDeclarations": [
+                    {
+                        "name": "get_weather",
+                        "description": "Current weather for a city.",
+                        "parameters": {
+                            "type": "object",
+                            "properties": {
+                                "city": {"type": "string", "description": "City name"},
+                                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+                            },
+                            "required": ["city"],
+                        },
+                    },
+                    {
+                        "name": "get_local_time",
+                        "parametersJsonSchema": {
+                            "type": "object",
+                            "properties": {},
+                            "additionalProperties": False,
+                        },
+                    },
+                ]
+            }
+        ],
         "generationConfig": {
             "temperature": 1.2,
             "topP": 0.95,
@@ -132,6 +179,69 @@ async def test_request_is_camel_case_with_system_instruction() -> None:
             "thinkingConfig": {"thinkingBudget": 0},
         },
     }
+
+
+@respx.mock
+async def test_image_by_web_address_is_refused_before_the_call() -> None:
+    route = respx.post(URL).mock(return_value=sse(recorded("gemini", "answer")))
+    signed = "https://storage.example/farm.png?X-Goog-Signature=5f1e9c0a7b"
+    image = Message("user", (TextPart("What is this?"), ImagePart(url=signed)))
+
+    events = await collect(Gemini(), chat("gemini-2.0-flash", image))
+
+    assert events == [
+        Failure(
+            ErrorKind.BAD_REQUEST,
+            "Google Gemini cannot fetch an image from a web address; attach the image as a file.",
+            permanent=True,
+        )
+    ]
+    assert route.call_count == 0
+
+
+@pytest.mark.parametrize(
+    ("values", "thinking"),
+    [
+        ({"thinking_budget": -1}, {"thinkingBudget": -1, "includeThoughts": True}),
+        (
+            {"thinking_budget": 2048, "include_thoughts": "off"},
+            {"thinkingBudget": 2048, "includeThoughts": False},
+        ),
+        ({"include_thoughts": "on"}, {"includeThoughts": True}),
+    ],
+)
+@respx.mock
+async def test_thinking_config(values: dict[str, object], thinking: dict[str, object]) -> None:
+    url = f"{BASE}/gemini-2.5-pro:streamGenerateContent?alt=sse"
+    route = respx.post(url).mock(return_value=sse(recorded("gemini", "thoughts")))
+
+    await collect(Gemini(), chat("gemini-2.5-pro", params=Gemini.clean_params(values)))
+
+    assert sent_json(route.calls.last.request)["generationConfig"] == {"thinkingConfig": thinking}
+
+
+def test_gemini_declares_tools_images_and_its_extras() -> None:
+    assert Gemini.supports_tools and Gemini.supports_images
+    assert Gemini.image_urls is False
+    assert Gemini.key_env == "GEMINI_API_KEY"
+    by_name = {p.name: p for p in Gemini.params}
+    assert list(by_name) == [
+        "temperature",
+        "top_p",
+        "top_k",
+        "max_tokens",
+        "stop",
+        "seed",
+        "thinking_budget",
+        "include_thoughts",
+    ]
+    assert (by_name["thinking_budget"].minimum, by_name["thinking_budget"].maximum) == (
+        -1,
+        32768,
+    )
+    assert by_name["top_k"].minimum == 1
+    assert all(p.description for p in Gemini.params)
+    assert "candidate" not in " ".join(by_name)
 
 
 @respx.mock
@@ -174,6 +284,37 @@ async def test_function_call_becomes_a_tool_call() -> None:
         ToolCall("call_1", "get_weather", '{"location": "Boston, MA", "unit": "celsius"}'),
         Usage(input_tokens=57, output_tokens=18, reasoning_tokens=None),
         Finish("tool_calls"),
+    ]
+
+
+@respx.mock
+async def test_thought_then_parallel_function_calls_with_signatures() -> None:
+    url = f"{BASE}/gemini-2.5-flash:streamGenerateContent?alt=sse"
+    respx.post(url).mock(return_value=sse(recorded("gemini", "function_calls")))
+    request = chat("gemini-2.5-flash", params=Gemini.clean_params({"include_thoughts": True}))
+
+    events = await collect(Gemini(), dataclasses.replace(request, tools=(WEATHER, STRICT)))
+
+    assert events == [
+        ReasoningDelta("**Planning the lookups**\n\nWeather first, then the time."),
+        ToolCall("call_1", "get_weather", '{"city": "Lyon", "unit": "celsius"}'),
+        ToolCall("call_2", "get_local_time", "{}"),
+        Usage(input_tokens=96, output_tokens=78, reasoning_tokens=54),
+        Finish("tool_calls"),
+    ]
+
+
+@respx.mock
+async def test_connection_cut_before_the_function_calls() -> None:
+    url = f"{BASE}/gemini-2.5-flash:streamGenerateContent?alt=sse"
+    data = recorded("gemini", "function_calls")
+    respx.post(url).mock(return_value=sse(cut_before(data, b"functionCall")))
+
+    events = await collect(Gemini(), chat("gemini-2.5-flash"))
+
+    assert events == [
+        ReasoningDelta("**Planning the lookups**\n\nWeather first, then the time."),
+        Failure(ErrorKind.NETWORK, "The connection to Google Gemini was cut mid-answer", False),
     ]
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import httpx
 import pytest
 import respx
 
 from providers.base import (
+    ChatRequest,
+    Credentials,
     ErrorKind,
     Failure,
     Finish,
@@ -17,6 +22,7 @@ from providers.base import (
     TextDelta,
     TextPart,
     ToolCall,
+    ToolSpec,
     Usage,
 )
 from providers.openai_compat import (
@@ -26,7 +32,6 @@ from providers.openai_compat import (
     OllamaOpenAI,
     OpenAI,
     OpenAICompatible,
-    QwenCompatible,
 )
 from providers.registry import PROVIDERS, provider_class
 from tests.providers.replay import (
@@ -77,6 +82,50 @@ async def test_openai_answer_with_usage_comes_last() -> None:
     assert events == ANSWER
 
 
+WEATHER = ToolSpec(
+    "get_weather",
+    "Current weather for a city.",
+    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
+CLOCK = ToolSpec("get_time", parameters={"type": "object", "properties": {}})
+WEATHER_SENT = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather for a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+CLOCK_SENT = {
+    "type": "function",
+    "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}},
+}
+PICTURES = Message(
+    "user",
+    (
+        TextPart("And this one?"),
+        ImagePart(data="iVBORw0KGgo=", mime_type="image/png"),
+        ImagePart(url="https://example.com/cat.jpg"),
+    ),
+)
+PICTURES_SENT = {
+    "role": "user",
+    "content": [
+        {"type": "text", "text": "And this one?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}},
+    ],
+}
+
+
+def with_tools(request: ChatRequest, *tools: ToolSpec) -> ChatRequest:
+    return dataclasses.replace(request, tools=tools)
+
+
 @respx.mock
 async def test_openai_request_is_exactly_the_chat_completions_body() -> None:
     route = respx.post(OPENAI_URL).mock(return_value=sse(recorded("openai", "answer")))
@@ -85,23 +134,14 @@ async def test_openai_request_is_exactly_the_chat_completions_body() -> None:
         Message("system", "Be brief."),
         Message("user", "What is this?"),
         Message("assistant", "A picture."),
-        Message(
-            "user",
-            (
-                TextPart("And this one?"),
-                ImagePart(data="iVBORw0KGgo=", mime_type="image/png"),
-                ImagePart(url="https://example.com/cat.jpg"),
-            ),
-        ),
+        PICTURES,
         params=OpenAI.clean_params(
-            {
-                "temperature": "0.2",
-                "max_tokens": "300",
-                "stop": "END\nSTOP",
-                "seed": 7,
-                "reasoning_effort": "low",
-            }
+            {"max_tokens": "300", "stop": "END\nSTOP", "seed": 7, "reasoning_effort": "minimal"}
         ),
+    )
+    request = dataclasses.replace(
+        with_tools(request, WEATHER, CLOCK),
+        credentials=Credentials(KEY, {"organization": "org-Pq7rS9", "project": "proj_4Tz1"}),
     )
 
     await collect(OpenAI(), request)
@@ -109,32 +149,132 @@ async def test_openai_request_is_exactly_the_chat_completions_body() -> None:
     sent = route.calls.last.request
     assert str(sent.url) == OPENAI_URL
     assert sent.headers["authorization"] == f"Bearer {KEY}"
+    assert sent.headers["openai-organization"] == "org-Pq7rS9"
+    assert sent.headers["openai-project"] == "proj_4Tz1"
     assert sent_json(sent) == {
         "model": "gpt-5-mini",
         "messages": [
             {"role": "system", "content": "Be brief."},
             {"role": "user", "content": "What is this?"},
             {"role": "assistant", "content": "A picture."},
-            {
-                "role": "user",
-                "content": [
-                    {"type": "text", "text": "And this one?"},
-                    {
-                        "type": "image_url",
-                        "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="},
-                    },
-                    {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}},
-                ],
-            },
+            PICTURES_SENT,
         ],
         "stream": True,
         "stream_options": {"include_usage": True},
-        "temperature": 0.2,
+        "tools": [WEATHER_SENT, CLOCK_SENT],
         "max_completion_tokens": 300,
         "stop": ["END", "STOP"],
         "seed": 7,
-        "reasoning_effort": "low",
+        "reasoning_effort": "minimal",
     }
+
+
+@respx.mock
+async def test_openai_chat_model_takes_sampling_and_max_completion_tokens() -> None:
+    route = respx.post(OPENAI_URL).mock(return_value=sse(recorded("openai", "answer")))
+    params = OpenAI.clean_params(
+        {
+            "temperature": "0.2",
+            "top_p": 0.9,
+            "max_tokens": 64,
+            "presence_penalty": 0.5,
+            "frequency_penalty": -0.5,
+        }
+    )
+
+    await collect(OpenAI(), chat("gpt-4.1-mini", params=params))
+
+    sent = route.calls.last.request
+    assert "openai-organization" not in sent.headers
+    assert "openai-project" not in sent.headers
+    assert sent_json(sent) == {
+        "model": "gpt-4.1-mini",
+        "messages": [{"role": "user", "content": "Hello"}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "temperature": 0.2,
+        "top_p": 0.9,
+        "max_completion_tokens": 64,
+        "presence_penalty": 0.5,
+        "frequency_penalty": -0.5,
+    }
+
+
+@pytest.mark.parametrize("model", ["gpt-5", "gpt-5-mini", "o3", "o4-mini", "o1-2024-12-17"])
+@respx.mock
+async def test_openai_reasoning_model_refuses_temperature_before_the_call(model: str) -> None:
+    route = respx.post(OPENAI_URL).mock(return_value=sse(recorded("openai", "answer")))
+    params = OpenAI.clean_params({"temperature": 0.2, "top_p": 0.5})
+
+    events = await collect(OpenAI(), chat(model, params=params))
+
+    assert events == [
+        Failure(
+            ErrorKind.BAD_REQUEST,
+            f"OpenAI was not called: {model} is a reasoning model and takes no Temperature or "
+            "Top P; clear them and send again.",
+            permanent=True,
+        )
+    ]
+    assert route.call_count == 0
+
+
+@respx.mock
+async def test_openai_reasoning_model_temperature_one_is_its_default_and_not_sent() -> None:
+    route = respx.post(OPENAI_URL).mock(return_value=sse(recorded("openai", "answer")))
+    params = OpenAI.clean_params({"temperature": 1, "max_tokens": 2000})
+
+    assert await collect(OpenAI(), chat("o4-mini", params=params)) == ANSWER
+    assert sent_json(route.calls.last.request) == {
+        "model": "o4-mini",
+        "messages": [{"role": "user", "content": "Hello"}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "max_completion_tokens": 2000,
+    }
+
+
+def test_openai_check_params_names_what_each_model_refuses() -> None:
+    OpenAI.check_params("gpt-5-chat-latest", {"temperature": 0.3})  # not a reasoning model
+    OpenAI.check_params("gpt-5.1", {"temperature": 0.3})  # unknown: left to the API
+    OpenAI.check_params("gpt-5-nano", {"reasoning_effort": "minimal"})
+    with pytest.raises(ParamError) as error:
+        OpenAI.check_params("gpt-5", {"top_p": 0.5})
+    assert str(error.value) == (
+        "gpt-5 is a reasoning model and takes no Top P; clear it and send again."
+    )
+    with pytest.raises(ParamError) as error:
+        OpenAI.check_params("o3-mini", {"reasoning_effort": "minimal"})
+    assert str(error.value) == "o3-mini takes Reasoning effort low, medium or high, not minimal."
+    with pytest.raises(ParamError) as error:
+        OpenAI.check_params("gpt-4o", {"reasoning_effort": "low"})
+    assert str(error.value) == "gpt-4o is not a reasoning model; clear Reasoning effort."
+
+
+def test_openai_parameters_and_capabilities() -> None:
+    names = [p.name for p in OpenAI.params]
+    assert names == [
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "seed",
+        "stop",
+        "presence_penalty",
+        "frequency_penalty",
+        "reasoning_effort",
+    ]
+    effort = OpenAI.params[-1]
+    assert effort.choices == ("minimal", "low", "medium", "high")
+    assert effort.description
+    with pytest.raises(ParamError, match="Reasoning effort must be one of minimal, low"):
+        OpenAI.clean_params({"reasoning_effort": "max"})
+    assert OpenAI.supports_tools and OpenAI.supports_images
+    assert OpenAI.key_env == "OPENAI_API_KEY"
+    assert OpenAI.extra_credentials == {
+        "organization": "OPENAI_ORG_ID",
+        "project": "OPENAI_PROJECT_ID",
+    }
+    assert OpenAI.optional_credentials == {"organization", "project"}
 
 
 @respx.mock
@@ -150,14 +290,58 @@ async def test_openai_text_only_parts_are_sent_as_a_string() -> None:
 
 @respx.mock
 async def test_openai_tool_calls_are_assembled_from_fragments() -> None:
-    respx.post(OPENAI_URL).mock(return_value=sse(recorded("openai", "tool_call")))
+    route = respx.post(OPENAI_URL).mock(return_value=sse(recorded("openai", "tool_call")))
 
-    events = await collect(OpenAI(), chat("gpt-4.1"))
+    events = await collect(OpenAI(), with_tools(chat("gpt-4.1"), WEATHER, CLOCK))
 
     assert events == [
         ToolCall("call_Wl3uVq8kJ2", "get_weather", '{"city": "Paris"}'),
         ToolCall("call_8ZfQnR0xHc", "get_time", '{"tz": "Europe/Paris"}'),
         Usage(input_tokens=84, output_tokens=46, reasoning_tokens=0),
+        Finish("tool_calls"),
+    ]
+    assert sent_json(route.calls.last.request)["tools"] == [WEATHER_SENT, CLOCK_SENT]
+
+
+@respx.mock
+async def test_openai_connection_cut_inside_tool_arguments_yields_no_half_call() -> None:
+    data = recorded("openai", "tool_call")
+    route = respx.post(OPENAI_URL).mock(
+        side_effect=lambda request: sse(cut_before(data, b'ty\\": \\"Par'))
+    )
+
+    events = await collect(OpenAI(), chat("gpt-4.1"))
+
+    # Nothing was shown before the cut, so it is retried like a failed connection.
+    assert len(events) == 1
+    failure = events[0]
+    assert isinstance(failure, Failure)
+    assert (failure.kind, failure.permanent) == (ErrorKind.NETWORK, False)
+    assert failure.message.startswith("Could not reach OpenAI (ReadError) — retried 3 times")
+    assert route.call_count == 4
+
+
+@respx.mock
+async def test_tool_call_fragments_without_index_are_joined_by_id() -> None:
+    def chunk(delta: str, finish: str = "null") -> bytes:
+        return (
+            f'data: {{"choices":[{{"index":0,"delta":{delta},"finish_reason":{finish}}}]}}\n\n'
+        ).encode()
+
+    stream = (
+        chunk('{"tool_calls":[{"id":"call_a","function":{"name":"get_weather","arguments":""}}]}')
+        + chunk('{"tool_calls":[{"function":{"arguments":"{\\"city\\":"}}]}')
+        + chunk('{"tool_calls":[{"function":{"arguments":"\\"Rome\\"}"}}]}')
+        + chunk('{"tool_calls":[{"id":"call_b","function":{"name":"get_time","arguments":"{}"}}]}')
+        + chunk("{}", '"tool_calls"')
+        + b"data: [DONE]\n\n"
+    )
+    respx.post("https://gateway.example/v1/chat/completions").mock(return_value=sse(stream))
+    request = chat("any", base_url="https://gateway.example/v1")
+
+    assert await collect(OpenAICompatible(), request) == [
+        ToolCall("call_a", "get_weather", '{"city":"Rome"}'),
+        ToolCall("call_b", "get_time", "{}"),
         Finish("tool_calls"),
     ]
 
@@ -486,6 +670,188 @@ async def test_deepseek_402_is_a_billing_problem() -> None:
     ]
 
 
+@respx.mock
+async def test_deepseek_thinking_switch_streams_reasoning_first_through_keep_alives() -> None:
+    route = respx.post(DEEPSEEK_URL).mock(return_value=sse(recorded("deepseek", "thinking")))
+    request = chat(
+        "deepseek-chat",
+        Message("user", "How many primes below 10?"),
+        params=DeepSeek.clean_params({"thinking": "on", "max_tokens": 1024}),
+    )
+
+    events = await collect(DeepSeek(), request)
+
+    assert events == [
+        ReasoningDelta("Primes below 10:"),
+        ReasoningDelta(" 2, 3, 5, 7."),
+        TextDelta("There are four"),
+        TextDelta("."),
+        Usage(input_tokens=15, output_tokens=58, reasoning_tokens=52),
+        Finish("stop"),
+    ]
+    assert sent_json(route.calls.last.request) == {
+        "model": "deepseek-chat",
+        "messages": [{"role": "user", "content": "How many primes below 10?"}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "thinking": {"type": "enabled"},
+        "max_tokens": 1024,
+    }
+
+
+@respx.mock
+async def test_deepseek_thinking_off_is_sent_as_disabled() -> None:
+    route = respx.post(DEEPSEEK_URL).mock(return_value=sse(recorded("deepseek", "malformed")))
+
+    await collect(DeepSeek(), chat("deepseek-chat", params={"thinking": False}))
+
+    assert sent_json(route.calls.last.request)["thinking"] == {"type": "disabled"}
+
+
+@respx.mock
+async def test_deepseek_reasoner_always_thinks() -> None:
+    route = respx.post(DEEPSEEK_URL).mock(return_value=sse(recorded("deepseek", "reasoner")))
+
+    await collect(DeepSeek(), chat("deepseek-reasoner", params={"thinking": True}))
+    refused = await collect(DeepSeek(), chat("deepseek-reasoner", params={"thinking": False}))
+
+    assert "thinking" not in sent_json(route.calls.last.request)
+    assert route.call_count == 1
+    assert refused == [
+        Failure(
+            ErrorKind.BAD_REQUEST,
+            "DeepSeek was not called: deepseek-reasoner always thinks; turn Thinking on or "
+            "pick deepseek-chat.",
+            permanent=True,
+        )
+    ]
+
+
+@respx.mock
+async def test_deepseek_tool_call_with_usage_on_the_finish_chunk() -> None:
+    route = respx.post(DEEPSEEK_URL).mock(return_value=sse(recorded("deepseek", "tool_call")))
+
+    events = await collect(DeepSeek(), with_tools(chat("deepseek-chat"), WEATHER))
+
+    assert events == [
+        ToolCall(
+            "call_0_8f3d2a1b-6c4e-4f7a-9b2d-1e5c8a7f3b60",
+            "get_weather",
+            '{"city": "Hangzhou"}',
+        ),
+        Usage(input_tokens=164, output_tokens=21, reasoning_tokens=None),
+        Finish("tool_calls"),
+    ]
+    assert sent_json(route.calls.last.request) == {
+        "model": "deepseek-chat",
+        "messages": [{"role": "user", "content": "Hello"}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "tools": [WEATHER_SENT],
+    }
+
+
+@respx.mock
+async def test_deepseek_bad_key_is_a_permanent_auth_failure_without_the_key() -> None:
+    route = respx.post(DEEPSEEK_URL).mock(
+        return_value=error_body(
+            401,
+            {
+                "error": {
+                    "message": f"Authentication Fails, Your api key: {KEY} is invalid",
+                    "type": "authentication_error",
+                    "param": None,
+                    "code": "invalid_request_error",
+                }
+            },
+        )
+    )
+
+    events = await collect(DeepSeek(), chat("deepseek-chat"))
+
+    assert events == [
+        Failure(
+            ErrorKind.AUTH,
+            "DeepSeek rejected the API key (401): Authentication Fails, Your api key: "
+            "[redacted] is invalid",
+            permanent=True,
+            status=401,
+        )
+    ]
+    assert route.call_count == 1
+
+
+@respx.mock
+async def test_deepseek_429_honours_retry_after_then_gives_up() -> None:
+    busy = {"error": {"message": "Rate limit reached", "type": "rate_limit_error"}}
+    route = respx.post(DEEPSEEK_URL).mock(return_value=error_body(429, busy, {"retry-after": "1"}))
+    sleep = FakeSleep()
+
+    events = await collect(DeepSeek(), chat("deepseek-chat"), sleep)
+
+    assert events == [
+        Failure(
+            ErrorKind.RATE_LIMIT,
+            "Rate limited by DeepSeek (429): Rate limit reached — retried 3 times over 3 s",
+            permanent=False,
+            status=429,
+        )
+    ]
+    assert sleep.delays == [1.0, 1.0, 1.0]
+    assert route.call_count == 4
+
+
+@respx.mock
+async def test_deepseek_error_after_keep_alives_is_retried_then_streams() -> None:
+    route = respx.post(DEEPSEEK_URL).mock(
+        side_effect=[
+            sse(recorded("deepseek", "error_in_stream")),
+            sse(recorded("deepseek", "thinking")),
+        ]
+    )
+    retries: list[str] = []
+
+    async def on_retry(attempt: int, delay: float, error: object) -> None:
+        retries.append(str(error))
+
+    async with httpx.AsyncClient() as client:
+        events = [
+            e
+            async for e in DeepSeek().stream(
+                client, chat("deepseek-chat"), sleep=FakeSleep(), on_retry=on_retry
+            )
+        ]
+
+    assert retries == [
+        "DeepSeek reported an error (server_busy): Server is busy, please try again later."
+    ]
+    assert events[-1] == Finish("stop")
+    assert route.call_count == 2
+
+
+@respx.mock
+async def test_deepseek_malformed_line_is_skipped() -> None:
+    respx.post(DEEPSEEK_URL).mock(return_value=sse(recorded("deepseek", "malformed")))
+
+    assert await collect(DeepSeek(), chat("deepseek-chat")) == [
+        TextDelta("Yes"),
+        TextDelta(" indeed."),
+        Usage(input_tokens=6, output_tokens=4, reasoning_tokens=None),
+        Finish("stop"),
+    ]
+
+
+@respx.mock
+async def test_deepseek_connection_cut_mid_reasoning() -> None:
+    data = recorded("deepseek", "reasoner")
+    respx.post(DEEPSEEK_URL).mock(return_value=sse(cut_before(data, b'" for 2+2."')))
+
+    assert await collect(DeepSeek(), chat("deepseek-reasoner")) == [
+        ReasoningDelta("The user asks"),
+        Failure(ErrorKind.NETWORK, "The connection to DeepSeek was cut mid-answer", False),
+    ]
+
+
 # --------------------------------------------------------------------------- xAI
 
 
@@ -541,12 +907,195 @@ async def test_xai_tool_call_with_empty_finish_reason_finishes_as_tool_calls() -
     ]
 
 
+XAI_URL = "https://api.x.ai/v1/chat/completions"
+
+
+@respx.mock
+async def test_xai_request_with_tools_and_images_is_exact() -> None:
+    route = respx.post(XAI_URL).mock(return_value=sse(recorded("xai", "tool_call_empty_finish")))
+    request = chat(
+        "grok-4",
+        Message("system", "Use tools."),
+        PICTURES,
+        params=XAI.clean_params({"temperature": 0.7, "max_tokens": 500, "seed": 11}),
+    )
+
+    events = await collect(XAI(), with_tools(request, WEATHER))
+
+    assert events[0] == ToolCall("call_41236794", "search_docs", '{"query":"httpx streaming"}')
+    sent = route.calls.last.request
+    assert str(sent.url) == XAI_URL
+    assert sent.headers["authorization"] == f"Bearer {KEY}"
+    assert sent_json(sent) == {
+        "model": "grok-4",
+        "messages": [{"role": "system", "content": "Use tools."}, PICTURES_SENT],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "tools": [WEATHER_SENT],
+        "temperature": 0.7,
+        "max_tokens": 500,
+        "seed": 11,
+    }
+
+
+@respx.mock
+async def test_xai_reasoning_effort_is_refused_for_models_that_reject_it() -> None:
+    route = respx.post(XAI_URL).mock(return_value=sse(recorded("xai", "reasoning")))
+    request = chat("grok-4", params=XAI.clean_params({"reasoning_effort": "low"}))
+
+    events = await collect(XAI(), request)
+
+    assert events == [
+        Failure(
+            ErrorKind.BAD_REQUEST,
+            "xAI was not called: grok-4 decides for itself how long to think and takes no "
+            "Reasoning effort; clear it and send again.",
+            permanent=True,
+        )
+    ]
+    assert route.call_count == 0
+    for model in ("grok-4-0709", "grok-4-fast-reasoning", "grok-code-fast-1", "grok-3"):
+        with pytest.raises(ParamError, match=f"^{model} decides for itself"):
+            XAI.check_params(model, {"reasoning_effort": "high"})
+    for model in ("grok-3-mini", "grok-3-mini-fast", "grok-4.3"):
+        XAI.check_params(model, {"reasoning_effort": "high"})
+    XAI.check_params("grok-4", {"temperature": 0.5})
+
+
+@respx.mock
+async def test_xai_bad_key_comes_as_400_and_is_an_auth_failure() -> None:
+    route = respx.post(XAI_URL).mock(
+        return_value=error_body(
+            400,
+            {
+                "code": "Client specified an invalid argument",
+                "error": "Incorrect API key provided: xa***Wt. You can obtain an API key from "
+                "https://console.x.ai.",
+            },
+        )
+    )
+
+    events = await collect(XAI(), chat("grok-3-mini"))
+
+    assert events == [
+        Failure(
+            ErrorKind.AUTH,
+            "xAI rejected the API key (400): Incorrect API key provided: xa***Wt. You can "
+            "obtain an API key from https://console.x.ai.",
+            permanent=True,
+            status=400,
+        )
+    ]
+    assert route.call_count == 1
+
+
+@respx.mock
+async def test_xai_other_400_stays_a_bad_request() -> None:
+    respx.post(XAI_URL).mock(
+        return_value=error_body(
+            400,
+            {
+                "code": "Client specified an invalid argument",
+                "error": "Argument not supported on this model: stop",
+            },
+        )
+    )
+
+    events = await collect(XAI(), chat("grok-4"))
+
+    assert events == [
+        Failure(
+            ErrorKind.BAD_REQUEST,
+            "xAI refused the request (400): Argument not supported on this model: stop",
+            permanent=True,
+            status=400,
+        )
+    ]
+
+
+@respx.mock
+async def test_xai_429_waits_as_told_then_gives_up_after_three_retries() -> None:
+    exhausted = {
+        "code": "Some resource has been exhausted",
+        "error": "Your team has exhausted its requests per second rate limit.",
+    }
+    route = respx.post(XAI_URL).mock(return_value=error_body(429, exhausted, {"retry-after": "3"}))
+    sleep = FakeSleep()
+
+    events = await collect(XAI(), chat("grok-3-mini"), sleep)
+
+    assert events == [
+        Failure(
+            ErrorKind.RATE_LIMIT,
+            "Rate limited by xAI (429): Your team has exhausted its requests per second rate "
+            "limit. — retried 3 times over 9 s",
+            permanent=False,
+            status=429,
+        )
+    ]
+    assert sleep.delays == [3.0, 3.0, 3.0]
+    assert route.call_count == 4
+
+
+@respx.mock
+async def test_xai_error_object_inside_a_200_stream_is_retried_then_reported() -> None:
+    # The {"code", "error"} shape mid-stream is UNCONFIRMED (PROVIDERS.md §4); it must still
+    # read as an error, not as an empty answer.
+    route = respx.post(XAI_URL).mock(
+        side_effect=lambda request: sse(recorded("xai", "error_in_stream"))
+    )
+    sleep = FakeSleep()
+
+    events = await collect(XAI(), chat("grok-3-mini"), sleep)
+
+    assert len(events) == 1
+    failure = events[0]
+    assert isinstance(failure, Failure)
+    assert (failure.kind, failure.permanent) == (ErrorKind.UPSTREAM, False)
+    assert failure.message.startswith(
+        "xAI reported an error (The service is currently unavailable): The model is at "
+        "capacity. Please try again later. — retried 3 times over "
+    )
+    assert len(sleep.delays) == 3
+    assert route.call_count == 4
+
+
+@respx.mock
+async def test_xai_malformed_line_is_skipped() -> None:
+    respx.post(XAI_URL).mock(return_value=sse(recorded("xai", "malformed")))
+
+    assert await collect(XAI(), chat("grok-3-mini")) == [
+        TextDelta("Two"),
+        TextDelta(" four."),
+        Usage(input_tokens=12, output_tokens=3, reasoning_tokens=0),
+        Finish("stop"),
+    ]
+
+
+@respx.mock
+async def test_xai_connection_cut_after_reasoning_keeps_what_arrived() -> None:
+    data = recorded("xai", "reasoning")
+    route = respx.post(XAI_URL).mock(return_value=sse(cut_before(data, b'" three."')))
+
+    events = await collect(XAI(), chat("grok-3-mini"))
+
+    assert events == [
+        ReasoningDelta("Count"),
+        ReasoningDelta(" the r's."),
+        TextDelta("There are"),
+        Failure(ErrorKind.NETWORK, "The connection to xAI was cut mid-answer", False),
+    ]
+    assert route.call_count == 1
+
+
 # --------------------------------------------------------------------------- Qwen
 
 
 @respx.mock
 async def test_qwen_compatible_mode_data_lines_without_space() -> None:
-    url = "https://dashscope-intl.aliyuncs.com/compatible-mode/v1/chat/completions"
+    from providers.dashscope import QwenCompatible
+
+    url = "https://dashscope.aliyuncs.com/compatible-mode/v1/chat/completions"
     route = respx.post(url).mock(return_value=sse(recorded("qwen", "answer")))
     request = chat(
         "qwen-plus",
@@ -609,6 +1158,91 @@ async def test_llama_cpp_stream_closing_after_finish_without_done_is_complete() 
     assert "authorization" not in route.calls.last.request.headers
 
 
+@respx.mock
+async def test_ollama_tool_call_and_inline_image() -> None:
+    route = respx.post("http://127.0.0.1:11434/v1/chat/completions").mock(
+        return_value=sse(recorded("ollama", "tool_call"))
+    )
+    image = Message("user", (TextPart("Where?"), ImagePart(data="R0lGOD", mime_type="image/gif")))
+
+    events = await collect(OllamaOpenAI(), with_tools(chat("qwen3:0.6b", image, key=""), WEATHER))
+
+    assert events == [
+        ToolCall("call_h4x8q2lm", "get_weather", '{"city":"Oslo"}'),
+        Usage(input_tokens=141, output_tokens=22, reasoning_tokens=None),
+        Finish("tool_calls"),
+    ]
+    assert sent_json(route.calls.last.request) == {
+        "model": "qwen3:0.6b",
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "Where?"},
+                    {"type": "image_url", "image_url": {"url": "data:image/gif;base64,R0lGOD"}},
+                ],
+            }
+        ],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "tools": [WEATHER_SENT],
+    }
+
+
+@respx.mock
+async def test_ollama_cannot_fetch_an_image_by_url() -> None:
+    route = respx.post("http://127.0.0.1:11434/v1/chat/completions")
+    signed = "https://bucket.example/cat.png?X-Amz-Signature=abc123secret"
+    image = Message("user", (TextPart("What?"), ImagePart(url=signed)))
+
+    events = await collect(OllamaOpenAI(), chat("llava", image, key=""))
+
+    assert events == [
+        Failure(
+            ErrorKind.BAD_REQUEST,
+            "Ollama cannot fetch an image from a web address; attach the image as a file.",
+            permanent=True,
+        )
+    ]
+    assert route.call_count == 0
+
+
+@pytest.mark.parametrize(
+    ("attachment", "sentence"),
+    [
+        ({"tools": (WEATHER,)}, "Local cannot call tools; remove them from the turn."),
+        (
+            {"messages": (PICTURES,)},
+            "Local cannot take images; remove them from the turn.",
+        ),
+    ],
+)
+@respx.mock
+async def test_llama_cpp_refuses_tools_and_images_before_the_call(
+    attachment: dict[str, Any], sentence: str
+) -> None:
+    route = respx.post("http://127.0.0.1:8081/v1/chat/completions")
+    request = dataclasses.replace(chat("smollm2", key=""), **attachment)
+
+    events = await collect(LlamaCpp(), request)
+
+    assert events == [Failure(ErrorKind.BAD_REQUEST, sentence, permanent=True)]
+    assert route.call_count == 0
+
+
+def test_capabilities_of_the_openai_style_providers() -> None:
+    assert (LlamaCpp.supports_tools, LlamaCpp.supports_images) == (False, False)
+    for cls in (OpenAI, XAI, DeepSeek, OllamaOpenAI, OpenAICompatible):
+        assert cls.supports_tools, cls
+        assert cls.supports_images, cls
+    assert [cls for cls in (OpenAI, XAI, DeepSeek, OllamaOpenAI) if not cls.image_urls] == [
+        OllamaOpenAI
+    ]
+    assert (XAI.key_env, DeepSeek.key_env) == ("XAI_API_KEY", "DEEPSEEK_API_KEY")
+    assert [p.name for p in DeepSeek.params][-1] == "thinking"
+    assert XAI.params[-1].choices == ("low", "high")
+
+
 async def test_openai_compatible_without_base_url_fails_permanently() -> None:
     events = await collect(OpenAICompatible(), chat("any-model", key=""))
 
@@ -640,7 +1274,6 @@ def test_every_registered_openai_style_provider_resolves() -> None:
         "local": LlamaCpp,
         "deepseek": DeepSeek,
         "xai": XAI,
-        "qwen": QwenCompatible,
         "ollama": OllamaOpenAI,
     }
     for name, cls in expected.items():

@@ -1,0 +1,530 @@
+"""Alibaba Cloud Model Studio (DashScope) and its Qwen models (PROVIDERS.md §6).
+
+Two ways in, one key: :class:`QwenCompatible` speaks the OpenAI Chat Completions format
+(§6a) and :class:`QwenNative` DashScope's own text-generation protocol (§6b). Both pick their
+default address from the key's region (Beijing, Singapore, US or the finance cloud), since a
+key only works in the region that issued it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import aclosing
+from typing import Any, ClassVar
+
+import httpx
+
+from providers.base import (
+    MAX_TOKENS,
+    PRESENCE_PENALTY,
+    SEED,
+    STOP,
+    TEMPERATURE,
+    TOP_P,
+    ChatRequest,
+    ErrorKind,
+    Event,
+    Finish,
+    ImagePart,
+    Message,
+    Param,
+    Provider,
+    ProviderError,
+    ReasoningDelta,
+    TextDelta,
+    ToolCall,
+    ToolSpec,
+    Usage,
+    error_for_status,
+    retry_after_seconds,
+)
+from providers.http import JSONLines, bearer, classify, drop_empty, items, obj, redact
+from providers.openai_compat import OpenAIChat
+from providers.sse import iter_sse
+
+# --------------------------------------------------------------------------- regions
+
+#: Each region's DashScope host; the compatible mode lives under /compatible-mode/v1 and
+#: the native API under /api/v1 on the same host. The finance cloud's native path is
+#: UNCONFIRMED (only its compatible-mode address is documented in what we read).
+REGION_HOSTS = {
+    "beijing": "https://dashscope.aliyuncs.com",
+    "singapore": "https://dashscope-intl.aliyuncs.com",
+    "us": "https://dashscope-us.aliyuncs.com",
+    "finance": "https://dashscope-finance.aliyuncs.com",
+}
+_REGION_ALIASES = {
+    "": "beijing",
+    "cn": "beijing",
+    "china": "beijing",
+    "cn-beijing": "beijing",
+    "intl": "singapore",
+    "international": "singapore",
+    "sg": "singapore",
+    "ap-southeast-1": "singapore",
+    "us-virginia": "us",
+    "us-east-1": "us",
+    "virginia": "us",
+    "cn-finance": "finance",
+}
+REGION_ENV = "DASHSCOPE_REGION"
+#: Credential parts that may be left empty (the region defaults to Beijing). Nothing reads
+#: this yet: playground/catalog.py counts every extra credential as required; the lead is
+#: asked to skip these there.
+OPTIONAL_CREDENTIALS = frozenset({"region"})
+
+
+def region_base_url(request: ChatRequest, path: str, provider: str) -> str:
+    """The base URL: the one given with the request, else the region's host + ``path``."""
+    if request.base_url:
+        return request.base_url.rstrip("/")
+    given = request.credentials.extra.get("region", "")
+    word = " ".join(given.split()).lower().replace(" ", "-").replace("_", "-")
+    region = _REGION_ALIASES.get(word, word)
+    if region not in REGION_HOSTS:
+        known = ", ".join(REGION_HOSTS)
+        raise ProviderError(
+            ErrorKind.BAD_REQUEST,
+            f"{provider} has no region called {given.strip()!r}; use one of {known} "
+            f"(set {REGION_ENV} or the key's region).",
+            permanent=True,
+        )
+    return REGION_HOSTS[region] + path
+
+
+# --------------------------------------------------------------------------- errors
+
+# DashScope's error codes (its "status codes" page); matched exactly or as a prefix before a
+# dot, so "Throttling.RateQuota" falls under "Throttling". The compatible mode reports the
+# same errors in OpenAI's shape with snake_case codes.
+_CODES: tuple[tuple[str, ErrorKind, bool, str], ...] = (
+    ("InvalidApiKey", ErrorKind.AUTH, True, "{p} rejected the API key"),
+    ("invalid_api_key", ErrorKind.AUTH, True, "{p} rejected the API key"),
+    ("Arrearage", ErrorKind.AUTH, True, "{p} refused the request: the account is in arrears"),
+    # "Use the free tier only" is on and the free quota is spent; waiting will not help.
+    # UNCONFIRMED: the code name is not on the status-code pages we read.
+    ("AllocationQuota.FreeTierOnly", ErrorKind.AUTH, True, "{p}'s free quota is used up"),
+    ("AccessDenied", ErrorKind.AUTH, True, "{p} refused access for this key"),
+    ("access_denied", ErrorKind.AUTH, True, "{p} refused access for this key"),
+    ("DataInspectionFailed", ErrorKind.CONTENT_FILTER, True, "{p} blocked the content"),
+    ("data_inspection_failed", ErrorKind.CONTENT_FILTER, True, "{p} blocked the content"),
+    ("Throttling", ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),
+    ("limit_requests", ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),
+    # DashScope pairs insufficient_quota with Throttling.AllocationQuota (a per-minute token
+    # quota), unlike OpenAI where it means "out of credit": here it is worth waiting.
+    ("insufficient_quota", ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),
+    ("RequestTimeOut", ErrorKind.TIMEOUT, False, "{p} timed out"),
+    ("InternalError", ErrorKind.UPSTREAM, False, "{p} had a server error"),
+    ("internal_error", ErrorKind.UPSTREAM, False, "{p} had a server error"),
+    ("ServiceUnavailable", ErrorKind.UPSTREAM, False, "{p} is unavailable"),
+    ("ModelNotFound", ErrorKind.BAD_REQUEST, True, "{p} does not know this model"),
+    ("model_not_found", ErrorKind.BAD_REQUEST, True, "{p} does not know this model"),
+    ("InvalidParameter", ErrorKind.BAD_REQUEST, True, "{p} refused the request"),
+    ("invalid_parameter_error", ErrorKind.BAD_REQUEST, True, "{p} refused the request"),
+    ("BadRequest", ErrorKind.BAD_REQUEST, True, "{p} refused the request"),
+    ("InvalidURL", ErrorKind.BAD_REQUEST, True, "{p} refused the request"),
+    ("UnsupportedOperation", ErrorKind.BAD_REQUEST, True, "{p} refused the request"),
+)
+
+
+def error_code(body: Any) -> tuple[str, str]:
+    """``(code, message)`` from a DashScope error body: native ``{"code", "message"|"msg"}``
+    or OpenAI-style ``{"error": {"code"|"type", "message"}}``."""
+    if isinstance(body, list) and body:
+        body = body[0]
+    body = obj(body)
+    error = body.get("error")
+    source = error if isinstance(error, dict) else body
+    code = source.get("code") or source.get("type")
+    message = source.get("message") or source.get("msg")
+    if isinstance(error, str) and not message:
+        message = error
+    code_text = str(code) if isinstance(code, str | int) and not isinstance(code, bool) else ""
+    return code_text, message if isinstance(message, str) else ""
+
+
+def coded_error(
+    provider: str,
+    code: str,
+    detail: str,
+    *,
+    key: str,
+    status: int | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> ProviderError:
+    """A DashScope error as a sentence, its kind and permanence read from ``code`` when it is
+    a known one, else from the HTTP status (or, inside a stream, guessed from the words)."""
+    detail = " ".join(redact(detail, key).split())[:300]
+    rule = _rule(code)
+    if rule is None and status is not None:
+        return error_for_status(provider, status, f"{code}: {detail}" if code else detail, headers)
+    if rule is None:
+        kind, permanent = classify(f"{code} {detail}")
+        sentence = f"{provider} reported an error"
+    else:
+        _, kind, permanent, words = rule
+        sentence = words.format(p=provider)
+    where = ", ".join(str(x) for x in (status, code) if x)
+    message = f"{sentence} ({where})" if where else sentence
+    if detail:
+        message += f": {detail}"
+    retry_after = retry_after_seconds(headers) if headers is not None else None
+    return ProviderError(kind, message, permanent=permanent, status=status, retry_after=retry_after)
+
+
+def _rule(code: str) -> tuple[str, ErrorKind, bool, str] | None:
+    return next(
+        (r for r in _CODES if code.lower() == r[0].lower() or code.startswith(r[0] + ".")), None
+    )
+
+
+async def status_error(provider: str, response: httpx.Response, key: str) -> ProviderError:
+    raw = await response.aread()
+    try:
+        body: Any = json.loads(raw)
+    except ValueError:
+        body = None
+    code, message = error_code(body)
+    if body is None:
+        message = raw.decode("utf-8", "replace")
+    return coded_error(
+        provider, code, message, key=key, status=response.status_code, headers=response.headers
+    )
+
+
+# --------------------------------------------------------------------------- parameters
+
+ENABLE_THINKING = Param(
+    "enable_thinking",
+    "Thinking",
+    "bool",
+    "Let Qwen3 (hybrid thinking) models reason before answering.",
+)
+THINKING_BUDGET = Param(
+    "thinking_budget",
+    "Thinking budget",
+    "int",
+    "Most tokens a Qwen3 model may spend thinking; the limit depends on the model. "
+    "Setting it turns thinking on.",
+    1,
+)
+ENABLE_SEARCH = Param(
+    "enable_search",
+    "Web search",
+    "bool",
+    "Let the model search the web before answering (models that support it).",
+)
+TOP_K = Param(
+    "top_k",
+    "Top K",
+    "int",
+    "Sample only from the K likeliest tokens (above 100 turns it off).",
+    0,
+    2**31 - 1,
+)
+REPETITION_PENALTY = Param(
+    "repetition_penalty",
+    "Repetition penalty",
+    "float",
+    "Above 1 discourages repeating the same words; 1 means no penalty.",
+    0.01,
+    10,
+)
+
+
+def thinking_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A thinking budget only works with thinking on: whoever sets one wants it."""
+    if params.get("thinking_budget") is not None and params.get("enable_thinking") is None:
+        return {"enable_thinking": True}
+    return {}
+
+
+def function_tool(tool: ToolSpec) -> dict[str, Any]:
+    function = drop_empty({"name": tool.name, "description": tool.description})
+    function["parameters"] = dict(tool.parameters)
+    return {"type": "function", "function": function}
+
+
+# --------------------------------------------------------------------------- compatible mode
+
+_REPORTED = re.compile(r"^.+? reported an error \((?P<code>[^)]*)\)(?:: (?P<detail>.*))?$", re.S)
+
+
+class QwenCompatible(OpenAIChat):
+    """DashScope's OpenAI-compatible mode (PROVIDERS.md §6a)."""
+
+    name = "qwen"
+    display_name = "Alibaba Qwen"
+    default_base_url = REGION_HOSTS["beijing"] + "/compatible-mode/v1"
+    key_env = "DASHSCOPE_API_KEY"
+    extra_credentials: ClassVar[Mapping[str, str]] = {"region": REGION_ENV}
+    optional_credentials: ClassVar[frozenset[str]] = OPTIONAL_CREDENTIALS
+    # Qwen-VL models take OpenAI image_url parts (UNCONFIRMED from source, §6a); text models
+    # refuse them with a 400 that says so.
+    supports_images = True
+    supports_tools = True
+    # The usage chunk with include_usage follows OpenAI here: UNCONFIRMED (§6a). Usage is
+    # read from whichever chunk carries it.
+    params = (
+        TEMPERATURE,
+        TOP_P,
+        MAX_TOKENS,
+        SEED,
+        STOP,
+        PRESENCE_PENALTY,
+        ENABLE_THINKING,
+        THINKING_BUDGET,
+        ENABLE_SEARCH,
+    )
+
+    def base_url(self, request: ChatRequest) -> str:
+        return region_base_url(request, "/compatible-mode/v1", self.display_name)
+
+    def wire_params(self, request: ChatRequest) -> dict[str, Any]:
+        # enable_thinking, thinking_budget and enable_search go top-level, under their names.
+        return {**super().wire_params(request), **thinking_params(request.params)}
+
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        body = super().body(request)
+        if request.tools and "tools" not in body:
+            body["tools"] = [function_tool(t) for t in request.tools]
+        return body
+
+    async def status_error(self, response: httpx.Response, key: str) -> ProviderError:
+        return await status_error(self.display_name, response, key)
+
+    async def read_events(self, response: httpx.Response, key: str) -> AsyncGenerator[Event, None]:
+        async with aclosing(super().read_events(response, key)) as events:
+            try:
+                async for event in events:
+                    yield event
+            except ProviderError as error:
+                raise self.recoded(error, key) from None
+
+    def recoded(self, error: ProviderError, key: str) -> ProviderError:
+        """An error that arrived inside the stream, re-read with DashScope's codes (the
+        shared reader only knows OpenAI's words, and would retry a content block). The
+        in-stream shape, OpenAI's ``{"error": {"code", "type", "message"}}``, is UNCONFIRMED
+        (§6a); anything else keeps the shared reader's reading."""
+        match = _REPORTED.match(error.message)
+        if match is None or _rule(match["code"]) is None:
+            return error
+        return coded_error(self.display_name, match["code"], match["detail"] or "", key=key)
+
+
+# --------------------------------------------------------------------------- native protocol
+
+_FINISH_REASONS = {"stop": "stop", "length": "length", "tool_calls": "tool_calls"}
+
+
+class _Joined:
+    """Turns the text of successive events into deltas.
+
+    With ``incremental_output`` DashScope sends deltas, but without it (or on a server that
+    ignores it) each event holds everything so far. An event whose text starts with all the
+    text received so far is taken as cumulative and only its new end is kept; once a server
+    has shown it sends deltas, the check stops (a delta that happens to repeat the whole
+    answer so far, like "ha" after "ha", would otherwise be lost).
+    """
+
+    def __init__(self) -> None:
+        self.seen = ""
+        self.cumulative: bool | None = None
+
+    def delta(self, text: str) -> str:
+        if not text:
+            return ""
+        if self.seen and self.cumulative is not False and text.startswith(self.seen):
+            if len(text) > len(self.seen):
+                self.cumulative = True
+            new, self.seen = text[len(self.seen) :], text
+            return new
+        if self.seen and self.cumulative is None:
+            self.cumulative = False
+        self.seen += text
+        return text
+
+
+def _text(content: Any) -> str:
+    """Message content: a string (text models) or ``[{"text": …}, …]`` (multimodal ones)."""
+    if isinstance(content, str):
+        return content
+    return "".join(
+        str(part["text"])
+        for part in items(content)
+        if isinstance(part, dict) and isinstance(part.get("text"), str)
+    )
+
+
+def _image(part: ImagePart) -> str:
+    return part.url or part.data_url  # a web address, or the image inline as a data URL
+
+
+class QwenNative(Provider):
+    """DashScope's own protocol: ``{"model", "input", "parameters"}`` in, SSE ``event:result``
+    out, no end sentinel (PROVIDERS.md §6b)."""
+
+    name = "qwen_native"
+    display_name = "Alibaba DashScope"
+    default_base_url = REGION_HOSTS["beijing"] + "/api/v1"
+    key_env = "DASHSCOPE_API_KEY"
+    extra_credentials: ClassVar[Mapping[str, str]] = {"region": REGION_ENV}
+    optional_credentials: ClassVar[frozenset[str]] = OPTIONAL_CREDENTIALS
+    supports_images = True
+    supports_tools = True
+    params = (
+        TEMPERATURE,
+        TOP_P,
+        TOP_K,
+        MAX_TOKENS,
+        SEED,
+        STOP,
+        PRESENCE_PENALTY,
+        REPETITION_PENALTY,
+        ENABLE_THINKING,
+        THINKING_BUDGET,
+        ENABLE_SEARCH,
+    )
+
+    def base_url(self, request: ChatRequest) -> str:
+        return region_base_url(request, "/api/v1", self.display_name)
+
+    @staticmethod
+    def multimodal(request: ChatRequest) -> bool:
+        return any(
+            isinstance(p, ImagePart)
+            for m in request.messages
+            if not isinstance(m.content, str)
+            for p in m.content
+        )
+
+    def url(self, request: ChatRequest) -> str:
+        # Vision models have their own endpoint, on the same pattern (§6b).
+        task = "multimodal-generation" if self.multimodal(request) else "text-generation"
+        return f"{self.base_url(request)}/services/aigc/{task}/generation"
+
+    def headers(self, request: ChatRequest) -> dict[str, str]:
+        return {
+            **bearer(request.credentials.api_key),
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream",
+            "X-DashScope-SSE": "enable",
+        }
+
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        multimodal = self.multimodal(request)
+        messages: list[dict[str, Any]] = []
+        if request.system_prompt:
+            system = request.system_prompt
+            messages.append(
+                {"role": "system", "content": [{"text": system}] if multimodal else system}
+            )
+        messages.extend(self.message(m, multimodal) for m in request.conversation)
+        declared = {p.name for p in self.params}
+        parameters: dict[str, Any] = {
+            "result_format": "message",
+            # Always deltas; thinking models refuse anything else (§6b).
+            "incremental_output": True,
+            **{k: v for k, v in request.params.items() if k in declared and v is not None},
+            **thinking_params(request.params),
+        }
+        if request.tools:
+            parameters["tools"] = [function_tool(t) for t in request.tools]
+        return {"model": request.model, "input": {"messages": messages}, "parameters": parameters}
+
+    @staticmethod
+    def message(message: Message, multimodal: bool) -> dict[str, Any]:
+        if not multimodal:
+            return {"role": message.role, "content": message.text}
+        if isinstance(message.content, str):
+            return {"role": message.role, "content": [{"text": message.content}]}
+        content = [
+            {"image": _image(p)} if isinstance(p, ImagePart) else {"text": p.text}
+            for p in message.content
+        ]
+        return {"role": message.role, "content": content}
+
+    async def open_stream(
+        self, client: httpx.AsyncClient, request: ChatRequest
+    ) -> AsyncIterator[Event]:
+        key = request.credentials.api_key
+        url, body = self.url(request), self.body(request)
+        async with client.stream("POST", url, json=body, headers=self.headers(request)) as response:
+            if not response.is_success:
+                raise await status_error(self.display_name, response, key)
+            async with aclosing(self.read_events(response, key)) as events:
+                async for event in events:
+                    yield event
+
+    async def read_events(self, response: httpx.Response, key: str) -> AsyncGenerator[Event, None]:
+        lines = JSONLines(self.display_name)
+        text, reasoning = _Joined(), _Joined()
+        tools: dict[int, Any] = {}
+        usage: Mapping[str, Any] = {}
+        finish: str | None = None
+        async for sse in iter_sse(response):
+            if sse.event == "done" or not sse.data.strip():
+                continue
+            chunk = lines.decode(sse.data)
+            if chunk is None:
+                continue
+            if sse.event == "error" or self.is_error(chunk):
+                code, words = error_code(chunk)
+                raise coded_error(self.display_name, code, words, key=key)
+            if isinstance(chunk.get("usage"), dict) and chunk["usage"]:
+                usage = chunk["usage"]  # repeated on every event; the last is the total
+            output = obj(chunk.get("output"))
+            choices = items(output.get("choices"))
+            if choices:
+                choice = obj(choices[0])
+                message = obj(choice.get("message"))
+                reason = choice.get("finish_reason")
+            else:  # result_format "text", should a server ignore "message"
+                message = {"content": output.get("text")}
+                reason = output.get("finish_reason")
+            thought = reasoning.delta(_text(message.get("reasoning_content")))
+            if thought:
+                yield ReasoningDelta(thought)
+            said = text.delta(_text(message.get("content")))
+            if said:
+                yield TextDelta(said)
+            for fragment in items(message.get("tool_calls")):
+                OpenAIChat.add_tool_fragment(tools, fragment)
+            # "null" (a string) while streaming, then the reason.
+            if isinstance(reason, str) and reason and reason != "null":
+                finish = _FINISH_REASONS.get(reason, reason)
+        if finish is None:
+            return  # cut short: no Finish, the caller reports it
+        calls: list[ToolCall] = OpenAIChat.tool_calls(tools)
+        for call in calls:
+            yield call
+        if usage:
+            yield _usage(usage)
+        yield Finish("tool_calls" if calls and finish == "stop" else finish)
+
+    @staticmethod
+    def is_error(chunk: Mapping[str, Any]) -> bool:
+        """A bare ``{"code", "message"}`` without output, as some gateways send on a 200."""
+        return bool(chunk.get("error")) or (
+            isinstance(chunk.get("code"), str) and bool(chunk["code"]) and "output" not in chunk
+        )
+
+
+def _usage(usage: Mapping[str, Any]) -> Usage:
+    def first(*names: str) -> int | None:
+        for name in names:
+            value = usage.get(name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+        return None
+
+    details = obj(usage.get("output_tokens_details")) or obj(usage.get("completion_tokens_details"))
+    reasoning = details.get("reasoning_tokens")
+    return Usage(
+        input_tokens=first("input_tokens", "prompt_tokens"),
+        # Includes the thinking, as OpenAI counts it.
+        output_tokens=first("output_tokens", "completion_tokens"),
+        reasoning_tokens=reasoning if isinstance(reasoning, int) else None,
+    )

@@ -1,0 +1,679 @@
+"""Baidu Qianfan / ERNIE (文心), PROVIDERS.md §8.
+
+Two APIs:
+
+- :class:`QianfanV1`, the legacy one (§8a): the app's API key (AK) and secret key (SK) are
+  exchanged at ``POST {base}/oauth/2.0/token?grant_type=client_credentials&client_id=AK&
+  client_secret=SK`` for an ``access_token``, which goes on the chat URL
+  ``{base}/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/<endpoint>?access_token=…``. Tokens are
+  cached per credential pair (by hash) until shortly before they expire; one exchange
+  serves concurrent streams; an "access token invalid/expired" answer (110, 111) drops the
+  token, exchanges once more and tries once more. The stream is SSE ``data:`` chunks with
+  ``result`` deltas, ending on ``is_end: true`` (no ``[DONE]``); errors are bare JSON
+  ``{"error_code", "error_msg"}`` on HTTP 200, as the whole body or as a line in the stream.
+- :class:`Qianfan`, v2 (§8b): the OpenAI Chat Completions format with a bearer key
+  (``bce-v3/ALTAK-…/…``) and an optional ``appid`` header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import re
+import time
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing
+from typing import Any, ClassVar
+
+import httpx
+
+from providers.base import (
+    FREQUENCY_PENALTY,
+    MAX_TOKENS,
+    PRESENCE_PENALTY,
+    SEED,
+    STOP,
+    TEMPERATURE,
+    TOP_P,
+    ChatRequest,
+    ErrorKind,
+    Event,
+    Finish,
+    ImagePart,
+    Param,
+    Provider,
+    ProviderError,
+    TextDelta,
+    ToolCall,
+    Usage,
+    error_for_status,
+    retry_after_seconds,
+)
+from providers.http import JSONLines, bearer, body_message, classify, obj, redact
+from providers.openai_compat import OpenAIChat
+from providers.sse import iter_sse
+
+DISPLAY_NAME = "Baidu Qianfan"
+
+V1_BASE_URL = "https://aip.baidubce.com"
+TOKEN_PATH = "/oauth/2.0/token"
+CHAT_PATH = "/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/"
+
+PENALTY_SCORE = Param(
+    "penalty_score",
+    "Penalty score",
+    "float",
+    "Push against repeating what was already said (1 means no penalty).",
+    1,
+    2,
+)
+
+# The legacy model names whose endpoint is not their own name (bce-qianfan-sdk's model
+# table). Any other model id is taken as the endpoint itself, lower-cased: the current
+# models (ernie-4.0-8k-latest, ernie-speed-128k, …) and custom deployments are named so.
+V1_ENDPOINTS: Mapping[str, str] = {
+    "ernie-bot": "completions",
+    "ernie-3.5-8k": "completions",
+    "ernie-bot-4": "completions_pro",
+    "ernie-4.0-8k": "completions_pro",
+    "ernie-bot-8k": "ernie_bot_8k",
+    "ernie-bot-turbo": "eb-instant",
+    "ernie-speed": "ernie_speed",
+    "ernie-speed-8k": "ernie_speed",
+}
+
+_FINISH_REASONS = {
+    # ERNIE's finish_reason (UNCONFIRMED in §8a; from Baidu's ERNIE API reference):
+    # "normal" is a complete answer, the others as their names say.
+    "normal": "stop",
+    "stop": "stop",
+    "length": "length",
+    "content_filter": "content_filter",
+    "function_call": "tool_calls",
+    "tool_calls": "tool_calls",
+}
+
+
+# --------------------------------------------------------------------------- errors
+
+# v1 error codes (§8a table, completed from bce-qianfan-sdk's consts.py and Baidu's
+# published error-code list): kind, whether another try can help, and the sentence.
+_CODES: Mapping[str, tuple[ErrorKind, bool, str]] = {
+    "1": (ErrorKind.UPSTREAM, False, "{p} had an internal error"),
+    "2": (ErrorKind.UPSTREAM, False, "{p} is temporarily unavailable"),
+    "3": (ErrorKind.BAD_REQUEST, True, "{p} does not know this API"),
+    "4": (ErrorKind.RATE_LIMIT, False, "Rate limited by {p}: its cluster is over its limit"),
+    "6": (ErrorKind.AUTH, True, "{p} refused access: the app has no permission for this service"),
+    "13": (ErrorKind.AUTH, True, "{p} could not issue a service token"),
+    "14": (ErrorKind.AUTH, True, "{p} refused the credentials (IAM check failed)"),
+    "15": (ErrorKind.UPSTREAM, False, "{p} could not find or create the app"),
+    "17": (ErrorKind.RATE_LIMIT, True, "{p}'s daily request limit is reached (or billing is off)"),
+    "18": (ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),
+    "19": (ErrorKind.RATE_LIMIT, True, "{p}'s total request limit is reached"),
+    "100": (ErrorKind.AUTH, True, "{p} refused the access token"),
+    "110": (ErrorKind.AUTH, True, "{p} says the access token is invalid"),
+    "111": (ErrorKind.AUTH, True, "{p} says the access token has expired"),
+    "336000": (ErrorKind.UPSTREAM, False, "{p} had an internal error"),
+    "336001": (ErrorKind.BAD_REQUEST, True, "{p} refused the request"),
+    "336002": (ErrorKind.BAD_REQUEST, True, "{p} refused the request as invalid JSON"),
+    "336003": (ErrorKind.BAD_REQUEST, True, "{p} refused a parameter"),
+    "336004": (ErrorKind.AUTH, True, "{p} refused access for these credentials"),
+    "336005": (ErrorKind.BAD_REQUEST, True, "{p} does not know this model endpoint"),
+    "336100": (ErrorKind.UPSTREAM, False, "{p} is under heavy load"),
+    "336101": (ErrorKind.BAD_REQUEST, True, "{p} refused the request"),
+    "336104": (ErrorKind.BAD_REQUEST, True, "{p} refused the request"),
+    "336105": (ErrorKind.BAD_REQUEST, True, "{p} refused the request"),
+    "336501": (ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),  # requests per minute
+    "336502": (ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),  # tokens per minute
+    # The rate-limit page also shows these as string codes (and {"code", "msg"}).
+    "rpm_rate_limit_exceeded": (ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),
+    "tpm_rate_limit_exceeded": (ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),
+}
+
+#: "Access token invalid" and "expired": a fresh token may fix them (§8a).
+TOKEN_EXPIRED_CODES = frozenset({"110", "111"})
+
+# §8a lists no moderation code; a refusal for content is recognised by its words
+# (UNCONFIRMED which codes carry them).
+_BLOCKED = re.compile(r"sensitive|unsafe|content.?(?:filter|safety|risk)|敏感|安全|违规", re.I)
+_BCE_KEY = re.compile(r"bce-v3/ALTAK-[^\s\"',]+")
+
+
+def error_fields(body: Any) -> tuple[str, str] | None:
+    """``(code, message)`` of an error object, or ``None`` if ``body`` is not one.
+
+    v1 says ``{"error_code", "error_msg"}``; the rate-limit page shows ``{"code", "msg"}``
+    and v2 ``{"error": {"code", "message"}}``: all three are read.
+    """
+    if not isinstance(body, dict):
+        return None
+    if body.get("error_code") not in (None, 0, "0", ""):
+        return str(body["error_code"]), str(body.get("error_msg") or "")
+    error = body.get("error")
+    if isinstance(error, dict) and (error.get("code") or error.get("message")):
+        return str(error.get("code") or error.get("type") or ""), str(error.get("message") or "")
+    if "result" not in body and body.get("code") not in (None, 0, "0", "") and "msg" in body:
+        return str(body["code"]), str(body.get("msg") or "")
+    return None
+
+
+def code_error(
+    code: str,
+    message: str,
+    secrets: Sequence[str] = (),
+    *,
+    provider: str = DISPLAY_NAME,
+    status: int | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> ProviderError:
+    """A Qianfan error code and message as a :class:`ProviderError`."""
+    detail = scrub(message, secrets)
+    if code in _CODES:
+        kind, permanent, words = _CODES[code]
+    elif _BLOCKED.search(message):
+        kind, permanent, words = ErrorKind.CONTENT_FILTER, True, "{p} blocked the content"
+    else:
+        kind, permanent = classify(f"{code} {message}")
+        words = "{p} reported an error"
+    text = words.format(p=provider)
+    if code:
+        text += f" ({code})"
+    if detail:
+        text += f": {detail}"
+    retry_after = retry_after_seconds(headers) if headers is not None else None
+    return ProviderError(kind, text, permanent=permanent, status=status, retry_after=retry_after)
+
+
+def scrub(text: str, secrets: Sequence[str] = ()) -> str:
+    """``text`` on one line, at most 300 characters, without any of ``secrets`` or anything
+    shaped like a Qianfan or other API key."""
+    for secret in secrets:
+        if secret:
+            text = redact(text, secret)
+    text = _BCE_KEY.sub("[redacted]", redact(text))
+    return " ".join(text.split())[:300]
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+@dataclasses.dataclass(frozen=True)
+class AccessToken:
+    value: str
+    expires: float  # seconds since the epoch, by the provider's clock
+
+
+class AccessTokens:
+    """Access tokens by a hash of the credentials (never the credentials themselves),
+    reused until shortly before they expire.
+
+    One lock per credential pair (and event loop) makes concurrent streams wait for one
+    exchange instead of each starting their own.
+    """
+
+    #: Stop using a token this long before it expires (half its life if that is shorter).
+    margin = 3600.0
+    #: Assumed lifetime when the answer has no ``expires_in`` (about 30 days is typical,
+    #: UNCONFIRMED in §8a; a day is the cautious guess).
+    default_lifetime = 24 * 3600.0
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, AccessToken] = {}
+        self._locks: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[str, asyncio.Lock]
+        ] = weakref.WeakKeyDictionary()
+
+    def fresh(self, key: str, now: float, stale: str = "") -> str | None:
+        """The cached token for ``key`` if it is still good and is not ``stale``."""
+        token = self._tokens.get(key)
+        if token is None or now >= token.expires or token.value == stale:
+            return None
+        return token.value
+
+    async def get(
+        self,
+        key: str,
+        clock: Callable[[], float],
+        exchange: Callable[[], Awaitable[tuple[str, float]]],
+        *,
+        stale: str = "",
+    ) -> str:
+        """A good token for ``key``, exchanging for one (``exchange`` gives the token and
+        its lifetime in seconds) if none is cached or the cached one is ``stale``."""
+        value = self.fresh(key, clock(), stale)
+        if value is not None:
+            return value
+        locks = self._locks.setdefault(asyncio.get_running_loop(), {})
+        async with locks.setdefault(key, asyncio.Lock()):
+            value = self.fresh(key, clock(), stale)  # another stream may have exchanged
+            if value is not None:
+                return value
+            token, lifetime = await exchange()
+            expires = clock() + lifetime - min(self.margin, lifetime / 2)
+            self._tokens[key] = AccessToken(token, expires)
+            return token
+
+    def forget(self, key: str, value: str) -> None:
+        """Drop ``value`` (refused by the server) unless it was already replaced."""
+        token = self._tokens.get(key)
+        if token is not None and token.value == value:
+            del self._tokens[key]
+
+    def clear(self) -> None:
+        self._tokens.clear()
+
+
+#: The process-wide cache every :class:`QianfanV1` uses unless given another.
+TOKENS = AccessTokens()
+
+
+def token_key(token_url: str, api_key: str, secret_key: str) -> str:
+    return hashlib.sha256(f"{token_url}\0{api_key}\0{secret_key}".encode()).hexdigest()
+
+
+class _TokenRefused(Exception):  # noqa: N818 - internal signal, never leaves open_stream
+    """The chat endpoint refused the access token (110, 111) before any answer came."""
+
+    def __init__(self, error: ProviderError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+# --------------------------------------------------------------------------- v1
+
+
+@dataclasses.dataclass
+class _PendingCall:
+    name: str
+    arguments: list[str] = dataclasses.field(default_factory=list)
+
+
+class QianfanV1(Provider):
+    """ERNIE on the legacy v1 API (§8a): AK/SK → access token, ``result`` chunks."""
+
+    name = "qianfan_v1"
+    display_name = DISPLAY_NAME
+    default_base_url = V1_BASE_URL
+    key_env = "QIANFAN_ACCESS_KEY"  # the app's API Key (AK)
+    extra_credentials: ClassVar[Mapping[str, str]] = {"secret_key": "QIANFAN_SECRET_KEY"}
+    supports_tools = True  # ERNIE "functions"
+    supports_images = False  # not on these chat endpoints (§8a)
+    # Bounds from Baidu's ERNIE reference: temperature (0, 1], top_p [0, 1], penalty_score
+    # [1, 2], max_output_tokens from 2 (the top is 2048 or 4096 by model; the API says
+    # which), at most 4 stop words.
+    params = (
+        dataclasses.replace(
+            TEMPERATURE, minimum=0.01, maximum=1, description="Randomness of sampling (0 to 1)."
+        ),
+        TOP_P,
+        PENALTY_SCORE,
+        dataclasses.replace(MAX_TOKENS, minimum=2, maximum=4096),
+        STOP,
+    )
+
+    def __init__(
+        self, *, clock: Callable[[], float] = time.time, tokens: AccessTokens | None = None
+    ) -> None:
+        self.clock = clock
+        self.tokens = TOKENS if tokens is None else tokens
+
+    def check_credentials(self, request: ChatRequest) -> None:
+        creds = request.credentials
+        missing = [
+            env
+            for present, env in (
+                (creds.api_key, self.key_env),
+                (creds.extra.get("secret_key"), self.extra_credentials["secret_key"]),
+            )
+            if not present
+        ]
+        if missing:
+            raise ProviderError(
+                ErrorKind.AUTH,
+                f"{self.display_name} needs an API key and a secret key: "
+                f"set {', '.join(missing)}.",
+                permanent=True,
+            )
+
+    # ----------------------------------------------------------------- request
+
+    def token_url(self, request: ChatRequest) -> str:
+        return f"{self.base_url(request)}{TOKEN_PATH}"
+
+    def chat_url(self, request: ChatRequest) -> str:
+        model = request.model.strip()
+        endpoint = V1_ENDPOINTS.get(model.lower(), model.lower())
+        if not endpoint or "/" in endpoint or "?" in endpoint:
+            raise ProviderError(
+                ErrorKind.BAD_REQUEST,
+                f"{self.display_name} needs a model endpoint name like ernie-4.0-8k-latest; "
+                f"got {request.model!r}.",
+                permanent=True,
+            )
+        return f"{self.base_url(request)}{CHAT_PATH}{endpoint}"
+
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        if any(
+            isinstance(part, ImagePart)
+            for m in request.messages
+            if not isinstance(m.content, str)
+            for part in m.content
+        ):
+            raise ProviderError(
+                ErrorKind.BAD_REQUEST,
+                f"{self.display_name} (v1) cannot take images; remove them from the turn.",
+                permanent=True,
+            )
+        # user and assistant turns only; the system prompt is a top-level field (§8a).
+        messages = [{"role": m.role, "content": m.text} for m in request.conversation]
+        body: dict[str, Any] = {"messages": messages, "stream": True}
+        if request.system_prompt:
+            body["system"] = request.system_prompt
+        params = request.params
+        for name, wire in (
+            ("temperature", "temperature"),
+            ("top_p", "top_p"),
+            ("penalty_score", "penalty_score"),
+            ("max_tokens", "max_output_tokens"),
+        ):
+            if params.get(name) is not None:
+                body[wire] = params[name]
+        if params.get("stop"):
+            body["stop"] = list(params["stop"])
+        if request.tools:
+            body["functions"] = [
+                {
+                    "name": t.name,
+                    **({"description": t.description} if t.description else {}),
+                    "parameters": dict(t.parameters),
+                }
+                for t in request.tools
+            ]
+        return body
+
+    # ----------------------------------------------------------------- token exchange
+
+    async def exchange(self, client: httpx.AsyncClient, request: ChatRequest) -> tuple[str, float]:
+        """Trade AK and SK for an access token; returns it and its lifetime in seconds."""
+        ak, sk = request.credentials.api_key, request.credentials.extra.get("secret_key", "")
+        query = {"grant_type": "client_credentials", "client_id": ak, "client_secret": sk}
+        response = await client.post(self.token_url(request), params=query)
+        body = _json(response.content)
+        fault = obj(body).get("error")
+        if fault or not response.is_success:
+            described = obj(body).get("error_description")
+            detail = scrub(
+                " ".join(str(x) for x in (fault, described) if x) or response.text, (ak, sk)
+            )
+            if fault == "invalid_client" or response.status_code in (400, 401, 403):
+                words = f"{self.display_name} rejected the API key or secret key"
+                status = response.status_code if not response.is_success else None
+                if status is not None:
+                    words += f" ({status})"
+                if detail:
+                    words += f": {detail}"
+                raise ProviderError(ErrorKind.AUTH, words, permanent=True, status=status)
+            if response.is_success:
+                raise ProviderError(
+                    ErrorKind.UPSTREAM,
+                    f"{self.display_name} could not issue an access token: {detail}",
+                    permanent=False,
+                )
+            raise error_for_status(
+                f"{self.display_name} (token exchange)",
+                response.status_code,
+                detail,
+                response.headers,
+            )
+        token = obj(body).get("access_token")
+        if not isinstance(token, str) or not token:
+            raise ProviderError(
+                ErrorKind.UPSTREAM,
+                f"{self.display_name} answered the token exchange without an access token",
+                permanent=False,
+            )
+        lifetime = obj(body).get("expires_in")
+        if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0:
+            lifetime = self.tokens.default_lifetime
+        return token, float(lifetime)
+
+    # ----------------------------------------------------------------- stream
+
+    async def open_stream(
+        self, client: httpx.AsyncClient, request: ChatRequest
+    ) -> AsyncIterator[Event]:
+        url, body = self.chat_url(request), self.body(request)
+        ak, sk = request.credentials.api_key, request.credentials.extra.get("secret_key", "")
+        key = token_key(self.token_url(request), ak, sk)
+        stale = ""
+        for attempt in (1, 2):
+            token = await self.tokens.get(
+                key, self.clock, lambda: self.exchange(client, request), stale=stale
+            )
+            secrets = (ak, sk, token)
+            try:
+                async with client.stream(
+                    "POST", url, params={"access_token": token}, json=body
+                ) as response:
+                    if not response.is_success:
+                        raise await self.status_error(response, secrets)
+                    async with aclosing(self.read_events(response, secrets)) as events:
+                        async for event in events:
+                            yield event
+                return
+            except _TokenRefused as refused:
+                self.tokens.forget(key, token)
+                if attempt == 2:
+                    raise refused.error from None
+                stale = token  # exchange once more (unless another stream already did)
+
+    async def status_error(self, response: httpx.Response, secrets: Sequence[str]) -> Exception:
+        raw = await response.aread()
+        fields = error_fields(_json(raw))
+        if fields is None:
+            detail = scrub(body_message(raw), secrets)
+            return error_for_status(
+                self.display_name, response.status_code, detail, response.headers
+            )
+        return self.failure(*fields, secrets, response, started=False)
+
+    def failure(
+        self,
+        code: str,
+        message: str,
+        secrets: Sequence[str],
+        response: httpx.Response,
+        *,
+        started: bool,
+    ) -> Exception:
+        error = code_error(
+            code,
+            message,
+            secrets,
+            provider=self.display_name,
+            status=None if response.is_success else response.status_code,
+            headers=response.headers,
+        )
+        if code in TOKEN_EXPIRED_CODES and not started:
+            return _TokenRefused(error)
+        return error
+
+    async def read_events(
+        self, response: httpx.Response, secrets: Sequence[str]
+    ) -> AsyncGenerator[Event, None]:
+        if "json" in response.headers.get("content-type", "").lower():
+            # Not a stream: an error (or, unasked, a whole answer) as one JSON body.
+            raw = await response.aread()
+            body = _json(raw)
+            fields = error_fields(body)
+            if fields is not None:
+                raise self.failure(*fields, secrets, response, started=False)
+            if not isinstance(body, dict):
+                raise ProviderError(
+                    ErrorKind.UPSTREAM,
+                    f"{self.display_name} answered with something that is not a stream",
+                    permanent=False,
+                )
+            chunks: AsyncIterator[dict[str, Any]] = _one(body)
+        else:
+            chunks = self.chunks(response)
+        started = False
+        text_seen = False
+        calls: list[_PendingCall] = []
+        usage: Usage | None = None
+        reason: str | None = None
+        blocked = truncated = False
+        async with aclosing(chunks):  # type: ignore[type-var]
+            async for chunk in chunks:
+                fields = error_fields(chunk)
+                if fields is not None:
+                    raise self.failure(*fields, secrets, response, started=started)
+                text = chunk.get("result")
+                if isinstance(text, str) and text:
+                    started = text_seen = True
+                    yield TextDelta(text)
+                call = chunk.get("function_call")
+                if isinstance(call, dict):
+                    started = True
+                    _add_call(calls, call)
+                if isinstance(chunk.get("usage"), dict):
+                    usage = _usage(chunk["usage"]) or usage  # repeated; the last is final
+                if chunk.get("need_clear_history") is True:
+                    blocked = True  # the input was judged unsafe; the answer is a refusal
+                if chunk.get("is_truncated") is True:
+                    truncated = True
+                finish = chunk.get("finish_reason")
+                if isinstance(finish, str) and finish:
+                    reason = finish
+                if chunk.get("is_end") is True:
+                    break
+            else:
+                return  # ended without is_end: cut short, the caller reports it
+        for index, pending in enumerate(calls):
+            yield ToolCall(f"call_{index}", pending.name, "".join(pending.arguments) or "{}")
+        if usage is not None:
+            yield usage
+        if blocked:
+            final = "content_filter"
+        elif reason is not None:
+            final = _FINISH_REASONS.get(reason, reason)
+        elif calls:
+            final = "tool_calls"
+        else:
+            final = "length" if truncated and text_seen else "stop"
+        yield Finish(final)
+
+    async def chunks(self, response: httpx.Response) -> AsyncGenerator[dict[str, Any], None]:
+        lines = JSONLines(self.display_name)
+        async for sse in iter_sse(response):
+            data = sse.data.strip()
+            if not data or data == "[DONE]":
+                continue
+            chunk = lines.decode(data)
+            if chunk is not None:
+                yield chunk
+
+
+def _add_call(calls: list[_PendingCall], call: Mapping[str, Any]) -> None:
+    """ERNIE sends a function call whole; one that came in pieces (UNCONFIRMED) is joined:
+    a piece with a new name starts a call, one without continues the last."""
+    name = call.get("name")
+    arguments = call.get("arguments")
+    if isinstance(name, str) and name and (not calls or calls[-1].name != name):
+        calls.append(_PendingCall(name))
+    if calls and isinstance(arguments, str):
+        calls[-1].arguments.append(arguments)
+    elif calls and isinstance(arguments, dict):
+        calls[-1].arguments.append(json.dumps(arguments, ensure_ascii=False))
+
+
+def _usage(usage: Mapping[str, Any]) -> Usage | None:
+    prompt, completion = _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
+    if prompt is None and completion is None:
+        return None
+    return Usage(input_tokens=prompt, output_tokens=completion)
+
+
+async def _one(body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
+    yield {**body, "is_end": True}
+
+
+# --------------------------------------------------------------------------- v2
+
+
+class Qianfan(OpenAIChat):
+    """ERNIE and the other Qianfan models on v2 (§8b): OpenAI's format, a bearer key."""
+
+    name = "qianfan"
+    display_name = DISPLAY_NAME
+    default_base_url = "https://qianfan.baidubce.com/v2"
+    key_env = "QIANFAN_API_KEY"  # bce-v3/ALTAK-…/…
+    #: Sent as the ``appid`` header when set (§8b); a key alone is enough.
+    extra_credentials: ClassVar[Mapping[str, str]] = {"app_id": "QIANFAN_APP_ID"}
+    optional_credentials: ClassVar[frozenset[str]] = frozenset({"app_id"})
+    supports_tools = True
+    supports_images = True  # the ERNIE VL models; the catalog says which models take them
+    # §8b lists max_completion_tokens first (max_tokens too); the newer name is sent.
+    max_tokens_field = "max_completion_tokens"
+    params = (
+        TEMPERATURE,
+        TOP_P,
+        MAX_TOKENS,
+        SEED,
+        STOP,
+        PRESENCE_PENALTY,
+        FREQUENCY_PENALTY,
+        PENALTY_SCORE,
+    )
+
+    def headers(self, request: ChatRequest) -> dict[str, str]:
+        headers = bearer(request.credentials.api_key)
+        app_id = request.credentials.extra.get("app_id", "")
+        if app_id:
+            headers["appid"] = app_id
+        return headers
+
+    async def status_error(self, response: httpx.Response, key: str) -> ProviderError:
+        return _recoded(await super().status_error(response, key), key)
+
+    async def read_events(self, response: httpx.Response, key: str) -> AsyncGenerator[Event, None]:
+        async with aclosing(super().read_events(response, key)) as events:
+            try:
+                async for event in events:
+                    yield event
+            except ProviderError as error:
+                raise _recoded(error, key) from None
+
+
+def _recoded(error: ProviderError, key: str) -> ProviderError:
+    """``error`` without any trace of the key, and a refusal for unsafe content (v2's
+    ``unsafe_request`` type, e.g. ``image_url_unsafe``) as a content filter."""
+    message = _BCE_KEY.sub("[redacted]", error.message)
+    secret = key.rsplit("/", 1)[-1] if key.startswith("bce-v3/") else ""
+    if len(secret) >= 8:
+        message = message.replace(secret, "[redacted]")
+    kind, permanent = error.kind, error.permanent
+    if re.search(r"unsafe", message, re.I):
+        kind, permanent = ErrorKind.CONTENT_FILTER, True
+    if (message, kind) == (error.message, error.kind):
+        return error
+    return ProviderError(
+        kind, message, permanent=permanent, status=error.status, retry_after=error.retry_after
+    )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

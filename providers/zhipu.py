@@ -1,0 +1,241 @@
+"""Zhipu GLM on open.bigmodel.cn (PROVIDERS.md §7): the OpenAI Chat Completions format, a
+JWT signed from the key, and numeric error codes."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import hmac
+import json
+import re
+import time
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
+from typing import Any
+
+import httpx
+
+from providers.base import (
+    MAX_TOKENS,
+    SEED,
+    STOP,
+    TEMPERATURE,
+    TOP_P,
+    ChatRequest,
+    ErrorKind,
+    Event,
+    Finish,
+    ImagePart,
+    Message,
+    Param,
+    ProviderError,
+    retry_after_seconds,
+)
+from providers.http import http_error, obj, redact
+from providers.openai_compat import OpenAIChat
+
+TOKEN_TTL = 210.0  # seconds, as Zhipu's SDK
+
+DO_SAMPLE = Param(
+    "do_sample",
+    "Sampling",
+    "bool",
+    "Off: always take the likeliest token (temperature and top P are then ignored).",
+)
+THINKING = Param(
+    "thinking",
+    "Thinking",
+    "bool",
+    "Let GLM-4.5 and later reason before answering (on by default for those models).",
+)
+
+# Zhipu's error codes (docs.bigmodel.cn, "API 错误码"): kind, whether retrying can help, and
+# the sentence. Codes not listed fall back to the HTTP status.
+_CODES: dict[str, tuple[ErrorKind, bool, str]] = {
+    "500": (ErrorKind.UPSTREAM, False, "{p} had a server error"),
+    **{
+        c: (ErrorKind.AUTH, True, "{p} rejected the API key")
+        for c in ("1000", "1001", "1002", "1003", "1004")
+    },
+    **{
+        c: (ErrorKind.AUTH, True, "{p} refused the account")
+        for c in ("1110", "1111", "1112", "1121")
+    },
+    "1113": (ErrorKind.AUTH, True, "{p} refused the request: the account is in arrears"),
+    "1120": (ErrorKind.UPSTREAM, False, "{p} could not reach the account"),
+    **{
+        c: (ErrorKind.BAD_REQUEST, True, "{p} refused the request")
+        for c in ("1200", "1210", "1212", "1213", "1214", "1215", "1221", "1222")
+    },
+    "1211": (ErrorKind.BAD_REQUEST, True, "{p} does not know this model"),
+    "1220": (ErrorKind.AUTH, True, "{p} refused access for this key"),
+    "1230": (ErrorKind.UPSTREAM, False, "{p} had a server error"),
+    "1231": (ErrorKind.UPSTREAM, False, "{p} is still busy with an earlier request"),
+    "1234": (ErrorKind.UPSTREAM, False, "{p} had a network error"),
+    "1261": (ErrorKind.BAD_REQUEST, True, "{p} says the prompt is too long"),
+    "1300": (ErrorKind.CONTENT_FILTER, True, "{p} blocked the request by policy"),
+    "1301": (ErrorKind.CONTENT_FILTER, True, "{p} blocked the content as unsafe"),
+    "1302": (ErrorKind.RATE_LIMIT, False, "Rate limited by {p} for running too many at once"),
+    "1303": (ErrorKind.RATE_LIMIT, False, "Rate limited by {p} for calling too often"),
+    "1304": (ErrorKind.RATE_LIMIT, True, "{p}'s daily call limit is reached"),
+    "1305": (ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),
+    "1308": (ErrorKind.RATE_LIMIT, True, "{p}'s usage limit is reached"),
+    "1309": (ErrorKind.AUTH, True, "{p} refused the request: the plan has expired"),
+    "1310": (ErrorKind.RATE_LIMIT, True, "{p}'s weekly or monthly limit is reached"),
+    "1311": (ErrorKind.AUTH, True, "{p} refused access: the plan does not include this model"),
+    "1312": (ErrorKind.UPSTREAM, False, "{p} is overloaded for this model"),
+    "1313": (ErrorKind.RATE_LIMIT, True, "{p} limited the account under its fair-use policy"),
+}
+
+_JWT = re.compile(r"\beyJ[-_A-Za-z0-9]+\.[-_A-Za-z0-9]+\.[-_A-Za-z0-9]+")
+_REPORTED = re.compile(r"^.+? reported an error \((?P<code>[^)]*)\)(?:: (?P<detail>.*))?$", re.S)
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def jwt_token(api_key: str, now: float, ttl: float = TOKEN_TTL) -> str:
+    """The short-lived HS256 token Zhipu accepts for an ``id.secret`` key: claims
+    ``api_key``, ``exp`` and ``timestamp``, both times in milliseconds (§7)."""
+    key_id, _, secret = api_key.partition(".")
+    now_ms = int(round(now * 1000))
+    header = {"alg": "HS256", "sign_type": "SIGN"}
+    claims = {"api_key": key_id, "exp": now_ms + int(ttl * 1000), "timestamp": now_ms}
+    signing_input = ".".join(
+        _b64url(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims)
+    )
+    signature = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64url(signature)}"
+
+
+def scrub(text: str, key: str) -> str:
+    """``text`` without the key, its secret half, or anything shaped like a JWT."""
+    text = redact(text, key)
+    secret = key.partition(".")[2]
+    if len(secret) >= 8:
+        text = text.replace(secret, "[redacted]")
+    return _JWT.sub("[redacted]", text)
+
+
+def _image_url(part: ImagePart) -> str:
+    # Zhipu's own examples send inline images as bare base64, without the data: prefix;
+    # whether it also takes a data URL is UNCONFIRMED, so it never gets one.
+    if part.url.startswith("data:") and ";base64," in part.url:
+        return part.url.partition(";base64,")[2]
+    return part.url or part.data
+
+
+class Zhipu(OpenAIChat):
+    name = "zhipu"
+    display_name = "Zhipu GLM"
+    default_base_url = "https://open.bigmodel.cn/api/paas/v4"
+    key_env = "ZHIPUAI_API_KEY"
+    supports_images = True  # the glm-4v family
+    supports_tools = True
+    # Bounds from Zhipu's API reference (§7 gives none): temperature [0, 1], top_p
+    # [0.01, 1], a single stop word.
+    params = (
+        dataclasses.replace(TEMPERATURE, maximum=1),
+        dataclasses.replace(TOP_P, minimum=0.01),
+        MAX_TOKENS,
+        SEED,
+        dataclasses.replace(STOP, maximum=1),
+        DO_SAMPLE,
+        THINKING,
+    )
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+
+    def headers(self, request: ChatRequest) -> dict[str, str]:
+        key = request.credentials.api_key
+        key_id, _, secret = key.partition(".")
+        # An "id.secret" key becomes a fresh signed token; anything else goes as it is.
+        token = jwt_token(key, self.clock()) if key_id and secret else key
+        return {"Authorization": f"Bearer {token}"}
+
+    def wire_params(self, request: ChatRequest) -> dict[str, Any]:
+        wire = super().wire_params(request)
+        if isinstance(wire.get("thinking"), bool):
+            wire["thinking"] = {"type": "enabled" if wire["thinking"] else "disabled"}
+        return wire
+
+    @staticmethod
+    def message(message: Message) -> dict[str, Any]:
+        wire = OpenAIChat.message(message)
+        if isinstance(message.content, str) or isinstance(wire["content"], str):
+            return wire
+        parts = [
+            {"type": "image_url", "image_url": {"url": _image_url(p)}}
+            if isinstance(p, ImagePart)
+            else {"type": "text", "text": p.text}
+            for p in message.content
+        ]
+        return {"role": message.role, "content": parts}
+
+    async def status_error(self, response: httpx.Response, key: str) -> ProviderError:
+        error, body = await http_error(self.display_name, response, key)
+        # {"error": {"code": "1261", "message": …}}; a bare {"code", "msg"} just in case.
+        fault = obj(obj(body).get("error")) or obj(body)
+        detail = fault.get("message") or fault.get("msg")
+        code = str(fault.get("code", ""))
+        rule = _CODES.get(code)
+        if rule is None:
+            return _scrubbed(error, key)
+        kind, permanent, words = rule
+        message = f"{words.format(p=self.display_name)} ({response.status_code}, {code})"
+        if isinstance(detail, str) and detail.strip():
+            message += f": {' '.join(scrub(detail, key).split())[:300]}"
+        return ProviderError(
+            kind,
+            message,
+            permanent=permanent,
+            status=response.status_code,
+            retry_after=retry_after_seconds(response.headers),
+        )
+
+    async def read_events(self, response: httpx.Response, key: str) -> AsyncGenerator[Event, None]:
+        async with aclosing(super().read_events(response, key)) as events:
+            try:
+                async for event in events:
+                    if isinstance(event, Finish) and event.reason == "sensitive":
+                        # The answer was cut by Zhipu's safety check.
+                        event = Finish("content_filter")
+                    elif isinstance(event, Finish) and event.reason == "network_error":
+                        # Inference broke off on Zhipu's side; the answer is incomplete.
+                        raise ProviderError(
+                            ErrorKind.UPSTREAM,
+                            f"{self.display_name} broke off the answer (network_error)",
+                            permanent=False,
+                        )
+                    yield event
+            except ProviderError as error:
+                raise self.recoded(error, key) from None
+
+    def recoded(self, error: ProviderError, key: str) -> ProviderError:
+        """An ``{"error": {"code", "message"}}`` that came inside the stream, read with
+        Zhipu's codes (the shared reader would count a content block as worth a retry)."""
+        match = _REPORTED.match(error.message)
+        rule = _CODES.get(match["code"]) if match else None
+        if match is None or rule is None:
+            return _scrubbed(error, key)
+        kind, permanent, words = rule
+        message = f"{words.format(p=self.display_name)} ({match['code']})"
+        if match["detail"]:
+            message += f": {scrub(match['detail'], key)}"
+        return ProviderError(kind, message, permanent=permanent)
+
+
+def _scrubbed(error: ProviderError, key: str) -> ProviderError:
+    message = scrub(error.message, key)
+    if message == error.message:
+        return error
+    return ProviderError(
+        error.kind,
+        message,
+        permanent=error.permanent,
+        status=error.status,
+        retry_after=error.retry_after,
+    )

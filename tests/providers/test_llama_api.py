@@ -1,0 +1,474 @@
+"""Meta's Llama API, native and OpenAI-compatible, replayed from recorded streams."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import httpx
+import pytest
+import respx
+
+from providers.base import (
+    ErrorKind,
+    Failure,
+    Finish,
+    ImagePart,
+    Message,
+    ParamError,
+    ReasoningDelta,
+    TextDelta,
+    TextPart,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
+from providers.llama_api import LlamaAPI, LlamaAPICompatible
+from tests.providers.replay import (
+    KEY,
+    FakeSleep,
+    Replay,
+    chat,
+    collect,
+    cut_before,
+    error_body,
+    head,
+    pieces,
+    recorded,
+    sent_json,
+    sse,
+)
+
+URL = "https://api.llama.com/v1/chat/completions"
+COMPAT_URL = "https://api.llama.com/compat/v1/chat/completions"
+MODEL = "Llama-4-Maverick-17B-128E-Instruct-FP8"
+
+ANSWER = [
+    TextDelta("Hello"),
+    TextDelta("! How can I"),
+    TextDelta(" help?"),
+    Usage(input_tokens=22, output_tokens=9),
+    Finish("stop"),
+]
+
+
+@respx.mock
+async def test_answer_with_metrics_as_usage() -> None:
+    respx.post(URL).mock(return_value=sse(recorded("llama_api", "answer")))
+
+    assert await collect(LlamaAPI(), chat(MODEL)) == ANSWER
+
+
+@respx.mock
+async def test_request_uses_the_native_names() -> None:
+    route = respx.post(URL).mock(return_value=sse(recorded("llama_api", "answer")))
+    request = chat(
+        MODEL,
+        Message("system", "You are terse."),
+        Message("user", "Hi"),
+        Message("assistant", "Hello."),
+        Message(
+            "user",
+            (
+                TextPart("Compare these."),
+                ImagePart(data="iVBORw0KGgo=", mime_type="image/png"),
+                ImagePart(url="https://example.com/dog.jpg"),
+            ),
+        ),
+        params=LlamaAPI.clean_params(
+            {
+                "temperature": 0.6,
+                "top_p": 0.9,
+                "top_k": 40,
+                "max_tokens": 2048,
+                "repetition_penalty": 1.1,
+            }
+        ),
+    )
+
+    await collect(LlamaAPI(), request)
+
+    sent = route.calls.last.request
+    assert str(sent.url) == URL
+    assert sent.headers["authorization"] == f"Bearer {KEY}"
+    assert sent.headers["content-type"] == "application/json"
+    assert sent_json(sent) == {
+        "model": MODEL,
+        "messages": [
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello."},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "Compare these."},
+                    {
+                        "type": "image_url",
+                        "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="},
+                    },
+                    {"type": "image_url", "image_url": {"url": "https://example.com/dog.jpg"}},
+                ],
+            },
+        ],
+        "temperature": 0.6,
+        "top_p": 0.9,
+        "top_k": 40,
+        "repetition_penalty": 1.1,
+        "max_completion_tokens": 2048,
+        "stream": True,
+    }
+
+
+def test_there_is_no_stop_and_no_seed() -> None:
+    with pytest.raises(ParamError, match="Unknown parameter: seed, stop."):
+        LlamaAPI.clean_params({"stop": ["###"], "seed": 1})
+    with pytest.raises(ParamError, match="Repetition penalty must be a number from 0 to 2"):
+        LlamaAPI.clean_params({"repetition_penalty": 2.5})
+
+
+@respx.mock
+async def test_reasoning_deltas_and_length_finish() -> None:
+    respx.post(URL).mock(return_value=sse(recorded("llama_api", "reasoning")))
+
+    events = await collect(LlamaAPI(), chat(MODEL, Message("user", "17 × 23?")))
+
+    assert events == [
+        ReasoningDelta("17 × 23: 17×20=340,"),
+        ReasoningDelta(" plus 51 is 391."),
+        TextDelta("17 × 23 = 391."),
+        Usage(input_tokens=15, output_tokens=64),
+        Finish("length"),
+    ]
+
+
+@respx.mock
+async def test_tool_call_fragments_are_assembled_per_call() -> None:
+    route = respx.post(URL).mock(return_value=sse(recorded("llama_api", "tool_call")))
+    weather = ToolSpec(
+        "get_weather",
+        "Current weather for a place.",
+        {"type": "object", "properties": {"location": {"type": "string"}}},
+    )
+    request = dataclasses.replace(chat(MODEL), tools=(weather, ToolSpec("get_time")))
+
+    events = await collect(LlamaAPI(), request)
+
+    assert sent_json(route.calls.last.request)["tools"] == [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "Current weather for a place.",
+                "parameters": {"type": "object", "properties": {"location": {"type": "string"}}},
+            },
+        },
+        {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}},
+    ]
+    assert events == [
+        ToolCall(
+            "call_3f2a8c91-7b4e-4d0a-9e1c-5a6b7c8d9e0f",
+            "get_weather",
+            '{"location": "Bellevue, WA"}',
+        ),
+        ToolCall(
+            "call_9d8c7b6a-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+            "get_time",
+            '{"zone": "America/Los_Angeles"}',
+        ),
+        Usage(input_tokens=312, output_tokens=41),
+        Finish("tool_calls"),
+    ]
+
+
+@respx.mock
+async def test_bad_key_is_a_permanent_auth_failure() -> None:
+    route = respx.post(URL).mock(
+        return_value=error_body(
+            401, {"title": "Unauthorized", "detail": "Invalid API key", "status": 401}
+        )
+    )
+
+    events = await collect(LlamaAPI(), chat(MODEL))
+
+    assert events == [
+        Failure(
+            ErrorKind.AUTH,
+            "Meta Llama API rejected the API key (401): Unauthorized: Invalid API key",
+            True,
+            status=401,
+        )
+    ]
+    assert route.call_count == 1
+
+
+@respx.mock
+async def test_missing_key_is_reported_before_any_call() -> None:
+    route = respx.post(URL).mock(return_value=sse(recorded("llama_api", "answer")))
+
+    events = await collect(LlamaAPI(), chat(MODEL, key=""))
+
+    assert events == [
+        Failure(
+            ErrorKind.AUTH, "No API key for Meta Llama API. Set LLAMA_API_KEY or add a key.", True
+        )
+    ]
+    assert route.call_count == 0
+
+
+@respx.mock
+async def test_error_bodies_of_other_shapes_are_read_and_keys_kept_out() -> None:
+    respx.post(URL).mock(
+        side_effect=[
+            error_body(422, {"detail": [{"loc": ["body", "model"], "msg": "field required"}]}),
+            error_body(400, {"error": {"message": f"Bad key {KEY}", "type": "invalid_request"}}),
+            httpx.Response(400, text="<html>Bad Request</html>"),
+        ]
+    )
+
+    messages = [(await collect(LlamaAPI(), chat(MODEL)))[0] for _ in range(3)]
+
+    assert [getattr(m, "message", None) for m in messages] == [
+        "Meta Llama API refused the request (422): field required",
+        "Meta Llama API refused the request (400): Bad key [redacted]",
+        "Meta Llama API refused the request (400): <html>Bad Request</html>",
+    ]
+
+
+@respx.mock
+async def test_429_honours_retry_after_then_streams() -> None:
+    limited = {"error": {"message": "Rate limit exceeded", "type": "rate_limit_error"}}
+    respx.post(URL).mock(
+        side_effect=[
+            error_body(429, limited, {"retry-after": "5"}),
+            sse(recorded("llama_api", "answer")),
+        ]
+    )
+    sleep = FakeSleep()
+
+    assert await collect(LlamaAPI(), chat(MODEL), sleep) == ANSWER
+    assert sleep.delays == [5.0]
+
+
+@respx.mock
+async def test_429_every_time_gives_up_after_three_retries() -> None:
+    limited = {"error": {"message": "Rate limit exceeded", "type": "rate_limit_error"}}
+    route = respx.post(URL).mock(return_value=error_body(429, limited, {"retry-after": "5"}))
+    sleep = FakeSleep()
+
+    events = await collect(LlamaAPI(), chat(MODEL), sleep)
+
+    assert events == [
+        Failure(
+            ErrorKind.RATE_LIMIT,
+            "Rate limited by Meta Llama API (429): Rate limit exceeded — retried 3 times over 15 s",
+            False,
+            status=429,
+        )
+    ]
+    assert route.call_count == 4
+    assert sleep.delays == [5.0, 5.0, 5.0]
+
+
+@respx.mock
+async def test_error_event_after_text_is_reported_at_once() -> None:
+    route = respx.post(URL).mock(return_value=sse(recorded("llama_api", "error_in_stream")))
+
+    events = await collect(LlamaAPI(), chat(MODEL))
+
+    assert events == [
+        TextDelta("Once upon"),
+        Failure(
+            ErrorKind.UPSTREAM,
+            "Meta Llama API reported an error (server_error): The model is overloaded, please "
+            "try again later.",
+            False,
+        ),
+    ]
+    assert route.call_count == 1
+
+
+@respx.mock
+async def test_error_event_of_another_shape_before_any_text_is_retried() -> None:
+    # The error event's data shape is UNCONFIRMED: a problem+json body is read too.
+    error = (
+        b"event: error\n"
+        b'data: {"title":"Too Many Requests","detail":"Rate limit exceeded","status":429}\n\n'
+    )
+    route = respx.post(URL).mock(side_effect=lambda request: sse(error))
+    sleep = FakeSleep()
+
+    events = await collect(LlamaAPI(), chat(MODEL), sleep)
+
+    assert len(events) == 1
+    failure = events[0]
+    assert isinstance(failure, Failure)
+    assert failure.kind is ErrorKind.RATE_LIMIT
+    assert failure.message.startswith(
+        "Meta Llama API reported an error (429): Too Many Requests: Rate limit exceeded"
+        " — retried 3 times"
+    )
+    assert route.call_count == 4
+
+
+@respx.mock
+async def test_malformed_line_is_skipped_and_the_rest_parsed() -> None:
+    respx.post(URL).mock(return_value=sse(recorded("llama_api", "malformed")))
+
+    events = await collect(LlamaAPI(), chat(MODEL))
+
+    assert events == [
+        TextDelta("Fine"),
+        TextDelta(", thanks."),
+        Usage(input_tokens=7, output_tokens=5),
+        Finish("stop"),
+    ]
+
+
+@respx.mock
+async def test_connection_cut_mid_answer() -> None:
+    data = recorded("llama_api", "answer")
+    respx.post(URL).mock(return_value=sse(cut_before(data, b'" help?"')))
+
+    events = await collect(LlamaAPI(), chat(MODEL))
+
+    assert events == [
+        TextDelta("Hello"),
+        TextDelta("! How can I"),
+        Failure(ErrorKind.NETWORK, "The connection to Meta Llama API was cut mid-answer", False),
+    ]
+
+
+@respx.mock
+async def test_closed_before_the_complete_event_is_a_cut() -> None:
+    data = recorded("llama_api", "answer")
+    respx.post(URL).mock(return_value=sse(head(data, b'"event_type":"complete"')))
+
+    events = await collect(LlamaAPI(), chat(MODEL))
+
+    assert events[-1] == Failure(
+        ErrorKind.NETWORK, "The connection to Meta Llama API was cut mid-answer", False
+    )
+
+
+@respx.mock
+async def test_closed_after_complete_but_before_metrics_still_finishes() -> None:
+    data = recorded("llama_api", "answer")
+    respx.post(URL).mock(return_value=sse(head(data, b'"event_type":"metrics"')))
+
+    events = await collect(LlamaAPI(), chat(MODEL))
+
+    assert events == [*ANSWER[:3], Finish("stop")]
+
+
+@respx.mock
+async def test_earlier_shapes_top_level_metrics_and_done_are_read() -> None:
+    # An earlier SDK put metrics beside the event; [DONE] is not known to be sent.
+    stream = (
+        b'data: {"event":{"event_type":"progress","delta":{"type":"text","text":"Hi"}}}\n\n'
+        b'data: {"event":{"event_type":"complete","delta":{"type":"text","text":""},'
+        b'"stop_reason":"stop"},"metrics":[{"metric":"num_prompt_tokens","value":3},'
+        b'{"metric":"num_completion_tokens","value":1}]}\n\n'
+        b"data: [DONE]\n\n"
+    )
+    respx.post(URL).mock(return_value=sse(stream))
+
+    events = await collect(LlamaAPI(), chat(MODEL))
+
+    assert events == [
+        TextDelta("Hi"),
+        Usage(input_tokens=3, output_tokens=1),
+        Finish("stop"),
+    ]
+
+
+@respx.mock
+async def test_unexpected_json_shapes_are_ignored_not_crashed_on() -> None:
+    odd = (
+        b'data: {"event":"progress"}\n\n'
+        b'data: {"event":{"delta":"text","metrics":{"a":1}}}\n\n'
+        b'data: {"event":{"delta":{"type":"tool_call","function":7}},"metrics":[3,'
+        b'{"metric":"num_prompt_tokens","value":"many"}]}\n\n'
+        b"data: [1, 2]\n\n"
+    )
+    data = recorded("llama_api", "answer")
+    respx.post(URL).mock(return_value=sse(odd + data))
+
+    events = await collect(LlamaAPI(), chat(MODEL))
+
+    assert events == ANSWER
+
+
+@respx.mock
+async def test_closing_early_closes_the_http_response() -> None:
+    body = Replay(pieces(recorded("llama_api", "answer"), size=16))
+    respx.post(URL).mock(return_value=sse(body))
+
+    async with httpx.AsyncClient() as client:
+        stream = LlamaAPI().stream(client, chat(MODEL))
+        assert await anext(stream) == TextDelta("Hello")
+        await stream.aclose()
+
+        assert body.closed
+    assert body.read < len(body.chunks)
+
+
+# --------------------------------------------------------------------------- /compat/v1
+
+
+@respx.mock
+async def test_compatible_endpoint_streams_openai_chunks() -> None:
+    route = respx.post(COMPAT_URL).mock(return_value=sse(recorded("llama_api", "compat_answer")))
+    request = chat(
+        MODEL,
+        Message("system", "Be brief."),
+        Message("user", "Hi"),
+        params=LlamaAPICompatible.clean_params({"temperature": 0.5, "max_tokens": 100}),
+    )
+
+    events = await collect(LlamaAPICompatible(), request)
+
+    assert events == [
+        TextDelta("Hello"),
+        TextDelta(" there!"),
+        Usage(input_tokens=12, output_tokens=4),
+        Finish("stop"),
+    ]
+    sent = route.calls.last.request
+    assert sent.headers["authorization"] == f"Bearer {KEY}"
+    assert sent_json(sent) == {
+        "model": MODEL,
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+        ],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "temperature": 0.5,
+        "max_completion_tokens": 100,
+    }
+
+
+@respx.mock
+async def test_compatible_endpoint_errors_read_like_the_native_ones() -> None:
+    respx.post(COMPAT_URL).mock(
+        return_value=error_body(401, {"title": "Unauthorized", "detail": "Invalid API key"})
+    )
+
+    events = await collect(LlamaAPICompatible(), chat(MODEL))
+
+    assert events == [
+        Failure(
+            ErrorKind.AUTH,
+            "Meta Llama API (OpenAI-compatible) rejected the API key (401): Unauthorized: "
+            "Invalid API key",
+            True,
+            status=401,
+        )
+    ]
+
+
+def test_both_paths_share_the_key_and_declare_what_they_take() -> None:
+    assert LlamaAPI.key_env == LlamaAPICompatible.key_env == "LLAMA_API_KEY"
+    assert LlamaAPI.supports_tools and LlamaAPICompatible.supports_tools
+    assert LlamaAPI.supports_images and LlamaAPICompatible.supports_images
+    with pytest.raises(ParamError, match="Unknown parameter: stop."):
+        LlamaAPICompatible.clean_params({"stop": ["x"]})
