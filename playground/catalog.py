@@ -93,7 +93,9 @@ class CatalogModel:
     def clean_params(self, values: dict[str, Any]) -> dict[str, Any]:
         """Validated parameters, or ParamError naming this model."""
         try:
-            return self.provider_class.clean_params(values)
+            cleaned = self.provider_class.clean_params(values)
+            self.provider_class.check_params(self.model_id, cleaned)
+            return cleaned
         except ParamError as error:
             raise ParamError(f"{self.display_name}: {error}") from None
 

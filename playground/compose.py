@@ -113,6 +113,11 @@ def read_compose(
         # Said before the call, not after: a model that cannot take what the turn carries.
         if images and not pane.model.vision:
             errors.append(f"Pane {number}: {pane.model.display_name} cannot take images.")
+        elif any("url" in i for i in images) and not pane.model.provider_class.image_urls:
+            errors.append(
+                f"Pane {number}: {pane.model.display_name} takes images only as uploads, "
+                "not by web address."
+            )
         if tools and not pane.model.tools:
             errors.append(f"Pane {number}: {pane.model.display_name} cannot call tools.")
         try:

@@ -409,6 +409,8 @@ class Provider:
     optional_credentials: ClassVar[frozenset[str]] = frozenset()
     params: ClassVar[tuple[Param, ...]] = (TEMPERATURE, TOP_P, MAX_TOKENS)
     supports_images: ClassVar[bool] = False
+    #: Whether images may be given by web address (else only inline data).
+    image_urls: ClassVar[bool] = True
     supports_tools: ClassVar[bool] = False
 
     retry_policy: ClassVar[RetryPolicy] = RetryPolicy()
@@ -416,6 +418,11 @@ class Provider:
     @classmethod
     def clean_params(cls, values: Mapping[str, Any]) -> dict[str, Any]:
         return clean_params(cls.params, values)
+
+    @classmethod
+    def check_params(cls, model: str, params: Mapping[str, Any]) -> None:
+        """Refuse, with :class:`ParamError`, parameters this model does not take (some
+        reasoning models refuse a temperature, for instance). Nothing by default."""
 
     def open_stream(self, client: httpx.AsyncClient, request: ChatRequest) -> AsyncIterator[Event]:
         """Yield events for one answer; raise :class:`ProviderError` on failure.
