@@ -261,7 +261,9 @@ async def listen(comparison: Comparison) -> None:
             # The finished answer replaces the streaming one: tokens of the last flush
             # arrive inside it rather than as a delta.
             newest = max(pane.seqs, default=0)
-            for seq, emitted in TOKEN.findall(data):
+            start = data.index(b'id="response-' + rid_raw + b'"')
+            article = data[start : data.index(b"</article>", start)]
+            for seq, emitted in TOKEN.findall(article):
                 if int(seq) > newest:
                     pane.seqs.append(int(seq))
                     pane.lag_ms.append((now - int(emitted)) / 1e6)
@@ -321,7 +323,13 @@ class Result:
 
 
 async def scenario(
-    stack: Stack, name: str, comparisons: int, panes: int, rate: float, seconds: float
+    stack: Stack,
+    name: str,
+    comparisons: int,
+    panes: int,
+    rate: float,
+    seconds: float,
+    arrival: float = 0.0,
 ) -> Result:
     tokens = max(2, int(rate * seconds))
     upstream = stack.env["BENCH_UPSTREAM"]
@@ -352,7 +360,13 @@ async def scenario(
                 pane.started, pane.sent_ms, pane.wall = started, sent_ms, wall
             comparison.measured = set(ids)
 
-        await asyncio.gather(*(send_turn(c) for c in opened))
+        async def arrive(index: int, comparison: Comparison) -> None:
+            # People do not all press Send in the same millisecond: arrivals are spread
+            # evenly over ``arrival`` seconds (0: all at once).
+            await asyncio.sleep(arrival * index / max(1, len(opened)))
+            await send_turn(comparison)
+
+        await asyncio.gather(*(arrive(i, c) for i, c in enumerate(opened)))
         deadline = time.monotonic() + seconds * 4 + 30
         while not all(c.ready.is_set() for c in opened) and time.monotonic() < deadline:
             rss_peak = max(rss_peak, rss_bytes(stack.worker_pid))
@@ -376,6 +390,11 @@ async def scenario(
         1 for p in all_panes if p.seqs != sorted(p.seqs) or len(p.seqs) != len(set(p.seqs))
     )
     unfinished = sum(1 for p in all_panes if p.status != "done")
+    for p in all_panes:
+        if p.seqs != sorted(set(p.seqs)):
+            at = next(i for i in range(1, len(p.seqs)) if p.seqs[i] <= p.seqs[i - 1])
+            print(f"   out of order: ... {p.seqs[max(0, at - 5) : at + 5]} ...", file=sys.stderr)
+            break
     wrong_rows = await rows_not_matching(opened, tokens)
     claims = await claim_delays(opened)
     events = sorted(
@@ -388,6 +407,7 @@ async def scenario(
     streams = len(all_panes)
     numbers = {
         "streams": streams,
+        "sends_spread_over_s": arrival,
         "tokens_per_stream": tokens,
         "added_ttft_ms_p50": round(pct(ttft, 50), 1),
         "added_ttft_ms_p99": round(pct(ttft, 99), 1),
@@ -502,6 +522,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each answer")
     parser.add_argument("--ramp", default="200,300,400,600,800", help="stream counts to try")
     parser.add_argument("--flush-ms", type=int, default=None)
+    parser.add_argument(
+        "--arrival",
+        type=float,
+        default=2.5,
+        help="seconds over which the Sends of heavy and ramp arrive (light: all at once)",
+    )
     opts = parser.parse_args()
 
     wanted = ["light", "heavy", "ramp"] if opts.scenario == "all" else [opts.scenario]
@@ -528,7 +554,9 @@ def main() -> int:
                 ramp: list[dict[str, Any]] = []
                 for streams in steps:
                     result = asyncio.run(
-                        scenario(stack, "ramp", streams // 4, 4, opts.rate, opts.seconds)
+                        scenario(
+                            stack, "ramp", streams // 4, 4, opts.rate, opts.seconds, opts.arrival
+                        )
                     )
                     show(result, {})
                     ramp.append(result.numbers)
@@ -539,7 +567,10 @@ def main() -> int:
                 summary["delta_p99_passes_1s_at_streams"] = crossed
                 continue
             comparisons = 2 if name == "light" else 50
-            result = asyncio.run(scenario(stack, name, comparisons, 4, opts.rate, opts.seconds))
+            arrival = 0.0 if name == "light" else opts.arrival
+            result = asyncio.run(
+                scenario(stack, name, comparisons, 4, opts.rate, opts.seconds, arrival)
+            )
             checks = verdicts(result, window)
             show(result, checks)
             summary[name] = {**result.numbers, "pass": all(checks.values())}

@@ -127,43 +127,46 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 if not result:
                     await self._check_dead()
                     continue
+                # Everything one read brought goes out as one websocket message: htmx swaps
+                # each fragment in it (fewer frames: bench/streams.py, heavy load).
+                fragments: list[str] = []
                 for raw_key, entries in result:
                     key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
                     last = entries[-1][0]
                     self.cursors[key] = last.decode() if isinstance(last, bytes) else last
                     if key == control:
                         for _entry_id, fields in entries:
-                            await self._new_turn(fields, self.cursors[key])
+                            fragments.append(await self._new_turn(fields, self.cursors[key]))
                     else:
-                        await self._pane(key, panelog.merge(entries))
+                        fragments.append(await self._pane(key, panelog.merge(entries)))
+                html = "".join(fragments)
+                if html:
+                    await self.send(text_data=html)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("follower of session %s failed", self.session.pk)
             await self.close(code=1011)
 
-    async def _new_turn(self, fields: dict[Any, Any], control_id: str) -> None:
+    async def _new_turn(self, fields: dict[Any, Any], control_id: str) -> str:
         raw = fields.get(b"turn") or fields.get("turn")
         if raw is None:
-            return
+            return ""
         turn_id = int(raw)
         if turn_id <= self.known_turn:
-            return  # the page already shows it (it was rendered with the page)
+            return ""  # the page already shows it (it was rendered with the page)
         self.known_turn = turn_id
         html, response_ids = await render_new_turn(self.session.pk, turn_id, control_id)
         for response_id in response_ids:
             self.cursors.setdefault(panelog.log_key(response_id), "0-0")
-        if html:
-            await self.send(text_data=html)
+        return html
 
-    async def _pane(self, key: str, batch: panelog.Batch) -> None:
+    async def _pane(self, key: str, batch: panelog.Batch) -> str:
         response_id = panelog.response_id_of(key)
         if batch.ended:
             self.cursors.pop(key, None)
-            html = await render_final(response_id, batch.last_seq)
-        else:
-            html = render_batch(response_id, batch)
-        await self.send(text_data=html)
+            return await render_final(response_id, batch.last_seq)
+        return render_batch(response_id, batch)
 
     async def _check_dead(self) -> None:
         control = panelog.control_key(self.session.pk)

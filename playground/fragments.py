@@ -3,21 +3,37 @@
 from __future__ import annotations
 
 from asgiref.sync import sync_to_async
-from django.template.loader import get_template, render_to_string
+from django.template.loader import render_to_string
+from django.utils.html import escape
 
 from playground import panelog
 from playground.models import Response, Turn
+from playground.templatetags.playground import live_status
 from playground.views.context import response_context
-
-_batch_template = None
 
 
 def render_batch(response_id: int, batch: panelog.Batch) -> str:
-    """New text of a streaming pane (appended) and its refreshed status line."""
-    global _batch_template
-    if _batch_template is None:
-        _batch_template = get_template("playground/_response.html#delta")
-    return str(_batch_template.render({"rid": response_id, "b": batch}))
+    """New text of a streaming pane (appended) and its refreshed status line.
+
+    Built by hand rather than by a template: it is the one fragment sent many times a
+    second per pane. It must stay what ``_response.html#delta`` renders (a test compares).
+    """
+    parts = []
+    if batch.text:
+        parts.append(
+            f'<div hx-swap-oob="beforeend:#response-{response_id}-text">{escape(batch.text)}</div>'
+        )
+    if batch.reasoning:
+        parts.append(
+            f'<div hx-swap-oob="beforeend:#response-{response_id}-reasoning">'
+            f"{escape(batch.reasoning)}</div>"
+        )
+    elapsed = f' data-elapsed="{batch.elapsed_ms}"' if batch.elapsed_ms is not None else ""
+    parts.append(
+        f'<div class="status" id="response-{response_id}-status" data-seq="{batch.last_seq}"'
+        f'{elapsed} hx-swap-oob="true">{escape(live_status(batch))}</div>'
+    )
+    return "".join(parts)
 
 
 @sync_to_async

@@ -38,9 +38,14 @@ class PaneBuffer:
     stop_requested: bool = False
     stop_event: asyncio.Event | None = None
     flushed_at: float = 0.0
+    # Set by write_end: the next tick writes what is left and then the end entry, so every
+    # entry of a pane is written by the one publisher task, in order.
+    end_status: str | None = None
+    end_written: asyncio.Event | None = None
 
     def __post_init__(self) -> None:
         self.stop_event = asyncio.Event()
+        self.end_written = asyncio.Event()
 
     @property
     def dirty(self) -> bool:
@@ -111,26 +116,13 @@ class Publisher:
         buffer.status_message = message
         self._wake.set()
 
-    async def flush_now(self, buffer: PaneBuffer) -> int:
-        """Write what the pane holds right away; returns its last sequence number."""
-        if buffer.dirty:
-            buffer.seq += 1
-            await self.redis.xadd(
-                panelog.log_key(buffer.response_id),
-                buffer.take_entry(),  # type: ignore[arg-type]
-                id=panelog.entry_id(buffer.seq),
-            )
-        return buffer.seq
-
     async def write_end(self, buffer: PaneBuffer, status: str) -> None:
-        await self.flush_now(buffer)
-        buffer.seq += 1
-        key = panelog.log_key(buffer.response_id)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xadd(key, {"k": "e", "st": status}, id=panelog.entry_id(buffer.seq))
-            pipe.expire(key, self.ttl)
-            pipe.delete(panelog.heartbeat_key(buffer.response_id))
-            await pipe.execute()
+        """Write the pane's last text and its end entry (``status``), and wait until they
+        are in Redis. The publisher task does the writing, after any tick in flight."""
+        assert buffer.end_written is not None
+        buffer.end_status = status
+        self._wake.set()
+        await buffer.end_written.wait()
 
     async def _run(self) -> None:
         while True:
@@ -153,29 +145,42 @@ class Publisher:
             for b in self.panes.values()
             if b.dirty
             and (b.flushed_at == 0.0 or now - b.flushed_at >= self.window * 0.9 or b.seq == 0)
+            or b.end_status is not None
         ]
         heartbeat = now - self._last_heartbeat >= panelog.HEARTBEAT_EVERY_S
-        check_stops = now - self._last_stop_check >= 0.2 and self.panes
+        check_stops = now - self._last_stop_check >= 0.2 and bool(self.panes)
         if not (due or heartbeat or check_stops):
             return
         watched = list(self.panes.values())
         async with self.redis.pipeline(transaction=False) as pipe:
+            ending = [b for b in due if b.end_status is not None]
             for buffer in due:
-                buffer.seq += 1
                 key = panelog.log_key(buffer.response_id)
-                pipe.xadd(key, buffer.take_entry(), id=panelog.entry_id(buffer.seq))  # type: ignore[arg-type]
-                if buffer.seq == 1:
+                if buffer.dirty:
+                    buffer.seq += 1
+                    pipe.xadd(key, buffer.take_entry(), id=panelog.entry_id(buffer.seq))  # type: ignore[arg-type]
+                if buffer.end_status is not None:
+                    buffer.seq += 1
+                    end = {"k": "e", "st": buffer.end_status}
+                    pipe.xadd(key, end, id=panelog.entry_id(buffer.seq))  # type: ignore[arg-type]
+                    pipe.delete(panelog.heartbeat_key(buffer.response_id))
+                if buffer.seq <= 2 or buffer.end_status is not None:
                     pipe.expire(key, self.ttl)
+            watched = [b for b in watched if b.end_status is None]
             if heartbeat:
                 self._last_heartbeat = now
                 for buffer in watched:
                     pipe.set(
                         panelog.heartbeat_key(buffer.response_id), 1, ex=panelog.HEARTBEAT_TTL_S
                     )
+            check_stops = check_stops and bool(watched)
             if check_stops:
                 self._last_stop_check = now
                 pipe.mget([panelog.stop_key(b.response_id) for b in watched])
             results = await pipe.execute()
+        for buffer in ending:
+            assert buffer.end_written is not None
+            buffer.end_written.set()
         if check_stops:
             for buffer, flag in zip(watched, results[-1], strict=True):
                 if flag and not buffer.stop_requested:
