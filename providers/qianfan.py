@@ -54,12 +54,12 @@ from providers.base import (
 )
 from providers.http import JSONLines, bearer, body_message, classify, obj, redact
 from providers.openai_compat import OpenAIChat
-from providers.sse import iter_sse
+from providers.sse import iter_sse_lines
 
 DISPLAY_NAME = "Baidu Qianfan"
 
 V1_BASE_URL = "https://aip.baidubce.com"
-TOKEN_PATH = "/oauth/2.0/token"
+OAUTH_PATH = "/oauth/2.0/token"
 CHAT_PATH = "/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/"
 
 PENALTY_SCORE = Param(
@@ -274,7 +274,7 @@ def token_key(token_url: str, api_key: str, secret_key: str) -> str:
     return hashlib.sha256(f"{token_url}\0{api_key}\0{secret_key}".encode()).hexdigest()
 
 
-class _TokenRefused(Exception):  # noqa: N818 - internal signal, never leaves open_stream
+class _TokenRefused(Exception):
     """The chat endpoint refused the access token (110, 111) before any answer came."""
 
     def __init__(self, error: ProviderError) -> None:
@@ -333,15 +333,14 @@ class QianfanV1(Provider):
         if missing:
             raise ProviderError(
                 ErrorKind.AUTH,
-                f"{self.display_name} needs an API key and a secret key: "
-                f"set {', '.join(missing)}.",
+                f"{self.display_name} needs an API key and a secret key: set {', '.join(missing)}.",
                 permanent=True,
             )
 
     # ----------------------------------------------------------------- request
 
     def token_url(self, request: ChatRequest) -> str:
-        return f"{self.base_url(request)}{TOKEN_PATH}"
+        return f"{self.base_url(request)}{OAUTH_PATH}"
 
     def chat_url(self, request: ChatRequest) -> str:
         model = request.model.strip()
@@ -504,29 +503,22 @@ class QianfanV1(Provider):
     async def read_events(
         self, response: httpx.Response, secrets: Sequence[str]
     ) -> AsyncGenerator[Event, None]:
+        chunks: AsyncGenerator[dict[str, Any], None]
         if "json" in response.headers.get("content-type", "").lower():
-            # Not a stream: an error (or, unasked, a whole answer) as one JSON body.
+            # Not a stream: an error (or, unasked, a whole answer) as one JSON body. Read
+            # whole, so that a pretty-printed body parses too.
             raw = await response.aread()
             body = _json(raw)
-            fields = error_fields(body)
-            if fields is not None:
-                raise self.failure(*fields, secrets, response, started=False)
-            if not isinstance(body, dict):
-                raise ProviderError(
-                    ErrorKind.UPSTREAM,
-                    f"{self.display_name} answered with something that is not a stream",
-                    permanent=False,
-                )
-            chunks: AsyncIterator[dict[str, Any]] = _one(body)
+            chunks = _one(body) if isinstance(body, dict) else self.chunks(_lines(raw))
         else:
-            chunks = self.chunks(response)
+            chunks = self.chunks(response.aiter_lines())
         started = False
         text_seen = False
         calls: list[_PendingCall] = []
         usage: Usage | None = None
         reason: str | None = None
         blocked = truncated = False
-        async with aclosing(chunks):  # type: ignore[type-var]
+        async with aclosing(chunks):
             async for chunk in chunks:
                 fields = error_fields(chunk)
                 if fields is not None:
@@ -560,19 +552,21 @@ class QianfanV1(Provider):
             final = "content_filter"
         elif reason is not None:
             final = _FINISH_REASONS.get(reason, reason)
-        elif calls:
-            final = "tool_calls"
         else:
             final = "length" if truncated and text_seen else "stop"
+        if calls and final == "stop":
+            final = "tool_calls"  # a call that came with "normal" (or no reason)
         yield Finish(final)
 
-    async def chunks(self, response: httpx.Response) -> AsyncGenerator[dict[str, Any], None]:
-        lines = JSONLines(self.display_name)
-        async for sse in iter_sse(response):
+    async def chunks(self, lines: AsyncIterator[str]) -> AsyncGenerator[dict[str, Any], None]:
+        """The JSON objects of an SSE body's ``data:`` lines (and of bare JSON lines, as v1
+        sends errors); malformed ones are skipped and counted."""
+        decoder = JSONLines(self.display_name)
+        async for sse in iter_sse_lines(lines):
             data = sse.data.strip()
             if not data or data == "[DONE]":
                 continue
-            chunk = lines.decode(data)
+            chunk = decoder.decode(data)
             if chunk is not None:
                 yield chunk
 
@@ -599,6 +593,11 @@ def _usage(usage: Mapping[str, Any]) -> Usage | None:
 
 async def _one(body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
     yield {**body, "is_end": True}
+
+
+async def _lines(raw: bytes) -> AsyncGenerator[str, None]:
+    for line in raw.decode("utf-8", "replace").splitlines():
+        yield line
 
 
 # --------------------------------------------------------------------------- v2
@@ -643,6 +642,10 @@ class Qianfan(OpenAIChat):
         async with aclosing(super().read_events(response, key)) as events:
             try:
                 async for event in events:
+                    if isinstance(event, Finish) and event.reason in _FINISH_REASONS:
+                        # ERNIE says "normal" for a complete answer on v2 too (UNCONFIRMED
+                        # in §8b; Baidu's v2 reference lists ERNIE's words).
+                        event = Finish(_FINISH_REASONS[event.reason])
                     yield event
             except ProviderError as error:
                 raise _recoded(error, key) from None

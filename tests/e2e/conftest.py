@@ -69,6 +69,7 @@ class Stack:
     webs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     started_workers: int = 0
+    vendors: Any = None
 
     @property
     def url(self) -> str:
@@ -194,7 +195,12 @@ def stack(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: Any) -
 
     model = start_local_model(log_dir=tmp)
     env["PLAYGROUND_LOCAL_MODEL_URL"] = model.url
-    running = Stack(env, tmp)
+    # Four vendors' wire formats, served from recorded streams.
+    from tests.e2e.vendors import Vendors
+
+    vendors = Vendors()
+    env.update(vendors.environment())
+    running = Stack(env, tmp, vendors=vendors)
     try:
         running.start_web()
         running.start_web()
@@ -204,6 +210,7 @@ def stack(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: Any) -
     finally:
         running.stop()
         model.stop()
+        vendors.stop()
 
 
 @pytest.fixture(scope="session")

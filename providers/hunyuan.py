@@ -1,0 +1,572 @@
+"""Tencent Hunyuan (腾讯混元), PROVIDERS.md §11.
+
+- :class:`Hunyuan`, the native TencentCloud API 3.0 (§11a): ``POST
+  https://hunyuan.tencentcloudapi.com/`` with ``X-TC-Action: ChatCompletions``,
+  ``X-TC-Version: 2023-09-01`` and a TC3-HMAC-SHA256 signature made from the SecretId and
+  SecretKey; PascalCase JSON both ways; SSE ``data:`` chunks ending with the chunk whose
+  ``FinishReason`` is set. Errors come as ``{"Response": {"Error": {"Code", "Message"}}}``
+  on HTTP 200, and mid-stream as ``ErrorMsg: {"Code", "Msg"}``.
+- :class:`HunyuanCompatible`, the OpenAI-compatible endpoint (§11b) with a Hunyuan API key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import json
+import re
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from contextlib import aclosing
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from providers.base import (
+    MAX_TOKENS,
+    SEED,
+    STOP,
+    TEMPERATURE,
+    TOP_P,
+    ChatRequest,
+    ErrorKind,
+    Event,
+    Finish,
+    ImagePart,
+    Message,
+    Param,
+    Provider,
+    ProviderError,
+    ReasoningDelta,
+    TextDelta,
+    ToolCall,
+    ToolSpec,
+    Usage,
+    error_for_status,
+    retry_after_seconds,
+)
+from providers.http import JSONLines, body_message, classify, items, obj, redact
+from providers.openai_compat import OpenAIChat
+from providers.sse import iter_sse_lines
+
+DISPLAY_NAME = "Tencent Hunyuan"
+
+SERVICE = "hunyuan"
+HOST = "hunyuan.tencentcloudapi.com"
+ACTION = "ChatCompletions"
+VERSION = "2023-09-01"
+ALGORITHM = "TC3-HMAC-SHA256"
+CONTENT_TYPE = "application/json"
+SIGNED_HEADERS = "content-type;host"
+
+# Seed is "a positive whole number up to 10000" on both APIs.
+HUNYUAN_SEED = dataclasses.replace(SEED, minimum=1, maximum=10000)
+# Hunyuan stops *after* a stop word (OpenAI stops before it): said here, so no one is
+# surprised to see it in the answer.
+HUNYUAN_STOP = dataclasses.replace(
+    STOP, description="Stop after one of these appears (Hunyuan keeps the stop word)."
+)
+ENABLE_ENHANCEMENT = Param(
+    "enable_enhancement",
+    "Enhancement (search)",
+    "bool",
+    "Let Hunyuan search the web and use other enhancements (off by default; no effect on "
+    "hunyuan-lite).",
+)
+
+_FINISH_REASONS = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "sensitive": "content_filter",  # output moderation stopped the answer
+}
+
+
+# --------------------------------------------------------------------------- signing
+
+
+def _hmac(key: bytes, text: str) -> bytes:
+    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).digest()
+
+
+def tc3_authorization(
+    secret_id: str,
+    secret_key: str,
+    *,
+    payload: bytes,
+    timestamp: int,
+    host: str = HOST,
+    path: str = "/",
+    service: str = SERVICE,
+    content_type: str = CONTENT_TYPE,
+) -> str:
+    """The ``Authorization`` header of a TencentCloud API 3.0 POST (§11a, as the official
+    SDK builds it): canonical request, string to sign, key derived from the SecretKey."""
+    date = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
+    canonical_request = "\n".join(
+        (
+            "POST",
+            path,
+            "",  # no query string
+            f"content-type:{content_type}\nhost:{host}\n",
+            SIGNED_HEADERS,
+            hashlib.sha256(payload).hexdigest(),
+        )
+    )
+    scope = f"{date}/{service}/tc3_request"
+    string_to_sign = "\n".join(
+        (
+            ALGORITHM,
+            str(timestamp),
+            scope,
+            hashlib.sha256(canonical_request.encode("utf-8")).hexdigest(),
+        )
+    )
+    key = _hmac(f"TC3{secret_key}".encode(), date)
+    key = _hmac(key, service)
+    key = _hmac(key, "tc3_request")
+    signature = hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    return (
+        f"{ALGORITHM} Credential={secret_id}/{scope}, "
+        f"SignedHeaders={SIGNED_HEADERS}, Signature={signature}"
+    )
+
+
+# --------------------------------------------------------------------------- errors
+
+# TencentCloud error codes (the common API 3.0 list and hunyuan's errorcodes.py), matched
+# on the code or a dotted prefix of it, most specific first.
+_CODE_RULES: tuple[tuple[str, ErrorKind, bool, str], ...] = (
+    (
+        "AuthFailure.SignatureExpire",
+        ErrorKind.AUTH,
+        True,
+        "{p} refused the signature as expired (is this machine's clock right?)",
+    ),
+    ("AuthFailure", ErrorKind.AUTH, True, "{p} rejected the SecretId or SecretKey"),
+    ("UnauthorizedOperation", ErrorKind.AUTH, True, "{p} refused access for these credentials"),
+    ("OperationDenied.TextIllegalDetected", ErrorKind.CONTENT_FILTER, True, "{p} blocked the text"),
+    (
+        "OperationDenied.ImageIllegalDetected",
+        ErrorKind.CONTENT_FILTER,
+        True,
+        "{p} blocked the image",
+    ),
+    ("OperationDenied", ErrorKind.AUTH, True, "{p} refused the operation"),
+    ("RequestLimitExceeded", ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),
+    ("LimitExceeded", ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),
+    (
+        "FailedOperation.EngineServerLimitExceeded",
+        ErrorKind.RATE_LIMIT,
+        False,
+        "Rate limited by {p}",
+    ),
+    ("FailedOperation.EngineRequestTimeout", ErrorKind.TIMEOUT, False, "{p} timed out"),
+    ("FailedOperation.EngineServerError", ErrorKind.UPSTREAM, False, "{p} had a server error"),
+    *(
+        (code, ErrorKind.AUTH, True, "{p} refused the account: billing or service problem")
+        for code in (
+            "FailedOperation.FreeResourcePackExhausted",
+            "FailedOperation.ResourcePackExhausted",
+            "FailedOperation.ServiceNotActivated",
+            "FailedOperation.ServiceStop",
+            "FailedOperation.ServiceStopArrears",
+            "FailedOperation.UserUnAuthError",
+            "FailedOperation.PartnerAccountUnSupport",
+            "ResourceInsufficient",
+            "ResourceUnavailable",
+        )
+    ),
+    ("InvalidParameterValue.Model", ErrorKind.BAD_REQUEST, True, "{p} does not know this model"),
+    *(
+        (code, ErrorKind.BAD_REQUEST, True, "{p} refused the request")
+        for code in (
+            "InvalidParameter",
+            "InvalidParameterValue",
+            "MissingParameter",
+            "UnknownParameter",
+            "InvalidAction",
+            "InvalidRequest",
+            "RequestSizeLimitExceeded",
+            "UnsupportedOperation",
+            "UnsupportedRegion",
+            "UnsupportedProtocol",
+            "NoSuchProduct",
+            "NoSuchVersion",
+            "ResourceNotFound",
+        )
+    ),
+    ("InternalError", ErrorKind.UPSTREAM, False, "{p} had an internal error"),
+    ("ServiceUnavailable", ErrorKind.UPSTREAM, False, "{p} is unavailable"),
+    ("FailedOperation", ErrorKind.UPSTREAM, False, "{p} could not answer"),
+)
+
+_SECRET_ID = re.compile(r"\bAKID[0-9A-Za-z]{8,}")
+
+
+def tencent_error(
+    code: str,
+    message: str,
+    secrets: Sequence[str] = (),
+    *,
+    provider: str = DISPLAY_NAME,
+    status: int | None = None,
+    retry_after: float | None = None,
+) -> ProviderError:
+    """A TencentCloud error code (or a mid-stream ``ErrorMsg`` code) as a ProviderError."""
+    rule = next((r for r in _CODE_RULES if code == r[0] or code.startswith(r[0] + ".")), None)
+    if rule is not None:
+        _, kind, permanent, words = rule
+    else:
+        kind, permanent = classify(f"{code} {message}")
+        words = "{p} reported an error"
+    text = words.format(p=provider)
+    if code:
+        text += f" ({code})"
+    detail = scrub(message, secrets)
+    if detail:
+        text += f": {detail}"
+    return ProviderError(kind, text, permanent=permanent, status=status, retry_after=retry_after)
+
+
+def scrub(text: str, secrets: Sequence[str] = ()) -> str:
+    """``text`` on one line, at most 300 characters, without ``secrets`` or anything shaped
+    like a SecretId or an API key."""
+    for secret in secrets:
+        if secret:
+            text = redact(text, secret)
+    return " ".join(_SECRET_ID.sub("[redacted]", redact(text)).split())[:300]
+
+
+def response_error(body: Any) -> tuple[str, str] | None:
+    """``(code, message)`` of ``{"Response": {"Error": {"Code", "Message"}}}`` (also
+    accepted unwrapped), or of a mid-stream ``{"ErrorMsg": {"Code", "Msg"}}``."""
+    if not isinstance(body, dict):
+        return None
+    error = obj(obj(body.get("Response")).get("Error")) or obj(body.get("Error"))
+    if error.get("Code") or error.get("Message"):
+        return str(error.get("Code") or ""), str(error.get("Message") or "")
+    error = obj(body.get("ErrorMsg"))
+    code = error.get("Code")
+    if error.get("Msg") or code not in (None, 0, "", "0"):
+        return str(code if code is not None else ""), str(error.get("Msg") or "")
+    return None
+
+
+# --------------------------------------------------------------------------- native
+
+
+@dataclasses.dataclass
+class _PendingCall:
+    id: str = ""
+    name: str = ""
+    arguments: list[str] = dataclasses.field(default_factory=list)
+
+
+class Hunyuan(Provider):
+    """The native API 3.0 ``ChatCompletions`` action, signed with TC3-HMAC-SHA256."""
+
+    name = "hunyuan"
+    display_name = DISPLAY_NAME
+    default_base_url = f"https://{HOST}"
+    key_env = "TENCENTCLOUD_SECRET_ID"
+    extra_credentials: ClassVar[Mapping[str, str]] = {
+        "secret_key": "TENCENTCLOUD_SECRET_KEY",
+        "region": "TENCENTCLOUD_REGION",  # X-TC-Region, e.g. ap-guangzhou; may be left out
+    }
+    optional_credentials: ClassVar[frozenset[str]] = frozenset({"region"})
+    supports_tools = True  # hunyuan-turbo(s) and hunyuan-functioncall
+    supports_images = True  # the vision models (Contents with ImageUrl)
+    # No max-tokens field in the API (§11a). Bounds from the API reference.
+    params = (TEMPERATURE, TOP_P, HUNYUAN_SEED, HUNYUAN_STOP, ENABLE_ENHANCEMENT)
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+
+    def check_credentials(self, request: ChatRequest) -> None:
+        creds = request.credentials
+        missing = [
+            env
+            for present, env in (
+                (creds.api_key, self.key_env),
+                (creds.extra.get("secret_key"), self.extra_credentials["secret_key"]),
+            )
+            if not present
+        ]
+        if missing:
+            raise ProviderError(
+                ErrorKind.AUTH,
+                f"{self.display_name} needs a SecretId and a SecretKey: set {', '.join(missing)}.",
+                permanent=True,
+            )
+
+    # ----------------------------------------------------------------- request
+
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        messages: list[dict[str, Any]] = []
+        if request.system_prompt:
+            messages.append({"Role": "system", "Content": request.system_prompt})
+        messages.extend(self.message(m) for m in request.conversation)
+        body: dict[str, Any] = {"Model": request.model, "Messages": messages, "Stream": True}
+        params = request.params
+        for name, wire in (
+            ("temperature", "Temperature"),
+            ("top_p", "TopP"),
+            ("seed", "Seed"),
+            ("enable_enhancement", "EnableEnhancement"),
+        ):
+            if params.get(name) is not None:
+                body[wire] = params[name]
+        if params.get("stop"):
+            body["Stop"] = list(params["stop"])
+        if request.tools:
+            body["Tools"] = [tool_spec(t) for t in request.tools]
+        return body
+
+    @staticmethod
+    def message(message: Message) -> dict[str, Any]:
+        role = message.role.lower()
+        content = message.content
+        if isinstance(content, str) or not any(isinstance(p, ImagePart) for p in content):
+            return {"Role": role, "Content": message.text}
+        # Whether ImageUrl.Url also takes a data: URL (not only http[s]) is UNCONFIRMED.
+        return {
+            "Role": role,
+            "Contents": [
+                {"Type": "image_url", "ImageUrl": {"Url": p.data_url}}
+                if isinstance(p, ImagePart)
+                else {"Type": "text", "Text": p.text}
+                for p in content
+            ],
+        }
+
+    def signed(self, request: ChatRequest, payload: bytes) -> tuple[str, dict[str, str]]:
+        """The URL and the headers (signature included) for ``payload``."""
+        url = self.base_url(request) + "/"
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ProviderError(
+                ErrorKind.BAD_REQUEST,
+                f"The {self.display_name} base URL must be an https:// address, like "
+                f"https://{HOST}.",
+                permanent=True,
+            )
+        timestamp = int(self.clock())
+        creds = request.credentials
+        headers = {
+            "Authorization": tc3_authorization(
+                creds.api_key,
+                creds.extra.get("secret_key", ""),
+                payload=payload,
+                timestamp=timestamp,
+                host=parts.netloc,
+                path=parts.path or "/",
+            ),
+            "Content-Type": CONTENT_TYPE,
+            "Host": parts.netloc,
+            "X-TC-Action": ACTION,
+            "X-TC-Version": VERSION,
+            "X-TC-Timestamp": str(timestamp),
+        }
+        region = creds.extra.get("region", "").strip()
+        if region:
+            headers["X-TC-Region"] = region
+        return url, headers
+
+    # ----------------------------------------------------------------- stream
+
+    async def open_stream(
+        self, client: httpx.AsyncClient, request: ChatRequest
+    ) -> AsyncIterator[Event]:
+        # The exact bytes are signed, so the body is serialized here, once.
+        payload = json.dumps(self.body(request), ensure_ascii=False, separators=(",", ":"))
+        data = payload.encode("utf-8")
+        url, headers = self.signed(request, data)
+        signature = headers["Authorization"].rpartition("Signature=")[2]
+        creds = request.credentials
+        secrets = (creds.api_key, creds.extra.get("secret_key", ""), signature)
+        async with client.stream("POST", url, content=data, headers=headers) as response:
+            if not response.is_success:
+                raise await self.status_error(response, secrets)
+            async with aclosing(self.read_events(response, secrets)) as events:
+                async for event in events:
+                    yield event
+
+    async def status_error(self, response: httpx.Response, secrets: Sequence[str]) -> ProviderError:
+        raw = await response.aread()
+        fields = response_error(_json(raw))
+        if fields is None:
+            detail = scrub(body_message(raw), secrets)
+            return error_for_status(
+                self.display_name, response.status_code, detail, response.headers
+            )
+        return tencent_error(
+            *fields,
+            secrets,
+            provider=self.display_name,
+            status=response.status_code,
+            retry_after=retry_after_seconds(response.headers),
+        )
+
+    async def read_events(
+        self, response: httpx.Response, secrets: Sequence[str]
+    ) -> AsyncGenerator[Event, None]:
+        """Translate the chunks; the last one has ``FinishReason`` set, but :class:`Finish`
+        waits for the stream's end (a usage-only chunk or ``[DONE]`` might still follow:
+        UNCONFIRMED that none does)."""
+        if "event-stream" in response.headers.get("content-type", "").lower():
+            lines: AsyncIterator[str] = response.aiter_lines()
+        else:
+            # An error (the usual case: HTTP 200 with Response.Error) as one JSON body,
+            # read whole so a pretty-printed one parses too.
+            raw = await response.aread()
+            body = _json(raw)
+            fields = response_error(body)
+            if fields is not None:
+                raise tencent_error(*fields, secrets, provider=self.display_name)
+            lines = _lines(raw)
+        decoder = JSONLines(self.display_name)
+        tools: dict[int | str, _PendingCall] = {}
+        usage: Usage | None = None
+        finish: str | None = None
+        async for sse in iter_sse_lines(lines):
+            data = sse.data.strip()
+            if not data:
+                continue
+            if data == "[DONE]":
+                break
+            chunk = decoder.decode(data)
+            if chunk is None:
+                continue
+            fields = response_error(chunk)
+            chunk = obj(chunk.get("Response")) or chunk  # accept the API 3.0 wrapper too
+            if fields is not None:
+                raise tencent_error(*fields, secrets, provider=self.display_name)
+            if isinstance(chunk.get("Usage"), dict):
+                usage = _usage(chunk["Usage"]) or usage  # cumulative: the last one counts
+            for choice in items(chunk.get("Choices")):
+                if not isinstance(choice, dict) or choice.get("Index", 0) != 0:
+                    continue
+                delta = obj(choice.get("Delta") or choice.get("Message"))
+                reasoning = delta.get("ReasoningContent")
+                if isinstance(reasoning, str) and reasoning:
+                    yield ReasoningDelta(reasoning)
+                content = delta.get("Content")
+                if isinstance(content, str) and content:
+                    yield TextDelta(content)
+                for fragment in items(delta.get("ToolCalls")):
+                    _add_fragment(tools, fragment)
+                reason = choice.get("FinishReason")
+                if isinstance(reason, str) and reason:
+                    finish = reason
+        if finish is None:
+            return  # cut short (or nothing readable came): the caller reports it
+        calls = [
+            ToolCall(p.id or f"call_{n}", p.name, "".join(p.arguments) or "{}")
+            for n, p in enumerate(tools.values())
+        ]
+        for call in calls:
+            yield call
+        if usage is not None:
+            yield usage
+        yield Finish(_FINISH_REASONS.get(finish, finish))
+
+
+def tool_spec(tool: ToolSpec) -> dict[str, Any]:
+    """A tool in the native shape; ``Parameters`` is the JSON Schema *as a string*."""
+    function: dict[str, Any] = {"Name": tool.name}
+    if tool.description:
+        function["Description"] = tool.description
+    function["Parameters"] = json.dumps(dict(tool.parameters), ensure_ascii=False)
+    return {"Type": "function", "Function": function}
+
+
+def _add_fragment(tools: dict[int | str, _PendingCall], fragment: Any) -> None:
+    """Join a call that comes in pieces (UNCONFIRMED whether it does): by ``Index`` when
+    given, else by ``Id``; a piece with neither continues the last call."""
+    if not isinstance(fragment, dict):
+        return
+    index = fragment.get("Index")
+    call_id = fragment.get("Id")
+    key: int | str
+    if isinstance(index, int) and not isinstance(index, bool):
+        key = index
+    elif isinstance(call_id, str) and call_id:
+        key = call_id
+    elif tools:
+        key = list(tools)[-1]
+    else:
+        key = 0
+    pending = tools.setdefault(key, _PendingCall())
+    if isinstance(call_id, str) and call_id:
+        pending.id = call_id
+    function = obj(fragment.get("Function"))
+    if isinstance(function.get("Name"), str) and function["Name"]:
+        pending.name = function["Name"]
+    if isinstance(function.get("Arguments"), str):
+        pending.arguments.append(function["Arguments"])
+
+
+def _usage(usage: Mapping[str, Any]) -> Usage | None:
+    prompt = _int(usage.get("PromptTokens"))
+    completion = _int(usage.get("CompletionTokens"))
+    if prompt is None and completion is None:
+        return None
+    # Reasoning tokens: the field name is UNCONFIRMED; read if present, else unknown.
+    details = obj(usage.get("CompletionTokensDetails"))
+    reasoning = _int(details.get("ReasoningTokens"))
+    return Usage(input_tokens=prompt, output_tokens=completion, reasoning_tokens=reasoning)
+
+
+# --------------------------------------------------------------------------- compatible
+
+
+class HunyuanCompatible(OpenAIChat):
+    """Hunyuan's OpenAI-compatible endpoint (§11b) with an API key from the console."""
+
+    name = "hunyuan_compatible"
+    display_name = DISPLAY_NAME
+    default_base_url = "https://api.hunyuan.cloud.tencent.com/v1"
+    key_env = "HUNYUAN_API_KEY"
+    supports_tools = True
+    supports_images = True  # the vision models, as image_url parts
+    # From the compatible API's parameter table: temperature [0, 2], top_p [0, 1],
+    # max_tokens, seed 1-10000, stop; enable_enhancement as a top-level extra. No
+    # presence or frequency penalty. Usage comes in the last chunk with include_usage.
+    params = (
+        TEMPERATURE,
+        TOP_P,
+        MAX_TOKENS,
+        HUNYUAN_SEED,
+        HUNYUAN_STOP,
+        ENABLE_ENHANCEMENT,
+    )
+
+    async def read_events(self, response: httpx.Response, key: str) -> AsyncGenerator[Event, None]:
+        async with aclosing(super().read_events(response, key)) as events:
+            async for event in events:
+                if isinstance(event, Finish) and event.reason in _FINISH_REASONS:
+                    event = Finish(_FINISH_REASONS[event.reason])  # "sensitive": moderation
+                yield event
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+async def _lines(raw: bytes) -> AsyncGenerator[str, None]:
+    for line in raw.decode("utf-8", "replace").splitlines():
+        yield line
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
