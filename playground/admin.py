@@ -1,5 +1,8 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
+from playground.connection import ask_worker
 from playground.models import CatalogEntry, Pane, RateLimit, Response, Session, Turn
 
 
@@ -44,12 +47,20 @@ class CatalogEntryAdmin(admin.ModelAdmin):
     list_editable = ("enabled", "position")
     list_filter = ("enabled", "provider", "vision", "tools", "reasoning")
     search_fields = ("display_name", "key", "model_id")
+    actions = ["test_connection"]
     fieldsets = (
         (None, {"fields": ("key", "display_name", "provider", "model_id", "base_url", "enabled")}),
         ("Limits", {"fields": ("context_window", "max_output_tokens", "concurrency", "position")}),
         ("Capabilities", {"fields": ("vision", "tools", "reasoning", "web_search", "defaults")}),
         ("Price per million tokens", {"fields": ("input_price", "output_price", "currency")}),
     )
+
+    @admin.action(description="Test connection (the cheapest call)")
+    def test_connection(self, request: HttpRequest, queryset: QuerySet[CatalogEntry]) -> None:
+        for entry in queryset[:8]:
+            sentence = ask_worker(entry.key)
+            failed = "failed" in sentence or "no worker" in sentence or "not in the" in sentence
+            self.message_user(request, sentence, messages.ERROR if failed else messages.INFO)
 
 
 @admin.register(RateLimit)

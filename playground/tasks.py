@@ -13,3 +13,11 @@ def run_turn(turn_id: int) -> None:
     from playground.runner import run_turn as run
 
     worker_loop.run(run(turn_id))
+
+
+@shared_task(name="playground.check_connection", ignore_result=True)
+def check_connection(model_key: str, reply_to: str) -> None:
+    """Test one catalog model with the cheapest call; the sentence goes to ``reply_to``."""
+    from playground.connection import run_check
+
+    worker_loop.run(run_check(model_key, reply_to), timeout=60)
