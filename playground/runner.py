@@ -98,9 +98,11 @@ def _credentials(model: CatalogModel) -> Credentials:
     )
 
 
-def _limits(provider: str) -> Limits:
-    row = RateLimit.objects.filter(provider=provider).first()
-    return Limits(row.requests_per_minute, row.tokens_per_minute) if row else Limits()
+def _all_limits() -> dict[str, Limits]:
+    return {
+        row.provider: Limits(row.requests_per_minute, row.tokens_per_minute)
+        for row in RateLimit.objects.all()
+    }
 
 
 def _expected_tokens(request: ChatRequest) -> int:
@@ -115,18 +117,31 @@ def _load_jobs(turn_id: int) -> list[PaneJob]:
     if turn is None:
         log.warning("turn %s no longer exists; nothing to run", turn_id)
         return []
+    pending = list(turn.responses.filter(status=Status.PENDING).values_list("pk", flat=True))
+    if not pending:
+        return []  # already run (a redelivered task) or stopped before it started
+    # Beat before the claim: a pane marked streaming without a heartbeat is taken for dead
+    # by the watchdog (a page load, an idle follower) before run_pane beats.
+    with redis_client().pipeline(transaction=False) as pipe:
+        for pk in pending:
+            pipe.set(panelog.heartbeat_key(pk), 1, ex=panelog.HEARTBEAT_TTL_S)
+        pipe.execute()
+    # One conditional update claims them all; the claim's own timestamp tells which rows
+    # this task got (a task delivered twice finds nothing left to claim).
+    claimed_at = timezone.now()
+    Response.objects.filter(pk__in=pending, status=Status.PENDING).update(
+        status=Status.STREAMING, started_at=claimed_at
+    )
+    claimed = (
+        Response.objects.filter(pk__in=pending, status=Status.STREAMING, started_at=claimed_at)
+        .select_related("turn", "pane")
+        .order_by("pane__position")
+    )
+    models = catalog()
+    limits = _all_limits()
     jobs = []
-    for response in turn.responses.select_related("turn", "pane").order_by("pane__position"):
-        if response.status == Status.PENDING:
-            # Beat before the claim: a pane marked streaming without a heartbeat is taken for
-            # dead by the watchdog (a page load, an idle follower) before run_pane beats.
-            redis_client().set(panelog.heartbeat_key(response.pk), 1, ex=panelog.HEARTBEAT_TTL_S)
-        claimed = Response.objects.filter(pk=response.pk, status=Status.PENDING).update(
-            status=Status.STREAMING, started_at=timezone.now()
-        )
-        if not claimed:
-            continue  # already run (a redelivered task) or stopped before it started
-        model = catalog().get(response.model_key)
+    for response in claimed:
+        model = models.get(response.model_key)
         request = ChatRequest(
             model=model.model_id if model else response.model_key,
             messages=_history(response),
@@ -135,8 +150,8 @@ def _load_jobs(turn_id: int) -> list[PaneJob]:
             base_url=model.base_url if model else "",
             tools=tool_specs(response.turn.tools),
         )
-        limits = _limits(model.provider) if model else Limits()
-        jobs.append(PaneJob(response.pk, model, request, response.display_name, limits=limits))
+        job_limits = limits.get(model.provider, Limits()) if model else Limits()
+        jobs.append(PaneJob(response.pk, model, request, response.display_name, limits=job_limits))
     return jobs
 
 
