@@ -54,15 +54,29 @@ def _save_turn(request: HttpRequest, session: Session | None, compose: Compose) 
             session = Session.objects.select_for_update().get(pk=session.pk)
         session.system_prompt = compose.system_prompt
         session.save(update_fields=["system_prompt", "updated_at"])
+        # Panes are kept by position; only the ones that changed are written.
+        existing = {p.position: p for p in session.panes.all()}
         panes: list[Pane] = []
         for spec in compose.panes:
-            pane, _ = Pane.objects.update_or_create(
-                session=session,
-                position=spec.position,
-                defaults={"model_key": spec.model_key, "params": spec.params, "removed": False},
-            )
+            pane = existing.pop(spec.position, None)
+            if pane is None:
+                pane = Pane.objects.create(
+                    session=session,
+                    position=spec.position,
+                    model_key=spec.model_key,
+                    params=spec.params,
+                )
+            elif (pane.model_key, pane.params, pane.removed) != (
+                spec.model_key,
+                spec.params,
+                False,
+            ):
+                pane.model_key, pane.params, pane.removed = spec.model_key, spec.params, False
+                pane.save(update_fields=["model_key", "params", "removed"])
             panes.append(pane)
-        session.panes.exclude(pk__in=[p.pk for p in panes]).update(removed=True)
+        gone = [p.pk for p in existing.values() if not p.removed]
+        if gone:
+            Pane.objects.filter(pk__in=gone).update(removed=True)
         last = session.turns.aggregate(last=Max("index"))["last"]
         turn = Turn.objects.create(
             session=session,
