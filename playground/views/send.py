@@ -59,6 +59,7 @@ def _save_turn(request: HttpRequest, session: Session | None, compose: Compose) 
         panes: list[Pane] = []
         for spec in compose.panes:
             pane = existing.pop(spec.position, None)
+            wanted = (spec.model_key, spec.params, False)
             if pane is None:
                 pane = Pane.objects.create(
                     session=session,
@@ -66,12 +67,8 @@ def _save_turn(request: HttpRequest, session: Session | None, compose: Compose) 
                     model_key=spec.model_key,
                     params=spec.params,
                 )
-            elif (pane.model_key, pane.params, pane.removed) != (
-                spec.model_key,
-                spec.params,
-                False,
-            ):
-                pane.model_key, pane.params, pane.removed = spec.model_key, spec.params, False
+            elif (pane.model_key, pane.params, pane.removed) != wanted:
+                pane.model_key, pane.params, pane.removed = wanted
                 pane.save(update_fields=["model_key", "params", "removed"])
             panes.append(pane)
         gone = [p.pk for p in existing.values() if not p.removed]
