@@ -19,6 +19,12 @@ sys.path.insert(0, str(ROOT))
 PASSWORD = "correct horse battery staple"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last: Playwright's sync API keeps an event loop running in the test
+    thread for as long as its browser is open, and pytest-asyncio cannot start one then."""
+    items.sort(key=lambda item: "/e2e/" in str(item.path))
+
+
 @pytest.fixture
 def clean_redis() -> Any:
     """The real Redis of the run, with the playground's keys removed. Used autouse by the

@@ -87,6 +87,44 @@
     }
   });
 
+  // Choosing another model re-renders that pane's parameters. What the person typed while
+  // that request was on its way is put back into the new fields, never lost.
+  var sentParams = new WeakMap();
+  function paramValues(container) {
+    var values = {};
+    container.querySelectorAll("input[name], select[name], textarea[name]").forEach(function (el) {
+      values[el.name] = el.value;
+    });
+    return values;
+  }
+  document.addEventListener("htmx:beforeRequest", function (evt) {
+    var target = evt.detail.target;
+    if (target && target.classList && target.classList.contains("params")) {
+      sentParams.set(target, paramValues(target));
+    }
+  });
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    var target = evt.detail.target;
+    if (!target || !sentParams.has(target)) return;
+    var sent = sentParams.get(target);
+    var now = paramValues(target);
+    var edited = {};
+    Object.keys(now).forEach(function (name) {
+      if (now[name] !== sent[name]) edited[name] = now[name];
+    });
+    var id = target.id;
+    if (!Object.keys(edited).length) return;
+    document.addEventListener("htmx:afterSettle", function restore() {
+      document.removeEventListener("htmx:afterSettle", restore);
+      var fresh = document.getElementById(id);
+      if (!fresh) return;
+      Object.keys(edited).forEach(function (name) {
+        var field = fresh.querySelector("[name='" + name + "']");
+        if (field) field.value = edited[name];
+      });
+    });
+  });
+
   document.addEventListener("click", function (evt) {
     var button = evt.target.closest && evt.target.closest("[data-remove-pane]");
     if (!button) return;
