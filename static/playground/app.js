@@ -90,6 +90,7 @@
   // Choosing another model re-renders that pane's parameters. What the person typed while
   // that request was on its way is put back into the new fields, never lost.
   var sentParams = new WeakMap();
+  var pendingEdits = new Map();
   function paramValues(container) {
     var values = {};
     container.querySelectorAll("input[name], select[name], textarea[name]").forEach(function (el) {
@@ -112,18 +113,21 @@
     Object.keys(now).forEach(function (name) {
       if (now[name] !== sent[name]) edited[name] = now[name];
     });
-    var id = target.id;
-    if (!Object.keys(edited).length) return;
-    document.addEventListener("htmx:afterSettle", function restore() {
-      document.removeEventListener("htmx:afterSettle", restore);
+    if (Object.keys(edited).length) pendingEdits.set(target.id, { old: target, edited: edited });
+  });
+  function restoreEdits() {
+    pendingEdits.forEach(function (pending, id) {
       var fresh = document.getElementById(id);
-      if (!fresh) return;
-      Object.keys(edited).forEach(function (name) {
+      if (!fresh || fresh === pending.old) return; // not swapped yet
+      pendingEdits.delete(id);
+      Object.keys(pending.edited).forEach(function (name) {
         var field = fresh.querySelector("[name='" + name + "']");
-        if (field) field.value = edited[name];
+        if (field) field.value = pending.edited[name];
       });
     });
-  });
+  }
+  document.addEventListener("htmx:afterSwap", restoreEdits);
+  document.addEventListener("htmx:afterSettle", restoreEdits);
 
   document.addEventListener("click", function (evt) {
     var button = evt.target.closest && evt.target.closest("[data-remove-pane]");

@@ -16,8 +16,10 @@ PROMPT = "one two three four five six seven eight nine ten"
 
 def set_pane(page: Any, index: int, model: str, temperature: str, **params: str) -> None:
     pane = page.locator("section.pane").nth(index)
-    pane.get_by_label("Model").select_option(label=model)
+    (key,) = pane.get_by_label("Model").select_option(label=model)
     expect(pane).to_have_attribute("aria-label", model)
+    # A person sees the new model's fields before typing into them.
+    expect(pane.locator(".params")).to_have_attribute("data-model", key)
     pane.get_by_label("Temperature").fill(temperature)
     if params:
         more = pane.locator("details.more")
