@@ -24,8 +24,9 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy playground providers
 
+# Starts its own redis-server, SQLite, worker, daphne and fake upstream (docs/performance.md).
 bench: venv check-system-run
-	$(PY) scripts/services.py run --no-postgres -- $(PY) bench/streams.py
+	$(PY) bench/streams.py
 
 venv: $(STAMP)
 
