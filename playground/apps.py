@@ -9,7 +9,10 @@ class PlaygroundConfig(AppConfig):
 
     def ready(self) -> None:
         from playground.catalog import forget_catalog
-        from playground.models import CatalogEntry
+        from playground.models import CatalogEntry, RateLimit
+        from playground.ratelimit import forget_limits
 
         post_save.connect(forget_catalog, sender=CatalogEntry, dispatch_uid="catalog-save")
         post_delete.connect(forget_catalog, sender=CatalogEntry, dispatch_uid="catalog-delete")
+        post_save.connect(forget_limits, sender=RateLimit, dispatch_uid="limits-save")
+        post_delete.connect(forget_limits, sender=RateLimit, dispatch_uid="limits-delete")

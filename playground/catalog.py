@@ -13,9 +13,10 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.conf import settings
 
@@ -25,6 +26,7 @@ from providers.registry import UnknownProvider, provider_class
 log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 5.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -108,27 +110,36 @@ class CatalogModel:
         return (self.input_price * input_tokens + self.output_price * output_tokens) / 1_000_000
 
 
-_lock = threading.Lock()
-_cached: tuple[float, dict[str, CatalogModel]] | None = None
+class ShortCache(Generic[T]):
+    """One value per process, loaded again after CACHE_SECONDS or when told to forget."""
 
+    def __init__(self, load: Callable[[], T]) -> None:
+        self._load = load
+        self._lock = threading.Lock()
+        self._value: tuple[float, T] | None = None
 
-def forget_catalog(**_: Any) -> None:
-    """Drop this process's copy (an entry changed)."""
-    global _cached
-    with _lock:
-        _cached = None
+    def get(self) -> T:
+        with self._lock:
+            if self._value is not None and time.monotonic() - self._value[0] < CACHE_SECONDS:
+                return self._value[1]
+        value = self._load()
+        with self._lock:
+            self._value = (time.monotonic(), value)
+        return value
+
+    def forget(self, **_: Any) -> None:
+        with self._lock:
+            self._value = None
 
 
 def catalog() -> dict[str, CatalogModel]:
     """Enabled, usable-in-principle models by key, in picker order."""
-    global _cached
-    with _lock:
-        if _cached is not None and time.monotonic() - _cached[0] < CACHE_SECONDS:
-            return _cached[1]
-    models = _load()
-    with _lock:
-        _cached = (time.monotonic(), models)
-    return models
+    return _catalog.get()
+
+
+def forget_catalog(**_: Any) -> None:
+    """Drop this process's copy (an entry changed)."""
+    _catalog.forget()
 
 
 def _load() -> dict[str, CatalogModel]:
@@ -176,3 +187,6 @@ def default_pane_models() -> list[str]:
     """What a new comparison starts with: the local model against echo."""
     keys = list(catalog())
     return [k for k in ("local:smollm2", "echo") if k in keys] or keys[:1]
+
+
+_catalog = ShortCache(_load)

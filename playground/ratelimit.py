@@ -15,10 +15,12 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 
 from playground import panelog
+from playground.catalog import ShortCache
 from providers.base import Credentials
 
 WINDOW_MS = 60_000
@@ -70,6 +72,28 @@ class Limits:
         if self.tokens_per_minute:
             parts.append(f"{self.tokens_per_minute:,} tokens")
         return " and ".join(parts) + " a minute"
+
+
+def _load_limits() -> dict[str, Limits]:
+    from playground.models import RateLimit
+
+    return {
+        row.provider: Limits(row.requests_per_minute, row.tokens_per_minute)
+        for row in RateLimit.objects.all()
+    }
+
+
+# Read once per turn by the worker; an admin's change applies within CACHE_SECONDS.
+_limits = ShortCache(_load_limits)
+
+
+def provider_limits() -> dict[str, Limits]:
+    """The configured limits by provider name (rows of the RateLimit admin)."""
+    return _limits.get()
+
+
+def forget_limits(**_: Any) -> None:
+    _limits.forget()
 
 
 def credential_id(provider: str, credentials: Credentials, base_url: str) -> str:

@@ -23,9 +23,9 @@ from django.utils import timezone
 from playground import panelog
 from playground.attachments import image_parts, tool_specs
 from playground.catalog import CatalogModel, catalog
-from playground.models import RateLimit, Response, Status, Turn
+from playground.models import Response, Status, Turn
 from playground.publisher import PaneBuffer
-from playground.ratelimit import Limits, admit, credential_id, settle
+from playground.ratelimit import Limits, admit, credential_id, provider_limits, settle
 from playground.redis_sync import redis_client
 from playground.slots import endpoint_slot
 from playground.usage import estimate_tokens
@@ -65,22 +65,32 @@ class PaneJob:
     started: float = 0.0
 
 
-def _history(response: Response) -> list[Message]:
-    """The pane's own conversation before this turn, then this turn's prompt."""
-    turn = response.turn
+def _histories(claimed: list[Response]) -> dict[int, list[Message]]:
+    """Each pane's own conversation before this turn, then this turn's prompt; one query
+    for all panes of a follow-up, none for a first turn."""
+    if not claimed:
+        return {}
+    turn = claimed[0].turn
+    earlier: dict[int, list[Response]] = {r.pane_id: [] for r in claimed}
+    if turn.index > 0:
+        rows = (
+            Response.objects.filter(pane_id__in=list(earlier), turn__index__lt=turn.index)
+            .filter(Q(status=Status.DONE) | ~Q(text=""))
+            .select_related("turn")
+            .order_by("turn__index")
+        )
+        for previous in rows:
+            earlier[previous.pane_id].append(previous)
     system = turn.system_prompt
-    messages: list[Message] = [Message("system", system)] if system.strip() else []
-    earlier = (
-        Response.objects.filter(pane_id=response.pane_id, turn__index__lt=turn.index)
-        .filter(Q(status=Status.DONE) | ~Q(text=""))
-        .select_related("turn")
-        .order_by("turn__index")
-    )
-    for previous in earlier:
-        messages.append(_user_message(previous.turn))
-        messages.append(Message("assistant", previous.text))
-    messages.append(_user_message(turn))
-    return messages
+    histories = {}
+    for response in claimed:
+        messages: list[Message] = [Message("system", system)] if system.strip() else []
+        for previous in earlier[response.pane_id]:
+            messages.append(_user_message(previous.turn))
+            messages.append(Message("assistant", previous.text))
+        messages.append(_user_message(turn))
+        histories[response.pk] = messages
+    return histories
 
 
 def _user_message(turn: Turn) -> Message:
@@ -98,13 +108,6 @@ def _credentials(model: CatalogModel) -> Credentials:
     )
 
 
-def _all_limits() -> dict[str, Limits]:
-    return {
-        row.provider: Limits(row.requests_per_minute, row.tokens_per_minute)
-        for row in RateLimit.objects.all()
-    }
-
-
 def _expected_tokens(request: ChatRequest) -> int:
     """What a call is counted as before it runs: its input and a likely answer."""
     answer = int(request.params.get("max_tokens") or 1024)
@@ -113,12 +116,12 @@ def _expected_tokens(request: ChatRequest) -> int:
 
 def _load_jobs(turn_id: int) -> list[PaneJob]:
     """Claim the turn's pending responses and build their requests (runs in a thread)."""
-    turn = Turn.objects.filter(pk=turn_id).first()
-    if turn is None:
-        log.warning("turn %s no longer exists; nothing to run", turn_id)
-        return []
-    pending = list(turn.responses.filter(status=Status.PENDING).values_list("pk", flat=True))
+    pending = list(
+        Response.objects.filter(turn_id=turn_id, status=Status.PENDING).values_list("pk", flat=True)
+    )
     if not pending:
+        if not Turn.objects.filter(pk=turn_id).exists():
+            log.warning("turn %s no longer exists; nothing to run", turn_id)
         return []  # already run (a redelivered task) or stopped before it started
     # Beat before the claim: a pane marked streaming without a heartbeat is taken for dead
     # by the watchdog (a page load, an idle follower) before run_pane beats.
@@ -132,19 +135,20 @@ def _load_jobs(turn_id: int) -> list[PaneJob]:
     Response.objects.filter(pk__in=pending, status=Status.PENDING).update(
         status=Status.STREAMING, started_at=claimed_at
     )
-    claimed = (
+    claimed = list(
         Response.objects.filter(pk__in=pending, status=Status.STREAMING, started_at=claimed_at)
-        .select_related("turn", "pane")
+        .select_related("turn")
         .order_by("pane__position")
     )
+    histories = _histories(claimed)
     models = catalog()
-    limits = _all_limits()
+    limits = provider_limits()
     jobs = []
     for response in claimed:
         model = models.get(response.model_key)
         request = ChatRequest(
             model=model.model_id if model else response.model_key,
-            messages=_history(response),
+            messages=histories[response.pk],
             params=response.params,
             credentials=_credentials(model) if model else Credentials(),
             base_url=model.base_url if model else "",
@@ -201,8 +205,7 @@ async def run_turn(turn_id: int) -> None:
 async def run_pane(ctx: WorkerContext, job: PaneJob) -> None:
     publisher = ctx.publisher
     buffer = publisher.register(job.response_id)
-    job.started = buffer.started
-    await ctx.redis.set(panelog.heartbeat_key(job.response_id), 1, ex=panelog.HEARTBEAT_TTL_S)
+    job.started = buffer.started  # registering beats at once; _load_jobs beat before the claim
     try:
         consume = asyncio.create_task(_consume(ctx, job, buffer))
         assert buffer.stop_event is not None

@@ -85,7 +85,9 @@ def _seeded_catalog(request: pytest.FixtureRequest) -> None:
 
     from playground.catalog import forget_catalog
     from playground.models import CatalogEntry
+    from playground.ratelimit import forget_limits
 
     if not CatalogEntry.objects.exists():
         importlib.import_module("playground.migrations.0003_seed_catalog").seed(apps, None)
     forget_catalog()
+    forget_limits()  # rate limits a test set are gone with its rows

@@ -337,15 +337,15 @@ async def test_a_page_load_right_after_the_claim_does_not_take_the_pane_for_dead
     from playground import runner
     from playground.watchdog import reap_dead_sync
 
-    history = runner._history
+    histories = runner._histories
     reaped: list[int] = []
 
-    def history_then_watchdog(response: Response) -> Any:
-        # _history runs right after the claim of ``response``: look at it as a page would.
-        reaped.extend(reap_dead_sync([response.pk]))
-        return history(response)
+    def histories_then_watchdog(claimed: list[Response]) -> Any:
+        # _histories runs right after the claim: look at the panes as a page would.
+        reaped.extend(reap_dead_sync([r.pk for r in claimed]))
+        return histories(claimed)
 
-    monkeypatch.setattr(runner, "_history", history_then_watchdog)
+    monkeypatch.setattr(runner, "_histories", histories_then_watchdog)
     turn = await new_turn(owner, [("echo", {"delay_ms": 0}), ("echo", {"delay_ms": 0})])
 
     await run_turn(turn.pk)
@@ -356,3 +356,39 @@ async def test_a_page_load_right_after_the_claim_does_not_take_the_pane_for_dead
         entries = await log_of(aredis, row.pk)
         assert [f["k"] for _, f in entries][-1] == "e"
         assert [f.get("st") for _, f in entries if f["k"] == "e"] == ["done"]
+
+
+async def test_a_rate_limit_set_in_admin_holds_the_second_call_and_says_so(
+    owner: Any, aredis: Any
+) -> None:
+    """One request a minute for the provider: the second pane waits for the window, says
+    how long, and can be stopped while it waits; the first pane is not held up."""
+    from playground.models import RateLimit
+
+    await RateLimit.objects.acreate(provider="echo", requests_per_minute=1)
+    turn = await new_turn(owner, [("echo", {"delay_ms": 0}), ("echo", {"delay_ms": 0})])
+    task = asyncio.create_task(run_turn(turn.pk))
+    try:
+        waiting: tuple[int, str] | None = None
+        for _ in range(200):
+            for row in await rows(turn):
+                message = panelog.merge(await log_of(aredis, row.pk)).message  # type: ignore[arg-type]
+                if message:
+                    waiting = (row.pk, message)
+            if waiting:
+                break
+            await asyncio.sleep(0.02)
+        assert waiting is not None
+        held, message = waiting
+        assert message.startswith("waiting for the Echo limit of this key (1 request a minute) — ")
+        assert 55 <= int(message.rsplit("— ", 1)[1].split()[0]) <= 60
+        await aredis.set(panelog.stop_key(held), 1)
+        await asyncio.wait_for(task, timeout=2.0)
+    finally:
+        if not task.done():
+            task.cancel()
+    by_pk = {row.pk: row for row in await rows(turn)}
+    assert by_pk[held].status == Status.STOPPED
+    assert by_pk[held].text == ""
+    (ran,) = [row for pk, row in by_pk.items() if pk != held]
+    assert (ran.status, ran.text) == (Status.DONE, "Echo #1: one two three four five six")
