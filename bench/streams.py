@@ -44,6 +44,7 @@ import platform
 import re
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -482,16 +483,23 @@ class PaneTurn:
         self.last = now
 
 
+NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+
+
 class Browser:
     """One signed-in person; their comparisons share the session cookie, as tabs do."""
 
     def __init__(self, web: str, connections: int) -> None:
         self.web = web
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
         self.client = httpx.AsyncClient(
             base_url=web,
             timeout=httpx.Timeout(120),
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+            limits=limits,
             follow_redirects=False,
+            # Browsers set TCP_NODELAY on their sockets; without it the multipart body of a
+            # Send waits behind its headers for the server's delayed ACK (up to 40 ms).
+            transport=httpx.AsyncHTTPTransport(limits=limits, socket_options=NODELAY),
         )
         self.csrf = ""
         self.params = [p.name for p in provider_class("openai").params]
@@ -753,7 +761,9 @@ class Direct:
 async def direct_lane(upstream: str, tokens: int, out: Direct) -> None:
     body = {"model": "baseline", "stream": True, "max_completion_tokens": tokens, "messages": []}
     headers = {"Authorization": f"Bearer {API_KEY}"}
-    async with httpx.AsyncClient(timeout=120) as client:
+    # The same socket options as the worker's client (playground/worker_loop.py).
+    transport = httpx.AsyncHTTPTransport(socket_options=NODELAY)
+    async with httpx.AsyncClient(timeout=120, transport=transport) as client:
         while True:
             started = time.monotonic_ns()
             first = True

@@ -20,13 +20,13 @@ import logging
 from typing import Any, cast
 
 import redis.asyncio as aioredis
-from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.http import Http404
 
 from playground import panelog
 from playground.access import session_for_user
+from playground.db_threads import off_request_thread
 from playground.fragments import render_batch, render_final, render_new_turn
 from playground.models import Response, Session
 from playground.watchdog import reap_dead
@@ -61,7 +61,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         user = self.scope.get("user")
         session_id = self.scope["url_route"]["kwargs"]["session_id"]
         try:
-            self.session = await sync_to_async(session_for_user)(user, session_id)
+            self.session = await off_request_thread(session_for_user)(user, session_id)
         except Http404:
             await self.close(code=4404)
             return
@@ -102,7 +102,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 await self.follower
             self.follower = asyncio.create_task(self._follow())
 
-    @sync_to_async
+    @off_request_thread
     def _owned_responses(self, ids: list[Any]) -> list[int]:
         """Only responses of this session can be followed (ids from the client are
         untrusted)."""

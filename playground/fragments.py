@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from asgiref.sync import sync_to_async
 from django.template.loader import render_to_string
 from django.utils.html import escape
 
 from playground import panelog
+from playground.db_threads import off_request_thread
 from playground.models import Response, Turn
 from playground.templatetags.playground import live_status
 from playground.views.context import response_context
@@ -36,14 +36,14 @@ def render_batch(response_id: int, batch: panelog.Batch) -> str:
     return "".join(parts)
 
 
-@sync_to_async
+@off_request_thread
 def render_final(response_id: int, last_seq: int) -> str:
     response = Response.objects.select_related("turn", "pane").get(pk=response_id)
     context = response_context(response, seq=last_seq)
     return render_to_string("playground/_response.html#oob-response", {"r": context})
 
 
-@sync_to_async
+@off_request_thread
 def render_new_turn(session_id: int, turn_id: int, control_id: str) -> tuple[str, list[int]]:
     turn = Turn.objects.filter(pk=turn_id, session_id=session_id).first()
     if turn is None:

@@ -74,6 +74,10 @@ def database_from_url(url: str) -> dict[str, object]:
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
             "TEST": {"NAME": str(Path(name).with_suffix(".test.sqlite3"))},
+            # Keep connections: closing the last one checkpoints the WAL, which was 3 of a
+            # Send's 8 ms (docs/performance.md). SQLite connections are file handles, so a
+            # thread that leaves one open costs nothing on a server.
+            "CONN_MAX_AGE": 60,
         }
     if parts.scheme in {"postgres", "postgresql"}:
         options = {k: v[-1] for k, v in parse_qs(parts.query).items()}

@@ -1,0 +1,31 @@
+"""Blocking database work called from async code (the websocket consumer).
+
+asgiref's default, ``thread_sensitive=True``, runs it on the one thread that also serves
+every synchronous view of the daphne process, so rendering finished answers for one
+websocket would queue other people's Sends behind it. This runs it in the executor's
+threads instead, and closes connections the way the end of a request would.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def off_request_thread(fn: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]]:
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        close_old_connections()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    return sync_to_async(run, thread_sensitive=False)
