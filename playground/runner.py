@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from playground import panelog
 from playground.attachments import image_parts, tool_specs
-from playground.catalog import CatalogModel, catalog
+from playground.catalog import CatalogModel, catalog, forget_catalog
 from playground.models import Response, Status, Turn
 from playground.publisher import PaneBuffer
 from playground.ratelimit import Limits, admit, credential_id, provider_limits, settle
@@ -142,6 +142,10 @@ def _load_jobs(turn_id: int) -> list[PaneJob]:
     )
     histories = _histories(claimed)
     models = catalog()
+    if any(r.model_key not in models for r in claimed):
+        # This process's copy may predate an entry an admin enabled a moment ago.
+        forget_catalog()
+        models = catalog()
     limits = provider_limits()
     jobs = []
     for response in claimed:

@@ -45,7 +45,11 @@ def test_four_wire_formats_stream_side_by_side_with_usage_and_cost(page: Any, st
     page.get_by_label("Prompt").fill("Say something short.")
     page.get_by_role("button", name="Send").click()
     page.wait_for_url(re.compile(r"/s/\d+/$"))
-    expect(page.locator("article.status-done")).to_have_count(4, timeout=30_000)
+    try:
+        expect(page.locator("article.status-done")).to_have_count(4, timeout=30_000)
+    except AssertionError:
+        rows = Response.objects.values_list("display_name", "status", "error", "text")
+        raise AssertionError(f"not every pane ended done: {list(rows)}") from None
 
     for name, (text, input_tokens, output_tokens, cost) in PANES.items():
         pane = page.get_by_role("region", name=name)

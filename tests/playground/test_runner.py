@@ -392,3 +392,23 @@ async def test_a_rate_limit_set_in_admin_holds_the_second_call_and_says_so(
     assert by_pk[held].text == ""
     (ran,) = [row for pk, row in by_pk.items() if pk != held]
     assert (ran.status, ran.text) == (Status.DONE, "Echo #1: one two three four five six")
+
+
+async def test_a_model_enabled_a_moment_ago_runs_although_the_worker_cached_the_catalog(
+    owner: Any, aredis: Any
+) -> None:
+    """The worker's catalog is cached for a few seconds; an entry an admin enabled in the
+    meantime (in another process, so no signal reached this one) still runs."""
+    from playground.catalog import catalog
+    from playground.models import CatalogEntry
+
+    await CatalogEntry.objects.filter(key="echo").aupdate(enabled=False)
+    await sync_to_async(catalog)()  # cached without echo
+    turn = await new_turn(owner, [("echo", {"delay_ms": 0})])
+    await CatalogEntry.objects.filter(key="echo").aupdate(enabled=True)  # no signal
+
+    await run_turn(turn.pk)
+
+    (row,) = await rows(turn)
+    assert (row.status, row.error) == (Status.DONE, "")
+    assert row.text == "Echo #1: one two three four five six"
