@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -526,9 +527,9 @@ class Browser:
             raise RuntimeError(f"GET / after sign-in answered {home.status_code}")
         self.csrf = header.group(1).decode()
 
-    def compose(self, panes: int, tokens: int, prompt: str) -> tuple[list[Any], list[Any]]:
-        """The compose form as htmx sends it (hx-encoding multipart/form-data): every named
-        field of the page, empty ones included, and the empty file input."""
+    def compose(self, panes: int, tokens: int, prompt: str) -> list[tuple[str, str]]:
+        """The compose form as htmx sends it with no image attached (urlencoded, see
+        static/playground/app.js): every named field of the page, empty ones included."""
         data: list[tuple[str, str]] = []
         for i in range(panes):
             data.append(("pane", str(i)))
@@ -536,33 +537,26 @@ class Browser:
             for name in self.params:
                 data.append((f"pane-{i}-p-{name}", str(tokens) if name == "max_tokens" else ""))
         data += [("system_prompt", ""), ("tools", ""), ("image_urls", ""), ("prompt", prompt)]
-        files = [("images", ("", b"", "application/octet-stream"))]
-        return data, files
+        return data
 
-    async def send(self, path: str, current: str, form: tuple[list[Any], list[Any]]) -> Any:
-        data, files = form
+    async def send(self, path: str, current: str, form: list[tuple[str, str]]) -> Any:
         headers = {
             "HX-Request": "true",
             "HX-Current-URL": self.web + current,
             "HX-Trigger": "compose",
             "X-CSRFToken": self.csrf,
         }
-        # httpx takes a list of pairs for repeated fields through its multipart encoder
-        return await self.client.post(path, data=dict_multi(data), files=files, headers=headers)
+        # One body in one write, as a browser sends it: encoded up front. (httpx streams a
+        # multipart body part by part, and with TCP_NODELAY each part is a packet of its
+        # own: that alone added 6 ms to every Send.)
+        return await self.client.post(
+            path,
+            content=urlencode(form).encode(),
+            headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
+        )
 
     async def close(self) -> None:
         await self.client.aclose()
-
-
-def dict_multi(pairs: list[tuple[str, str]]) -> dict[str, str | list[str]]:
-    out: dict[str, str | list[str]] = {}
-    for key, value in pairs:
-        if key in out:
-            existing = out[key]
-            out[key] = [*existing, value] if isinstance(existing, list) else [existing, value]
-        else:
-            out[key] = value
-    return out
 
 
 class Comparison:

@@ -1,9 +1,10 @@
 """Blocking database work called from async code (the websocket consumer).
 
-asgiref's default, ``thread_sensitive=True``, runs it on the one thread that also serves
-every synchronous view of the daphne process, so rendering finished answers for one
-websocket would queue other people's Sends behind it. This runs it in the executor's
-threads instead, and closes connections the way the end of a request would.
+asgiref's default, ``thread_sensitive=True``, runs it on one thread shared by every
+websocket of the daphne process (views have their own threads: ``http_handler.py``), so
+rendering finished answers for one socket would queue the others behind it. This runs it
+in the executor's threads instead, and closes connections the way the end of a request
+would.
 """
 
 from __future__ import annotations

@@ -114,10 +114,18 @@ def _expected_tokens(request: ChatRequest) -> int:
     return sum(estimate_tokens(m.text) for m in request.messages) + answer
 
 
-def _load_jobs(turn_id: int) -> list[PaneJob]:
-    """Claim the turn's pending responses and build their requests (runs in a thread)."""
-    pending = list(
-        Response.objects.filter(turn_id=turn_id, status=Status.PENDING).values_list("pk", flat=True)
+def load_jobs(turn_id: int, response_ids: list[int] | None = None) -> list[PaneJob]:
+    """Claim the turn's pending responses and build their requests (blocking: the Celery
+    task's thread, or a thread of the loop's executor). ``response_ids``, when the task
+    carries them, saves a query before the claim; only pending ones of the turn count."""
+    pending = (
+        list(response_ids)
+        if response_ids is not None
+        else list(
+            Response.objects.filter(turn_id=turn_id, status=Status.PENDING).values_list(
+                "pk", flat=True
+            )
+        )
     )
     if not pending:
         if not Turn.objects.filter(pk=turn_id).exists():
@@ -132,7 +140,7 @@ def _load_jobs(turn_id: int) -> list[PaneJob]:
     # One conditional update claims them all; the claim's own timestamp tells which rows
     # this task got (a task delivered twice finds nothing left to claim).
     claimed_at = timezone.now()
-    Response.objects.filter(pk__in=pending, status=Status.PENDING).update(
+    Response.objects.filter(pk__in=pending, turn_id=turn_id, status=Status.PENDING).update(
         status=Status.STREAMING, started_at=claimed_at
     )
     claimed = list(
@@ -200,16 +208,21 @@ def _save(job: PaneJob) -> bool:
 
 
 async def run_turn(turn_id: int) -> None:
-    ctx = context()
-    jobs = await sync_to_async(_load_jobs, thread_sensitive=False)(turn_id)
+    """Claim and stream a turn from async code (tests); the Celery task claims in its own
+    thread and calls :func:`run_jobs`."""
+    await run_jobs(await sync_to_async(load_jobs, thread_sensitive=False)(turn_id))
+
+
+async def run_jobs(jobs: list[PaneJob]) -> None:
     if jobs:
+        ctx = context()
         await asyncio.gather(*(run_pane(ctx, job) for job in jobs))
 
 
 async def run_pane(ctx: WorkerContext, job: PaneJob) -> None:
     publisher = ctx.publisher
     buffer = publisher.register(job.response_id)
-    job.started = buffer.started  # registering beats at once; _load_jobs beat before the claim
+    job.started = buffer.started  # registering beats at once; load_jobs beat before the claim
     try:
         consume = asyncio.create_task(_consume(ctx, job, buffer))
         assert buffer.stop_event is not None

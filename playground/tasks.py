@@ -8,11 +8,18 @@ from playground import worker_loop
 
 
 @shared_task(name="playground.run_turn", acks_late=True, ignore_result=True)
-def run_turn(turn_id: int) -> None:
-    """Stream every pane of a turn; returns when all of them have ended."""
-    from playground.runner import run_turn as run
+def run_turn(turn_id: int, response_ids: list[int] | None = None) -> None:
+    """Stream every pane of a turn; returns when all of them have ended. ``response_ids``:
+    the turn's responses, so the claim needs no query to find them (messages sent before
+    they were added carry none)."""
+    from playground.runner import load_jobs, run_jobs
 
-    worker_loop.run(run(turn_id))
+    # The claim and the requests are built here, on this task's thread and its database
+    # connection; the loop gets work that is ready to stream (two thread hops fewer
+    # before the first request goes out).
+    jobs = load_jobs(turn_id, response_ids)
+    if jobs:
+        worker_loop.run(run_jobs(jobs))
 
 
 @shared_task(name="playground.check_connection", ignore_result=True)

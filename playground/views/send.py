@@ -29,13 +29,14 @@ def send(request: HttpRequest, session_id: int | None = None) -> HttpResponse:
         response = render(request, "playground/_errors.html", {"errors": compose.errors})
         return reswap(retarget(response, "#compose-errors"), "innerHTML")
     created = session is None
-    turn = _save_turn(request, session, compose)
-    # Announce the turn to every page following the session, then hand it to a worker.
-    # The task carries the turn's id only: no prompt, no key.
+    turn, response_ids = _save_turn(request, session, compose)
+    # Hand the turn to a worker, then announce it to every page following the session (a
+    # page that learns of it late replays its panes from the start). The task carries the
+    # turn's and its responses' ids only: no prompt, no key.
+    run_turn.delay(turn.pk, response_ids)
     redis_client().xadd(
         panelog.control_key(turn.session_id), {"turn": turn.pk}, maxlen=1000, approximate=True
     )
-    run_turn.delay(turn.pk)
     if created:
         return HttpResponseClientRedirect(reverse("session", args=[turn.session_id]))
     response = render(request, "playground/_errors.html", {"errors": []})
@@ -45,36 +46,48 @@ def send(request: HttpRequest, session_id: int | None = None) -> HttpResponse:
     )
 
 
-def _save_turn(request: HttpRequest, session: Session | None, compose: Compose) -> Turn:
+def _save_turn(
+    request: HttpRequest, session: Session | None, compose: Compose
+) -> tuple[Turn, list[int]]:
     with transaction.atomic():
+        existing: dict[int, Pane] = {}
+        last = None
         if session is None:
-            title = " ".join(compose.prompt.split())[:80]
-            session = Session.objects.create(owner_id=user_id(request.user), title=title)
+            # A new comparison: nothing to compare against, so no reads, one insert each.
+            session = Session.objects.create(
+                owner_id=user_id(request.user),
+                title=" ".join(compose.prompt.split())[:80],
+                system_prompt=compose.system_prompt,
+            )
         else:
             session = Session.objects.select_for_update().get(pk=session.pk)
-        session.system_prompt = compose.system_prompt
-        session.save(update_fields=["system_prompt", "updated_at"])
+            session.system_prompt = compose.system_prompt
+            session.save(update_fields=["system_prompt", "updated_at"])
+            existing = {p.position: p for p in session.panes.all()}
+            last = session.turns.aggregate(last=Max("index"))["last"]
         # Panes are kept by position; only the ones that changed are written.
-        existing = {p.position: p for p in session.panes.all()}
         panes: list[Pane] = []
+        new: list[Pane] = []
         for spec in compose.panes:
             pane = existing.pop(spec.position, None)
             wanted = (spec.model_key, spec.params, False)
             if pane is None:
-                pane = Pane.objects.create(
+                pane = Pane(
                     session=session,
                     position=spec.position,
                     model_key=spec.model_key,
                     params=spec.params,
                 )
+                new.append(pane)
             elif (pane.model_key, pane.params, pane.removed) != wanted:
                 pane.model_key, pane.params, pane.removed = wanted
                 pane.save(update_fields=["model_key", "params", "removed"])
             panes.append(pane)
+        if new:
+            Pane.objects.bulk_create(new)  # sets their ids (RETURNING on SQLite and PostgreSQL)
         gone = [p.pk for p in existing.values() if not p.removed]
         if gone:
             Pane.objects.filter(pk__in=gone).update(removed=True)
-        last = session.turns.aggregate(last=Max("index"))["last"]
         turn = Turn.objects.create(
             session=session,
             index=0 if last is None else last + 1,
@@ -83,7 +96,7 @@ def _save_turn(request: HttpRequest, session: Session | None, compose: Compose) 
             tools=compose.tools,
             images=compose.images,
         )
-        Response.objects.bulk_create(
+        responses = Response.objects.bulk_create(
             Response(
                 turn=turn,
                 pane=pane,
@@ -93,4 +106,4 @@ def _save_turn(request: HttpRequest, session: Session | None, compose: Compose) 
             )
             for pane, spec in zip(panes, compose.panes, strict=True)
         )
-    return turn
+    return turn, [r.pk for r in responses]

@@ -137,3 +137,29 @@ def test_a_pane_whose_worker_died_is_shown_interrupted(page: Any, stack: Any) ->
         stack.stop_workers()
         for _ in range(shared):
             stack.start_worker()
+
+
+def test_a_send_is_urlencoded_and_one_with_an_image_is_multipart(page: Any, tmp_path: Any) -> None:
+    sent: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            sent.append(r.headers.get("content-type", ""))
+            if r.method == "POST" and r.url.endswith("send/")
+            else None
+        ),
+    )
+    start_comparison(page, delay_ms="0", repeat="1")
+    expect(page.locator("article.status-done")).to_have_count(2)
+    image = tmp_path / "dot.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+    page.get_by_label("Images").set_input_files(str(image))
+    page.get_by_label("Prompt").fill("look")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("article.status-done")).to_have_count(4)
+    for index in (0, 1):
+        assert pane_text(page, index).strip() == "Echo #2: look [1 image]"
+    # No file: the light urlencoded form; with a file: multipart, the image arrives.
+    assert sent[0].startswith("application/x-www-form-urlencoded"), sent
+    assert sent[1].startswith("multipart/form-data"), sent
+    assert page.get_by_label("Images").evaluate("el => el.files.length") == 0

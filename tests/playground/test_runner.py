@@ -18,7 +18,7 @@ from django.conf import settings
 
 from playground import panelog
 from playground.models import Response, Status, Turn
-from playground.runner import run_turn
+from playground.runner import load_jobs, run_jobs, run_turn
 from providers.echo import count_tokens
 from tests.playground.helpers import PaneDef, decoded, make_turn, responses_of, sse_chunks
 
@@ -194,6 +194,28 @@ async def test_a_task_delivered_twice_runs_no_pane_twice(owner: Any, aredis: Any
         (r.pk, r.status, r.text, r.started_at, r.finished_at, r.total_ms) for r in await rows(turn)
     ] == first_rows
     assert [await log_of(aredis, r[0]) for r in first_rows] == first_logs
+
+
+async def test_the_task_claims_only_its_own_turns_pending_responses(
+    owner: Any, aredis: Any
+) -> None:
+    """The Celery task carries its responses' ids; an id of another turn, or of a response
+    already run, is never claimed through it."""
+    turn = await new_turn(owner, [("echo", {"delay_ms": 0}), ("echo", {"delay_ms": 0})])
+    other = await new_turn(owner, [("echo", {"delay_ms": 0})], prompt="someone else")
+    ids = [r.pk for r in await rows(turn)]
+    [other_id] = [r.pk for r in await rows(other)]
+
+    jobs = await sync_to_async(load_jobs)(turn.pk, [ids[0], other_id])
+    await run_jobs(jobs)
+
+    assert [job.response_id for job in jobs] == [ids[0]]
+    first, second = await rows(turn)
+    assert (first.status, first.text) == (Status.DONE, "Echo #1: one two three four five six")
+    assert second.status == Status.PENDING
+    [untouched] = await rows(other)
+    assert (untouched.status, untouched.text) == (Status.PENDING, "")
+    assert await sync_to_async(load_jobs)(turn.pk, [ids[0]]) == []  # run already
 
 
 async def test_a_pane_stopped_before_it_started_is_not_run(owner: Any, aredis: Any) -> None:

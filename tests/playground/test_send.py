@@ -109,10 +109,10 @@ def test_follow_up_adds_turn_one_with_a_response_per_pane(
     control = clean_redis.xrange(f"pg:ctl:{session.pk}")
     assert [fields for _id, fields in control] == [{b"turn": str(turn.pk).encode()}]
     [raw] = celery_messages(clean_redis)
-    assert task_call(raw)[1] == [turn.pk]
+    assert task_call(raw)[1] == [turn.pk, sorted(turn.responses.values_list("pk", flat=True))]
 
 
-def test_celery_message_carries_the_turn_id_only(
+def test_celery_message_carries_ids_only(
     owner_client: Any, clean_redis: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-123")
@@ -125,7 +125,14 @@ def test_celery_message_carries_the_turn_id_only(
     turn = Turn.objects.get()
     [raw] = celery_messages(clean_redis)
     name, args, kwargs = task_call(raw)
-    assert (name, args, kwargs) == ("playground.run_turn", [turn.pk], {})
+    response_ids = sorted(turn.responses.values_list("pk", flat=True))
+    assert (name, args[0], sorted(args[1]), kwargs) == (
+        "playground.run_turn",
+        turn.pk,
+        response_ids,
+        {},
+    )
+    assert len(args) == 2 and len(response_ids) == 2
     body = base64.b64decode(json.loads(raw)["body"])
     for secret in (b"sk-test-secret-123", b"secret soup", b"grandmother", b"Sys!"):
         assert secret not in raw
