@@ -4,6 +4,7 @@ attributes, no style, no frames; and the pane's history carries hx-disable."""
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 from typing import Any
 
@@ -190,3 +191,32 @@ def test_an_image_in_an_answer_is_a_link_the_browser_does_not_fetch() -> None:
     assert found[1][1]["href"] == "https://evil.example/c.png?q=secret"
     assert "[image: a &quot;cat&quot;]" in html or '[image: a "cat"]' in html
     assert "<img" not in html
+
+
+@pytest.mark.django_db
+def test_the_model_picker_lists_the_catalog_with_the_panes_model_selected(
+    owner_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from playground.catalog import forget_catalog
+    from playground.models import CatalogEntry
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    CatalogEntry.objects.create(
+        key="custom:x", display_name="Mine <b>&amp; yours</b>", provider="openai_compatible",
+        model_id="x", base_url="http://127.0.0.1:9/v1",
+    )  # fmt: skip
+    forget_catalog()
+
+    page = owner_client.get(reverse("home")).content.decode()
+
+    first_picker = page[page.index('aria-label="Model"') : page.index("</select>")]
+    options = re.findall(
+        r"<option value=\"([^\"]+)\"( selected)?( disabled)?>([^<]*)</option>", first_picker
+    )
+    by_key = {key: (bool(sel), bool(dis), label) for key, sel, dis, label in options}
+    assert len(by_key) == CatalogEntry.objects.filter(enabled=True).count()
+    assert [key for key, (sel, _, _) in by_key.items() if sel] == ["local:smollm2"]
+    assert by_key["echo"] == (False, False, "Echo")
+    assert by_key["openai:gpt-5"] == (False, True, "OpenAI · GPT-5 (needs OPENAI_API_KEY)")
+    # A display name is text, never markup.
+    assert by_key["custom:x"][2] == "Mine &lt;b&gt;&amp;amp; yours&lt;/b&gt;"
