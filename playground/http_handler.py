@@ -20,25 +20,25 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.base import BaseHandler
 from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponseBase
-
-# Requests served at once per web process. A request waits only when this many views are
-# running together (e.g. slow "test connection" calls); the threads are started on demand.
-THREADS = int(os.environ.get("PLAYGROUND_HTTP_THREADS", "32"))
 
 
 class OneHopASGIHandler(ASGIHandler):
     def __init__(self) -> None:
         BaseHandler.__init__(self)
         self.load_middleware(is_async=False)
-        self.pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="http")
+        # A request waits only when this many views run at once (e.g. slow "test connection"
+        # calls); threads are started on demand and kept.
+        self.pool = ThreadPoolExecutor(
+            max_workers=settings.PLAYGROUND_HTTP_THREADS, thread_name_prefix="http"
+        )
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":

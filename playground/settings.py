@@ -229,6 +229,8 @@ if PLAYGROUND_LOCAL_MODEL_URL:
 # llama.cpp's server decodes one request at a time.
 PLAYGROUND_LOCAL_CONCURRENCY = int(env_number("PLAYGROUND_LOCAL_CONCURRENCY", 1, 1, 64))
 PLAYGROUND_ENDPOINT_CONCURRENCY = int(env_number("PLAYGROUND_ENDPOINT_CONCURRENCY", 16, 1, 1024))
+# Requests a web process serves at once (its kept threads, playground/http_handler.py).
+PLAYGROUND_HTTP_THREADS = int(env_number("PLAYGROUND_HTTP_THREADS", 32, 1, 512))
 
 # Base URL overrides per provider: PLAYGROUND_<NAME>_BASE_URL (gateways, proxies, local servers).
 PLAYGROUND_BASE_URLS = {
