@@ -27,7 +27,7 @@ from playground.models import Response, Status, Turn
 from playground.publisher import PaneBuffer
 from playground.ratelimit import Limits, admit, credential_id, provider_limits, settle
 from playground.redis_sync import redis_client
-from playground.slots import endpoint_slot
+from playground.slots import endpoint_slot, release_sync, try_slots
 from playground.usage import estimate_tokens
 from playground.worker_loop import WorkerContext, context
 from providers.base import (
@@ -63,6 +63,7 @@ class PaneJob:
     ttft_ms: int | None = None
     limits: Limits = field(default_factory=Limits)
     started: float = 0.0
+    slot_held: bool = False  # load_jobs took the endpoint's slot already
 
 
 def _histories(claimed: list[Response]) -> dict[int, list[Message]]:
@@ -77,6 +78,7 @@ def _histories(claimed: list[Response]) -> dict[int, list[Message]]:
             Response.objects.filter(pane_id__in=list(earlier), turn__index__lt=turn.index)
             .filter(Q(status=Status.DONE) | ~Q(text=""))
             .select_related("turn")
+            .only("pane_id", "text", "turn__index", "turn__prompt", "turn__images")
             .order_by("turn__index")
         )
         for previous in rows:
@@ -118,45 +120,63 @@ def load_jobs(turn_id: int, response_ids: list[int] | None = None) -> list[PaneJ
     """Claim the turn's pending responses and build their requests (blocking: the Celery
     task's thread, or a thread of the loop's executor). ``response_ids``, when the task
     carries them, saves a query before the claim; only pending ones of the turn count."""
-    pending = (
-        list(response_ids)
-        if response_ids is not None
-        else list(
-            Response.objects.filter(turn_id=turn_id, status=Status.PENDING).values_list(
-                "pk", flat=True
-            )
+    rows = list(
+        Response.objects.filter(
+            **({"pk__in": response_ids} if response_ids is not None else {}),
+            turn_id=turn_id,
+            status=Status.PENDING,
         )
-    )
-    if not pending:
-        if not Turn.objects.filter(pk=turn_id).exists():
-            log.warning("turn %s no longer exists; nothing to run", turn_id)
-        return []  # already run (a redelivered task) or stopped before it started
-    # Beat before the claim: a pane marked streaming without a heartbeat is taken for dead
-    # by the watchdog (a page load, an idle follower) before run_pane beats.
-    with redis_client().pipeline(transaction=False) as pipe:
-        for pk in pending:
-            pipe.set(panelog.heartbeat_key(pk), 1, ex=panelog.HEARTBEAT_TTL_S)
-        pipe.execute()
-    # One conditional update claims them all; the claim's own timestamp tells which rows
-    # this task got (a task delivered twice finds nothing left to claim).
-    claimed_at = timezone.now()
-    Response.objects.filter(pk__in=pending, turn_id=turn_id, status=Status.PENDING).update(
-        status=Status.STREAMING, started_at=claimed_at
-    )
-    claimed = list(
-        Response.objects.filter(pk__in=pending, status=Status.STREAMING, started_at=claimed_at)
         .select_related("turn")
         .order_by("pane__position")
     )
-    histories = _histories(claimed)
+    if not rows:
+        if not Turn.objects.filter(pk=turn_id).exists():
+            log.warning("turn %s no longer exists; nothing to run", turn_id)
+        return []  # already run (a redelivered task) or stopped before it started
     models = catalog()
-    if any(r.model_key not in models for r in claimed):
+    if any(r.model_key not in models for r in rows):
         # This process's copy may predate an entry an admin enabled a moment ago.
         forget_catalog()
         models = catalog()
     limits = provider_limits()
+    # One round trip before the claim: each pane's heartbeat (a pane marked streaming
+    # without one is taken for dead by the watchdog before run_pane beats), and a try for
+    # its endpoint's slot. A pane under a rate limit asks for its slot later, once admitted,
+    # so that it does not hold the endpoint while it waits.
+    client = redis_client()
+    wanted = []
+    for r in rows:
+        model = models.get(r.model_key)
+        if model is not None and not limits.get(model.provider, Limits()):
+            wanted.append((model.endpoint, model.concurrency, r.pk))
+    with client.pipeline(transaction=False) as pipe:
+        for r in rows:
+            pipe.set(panelog.heartbeat_key(r.pk), 1, ex=panelog.HEARTBEAT_TTL_S)
+        try_slots(pipe, wanted)
+        tried = pipe.execute()[len(rows) :]
+    held = {pk: int(ahead) < 0 for (_e, _l, pk), ahead in zip(wanted, tried, strict=True)}
+    # One conditional update claims them all; when it claims fewer than were read (a
+    # task delivered twice, a Stop meanwhile), the claim's own timestamp tells which rows
+    # this task got.
+    claimed_at = timezone.now()
+    pks = [r.pk for r in rows]
+    count = Response.objects.filter(pk__in=pks, status=Status.PENDING).update(
+        status=Status.STREAMING, started_at=claimed_at
+    )
+    if count != len(rows):
+        ours = set(
+            Response.objects.filter(
+                pk__in=pks, status=Status.STREAMING, started_at=claimed_at
+            ).values_list("pk", flat=True)
+        )
+        for endpoint, _limit, pk in wanted:
+            if pk not in ours:
+                release_sync(client, endpoint, pk)
+        rows = [r for r in rows if r.pk in ours]
+    histories = _histories(rows)
     jobs = []
-    for response in claimed:
+    for response in rows:
+        response.status, response.started_at = Status.STREAMING, claimed_at
         model = models.get(response.model_key)
         request = ChatRequest(
             model=model.model_id if model else response.model_key,
@@ -167,7 +187,16 @@ def load_jobs(turn_id: int, response_ids: list[int] | None = None) -> list[PaneJ
             tools=tool_specs(response.turn.tools),
         )
         job_limits = limits.get(model.provider, Limits()) if model else Limits()
-        jobs.append(PaneJob(response.pk, model, request, response.display_name, limits=job_limits))
+        jobs.append(
+            PaneJob(
+                response.pk,
+                model,
+                request,
+                response.display_name,
+                limits=job_limits,
+                slot_held=held.get(response.pk, False),
+            )
+        )
     return jobs
 
 
@@ -281,7 +310,7 @@ async def _consume(ctx: WorkerContext, job: PaneJob, buffer: PaneBuffer) -> None
     expected = _expected_tokens(job.request)
     call = await admit(ctx.redis, credential, job.limits, expected, limited)
     async with endpoint_slot(
-        ctx.redis, model.endpoint, model.concurrency, job.response_id, waiting
+        ctx.redis, model.endpoint, model.concurrency, job.response_id, waiting, held=job.slot_held
     ):
         if waited:
             publisher.set_status(buffer, "")  # clears the waiting line

@@ -32,7 +32,7 @@ from providers.base import (
     Usage,
 )
 from providers.http import JSONLines, http_error, obj, stream_error
-from providers.sse import iter_sse
+from providers.sse import iter_sse, read_rest
 
 DEFAULT_MAX_TOKENS = 4096  # max_tokens is required by the API
 
@@ -217,7 +217,8 @@ class Anthropic(Provider):
         input_tokens: int | None = None
         output_tokens: int | None = None
         stop_reason: str | None = None
-        async for sse in iter_sse(response):
+        events = iter_sse(response)
+        async for sse in events:
             if not sse.data.strip():
                 continue
             data = lines.decode(sse.data)
@@ -270,6 +271,7 @@ class Anthropic(Provider):
                 return  # cut short: no Finish, the caller reports it
         yield Usage(input_tokens=input_tokens, output_tokens=output_tokens)
         yield Finish(_FINISH_REASONS.get(stop_reason or "end_turn", stop_reason or "stop"))
+        await read_rest(events)  # the connection is kept for the next answer
 
 
 @dataclasses.dataclass

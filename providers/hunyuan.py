@@ -50,7 +50,7 @@ from providers.base import (
 )
 from providers.http import JSONLines, body_message, classify, items, obj, redact
 from providers.openai_compat import OpenAIChat
-from providers.sse import iter_sse_lines
+from providers.sse import iter_sse_lines, read_rest
 
 DISPLAY_NAME = "Tencent Hunyuan"
 
@@ -432,7 +432,8 @@ class Hunyuan(Provider):
         tools: dict[int | str, _PendingCall] = {}
         usage: Usage | None = None
         finish: str | None = None
-        async for sse in iter_sse_lines(lines):
+        events = iter_sse_lines(lines)
+        async for sse in events:
             data = sse.data.strip()
             if not data:
                 continue
@@ -473,6 +474,7 @@ class Hunyuan(Provider):
         if usage is not None:
             yield usage
         yield Finish(_FINISH_REASONS.get(finish, finish))
+        await read_rest(events)  # the connection is kept for the next answer
 
 
 def tool_spec(tool: ToolSpec) -> dict[str, Any]:

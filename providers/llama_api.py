@@ -38,7 +38,7 @@ from providers.base import (
 )
 from providers.http import JSONLines, bearer, error_details, items, obj, redact, stream_error
 from providers.openai_compat import OpenAIChat, tool_spec
-from providers.sse import iter_sse
+from providers.sse import iter_sse, read_rest
 
 TOP_K = Param("top_k", "Top K", "int", "Sample only from the K likeliest tokens.", 1, 1000)
 # Bounds UNCONFIRMED (the SDK gives none): 1 is no penalty, as in the usual samplers.
@@ -177,7 +177,8 @@ class LlamaAPI(Provider):
         metrics: dict[str, int] = {}
         complete = False
         stop_reason: str | None = None
-        async for sse in iter_sse(response):
+        events = iter_sse(response)
+        async for sse in events:
             data = sse.data.strip()
             if not data:
                 continue
@@ -224,6 +225,7 @@ class LlamaAPI(Provider):
         if stop_reason is None:
             stop_reason = "tool_calls" if calls else "stop"
         yield Finish(_FINISH_REASONS.get(stop_reason, stop_reason))
+        await read_rest(events)  # the connection is kept for the next answer
 
 
 def _add_tool_fragment(calls: list[_PendingCall], delta: Mapping[str, Any]) -> None:

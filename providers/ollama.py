@@ -47,6 +47,7 @@ from providers.http import (
     stream_error,
 )
 from providers.openai_compat import tool_spec
+from providers.sse import read_rest
 
 TOP_K = Param("top_k", "Top K", "int", "Sample only from the K likeliest tokens.", 1, 1000)
 NUM_CTX = Param(
@@ -234,7 +235,8 @@ class Ollama(Provider):
     async def read_events(self, response: httpx.Response, key: str) -> AsyncGenerator[Event, None]:
         lines = JSONLines(self.display_name)
         calls = 0
-        async for line in iter_ndjson(response):
+        lines_read = iter_ndjson(response)
+        async for line in lines_read:
             if not line.strip():
                 continue
             chunk = lines.decode(line)
@@ -270,6 +272,7 @@ class Ollama(Provider):
                     # Ollama says "stop" after tool calls; say it the way the others do.
                     finish = "tool_calls"
                 yield Finish(finish)
+                await read_rest(lines_read)  # the connection is kept for the next answer
                 return
         # The body ended before a done line: cut short, no Finish; the caller reports it.
 

@@ -50,7 +50,7 @@ from providers.http import (
     obj,
     stream_error,
 )
-from providers.sse import iter_sse
+from providers.sse import iter_sse, read_rest
 
 _FINISH_REASONS = {
     "stop": "stop",
@@ -204,7 +204,8 @@ class OpenAIChat(Provider):
         finish: str | None = None
         usage: Usage | None = None
         done = saw_tools = False
-        async for sse in iter_sse(response):
+        events = iter_sse(response)
+        async for sse in events:
             data = sse.data.strip()
             if not data:
                 continue
@@ -250,6 +251,7 @@ class OpenAIChat(Provider):
             # (PROVIDERS.md §4, per LiteLLM); otherwise the server says it is done.
             finish = "tool_calls" if saw_tools else "stop"
         yield Finish(finish)
+        await read_rest(events)  # the connection is kept for the next answer
 
     @staticmethod
     def add_tool_fragment(tools: dict[int, _PendingToolCall], fragment: Any) -> None:

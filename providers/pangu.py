@@ -54,7 +54,7 @@ from providers.base import (
 )
 from providers.http import JSONLines, classify, items, obj, redact
 from providers.openai_compat import OpenAIChat, _PendingToolCall
-from providers.sse import iter_sse
+from providers.sse import iter_sse, read_rest
 
 DISPLAY_NAME = "Huawei Pangu"
 BASE_URL_ENV = "PLAYGROUND_PANGU_BASE_URL"
@@ -387,7 +387,8 @@ class Pangu(OpenAIChat):
         finish: str | None = None
         usage: Usage | None = None
         done = False
-        async for sse in iter_sse(response):
+        events = iter_sse(response)
+        async for sse in events:
             data = sse.data.strip()
             if not data:
                 continue
@@ -432,6 +433,7 @@ class Pangu(OpenAIChat):
         if finish is None:
             finish = "tool_calls" if calls else "stop"
         yield Finish(_FINISH_REASONS.get(finish, finish))
+        await read_rest(events)  # the connection is kept for the next answer
 
 
 # --------------------------------------------------------------------------- helpers

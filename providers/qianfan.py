@@ -54,7 +54,7 @@ from providers.base import (
 )
 from providers.http import JSONLines, bearer, body_message, classify, obj, redact
 from providers.openai_compat import OpenAIChat
-from providers.sse import iter_sse_lines
+from providers.sse import iter_sse_lines, read_rest
 
 DISPLAY_NAME = "Baidu Qianfan"
 
@@ -544,19 +544,20 @@ class QianfanV1(Provider):
                     break
             else:
                 return  # ended without is_end: cut short, the caller reports it
-        for index, pending in enumerate(calls):
-            yield ToolCall(f"call_{index}", pending.name, "".join(pending.arguments) or "{}")
-        if usage is not None:
-            yield usage
-        if blocked:
-            final = "content_filter"
-        elif reason is not None:
-            final = _FINISH_REASONS.get(reason, reason)
-        else:
-            final = "length" if truncated and text_seen else "stop"
-        if calls and final == "stop":
-            final = "tool_calls"  # a call that came with "normal" (or no reason)
-        yield Finish(final)
+            for index, pending in enumerate(calls):
+                yield ToolCall(f"call_{index}", pending.name, "".join(pending.arguments) or "{}")
+            if usage is not None:
+                yield usage
+            if blocked:
+                final = "content_filter"
+            elif reason is not None:
+                final = _FINISH_REASONS.get(reason, reason)
+            else:
+                final = "length" if truncated and text_seen else "stop"
+            if calls and final == "stop":
+                final = "tool_calls"  # a call that came with "normal" (or no reason)
+            yield Finish(final)
+            await read_rest(chunks)  # the connection is kept for the next answer
 
     async def chunks(self, lines: AsyncIterator[str]) -> AsyncGenerator[dict[str, Any], None]:
         """The JSON objects of an SSE body's ``data:`` lines (and of bare JSON lines, as v1

@@ -7,8 +7,11 @@ Lenient on purpose (see PROVIDERS.md): ``data:`` with or without a space, commen
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -24,6 +27,18 @@ async def iter_sse(response: httpx.Response) -> AsyncIterator[SSEEvent]:
     """Yield the events of an SSE body as they arrive."""
     async for event in iter_sse_lines(response.aiter_lines()):
         yield event
+
+
+async def read_rest(events: AsyncIterator[Any], seconds: float = 0.5) -> None:
+    """Read what is left of a body whose answer has ended (``[DONE]``, ``message_stop``,
+    ``is_end``, ``done``), up to its end. A body read to its end lets httpx keep the
+    connection for the next call: a TCP and a TLS handshake saved per answer (left unread,
+    the connection is closed). A server that goes on sending or keeps the stream open is
+    left after ``seconds``, and its connection closed."""
+    with contextlib.suppress(TimeoutError, httpx.HTTPError):
+        async with asyncio.timeout(seconds):
+            async for _ in events:
+                pass
 
 
 async def iter_sse_lines(lines: AsyncIterator[str]) -> AsyncIterator[SSEEvent]:

@@ -47,10 +47,12 @@ async def test_requests_run_on_kept_threads_not_one_new_thread_each() -> None:
 
     handler._respond = spy
     try:
-        for _ in range(5):
+        for _ in range(10):
             assert (await fetch("/login/"))["status"] == 200
     finally:
         del handler._respond
-    assert len(seen) == 5
+    assert len(seen) == 10
     assert all(name.startswith("http") for name in seen)
-    assert len(set(seen)) == 1  # one after the other: the same kept thread every time
+    # One after the other: kept threads serve them. (The pool may start a second thread
+    # when a request arrives before the last one's thread has counted itself idle.)
+    assert len(set(seen)) <= 2

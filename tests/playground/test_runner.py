@@ -351,6 +351,46 @@ async def test_a_busy_endpoint_makes_the_second_pane_wait_its_turn(owner: Any, a
     assert await aredis.zcard(f"pg:queue:{endpoint}") == 0
 
 
+async def test_the_claim_takes_each_panes_endpoint_slot_and_a_lost_claim_gives_it_back(
+    owner: Any, aredis: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim tries for the slots in the round trip it makes anyway: the first pane of a
+    one-at-a-time endpoint holds it before any request, the second keeps its place in the
+    queue; a pane stopped before the claim's update gives back what it took."""
+    from playground import runner
+
+    endpoint = settings.PLAYGROUND_LOCAL_MODEL_URL
+    turn = await new_turn(owner, [(LOCAL, {}), (LOCAL, {}), (LOCAL, {})], "Take turns")
+    first, second, stopped = await rows(turn)
+    try_slots = runner.try_slots
+
+    def stop_meanwhile(pipe: Any, wanted: list[tuple[str, int, int]]) -> None:
+        try_slots(pipe, wanted)
+        Response.objects.filter(pk=stopped.pk).update(status=Status.STOPPED)
+
+    monkeypatch.setattr(runner, "try_slots", stop_meanwhile)
+    jobs = await sync_to_async(load_jobs)(turn.pk, [first.pk, second.pk, stopped.pk])
+
+    assert [(j.response_id, j.slot_held) for j in jobs] == [(first.pk, True), (second.pk, False)]
+    assert await aredis.zrange(f"pg:slots:{endpoint}", 0, -1) == [str(first.pk).encode()]
+    assert await aredis.zrange(f"pg:queue:{endpoint}", 0, -1) == [str(second.pk).encode()]
+    await aredis.delete(f"pg:slots:{endpoint}", f"pg:queue:{endpoint}")
+
+
+async def test_a_pane_under_a_rate_limit_takes_no_slot_before_it_is_admitted(
+    owner: Any, aredis: Any
+) -> None:
+    from playground.models import RateLimit
+
+    await RateLimit.objects.acreate(provider="local", requests_per_minute=5)
+    turn = await new_turn(owner, [(LOCAL, {})], "Wait for the limit first")
+
+    [job] = await sync_to_async(load_jobs)(turn.pk)
+
+    assert job.slot_held is False
+    assert await aredis.zcard(f"pg:slots:{settings.PLAYGROUND_LOCAL_MODEL_URL}") == 0
+
+
 async def test_a_page_load_right_after_the_claim_does_not_take_the_pane_for_dead(
     owner: Any, aredis: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
