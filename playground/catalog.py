@@ -2,7 +2,8 @@
 
 The catalog is data (``CatalogEntry`` rows, admin-editable, seeded by a migration). This
 module reads it into small immutable ``CatalogModel`` values, cached per process for a few
-seconds and dropped at once when an entry is saved in this process. Remote models are
+seconds (then read again in the background) and dropped at once when an entry is saved
+in this process. Remote models are
 listed even without a key so people see what exists; picking one without a key is refused
 at Send with a sentence saying how to add the key.
 """
@@ -25,7 +26,8 @@ from providers.registry import UnknownProvider, provider_class
 
 log = logging.getLogger(__name__)
 
-CACHE_SECONDS = 5.0
+CACHE_SECONDS = 5.0  # an admin's change applies within this, plus one read
+STALE_SECONDS = 300.0
 T = TypeVar("T")
 
 
@@ -111,25 +113,56 @@ class CatalogModel:
 
 
 class ShortCache(Generic[T]):
-    """One value per process, loaded again after CACHE_SECONDS or when told to forget."""
+    """One value per process, dropped when told to forget. Older than CACHE_SECONDS it is
+    still served while a thread of its own reads it again (so no Send and no claim waits
+    for that read); older than STALE_SECONDS, the caller reads it again itself."""
 
     def __init__(self, load: Callable[[], T]) -> None:
         self._load = load
         self._lock = threading.Lock()
         self._value: tuple[float, T] | None = None
+        self._generation = 0  # bumped by forget: a read begun before it is not kept
+        self._refreshing = False
 
     def get(self) -> T:
         with self._lock:
-            if self._value is not None and time.monotonic() - self._value[0] < CACHE_SECONDS:
-                return self._value[1]
+            held, generation = self._value, self._generation
+            if held is not None:
+                age = time.monotonic() - held[0]
+                if age < CACHE_SECONDS:
+                    return held[1]
+                if age < STALE_SECONDS:
+                    if not self._refreshing:
+                        self._refreshing = True
+                        threading.Thread(
+                            target=self._refresh, args=(generation,), daemon=True
+                        ).start()
+                    return held[1]
         value = self._load()
-        with self._lock:
-            self._value = (time.monotonic(), value)
+        self._keep(value, generation)
         return value
 
     def forget(self, **_: Any) -> None:
         with self._lock:
             self._value = None
+            self._generation += 1
+
+    def _keep(self, value: T, generation: int) -> None:
+        with self._lock:
+            if generation == self._generation:
+                self._value = (time.monotonic(), value)
+
+    def _refresh(self, generation: int) -> None:
+        from django.db import connections
+
+        try:
+            self._keep(self._load(), generation)
+        except Exception:  # the old value stays; the next get past STALE_SECONDS reads
+            log.exception("reading a cached value again failed")
+        finally:
+            with self._lock:
+                self._refreshing = False
+            connections.close_all()  # this thread's own connections
 
 
 def catalog() -> dict[str, CatalogModel]:
