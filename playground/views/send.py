@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -60,7 +60,11 @@ def _save_turn(
                 system_prompt=compose.system_prompt,
             )
         else:
-            session = Session.objects.select_for_update().get(pk=session.pk)
+            if connection.features.has_select_for_update:
+                # PostgreSQL: the row lock orders two Sends to one session (turn index).
+                # SQLite has none to take: its write transaction (IMMEDIATE) holds the
+                # whole database, and the session was read a moment ago.
+                session = Session.objects.select_for_update().get(pk=session.pk)
             session.system_prompt = compose.system_prompt
             session.save(update_fields=["system_prompt", "updated_at"])
             existing = {p.position: p for p in session.panes.all()}
