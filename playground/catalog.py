@@ -3,9 +3,8 @@
 The catalog is data (``CatalogEntry`` rows, admin-editable, seeded by a migration). This
 module reads it into small immutable ``CatalogModel`` values, cached per process for a few
 seconds (then read again in the background) and dropped at once when an entry is saved
-in this process. Remote models are
-listed even without a key so people see what exists; picking one without a key is refused
-at Send with a sentence saying how to add the key.
+in this process. Remote models are listed even without a key so people see what exists;
+picking one without a key is refused at Send with a sentence saying how to add the key.
 """
 
 from __future__ import annotations
