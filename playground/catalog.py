@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 5.0  # an admin's change applies within this, plus one read
 STALE_SECONDS = 300.0
+REFRESH_THREAD = "playground-cache-read"
 T = TypeVar("T")
 
 
@@ -134,7 +135,10 @@ class ShortCache(Generic[T]):
                     if not self._refreshing:
                         self._refreshing = True
                         threading.Thread(
-                            target=self._refresh, args=(generation,), daemon=True
+                            target=self._refresh,
+                            args=(generation,),
+                            name=REFRESH_THREAD,
+                            daemon=True,
                         ).start()
                     return held[1]
         value = self._load()

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from playground import catalog
-from playground.catalog import CACHE_SECONDS, STALE_SECONDS, ShortCache
+from playground.catalog import CACHE_SECONDS, REFRESH_THREAD, STALE_SECONDS, ShortCache
 
 
 class Clock:
@@ -46,11 +46,11 @@ def test_an_old_copy_is_served_while_it_is_read_again_in_the_background(clock: C
     assert cache.get() == 1  # and only one read is under way
     release.set()
     for thread in threading.enumerate():
-        if thread is not threading.current_thread() and thread.daemon:
-            thread.join(0.5)
+        if thread.name == REFRESH_THREAD:
+            thread.join(5)
     assert cache.get() == 2
     assert len(reads) == 2
-    assert reads[1] != reads[0]  # the second read ran in a thread of its own
+    assert reads[1] == REFRESH_THREAD != reads[0]  # the second read ran in a thread of its own
 
 
 def test_a_very_old_copy_or_a_forgotten_one_is_read_again_by_the_caller(clock: Clock) -> None:
