@@ -17,17 +17,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db.models import Q
 from django.utils import timezone
 
-from playground import panelog
 from playground.attachments import image_parts, tool_specs
 from playground.catalog import CatalogModel, catalog, forget_catalog
+from playground.claim import PendingRow, TurnText, earlier_answers, mark_streaming, pending_rows
 from playground.models import Response, Status, Turn
 from playground.publisher import PaneBuffer
 from playground.ratelimit import Limits, admit, credential_id, provider_limits, settle
 from playground.redis_sync import redis_client
-from playground.slots import endpoint_slot, release_sync, try_slots
+from playground.slots import beat_and_try, endpoint_slot, release_sync
 from playground.usage import estimate_tokens
 from playground.worker_loop import WorkerContext, context
 from providers.base import (
@@ -66,36 +65,29 @@ class PaneJob:
     slot_held: bool = False  # load_jobs took the endpoint's slot already
 
 
-def _histories(claimed: list[Response]) -> dict[int, list[Message]]:
+def _histories(claimed: list[PendingRow]) -> dict[int, list[Message]]:
     """Each pane's own conversation before this turn, then this turn's prompt; one query
     for all panes of a follow-up, none for a first turn."""
     if not claimed:
         return {}
-    turn = claimed[0].turn
-    earlier: dict[int, list[Response]] = {r.pane_id: [] for r in claimed}
-    if turn.index > 0:
-        rows = (
-            Response.objects.filter(pane_id__in=list(earlier), turn__index__lt=turn.index)
-            .filter(Q(status=Status.DONE) | ~Q(text=""))
-            .select_related("turn")
-            .only("pane_id", "text", "turn__index", "turn__prompt", "turn__images")
-            .order_by("turn__index")
-        )
-        for previous in rows:
-            earlier[previous.pane_id].append(previous)
-    system = turn.system_prompt
+    first = claimed[0]
+    earlier: dict[int, list[tuple[TurnText, str]]] = {r.pane_id: [] for r in claimed}
+    if first.turn_index > 0:
+        for pane_id, said, answer in earlier_answers(list(earlier), first.turn_index):
+            earlier[pane_id].append((said, answer))
+    system = first.system_prompt
     histories = {}
     for response in claimed:
         messages: list[Message] = [Message("system", system)] if system.strip() else []
-        for previous in earlier[response.pane_id]:
-            messages.append(_user_message(previous.turn))
-            messages.append(Message("assistant", previous.text))
-        messages.append(_user_message(turn))
+        for said, answer in earlier[response.pane_id]:
+            messages.append(_user_message(said))
+            messages.append(Message("assistant", answer))
+        messages.append(_user_message(response.turn))
         histories[response.pk] = messages
     return histories
 
 
-def _user_message(turn: Turn) -> Message:
+def _user_message(turn: TurnText) -> Message:
     if not turn.images:
         return Message("user", turn.prompt)
     return Message("user", (*image_parts(turn.images), TextPart(turn.prompt)))
@@ -120,15 +112,7 @@ def load_jobs(turn_id: int, response_ids: list[int] | None = None) -> list[PaneJ
     """Claim the turn's pending responses and build their requests (blocking: the Celery
     task's thread, or a thread of the loop's executor). ``response_ids``, when the task
     carries them, saves a query before the claim; only pending ones of the turn count."""
-    rows = list(
-        Response.objects.filter(
-            **({"pk__in": response_ids} if response_ids is not None else {}),
-            turn_id=turn_id,
-            status=Status.PENDING,
-        )
-        .select_related("turn")
-        .order_by("pane__position")
-    )
+    rows = pending_rows(turn_id, response_ids)
     if not rows:
         if not Turn.objects.filter(pk=turn_id).exists():
             log.warning("turn %s no longer exists; nothing to run", turn_id)
@@ -149,26 +133,12 @@ def load_jobs(turn_id: int, response_ids: list[int] | None = None) -> list[PaneJ
         model = models.get(r.model_key)
         if model is not None and not limits.get(model.provider, Limits()):
             wanted.append((model.endpoint, model.concurrency, r.pk))
-    with client.pipeline(transaction=False) as pipe:
-        for r in rows:
-            pipe.set(panelog.heartbeat_key(r.pk), 1, ex=panelog.HEARTBEAT_TTL_S)
-        try_slots(pipe, wanted)
-        tried = pipe.execute()[len(rows) :]
-    held = {pk: int(ahead) < 0 for (_e, _l, pk), ahead in zip(wanted, tried, strict=True)}
+    held = beat_and_try(client, [r.pk for r in rows], wanted)
     # One conditional update claims them all; when it claims fewer than were read (a
     # task delivered twice, a Stop meanwhile), the claim's own timestamp tells which rows
     # this task got.
-    claimed_at = timezone.now()
-    pks = [r.pk for r in rows]
-    count = Response.objects.filter(pk__in=pks, status=Status.PENDING).update(
-        status=Status.STREAMING, started_at=claimed_at
-    )
-    if count != len(rows):
-        ours = set(
-            Response.objects.filter(
-                pk__in=pks, status=Status.STREAMING, started_at=claimed_at
-            ).values_list("pk", flat=True)
-        )
+    ours = mark_streaming([r.pk for r in rows], timezone.now())
+    if len(ours) != len(rows):
         for endpoint, _limit, pk in wanted:
             if pk not in ours:
                 release_sync(client, endpoint, pk)
@@ -176,7 +146,6 @@ def load_jobs(turn_id: int, response_ids: list[int] | None = None) -> list[PaneJ
     histories = _histories(rows)
     jobs = []
     for response in rows:
-        response.status, response.started_at = Status.STREAMING, claimed_at
         model = models.get(response.model_key)
         request = ChatRequest(
             model=model.model_id if model else response.model_key,
@@ -184,7 +153,7 @@ def load_jobs(turn_id: int, response_ids: list[int] | None = None) -> list[PaneJ
             params=response.params,
             credentials=_credentials(model) if model else Credentials(),
             base_url=model.base_url if model else "",
-            tools=tool_specs(response.turn.tools),
+            tools=tool_specs(response.tools),
         )
         job_limits = limits.get(model.provider, Limits()) if model else Limits()
         jobs.append(

@@ -10,6 +10,7 @@ never blocks an endpoint.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -17,6 +18,7 @@ from typing import Any
 
 import redis
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 from playground import panelog
 
@@ -45,6 +47,9 @@ return held + rank - limit + 1
 """
 
 
+_ACQUIRE_SHA = hashlib.sha1(_ACQUIRE.encode()).hexdigest()  # noqa: S324 - how Redis names it
+
+
 def _keys(endpoint: str) -> list[str]:
     return [f"{panelog.PREFIX}:slots:{endpoint}", f"{panelog.PREFIX}:queue:{endpoint}"]
 
@@ -53,19 +58,34 @@ def _args(response_id: int, limit: int) -> list[Any]:
     return [response_id, limit, time.time(), f"{panelog.PREFIX}:hb:"]
 
 
-def try_slots(pipe: redis.client.Pipeline, wanted: list[tuple[str, int, int]]) -> None:
-    """Queue on a synchronous pipeline one try for a slot per (endpoint, limit, response
-    id); each of the pipeline's results for them is -1 when the slot was taken, else how
-    many are ahead (the response then keeps its place in the endpoint's queue). The worker
-    tries while it claims a turn, in the round trip it makes anyway: one fewer before the
-    first request goes out."""
-    script = pipe.register_script(_ACQUIRE)
-    for endpoint, limit, response_id in wanted:
-        script(keys=_keys(endpoint), args=_args(response_id, limit), client=pipe)
+def beat_and_try(
+    client: redis.Redis, beats: list[int], wanted: list[tuple[str, int, int]]
+) -> dict[int, bool]:
+    """In one round trip: a heartbeat for each response id of ``beats``, and a try for a
+    slot per (endpoint, limit, response id) of ``wanted``. Returns, per response id
+    tried, whether it holds the slot now (if not, it keeps its place in the endpoint's
+    queue). The worker does this while it claims a turn: one round trip where beating and
+    trying apart take two, and a script registered on a pipeline takes one more (to ask
+    Redis whether the script is loaded)."""
+    for _attempt in range(2):
+        with client.pipeline(transaction=False) as pipe:
+            for response_id in beats:
+                pipe.set(panelog.heartbeat_key(response_id), 1, ex=panelog.HEARTBEAT_TTL_S)
+            for endpoint, limit, response_id in wanted:
+                pipe.evalsha(_ACQUIRE_SHA, 2, *_keys(endpoint), *_args(response_id, limit))
+            results = pipe.execute(raise_on_error=False)
+        if not any(isinstance(r, NoScriptError) for r in results):
+            break
+        client.script_load(_ACQUIRE)  # a new or flushed Redis: load it, then once more
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    tried = results[len(beats) :]
+    return {pk: int(ahead) < 0 for (_e, _l, pk), ahead in zip(wanted, tried, strict=True)}
 
 
 def release_sync(client: redis.Redis, endpoint: str, response_id: int) -> None:
-    """Give back a slot (or a place in the queue) taken by try_slots that will not be used."""
+    """Give back a slot (or a place in the queue) taken by beat_and_try that will not be used."""
     with client.pipeline(transaction=False) as pipe:
         for key in _keys(endpoint):
             pipe.zrem(key, response_id)
@@ -83,7 +103,7 @@ async def endpoint_slot(
     held: bool = False,
 ) -> AsyncIterator[None]:
     """Hold one of ``limit`` slots of ``endpoint`` for the body of the ``async with``
-    (``held``: try_slots already took it; it is given back all the same).
+    (``held``: beat_and_try already took it; it is given back all the same).
 
     ``on_wait(ahead)`` is awaited whenever the number of requests ahead changes.
     """

@@ -362,18 +362,36 @@ async def test_the_claim_takes_each_panes_endpoint_slot_and_a_lost_claim_gives_i
     endpoint = settings.PLAYGROUND_LOCAL_MODEL_URL
     turn = await new_turn(owner, [(LOCAL, {}), (LOCAL, {}), (LOCAL, {})], "Take turns")
     first, second, stopped = await rows(turn)
-    try_slots = runner.try_slots
+    beat_and_try = runner.beat_and_try
 
-    def stop_meanwhile(pipe: Any, wanted: list[tuple[str, int, int]]) -> None:
-        try_slots(pipe, wanted)
+    def stop_meanwhile(client: Any, beats: list[int], wanted: Any) -> dict[int, bool]:
+        held = beat_and_try(client, beats, wanted)
         Response.objects.filter(pk=stopped.pk).update(status=Status.STOPPED)
+        return held
 
-    monkeypatch.setattr(runner, "try_slots", stop_meanwhile)
+    monkeypatch.setattr(runner, "beat_and_try", stop_meanwhile)
     jobs = await sync_to_async(load_jobs)(turn.pk, [first.pk, second.pk, stopped.pk])
 
     assert [(j.response_id, j.slot_held) for j in jobs] == [(first.pk, True), (second.pk, False)]
     assert await aredis.zrange(f"pg:slots:{endpoint}", 0, -1) == [str(first.pk).encode()]
     assert await aredis.zrange(f"pg:queue:{endpoint}", 0, -1) == [str(second.pk).encode()]
+    await aredis.delete(f"pg:slots:{endpoint}", f"pg:queue:{endpoint}")
+
+
+async def test_the_claim_takes_a_slot_after_redis_forgot_its_scripts(
+    owner: Any, aredis: Any
+) -> None:
+    """A restarted or flushed Redis has no scripts: the claim loads the slot script and
+    tries again, in the same call."""
+    endpoint = settings.PLAYGROUND_LOCAL_MODEL_URL
+    await aredis.script_flush()
+    turn = await new_turn(owner, [(LOCAL, {})], "After a Redis restart")
+
+    [job] = await sync_to_async(load_jobs)(turn.pk)
+
+    assert job.slot_held is True
+    assert await aredis.zrange(f"pg:slots:{endpoint}", 0, -1) == [str(job.response_id).encode()]
+    assert await aredis.exists(f"pg:hb:{job.response_id}") == 1
     await aredis.delete(f"pg:slots:{endpoint}", f"pg:queue:{endpoint}")
 
 
@@ -402,7 +420,7 @@ async def test_a_page_load_right_after_the_claim_does_not_take_the_pane_for_dead
     histories = runner._histories
     reaped: list[int] = []
 
-    def histories_then_watchdog(claimed: list[Response]) -> Any:
+    def histories_then_watchdog(claimed: list[Any]) -> Any:
         # _histories runs right after the claim: look at the panes as a page would.
         reaped.extend(reap_dead_sync([r.pk for r in claimed]))
         return histories(claimed)

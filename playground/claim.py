@@ -1,0 +1,127 @@
+"""The worker's reads and writes between a Send and its first request, in plain SQL.
+
+A claim is on every Send's way to its first token. Through the ORM its three queries cost
+about 3 ms of CPU on an idle machine, more than half of it building and compiling the
+queries and making model instances that are read once; under load that CPU is taken from
+the streams (bench/streams.py, docs/performance.md). The SQL is what the ORM would send,
+for SQLite and PostgreSQL alike; table and column names come from the models.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+
+from playground.models import Pane, Response, Status, Turn
+
+_R, _T, _P = Response._meta.db_table, Turn._meta.db_table, Pane._meta.db_table
+
+
+@dataclass(frozen=True)
+class TurnText:
+    """What a turn said: its prompt and images (as Turn has them)."""
+
+    prompt: str
+    images: list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class PendingRow:
+    """A pending response and its turn, as the claim needs them."""
+
+    pk: int
+    pane_id: int
+    model_key: str
+    display_name: str
+    params: dict[str, Any]
+    turn_index: int
+    turn: TurnText
+    system_prompt: str
+    tools: list[dict[str, Any]]
+
+
+def _json(value: Any) -> Any:
+    # SQLite hands JSON columns back as text, psycopg as Python values.
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _q(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _in(values: list[int]) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def pending_rows(turn_id: int, response_ids: list[int] | None) -> list[PendingRow]:
+    """The turn's pending responses (only those of ``response_ids`` when given), in pane
+    order, each with its turn."""
+    ids = list(response_ids or [])
+    if response_ids is not None and not ids:
+        return []
+    only = f" AND r.id IN ({_in(ids)})" if ids else ""
+    sql = (
+        f"SELECT r.id, r.pane_id, r.model_key, r.display_name, r.params, t.{_q('index')}, "  # noqa: S608
+        f"t.prompt, t.images, t.system_prompt, t.tools FROM {_q(_R)} r "
+        f"JOIN {_q(_T)} t ON t.id = r.turn_id JOIN {_q(_P)} p ON p.id = r.pane_id "
+        f"WHERE r.turn_id = %s AND r.status = %s{only} ORDER BY p.position"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [turn_id, Status.PENDING, *ids])
+        found = cursor.fetchall()
+    return [
+        PendingRow(
+            pk=row[0],
+            pane_id=row[1],
+            model_key=row[2],
+            display_name=row[3],
+            params=_json(row[4]) or {},
+            turn_index=row[5],
+            turn=TurnText(row[6], _json(row[7]) or []),
+            system_prompt=row[8],
+            tools=_json(row[9]) or [],
+        )
+        for row in found
+    ]
+
+
+def mark_streaming(pks: list[int], claimed_at: datetime) -> list[int]:
+    """Move those of ``pks`` still pending to streaming, stamped ``claimed_at``; return the
+    ones this call moved (a task delivered twice, or a Stop meanwhile, gets fewer)."""
+    at = connection.ops.adapt_datetimefield_value(claimed_at)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_q(_R)} SET status = %s, started_at = %s "  # noqa: S608
+            f"WHERE id IN ({_in(pks)}) AND status = %s",
+            [Status.STREAMING, at, *pks, Status.PENDING],
+        )
+        if cursor.rowcount == len(pks):
+            return pks
+        cursor.execute(
+            f"SELECT id FROM {_q(_R)} WHERE id IN ({_in(pks)}) "  # noqa: S608
+            "AND status = %s AND started_at = %s",
+            [*pks, Status.STREAMING, at],
+        )
+        return [pk for (pk,) in cursor.fetchall()]
+
+
+def earlier_answers(pane_ids: list[int], before_index: int) -> list[tuple[int, TurnText, str]]:
+    """(pane id, what its turn said, the answer) of the panes' earlier turns, oldest first:
+    the answers that count as history (done, or with text)."""
+    sql = (
+        f"SELECT r.pane_id, t.prompt, t.images, r.text FROM {_q(_R)} r "  # noqa: S608
+        f"JOIN {_q(_T)} t ON t.id = r.turn_id "
+        f"WHERE r.pane_id IN ({_in(pane_ids)}) AND t.{_q('index')} < %s "
+        "AND (r.status = %s OR r.text <> '') "
+        f"ORDER BY t.{_q('index')}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*pane_ids, before_index, Status.DONE])
+        return [
+            (pane_id, TurnText(prompt, _json(images) or []), text)
+            for pane_id, prompt, images, text in cursor.fetchall()
+        ]
