@@ -94,9 +94,10 @@ class Publisher:
 
     def register(self, response_id: int) -> PaneBuffer:
         buffer = PaneBuffer(response_id, time.monotonic())
+        # No heartbeat now: the claim set one (load_jobs), good for HEARTBEAT_TTL_S; the
+        # next tick's beat comes well within it. Beating here cost a Redis round trip on
+        # the loop for every pane of a turn, just as the panes send their requests.
         self.panes[response_id] = buffer
-        self._wake.set()  # heartbeat for the new pane at once
-        self._last_heartbeat = 0.0
         return buffer
 
     def unregister(self, buffer: PaneBuffer) -> None:

@@ -220,7 +220,7 @@ async def run_jobs(jobs: list[PaneJob]) -> None:
 async def run_pane(ctx: WorkerContext, job: PaneJob) -> None:
     publisher = ctx.publisher
     buffer = publisher.register(job.response_id)
-    job.started = buffer.started  # registering beats at once; load_jobs beat before the claim
+    job.started = buffer.started
     try:
         consume = asyncio.create_task(_consume(ctx, job, buffer))
         assert buffer.stop_event is not None
