@@ -39,7 +39,8 @@ def send(request: HttpRequest, session_id: int | None = None) -> HttpResponse:
     )
     if created:
         return HttpResponseClientRedirect(reverse("session", args=[turn.session_id]))
-    response = render(request, "playground/_errors.html", {"errors": []})
+    # Nothing to show: the errors box is emptied (no template to render on the way).
+    response = HttpResponse("")
     response["X-Turn-Id"] = str(turn.pk)
     return trigger_client_event(
         reswap(retarget(response, "#compose-errors"), "innerHTML"), "turn-sent"
