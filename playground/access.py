@@ -8,7 +8,7 @@ from typing import Any
 
 from django.http import Http404
 
-from playground.models import Pane, Response, Session, Turn
+from playground.models import CustomEndpoint, Pane, Response, Session, Turn
 
 
 def user_id(user: Any) -> int:
@@ -50,3 +50,10 @@ def response_for_user(user: Any, response_id: int | str) -> Response:
         )
     except (Response.DoesNotExist, ValueError, TypeError):
         raise Http404("No such response.") from None
+
+
+def endpoint_for_user(user: Any, endpoint_id: int | str) -> CustomEndpoint:
+    try:
+        return CustomEndpoint.objects.get(pk=int(endpoint_id), owner_id=user_id(user))
+    except (CustomEndpoint.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such endpoint.") from None

@@ -3,7 +3,15 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from playground.connection import ask_worker
-from playground.models import CatalogEntry, Pane, RateLimit, Response, Session, Turn
+from playground.models import (
+    CatalogEntry,
+    CustomEndpoint,
+    Pane,
+    RateLimit,
+    Response,
+    Session,
+    Turn,
+)
 
 
 class PaneInline(admin.TabularInline):
@@ -66,3 +74,23 @@ class CatalogEntryAdmin(admin.ModelAdmin):
 @admin.register(RateLimit)
 class RateLimitAdmin(admin.ModelAdmin):
     list_display = ("provider", "requests_per_minute", "tokens_per_minute")
+
+
+@admin.register(CustomEndpoint)
+class CustomEndpointAdmin(admin.ModelAdmin):
+    """People's own endpoints, to look at and delete. The key's ciphertext is not among the
+    fields and nothing is ever decrypted here; only its hint shows."""
+
+    list_display = ("name", "owner", "base_url", "key_hint", "model_ids", "updated_at")
+    list_select_related = ("owner",)
+    search_fields = ("name", "base_url", "owner__username")
+    fields = ("owner", "name", "base_url", "key_hint", "model_ids", "created_at", "updated_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: CustomEndpoint | None = None
+    ) -> bool:
+        return False

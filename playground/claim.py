@@ -34,6 +34,7 @@ class PendingRow:
     """A pending response and its turn, as the claim needs them."""
 
     pk: int
+    session_id: int
     pane_id: int
     model_key: str
     display_name: str
@@ -65,8 +66,8 @@ def pending_rows(turn_id: int, response_ids: list[int] | None) -> list[PendingRo
         return []
     only = f" AND r.id IN ({_in(ids)})" if ids else ""
     sql = (
-        f"SELECT r.id, r.pane_id, r.model_key, r.display_name, r.params, t.{_q('index')}, "  # noqa: S608
-        f"t.prompt, t.images, t.system_prompt, t.tools FROM {_q(_R)} r "
+        "SELECT r.id, t.session_id, r.pane_id, r.model_key, r.display_name, r.params, "  # noqa: S608
+        f"t.{_q('index')}, t.prompt, t.images, t.system_prompt, t.tools FROM {_q(_R)} r "
         f"JOIN {_q(_T)} t ON t.id = r.turn_id JOIN {_q(_P)} p ON p.id = r.pane_id "
         f"WHERE r.turn_id = %s AND r.status = %s{only} ORDER BY p.position"
     )
@@ -76,14 +77,15 @@ def pending_rows(turn_id: int, response_ids: list[int] | None) -> list[PendingRo
     return [
         PendingRow(
             pk=row[0],
-            pane_id=row[1],
-            model_key=row[2],
-            display_name=row[3],
-            params=_json(row[4]) or {},
-            turn_index=row[5],
-            turn=TurnText(row[6], _json(row[7]) or []),
-            system_prompt=row[8],
-            tools=_json(row[9]) or [],
+            session_id=row[1],
+            pane_id=row[2],
+            model_key=row[3],
+            display_name=row[4],
+            params=_json(row[5]) or {},
+            turn_index=row[6],
+            turn=TurnText(row[7], _json(row[8]) or []),
+            system_prompt=row[9],
+            tools=_json(row[10]) or [],
         )
         for row in found
     ]

@@ -18,7 +18,8 @@ from playground.attachments import (
     parse_images,
     parse_tools,
 )
-from playground.catalog import CatalogModel, catalog
+from playground.catalog import CatalogModel
+from playground.endpoints import models_for_user
 from providers.base import ParamError
 
 
@@ -49,10 +50,16 @@ def pane_positions(data: QueryDict) -> list[int]:
     return positions
 
 
-def read_pane(data: QueryDict, position: int) -> PaneSpec:
+def picked_models(data: QueryDict, positions: list[int]) -> list[str]:
+    return [data.get(f"pane-{position}-model", "") for position in positions]
+
+
+def read_pane(data: QueryDict, position: int, models: dict[str, CatalogModel]) -> PaneSpec:
+    """One pane of the form; ``models``: what this person may pick
+    (``endpoints.models_for_user``)."""
     prefix = f"pane-{position}-"
     key = data.get(prefix + "model", "")
-    model = catalog().get(key)
+    model = models.get(key)
     raw = {
         name[len(prefix) + 2 :]: str(value)
         for name, value in data.items()
@@ -84,8 +91,9 @@ def read_attachments(
 
 
 def read_compose(
-    data: QueryDict, files: MultiValueDict[str, UploadedFile] | None = None
+    data: QueryDict, files: MultiValueDict[str, UploadedFile] | None, user: Any
 ) -> Compose:
+    """The form as ``user`` sent it: a model that is not theirs to pick is unknown."""
     prompt = data.get("prompt", "")
     system_prompt = data.get("system_prompt", "")
     errors: list[str] = []
@@ -102,7 +110,9 @@ def read_compose(
     elif len(positions) > settings.PLAYGROUND_MAX_PANES:
         errors.append(f"Compare at most {settings.PLAYGROUND_MAX_PANES} models at once.")
     tools, images = read_attachments(data, files, errors)
-    panes = [read_pane(data, p) for p in positions[: settings.PLAYGROUND_MAX_PANES]]
+    positions = positions[: settings.PLAYGROUND_MAX_PANES]
+    models = models_for_user(user, picked=picked_models(data, positions))
+    panes = [read_pane(data, p, models) for p in positions]
     for number, pane in enumerate(panes, start=1):
         if pane.model is None:
             errors.append(f"Pane {number}: unknown model {pane.model_key!r}.")

@@ -34,7 +34,7 @@ class Session(models.Model):
 class Pane(models.Model):
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="panes")
     position = models.PositiveSmallIntegerField()
-    model_key = models.CharField(max_length=200)
+    model_key = models.CharField(max_length=300)  # a catalog key, or mine:<endpoint>:<model>
     params = models.JSONField(default=dict, blank=True)
     removed = models.BooleanField(default=False)
 
@@ -87,8 +87,8 @@ class Response(models.Model):
 
     turn = models.ForeignKey(Turn, on_delete=models.CASCADE, related_name="responses")
     pane = models.ForeignKey(Pane, on_delete=models.CASCADE, related_name="responses")
-    model_key = models.CharField(max_length=200)
-    display_name = models.CharField(max_length=200)
+    model_key = models.CharField(max_length=300)
+    display_name = models.CharField(max_length=300)
     params = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     text = models.TextField(blank=True)
@@ -209,3 +209,37 @@ class RateLimit(models.Model):
         return f"{self.provider}: {self.requests_per_minute or '∞'} req/min, " + (
             f"{self.tokens_per_minute or '∞'} tokens/min"
         )
+
+
+class CustomEndpoint(models.Model):
+    """A person's own OpenAI-compatible server (vLLM, LM Studio, OpenRouter, a gateway):
+    its models show in that person's Model picker only.
+
+    The API key is kept in the vault's form only (``playground.vault``): ciphertext and a
+    hint of its last characters. It is sent only to ``base_url``, the URL it was saved with.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="endpoints"
+    )
+    name = models.CharField(max_length=80)
+    base_url = models.CharField(max_length=500)
+    key_ciphertext = models.TextField(blank=True)
+    key_hint = models.CharField(max_length=8, blank=True)
+    model_ids = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="endpoint_name_unique")
+        ]
+        verbose_name = "custom endpoint"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def has_key(self) -> bool:
+        return bool(self.key_ciphertext)

@@ -22,6 +22,8 @@ from django.utils import timezone
 from playground.attachments import image_parts, tool_specs
 from playground.catalog import CatalogModel, catalog, forget_catalog
 from playground.claim import PendingRow, TurnText, earlier_answers, mark_streaming, pending_rows
+from playground.egress import EgressRefused
+from playground.endpoints import check_base_url, own_models_for_session, parse_model_key
 from playground.models import Response, Status, Turn
 from playground.publisher import PaneBuffer
 from playground.ratelimit import Limits, admit, credential_id, provider_limits, settle
@@ -63,6 +65,8 @@ class PaneJob:
     limits: Limits = field(default_factory=Limits)
     started: float = 0.0
     slot_held: bool = False  # load_jobs took the endpoint's slot already
+    refusal: str = ""  # why the claim found this pane must not run (its error sentence)
+    user_base_url: bool = False  # a person supplied the base URL: check egress before calling
 
 
 def _histories(claimed: list[PendingRow]) -> dict[int, list[Message]]:
@@ -118,10 +122,15 @@ def load_jobs(turn_id: int, response_ids: list[int] | None = None) -> list[PaneJ
             log.warning("turn %s no longer exists; nothing to run", turn_id)
         return []  # already run (a redelivered task) or stopped before it started
     models = catalog()
-    if any(r.model_key not in models for r in rows):
+    if any(r.model_key not in models and not parse_model_key(r.model_key) for r in rows):
         # This process's copy may predate an entry an admin enabled a moment ago.
         forget_catalog()
         models = catalog()
+    # People's own endpoints: one query, only for a turn that has such panes, and only the
+    # endpoints of the owner of the turn's session.
+    own = own_models_for_session(rows[0].session_id, (r.model_key for r in rows))
+    if own:
+        models = {**models, **{k: o.model for k, o in own.items() if o.model is not None}}
     limits = provider_limits()
     # One round trip before the claim: each pane's heartbeat (a pane marked streaming
     # without one is taken for dead by the watchdog before run_pane beats), and a try for
@@ -147,11 +156,16 @@ def load_jobs(turn_id: int, response_ids: list[int] | None = None) -> list[PaneJ
     jobs = []
     for response in rows:
         model = models.get(response.model_key)
+        mine = own.get(response.model_key)
+        if mine is not None:
+            credentials = mine.credentials  # decrypted from the vault, in this worker only
+        else:
+            credentials = _credentials(model) if model else Credentials()
         request = ChatRequest(
             model=model.model_id if model else response.model_key,
             messages=histories[response.pk],
             params=response.params,
-            credentials=_credentials(model) if model else Credentials(),
+            credentials=credentials,
             base_url=model.base_url if model else "",
             tools=tool_specs(response.tools),
         )
@@ -164,6 +178,8 @@ def load_jobs(turn_id: int, response_ids: list[int] | None = None) -> list[PaneJ
                 response.display_name,
                 limits=job_limits,
                 slot_held=held.get(response.pk, False),
+                refusal=mine.refusal if mine else "",
+                user_base_url=mine is not None,
             )
         )
     return jobs
@@ -251,8 +267,9 @@ async def run_pane(ctx: WorkerContext, job: PaneJob) -> None:
 async def _consume(ctx: WorkerContext, job: PaneJob, buffer: PaneBuffer) -> None:
     publisher = ctx.publisher
     model = job.model
-    if model is None:
-        job.status, job.error = Status.ERROR, "This model is no longer in the catalog."
+    if job.refusal or model is None:
+        job.status = Status.ERROR
+        job.error = job.refusal or "This model is no longer in the catalog."
         return
     provider = model.provider_class()
 
@@ -283,6 +300,15 @@ async def _consume(ctx: WorkerContext, job: PaneJob, buffer: PaneBuffer) -> None
     ):
         if waited:
             publisher.set_status(buffer, "")  # clears the waiting line
+        if job.user_base_url:
+            # Checked again just before the call: the name may resolve elsewhere by now.
+            try:
+                await asyncio.get_running_loop().run_in_executor(
+                    None, check_base_url, job.request.base_url
+                )
+            except EgressRefused as refused:
+                job.status, job.error, job.finish_reason = Status.ERROR, str(refused), "error"
+                return
         events = provider.stream(ctx.http, job.request, on_retry=retrying)
         async with contextlib.aclosing(events):
             async for event in events:

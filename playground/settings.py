@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from providers.registry import PROVIDERS
@@ -53,6 +54,41 @@ def env_url(name: str, default: str, schemes: tuple[str, ...]) -> str:
             f" got {value!r}."
         )
     return value.rstrip("/") if parts.scheme.startswith("http") else value
+
+
+def env_hosts(name: str) -> list[str]:
+    """Host names separated by commas (no scheme, no path), lower-cased."""
+    hosts = []
+    for raw in env_str(name, "").split(","):
+        host = raw.strip().lower().rstrip(".").removeprefix("[").removesuffix("]")
+        if not host:
+            continue
+        if "/" in host or " " in host:
+            raise ImproperlyConfigured(
+                f"{name} must list host names separated by commas (no scheme, no path);"
+                f" got {raw.strip()!r}."
+            )
+        hosts.append(host)
+    return hosts
+
+
+def env_fernet_keys(name: str) -> list[str]:
+    """Fernet keys separated by commas. The message never repeats a key: it is a secret."""
+    raw = os.environ.get(name, "")
+    if not raw.strip():
+        return []
+    keys = [k.strip() for k in raw.split(",")]
+    for number, key in enumerate(keys, start=1):
+        try:
+            Fernet(key.encode())
+        except (ValueError, TypeError):
+            raise ImproperlyConfigured(
+                f"{name} must be one or more Fernet keys separated by commas (each 32 bytes in"
+                f" URL-safe base64, 44 characters); key {number} of {len(keys)} is not one."
+                " Make one with: python -c 'from cryptography.fernet import Fernet;"
+                " print(Fernet.generate_key().decode())'"
+            ) from None
+    return keys
 
 
 def database_from_url(url: str) -> dict[str, object]:
@@ -231,6 +267,13 @@ PLAYGROUND_LOCAL_CONCURRENCY = int(env_number("PLAYGROUND_LOCAL_CONCURRENCY", 1,
 PLAYGROUND_ENDPOINT_CONCURRENCY = int(env_number("PLAYGROUND_ENDPOINT_CONCURRENCY", 16, 1, 1024))
 # Requests a web process serves at once (its kept threads, playground/http_handler.py).
 PLAYGROUND_HTTP_THREADS = int(env_number("PLAYGROUND_HTTP_THREADS", 32, 1, 512))
+
+# Hosts a user's own endpoint may point at although they resolve to a private or loopback
+# address (playground/egress.py), e.g. "ollama.internal,10.0.0.7"; empty = public only.
+PLAYGROUND_ALLOWED_PRIVATE_HOSTS = env_hosts("PLAYGROUND_ALLOWED_PRIVATE_HOSTS")
+# The vault's keys (playground/vault.py): the first encrypts, all decrypt. Empty = one
+# derived from SECRET_KEY.
+PLAYGROUND_VAULT_KEYS = env_fernet_keys("PLAYGROUND_VAULT_KEY")
 
 # Base URL overrides per provider: PLAYGROUND_<NAME>_BASE_URL (gateways, proxies, local servers).
 PLAYGROUND_BASE_URLS = {

@@ -1,9 +1,13 @@
+from playground.views.endpoints import endpoint_delete, endpoint_edit, endpoint_list
 from playground.views.pages import home, session_page
 from playground.views.panes import pane_editor, pane_params
 from playground.views.send import send
 from playground.views.stop import stop_pane, stop_session
 
 __all__ = [
+    "endpoint_delete",
+    "endpoint_edit",
+    "endpoint_list",
     "home",
     "pane_editor",
     "pane_params",

@@ -8,7 +8,7 @@ from typing import Any
 from django.utils.safestring import SafeString, mark_safe
 
 from playground import panelog
-from playground.catalog import CatalogModel, catalog
+from playground.catalog import CatalogModel
 from playground.models import Response, Status
 from playground.rendering import render_markdown
 from providers.base import Param
@@ -73,9 +73,15 @@ def _display(value: Any) -> Any:
 
 
 def pane_view(
-    position: int, model_key: str, values: dict[str, Any], pane_id: int | None = None
+    position: int,
+    model_key: str,
+    values: dict[str, Any],
+    models: dict[str, CatalogModel],
+    pane_id: int | None = None,
 ) -> PaneView:
-    model = catalog().get(model_key)
+    """A pane as the templates show it; ``models``: what the person may pick
+    (``endpoints.models_for_user``)."""
+    model = models.get(model_key)
     return PaneView(position, pane_id, model_key, model, param_fields(position, model, values))
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -11,7 +9,8 @@ from django.views.decorators.http import require_GET
 
 from playground import panelog
 from playground.access import session_for_user, user_id
-from playground.catalog import catalog, default_pane_models
+from playground.catalog import CatalogModel, default_pane_models
+from playground.endpoints import models_for_user
 from playground.models import Response, Session, Status
 from playground.redis_sync import redis_client
 from playground.views.context import PaneView, pane_view, response_context
@@ -22,14 +21,13 @@ def _sidebar(request: HttpRequest) -> list[Session]:
     return list(Session.objects.filter(owner_id=user_id(request.user)).only("pk", "title")[:50])
 
 
-def _models() -> list[Any]:
-    return list(catalog().values())
-
-
 @login_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    panes = [pane_view(position, key, {}) for position, key in enumerate(default_pane_models())]
+    models = models_for_user(request.user)
+    panes = [
+        pane_view(position, key, {}, models) for position, key in enumerate(default_pane_models())
+    ]
     return render(
         request,
         "playground/page.html",
@@ -37,14 +35,16 @@ def home(request: HttpRequest) -> HttpResponse:
             "panes": panes,
             "session": None,
             "sessions": _sidebar(request),
-            "models": _models(),
+            "models": list(models.values()),
             "control_id": "0-0",
             "system_prompt": "",
         },
     )
 
 
-def session_panes(session: Session) -> tuple[list[PaneView], str, int]:
+def session_panes(
+    session: Session, models: dict[str, CatalogModel]
+) -> tuple[list[PaneView], str, int]:
     """The session's panes with their responses; streaming ones with what their log holds.
 
     Also where the page's follower starts: the control stream's last id and the last turn
@@ -55,7 +55,7 @@ def session_panes(session: Session) -> tuple[list[PaneView], str, int]:
     control = redis.xrevrange(panelog.control_key(session.pk), count=1)
     control_id = panelog.text(control[0][0]) if control else "0-0"
     panes = {
-        p.pk: pane_view(p.position, p.model_key, p.params, p.pk)
+        p.pk: pane_view(p.position, p.model_key, p.params, models, p.pk)
         for p in session.panes.filter(removed=False)
     }
     responses = list(
@@ -83,7 +83,8 @@ def session_panes(session: Session) -> tuple[list[PaneView], str, int]:
 @require_GET
 def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
     session = session_for_user(request.user, session_id)
-    panes, control_id, last_turn = session_panes(session)
+    models = models_for_user(request.user)
+    panes, control_id, last_turn = session_panes(session, models)
     return render(
         request,
         "playground/page.html",
@@ -91,7 +92,7 @@ def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
             "panes": panes,
             "session": session,
             "sessions": _sidebar(request),
-            "models": _models(),
+            "models": list(models.values()),
             "control_id": control_id,
             "last_turn": last_turn,
             "system_prompt": session.system_prompt,

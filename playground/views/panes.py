@@ -8,8 +8,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from playground.catalog import catalog, default_pane_models
-from playground.compose import pane_positions, read_pane
+from playground.catalog import default_pane_models
+from playground.compose import pane_positions, picked_models, read_pane
+from playground.endpoints import models_for_user
 from playground.views.context import pane_view
 
 
@@ -21,13 +22,12 @@ def pane_editor(request: HttpRequest) -> HttpResponse:
     if len(positions) >= settings.PLAYGROUND_MAX_PANES:
         return HttpResponse(status=204)
     position = max(positions, default=-1) + 1
+    models = models_for_user(request.user)
     model_key = request.GET.get("model") or default_pane_models()[0]
-    if model_key not in catalog():
+    if model_key not in models:
         model_key = default_pane_models()[0]
-    pane = pane_view(position, model_key, {})
-    return render(
-        request, "playground/_pane.html", {"pane": pane, "models": list(catalog().values())}
-    )
+    pane = pane_view(position, model_key, {}, models)
+    return render(request, "playground/_pane.html", {"pane": pane, "models": list(models.values())})
 
 
 @login_required
@@ -35,6 +35,7 @@ def pane_editor(request: HttpRequest) -> HttpResponse:
 def pane_params(request: HttpRequest, position: int) -> HttpResponse:
     """The parameter fields for the model now picked in a pane; values that still apply are
     kept."""
-    spec = read_pane(request.GET, position)
-    pane = pane_view(position, spec.model_key, dict(spec.raw_params))
+    models = models_for_user(request.user, picked=picked_models(request.GET, [position]))
+    spec = read_pane(request.GET, position, models)
+    pane = pane_view(position, spec.model_key, dict(spec.raw_params), models)
     return render(request, "playground/_pane.html#params", {"pane": pane})

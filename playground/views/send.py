@@ -23,7 +23,7 @@ from playground.tasks import run_turn
 @require_POST
 def send(request: HttpRequest, session_id: int | None = None) -> HttpResponse:
     session = session_for_user(request.user, session_id) if session_id is not None else None
-    compose = read_compose(request.POST, request.FILES)
+    compose = read_compose(request.POST, request.FILES, request.user)
     if compose.errors:
         # Nothing is saved and the form stays as the person left it; only the errors show.
         response = render(request, "playground/_errors.html", {"errors": compose.errors})

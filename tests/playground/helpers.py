@@ -8,8 +8,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from playground import vault
 from playground.catalog import catalog
-from playground.models import Pane, Response, Session, Status, Turn
+from playground.endpoints import model_key
+from playground.models import CustomEndpoint, Pane, Response, Session, Status, Turn
 
 PaneDef = tuple[str, dict[str, Any]]
 
@@ -47,6 +49,29 @@ def make_turn(
             status=status,
         )
     return turn
+
+
+def make_endpoint(
+    owner: Any,
+    name: str = "My vLLM",
+    base_url: str = "http://vllm.internal:8000/v1",
+    key: str = "",
+    model_ids: Sequence[str] = ("meta-llama/Llama-3.1-8B:free",),
+) -> CustomEndpoint:
+    """An endpoint as the Your endpoints page saves it (its key in the vault)."""
+    return CustomEndpoint.objects.create(
+        owner=owner,
+        name=name,
+        base_url=base_url,
+        key_ciphertext=vault.encrypt(key) if key else "",
+        key_hint=vault.hint(key) if key else "",
+        model_ids=list(model_ids),
+    )
+
+
+def endpoint_key(endpoint: CustomEndpoint, index: int = 0) -> str:
+    """The Model picker's key of one of the endpoint's models."""
+    return model_key(endpoint.pk, endpoint.model_ids[index])
 
 
 def responses_of(turn: Turn) -> list[Response]:

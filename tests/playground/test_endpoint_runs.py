@@ -1,0 +1,330 @@
+"""A person's own endpoint in the worker: its key is decrypted there only and sent only to
+its base URL, which is checked again just before the call; the endpoint must belong to the
+owner of the turn's session; a deleted one fails its pane with a sentence. Against a real
+fake OpenAI-compatible server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from cryptography.fernet import Fernet
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from playground import panelog
+from playground.catalog import catalog
+from playground.models import CustomEndpoint, Response, Status, Turn
+from playground.ratelimit import provider_limits
+from playground.runner import load_jobs, run_turn
+from tests.playground.helpers import (
+    decoded,
+    endpoint_key,
+    make_endpoint,
+    make_turn,
+    responses_of,
+    send_form,
+    sse_chunks,
+)
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("worker_context"),
+]
+
+KEY = "sk-vllm-4f9c2e7d1b8a6350c0de"
+MODEL = "org/model:free"
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@dataclass
+class FakeOpenAI:
+    """Answers every POST with an OpenAI-style stream and records what it was sent."""
+
+    pieces: tuple[str, ...] = ("Hello", " from", " the fake")
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    handlers: set[asyncio.Task[Any]] = field(default_factory=set)
+    writers: set[asyncio.StreamWriter] = field(default_factory=set)
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.handlers.add(task)
+        self.writers.add(writer)
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while True:
+                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+                request_line, *lines = head.split("\r\n")
+                headers = {}
+                for line in lines:
+                    name, _, value = line.partition(":")
+                    if name:
+                        headers[name.strip().lower()] = value.strip()
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                method, path, _ = request_line.split(" ", 2)
+                self.requests.append(
+                    {"method": method, "path": path, "headers": headers, "json": json.loads(body)}
+                )
+                answer = b"".join(sse_chunks(list(self.pieces)))
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                    b"content-length: %d\r\n\r\n%s" % (len(answer), answer)
+                )
+                await writer.drain()
+        writer.close()
+
+
+@pytest.fixture
+async def fake_server() -> AsyncIterator[tuple[FakeOpenAI, str]]:
+    server = FakeOpenAI()
+    listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        yield server, f"http://127.0.0.1:{port}/v1"
+    finally:
+        listener.close()
+        # Connections the worker's client keeps open: close them, so that their handlers
+        # end before the test's loop does.
+        for writer in server.writers:
+            writer.close()
+        await asyncio.gather(*server.handlers, return_exceptions=True)
+
+
+@pytest.fixture
+def loopback_allowed(settings: Any) -> None:
+    settings.PLAYGROUND_ALLOWED_PRIVATE_HOSTS = ["127.0.0.1"]
+
+
+@sync_to_async
+def own_turn(owner: Any, base_url: str, **endpoint: Any) -> tuple[Turn, CustomEndpoint]:
+    saved = make_endpoint(owner, base_url=base_url, key=KEY, model_ids=[MODEL], **endpoint)
+    return make_turn(owner, [(endpoint_key(saved), {}), ("echo", {"delay_ms": 0})]), saved
+
+
+@sync_to_async
+def rows(turn: Turn) -> list[Response]:
+    return responses_of(turn)
+
+
+def _browser(user: Any) -> Client:
+    browser = Client()
+    browser.force_login(user)
+    return browser
+
+
+# ---------------------------------------------------------------- the whole way
+
+
+@pytest.mark.usefixtures("loopback_allowed")
+async def test_an_endpoint_saved_on_the_page_streams_with_its_key_sent_to_its_url_only(
+    owner: Any,
+    aredis: Any,
+    fake_server: tuple[FakeOpenAI, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server, base_url = fake_server
+    browser = await sync_to_async(_browser)(owner)
+    await aredis.delete("celery")
+
+    saved = await sync_to_async(browser.post)(
+        reverse("endpoints"),
+        {"name": "My vLLM", "base_url": base_url, "api_key": KEY, "model_ids": MODEL},
+    )
+    assert saved.status_code == 302
+    endpoint = await CustomEndpoint.objects.aget()
+    key = f"mine:{endpoint.pk}:{MODEL}"
+    sent = await sync_to_async(browser.post)(
+        reverse("send_new"), send_form("Say hello", panes=[(key, {"max_tokens": 20})]), **HTMX
+    )
+    assert sent.status_code == 200, sent.content.decode()
+    turn = await Turn.objects.aget()
+    [message] = await aredis.lrange("celery", 0, -1)
+    args, kwargs, _ = json.loads(base64.b64decode(json.loads(message)["body"]))
+    [response_id] = [r.pk for r in await rows(turn)]
+    assert (args, kwargs) == ([turn.pk, [response_id]], {})
+
+    await run_turn(turn.pk)
+
+    [row] = await rows(turn)
+    assert (row.status, row.error, row.text) == (Status.DONE, "", "Hello from the fake")
+    assert row.display_name == f"My vLLM · {MODEL}"
+    [request] = server.requests
+    assert (request["method"], request["path"]) == ("POST", "/v1/chat/completions")
+    assert request["headers"]["authorization"] == f"Bearer {KEY}"
+    assert request["json"]["model"] == MODEL
+    assert request["json"]["messages"] == [{"role": "user", "content": "Say hello"}]
+    assert request["json"]["max_tokens"] == 20
+    # The key is nowhere else: not in a log line, the task message, the pane's log or
+    # the session page.
+    assert caplog.records
+    for record in caplog.records:
+        assert KEY not in record.getMessage()
+        assert KEY[-12:] not in record.getMessage()
+    assert KEY not in caplog.text
+    assert KEY.encode() not in message and KEY[-12:].encode() not in message
+    log = decoded(await aredis.xrange(panelog.log_key(row.pk)))
+    assert KEY not in json.dumps(log)
+    page = await sync_to_async(browser.get)(reverse("session", args=[turn.session_id]))
+    assert "Hello from the fake" in page.content.decode()
+    assert KEY not in page.content.decode()
+
+
+# ---------------------------------------------------------------- refused in the worker
+
+
+async def test_a_deleted_endpoint_fails_its_pane_and_calls_nothing(
+    owner: Any, fake_server: tuple[FakeOpenAI, str], loopback_allowed: None
+) -> None:
+    server, base_url = fake_server
+    turn, endpoint = await own_turn(owner, base_url)
+    await endpoint.adelete()
+
+    await run_turn(turn.pk)
+
+    own, echo = await rows(turn)
+    assert (own.status, own.error) == (
+        Status.ERROR,
+        "This endpoint was deleted; pick another model.",
+    )
+    assert (echo.status, echo.text) == (Status.DONE, "Echo #1: Hello there")
+    assert server.requests == []
+
+
+async def test_the_worker_runs_only_endpoints_of_the_sessions_owner(
+    owner: Any, outsider: Any, fake_server: tuple[FakeOpenAI, str], loopback_allowed: None
+) -> None:
+    """A pane naming someone else's endpoint (written past Send, which refuses it) does not
+    get that endpoint's key or URL."""
+    server, base_url = fake_server
+    theirs = await sync_to_async(make_endpoint)(outsider, base_url=base_url, key=KEY)
+    turn = await sync_to_async(make_turn)(owner, [(endpoint_key(theirs), {})])
+
+    await run_turn(turn.pk)
+
+    [row] = await rows(turn)
+    assert (row.status, row.error) == (
+        Status.ERROR,
+        "This endpoint was deleted; pick another model.",
+    )
+    assert server.requests == []
+
+
+async def test_a_host_no_longer_allowed_is_refused_just_before_the_call(
+    owner: Any, fake_server: tuple[FakeOpenAI, str], settings: Any
+) -> None:
+    server, base_url = fake_server
+    settings.PLAYGROUND_ALLOWED_PRIVATE_HOSTS = ["127.0.0.1"]
+    turn, _ = await own_turn(owner, base_url)
+    settings.PLAYGROUND_ALLOWED_PRIVATE_HOSTS = []
+
+    await run_turn(turn.pk)
+
+    own, echo = await rows(turn)
+    assert own.status == Status.ERROR
+    assert own.error == (
+        "127.0.0.1 resolves to a private or local address (127.0.0.1); only public servers "
+        "can be used here. A site admin can add private servers to the catalog."
+    )
+    assert echo.status == Status.DONE
+    assert server.requests == []
+
+
+async def test_a_name_that_resolves_elsewhere_by_now_is_refused_just_before_the_call(
+    owner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Public when saved, private at call time (DNS changed): no request goes out."""
+    real = socket.getaddrinfo
+    asked: list[str] = []
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "api.example.com":
+            asked.append(host)
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.5", port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    turn, _ = await own_turn(owner, "https://api.example.com/v1")
+
+    await run_turn(turn.pk)
+
+    own, _echo = await rows(turn)
+    assert (own.status, own.error.split(";")[0]) == (
+        Status.ERROR,
+        "api.example.com resolves to a private or local address (10.0.0.5)",
+    )
+    assert asked == ["api.example.com"]  # checked once, and no connection was tried
+
+
+async def test_a_key_the_vault_cannot_read_fails_its_pane_with_a_sentence(
+    owner: Any, fake_server: tuple[FakeOpenAI, str], loopback_allowed: None, settings: Any
+) -> None:
+    server, base_url = fake_server
+    settings.PLAYGROUND_VAULT_KEYS = [Fernet.generate_key().decode()]
+    turn, _ = await own_turn(owner, base_url)
+    settings.PLAYGROUND_VAULT_KEYS = [Fernet.generate_key().decode()]
+    settings.SECRET_KEY = "another secret key, 32 characters or more"
+
+    await run_turn(turn.pk)
+
+    own, _echo = await rows(turn)
+    assert own.status == Status.ERROR
+    assert own.error.startswith("My vLLM: The saved key cannot be read with this server's vault")
+    assert server.requests == []
+
+
+async def test_a_model_taken_off_the_endpoint_fails_its_pane(
+    owner: Any, fake_server: tuple[FakeOpenAI, str], loopback_allowed: None
+) -> None:
+    server, base_url = fake_server
+    turn, endpoint = await own_turn(owner, base_url)
+    await CustomEndpoint.objects.filter(pk=endpoint.pk).aupdate(model_ids=["another"])
+
+    await run_turn(turn.pk)
+
+    own, _echo = await rows(turn)
+    assert (own.status, own.error) == (
+        Status.ERROR,
+        f"{MODEL} is no longer one of the models of My vLLM.",
+    )
+    assert server.requests == []
+
+
+# ---------------------------------------------------------------- the claim's cost
+
+
+async def test_own_models_cost_the_claim_one_query_more_and_only_then(
+    owner: Any, fake_server: tuple[FakeOpenAI, str], loopback_allowed: None
+) -> None:
+    _server, base_url = fake_server
+    catalog_only = await sync_to_async(make_turn)(owner, [("echo", {}), ("echo", {})])
+    with_own, _endpoint = await own_turn(owner, base_url)
+
+    def claim(turn: Turn) -> tuple[int, int, list[Any]]:
+        catalog(), provider_limits()  # cached, as in a running worker
+        with CaptureQueriesContext(connection) as queries:
+            jobs = load_jobs(turn.pk)
+        endpoint_reads = sum("customendpoint" in q["sql"] for q in queries.captured_queries)
+        return len(queries.captured_queries), endpoint_reads, jobs
+
+    plain, plain_endpoint_reads, _ = await sync_to_async(claim)(catalog_only)
+    mine, mine_endpoint_reads, jobs = await sync_to_async(claim)(with_own)
+
+    assert (plain_endpoint_reads, mine_endpoint_reads) == (0, 1)
+    assert mine == plain + 1
+    # Decrypted here, in the worker, for the call; never shown by a repr (a log line).
+    own = jobs[0]
+    assert own.request.credentials.api_key == KEY
+    assert own.request.base_url == base_url
+    assert KEY not in repr(jobs)
