@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 from asgiref.sync import sync_to_async
 
 from playground.catalog import CatalogModel, catalog
+from playground.egress import EgressRefused
+from playground.endpoints import DELETED, check_base_url, own_models_for_owner, parse_model_key
 from playground.redis_sync import redis_client
-from providers.base import ChatRequest, Failure, Message, ParamError, TextDelta
+from providers.base import ChatRequest, Credentials, Failure, Message, ParamError, TextDelta
 
 REPLY_TTL_S = 120
 
 
-async def check(model: CatalogModel, client: object) -> str:
-    """Call ``model`` once with the smallest answer it allows; say how it went."""
+async def check(model: CatalogModel, client: object, credentials: Credentials | None = None) -> str:
+    """Call ``model`` once with the smallest answer it allows; say how it went.
+    ``credentials``: a person's own endpoint's, from the vault; else the catalog's."""
     from playground.runner import _credentials  # the one place keys are read
 
     try:
@@ -27,7 +31,7 @@ async def check(model: CatalogModel, client: object) -> str:
         model=model.model_id,
         messages=[Message("user", "Hi")],
         params=params,
-        credentials=_credentials(model),
+        credentials=credentials if credentials is not None else _credentials(model),
         base_url=model.base_url,
     )
     started = time.monotonic()
@@ -46,19 +50,42 @@ def _takes_max_tokens(model: CatalogModel) -> bool:
     return any(p.name == "max_tokens" for p in model.params)
 
 
-async def run_check(model_key: str, reply_to: str) -> None:
+async def run_check(model_key: str, reply_to: str, owner_id: int | None = None) -> None:
+    """Test ``model_key`` (a model of user ``owner_id``'s own endpoint when it is a
+    ``mine:`` key) and push the sentence to ``reply_to``."""
     from playground.worker_loop import context
 
     ctx = context()
-    models = await sync_to_async(catalog, thread_sensitive=False)()
-    model = models.get(model_key)
-    sentence = (
-        await check(model, ctx.http) if model else f"{model_key}: not in the catalog (disabled?)."
-    )
+    if parse_model_key(model_key) is not None:
+        sentence = await _check_own(model_key, owner_id, ctx.http)
+    else:
+        models = await sync_to_async(catalog, thread_sensitive=False)()
+        model = models.get(model_key)
+        sentence = (
+            await check(model, ctx.http)
+            if model
+            else f"{model_key}: not in the catalog (disabled?)."
+        )
     async with ctx.redis.pipeline(transaction=False) as pipe:
         pipe.rpush(reply_to, sentence)
         pipe.expire(reply_to, REPLY_TTL_S)
         await pipe.execute()
+
+
+async def _check_own(model_key: str, owner_id: int | None, client: object) -> str:
+    """As a pane of that person's would: their endpoint only, its key from the vault, its
+    base URL checked again just before the call."""
+    if owner_id is None:
+        return DELETED
+    resolve = sync_to_async(own_models_for_owner, thread_sensitive=False)
+    own = (await resolve(owner_id, [model_key])).get(model_key)
+    if own is None or own.model is None:
+        return own.refusal if own is not None else DELETED
+    try:
+        await sync_to_async(check_base_url, thread_sensitive=False)(own.model.base_url)
+    except EgressRefused as refused:
+        return f"{own.model.display_name}: failed — {refused}"
+    return await check(own.model, client, own.credentials)
 
 
 def ask_worker(model_key: str, timeout: float = 30.0) -> str:
@@ -69,6 +96,22 @@ def ask_worker(model_key: str, timeout: float = 30.0) -> str:
     reply_to = f"pg:conn:{uuid.uuid4().hex}"
     check_connection.delay(model_key, reply_to)
     answer = redis_client().blpop([reply_to], timeout=timeout)
+    return _answer(model_key, answer, timeout)
+
+
+async def ask_worker_for_owner(model_key: str, owner_id: int, wait_s: float = 30.0) -> str:
+    """The same from async code, for a model of user ``owner_id``'s own endpoint (the task
+    carries the model's key and the user's id; the worker reads the key from the vault)."""
+    from playground.consumers import shared_redis
+    from playground.tasks import check_connection
+
+    reply_to = f"pg:conn:{uuid.uuid4().hex}"
+    await sync_to_async(check_connection.delay)(model_key, reply_to, owner_id)
+    answer = await shared_redis().blpop([reply_to], timeout=wait_s)
+    return _answer(model_key, answer, wait_s)
+
+
+def _answer(model_key: str, answer: Any, timeout: float) -> str:
     if answer is None:
         return f"{model_key}: no worker answered within {timeout:.0f} s — is a worker running?"
     return answer[1].decode() if isinstance(answer[1], bytes) else str(answer[1])

@@ -97,18 +97,25 @@ class OwnModel:
     refusal: str = ""
 
 
-@sensitive_variables("api_key")
 def own_models_for_session(session_id: int, keys: Iterable[str]) -> dict[str, OwnModel]:
     """The ``mine:`` keys among ``keys`` resolved for the owner of session ``session_id``
     (worker only: keys are decrypted here); one query, none without such keys."""
+    return _resolve(keys, owner__sessions__id=session_id)
+
+
+def own_models_for_owner(owner_id: int, keys: Iterable[str]) -> dict[str, OwnModel]:
+    """The same for the endpoints of user ``owner_id`` ("Test connection")."""
+    return _resolve(keys, owner_id=owner_id)
+
+
+@sensitive_variables("api_key")
+def _resolve(keys: Iterable[str], **owned: int) -> dict[str, OwnModel]:
     wanted = {key: parsed for key in set(keys) if (parsed := parse_model_key(key))}
     if not wanted:
         return {}
     rows = {
         row.pk: row
-        for row in CustomEndpoint.objects.filter(
-            pk__in={pk for pk, _ in wanted.values()}, owner__sessions__id=session_id
-        )
+        for row in CustomEndpoint.objects.filter(pk__in={pk for pk, _ in wanted.values()}, **owned)
     }
     resolved: dict[str, OwnModel] = {}
     for key, (endpoint_id, model_id) in wanted.items():

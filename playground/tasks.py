@@ -31,8 +31,9 @@ def run_turn(turn_id: int, response_ids: list[int] | None = None) -> None:
 
 
 @shared_task(name="playground.check_connection", ignore_result=True)
-def check_connection(model_key: str, reply_to: str) -> None:
-    """Test one catalog model with the cheapest call; the sentence goes to ``reply_to``."""
+def check_connection(model_key: str, reply_to: str, owner_id: int | None = None) -> None:
+    """Test one model with the cheapest call; the sentence goes to ``reply_to``. A model of
+    a person's own endpoint names its owner (an id: the worker reads the key itself)."""
     from playground.connection import run_check
 
-    worker_loop.run(run_check(model_key, reply_to), timeout=60)
+    worker_loop.run(run_check(model_key, reply_to, owner_id), timeout=60)

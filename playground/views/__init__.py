@@ -1,4 +1,9 @@
-from playground.views.endpoints import endpoint_delete, endpoint_edit, endpoint_list
+from playground.views.endpoints import (
+    endpoint_delete,
+    endpoint_edit,
+    endpoint_list,
+    endpoint_test,
+)
 from playground.views.pages import home, session_page
 from playground.views.panes import pane_editor, pane_params
 from playground.views.send import send
@@ -8,6 +13,7 @@ __all__ = [
     "endpoint_delete",
     "endpoint_edit",
     "endpoint_list",
+    "endpoint_test",
     "home",
     "pane_editor",
     "pane_params",

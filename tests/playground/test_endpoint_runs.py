@@ -328,3 +328,112 @@ async def test_own_models_cost_the_claim_one_query_more_and_only_then(
     assert own.request.credentials.api_key == KEY
     assert own.request.base_url == base_url
     assert KEY not in repr(jobs)
+
+
+# ---------------------------------------------------------------- test connection
+
+
+async def test_test_connection_calls_the_endpoint_with_its_key_and_says_so(
+    owner: Any, fake_server: tuple[FakeOpenAI, str], loopback_allowed: None, aredis: Any
+) -> None:
+    from playground.connection import run_check
+
+    server, base_url = fake_server
+    endpoint = await sync_to_async(make_endpoint)(
+        owner, name="Lab", base_url=base_url, key=KEY, model_ids=[MODEL]
+    )
+
+    await run_check(endpoint_key(endpoint), "pg:conn:own", owner.pk)
+
+    [sentence] = await aredis.lrange("pg:conn:own", 0, -1)
+    assert sentence.decode().startswith(f"Lab · {MODEL}: connected; the model answered in")
+    [sent] = server.requests
+    assert sent["path"] == "/v1/chat/completions"
+    assert sent["headers"]["authorization"] == f"Bearer {KEY}"
+    assert sent["json"]["model"] == MODEL
+    assert sent["json"]["messages"] == [{"role": "user", "content": "Hi"}]
+    assert sent["json"]["max_tokens"] == 1  # the cheapest call
+
+
+async def test_test_connection_of_someone_elses_endpoint_calls_nothing(
+    owner: Any,
+    outsider: Any,
+    fake_server: tuple[FakeOpenAI, str],
+    loopback_allowed: None,
+    aredis: Any,
+) -> None:
+    from playground.connection import run_check
+
+    server, base_url = fake_server
+    theirs = await sync_to_async(make_endpoint)(outsider, base_url=base_url, key=KEY)
+
+    await run_check(endpoint_key(theirs), "pg:conn:theirs", owner.pk)
+
+    assert await aredis.lrange("pg:conn:theirs", 0, -1) == [
+        b"This endpoint was deleted; pick another model."
+    ]
+    assert server.requests == []
+
+
+async def test_test_connection_checks_the_base_url_again_before_calling(
+    owner: Any, fake_server: tuple[FakeOpenAI, str], settings: Any, aredis: Any
+) -> None:
+    from playground.connection import run_check
+
+    server, base_url = fake_server
+    endpoint = await sync_to_async(make_endpoint)(
+        owner, name="Lab", base_url=base_url, key=KEY, model_ids=[MODEL]
+    )
+    settings.PLAYGROUND_ALLOWED_PRIVATE_HOSTS = []
+
+    await run_check(endpoint_key(endpoint), "pg:conn:refused", owner.pk)
+
+    [sentence] = await aredis.lrange("pg:conn:refused", 0, -1)
+    assert sentence.decode().startswith(
+        f"Lab · {MODEL}: failed — 127.0.0.1 resolves to a private or local address"
+    )
+    assert server.requests == []
+
+
+@pytest.mark.usefixtures("consumer_redis")
+async def test_the_test_connection_button_asks_a_worker_with_ids_only(
+    owner: Any, outsider: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page's button: the task names the model and the owner (never the key), the
+    worker's sentence comes back into the row; someone else's endpoint is not found and
+    nothing is asked."""
+    from django.test import AsyncClient
+
+    from playground.redis_sync import redis_client
+    from playground.tasks import check_connection
+
+    asked: list[tuple[Any, ...]] = []
+
+    def worker(*args: Any) -> None:  # stands in for the worker: answers at once
+        asked.append(args)
+        redis_client().rpush(args[1], "Lab · model: connected; the model answered in 0.1 s.")
+
+    monkeypatch.setattr(check_connection, "delay", worker)
+    endpoint = await sync_to_async(make_endpoint)(
+        owner, name="Lab", key=KEY, model_ids=["first", "second"]
+    )
+    url = reverse("endpoint_test", args=[endpoint.pk])
+
+    stranger = AsyncClient()
+    await stranger.aforce_login(outsider)
+    refused = await stranger.post(url, {"model": "second"}, headers={"HX-Request": "true"})
+    assert refused.status_code == 404
+    assert asked == []
+
+    browser = AsyncClient()
+    await browser.aforce_login(owner)
+    answered = await browser.post(url, {"model": "second"}, headers={"HX-Request": "true"})
+
+    assert answered.status_code == 200
+    assert answered.content.decode() == (
+        '<span class="test-result">Lab · model: connected; the model answered in 0.1 s.</span>'
+    )
+    [(key, reply_to, owner_id)] = asked
+    assert (key, owner_id) == (endpoint_key(endpoint, 1), owner.pk)
+    assert reply_to.startswith("pg:conn:")
+    assert KEY not in repr(asked)
