@@ -27,7 +27,7 @@ from django.http import Http404
 from playground import panelog
 from playground.access import session_for_user
 from playground.db_threads import off_request_thread
-from playground.fragments import render_batch, render_final, render_new_turn
+from playground.fragments import live_control, render_batch, render_final, render_new_turn
 from playground.models import Response, Session
 from playground.watchdog import reap_dead
 
@@ -156,7 +156,15 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if turn_id <= self.known_turn:
             return ""  # the page already shows it (it was rendered with the page)
         self.known_turn = turn_id
-        html, response_ids = await render_new_turn(self.session.pk, turn_id, control_id)
+        articles = fields.get(b"html") or fields.get("html")
+        if articles is not None:  # rendered by the Send view
+            ids = fields.get(b"ids") or fields.get("ids") or b""
+            ids = ids.decode() if isinstance(ids, bytes) else str(ids)
+            response_ids = [int(i) for i in ids.split(",") if i.isdigit()]
+            articles = articles.decode() if isinstance(articles, bytes) else str(articles)
+            html = articles + live_control(control_id, turn_id)
+        else:
+            html, response_ids = await render_new_turn(self.session.pk, turn_id, control_id)
         for response_id in response_ids:
             self.cursors.setdefault(panelog.log_key(response_id), "0-0")
         return html

@@ -7,7 +7,7 @@ from django.utils.html import escape
 
 from playground import panelog
 from playground.db_threads import off_request_thread
-from playground.models import Response, Turn
+from playground.models import Response
 from playground.templatetags.playground import live_status
 from playground.views.context import response_context
 
@@ -43,15 +43,31 @@ def render_final(response_id: int, last_seq: int) -> str:
     return render_to_string("playground/_response.html#oob-response", {"r": context})
 
 
+def turn_articles(responses: list[Response]) -> str:
+    """A new turn's articles, one per pane, each added to its pane's history. The Send
+    view renders them once, from the rows it has just saved, into the control stream's
+    entry; followers send them on as they are."""
+    contexts = [response_context(r, seq=0) for r in responses]
+    return render_to_string("playground/_response.html#turn-articles", {"responses": contexts})
+
+
+def live_control(control_id: str, turn_id: int) -> str:
+    """The page's note of the last turn it shows and where the control stream was read."""
+    return render_to_string(
+        "playground/_response.html#live-control", {"control_id": control_id, "turn_id": turn_id}
+    )
+
+
 @off_request_thread
 def render_new_turn(session_id: int, turn_id: int, control_id: str) -> tuple[str, list[int]]:
-    turn = Turn.objects.filter(pk=turn_id, session_id=session_id).first()
-    if turn is None:
-        return "", []
-    responses = list(turn.responses.select_related("turn", "pane").order_by("pane__position"))
-    contexts = [response_context(r, seq=0) for r in responses]
-    html = render_to_string(
-        "playground/_response.html#new-turn",
-        {"responses": contexts, "control_id": control_id, "turn_id": turn.pk},
+    """A new turn's articles read from the database (a control entry that does not carry
+    them)."""
+    responses = list(
+        Response.objects.filter(turn_id=turn_id, turn__session_id=session_id)
+        .select_related("turn", "pane")
+        .order_by("pane__position")
     )
+    if not responses:
+        return "", []
+    html = turn_articles(responses) + live_control(control_id, turn_id)
     return html, [r.pk for r in responses]

@@ -136,8 +136,12 @@ class Publisher:
                 await asyncio.sleep(0.5)
 
     async def _tick(self) -> None:
+        # asyncio.timeout, not wait_for: wait_for wraps the wait in a task of its own, so a
+        # wake-up (a pane's first token) reached this task two loop iterations later, each
+        # one behind whatever else was ready (under load, the other panes' reads).
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=self.window)
+            async with asyncio.timeout(self.window):
+                await self._wake.wait()
         self._wake.clear()
         started = time.monotonic()
         now = started
@@ -181,6 +185,10 @@ class Publisher:
             results = await pipe.execute()
         for buffer in ending:
             assert buffer.end_written is not None
+            # Its end is its last entry: no later tick may write it again (the pane's
+            # unregister may come after the next tick).
+            if self.panes.get(buffer.response_id) is buffer:
+                del self.panes[buffer.response_id]
             buffer.end_written.set()
         if check_stops:
             for buffer, flag in zip(watched, results[-1], strict=True):

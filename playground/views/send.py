@@ -10,8 +10,12 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
+from redis.typing import EncodableT, FieldT
 
-from playground import panelog
+from playground import (
+    fragments,  # (a module: fragments imports views.context)
+    panelog,
+)
 from playground.access import session_for_user, user_id
 from playground.compose import Compose, read_compose
 from playground.models import Pane, Response, Session, Turn
@@ -29,13 +33,23 @@ def send(request: HttpRequest, session_id: int | None = None) -> HttpResponse:
         response = render(request, "playground/_errors.html", {"errors": compose.errors})
         return reswap(retarget(response, "#compose-errors"), "innerHTML")
     created = session is None
-    turn, response_ids = _save_turn(request, session, compose)
+    turn, responses = _save_turn(request, session, compose)
+    response_ids = [r.pk for r in responses]
     # Hand the turn to a worker, then announce it to every page following the session (a
     # page that learns of it late replays its panes from the start). The task carries the
-    # turn's and its responses' ids only: no prompt, no key.
+    # turn's and its responses' ids only: no prompt, no key. The announcement carries the
+    # turn's articles, rendered here from the rows just saved: the followers send them on
+    # without a query or a render of their own, while the first tokens are on their way.
+    # (A new comparison's page is loaded after this, with the turn in it: no articles.)
     run_turn.delay(turn.pk, response_ids)
+    announcement: dict[FieldT, EncodableT] = {
+        "turn": turn.pk,
+        "ids": ",".join(map(str, response_ids)),
+    }
+    if not created:
+        announcement["html"] = fragments.turn_articles(responses)
     redis_client().xadd(
-        panelog.control_key(turn.session_id), {"turn": turn.pk}, maxlen=1000, approximate=True
+        panelog.control_key(turn.session_id), announcement, maxlen=1000, approximate=True
     )
     if created:
         return HttpResponseClientRedirect(reverse("session", args=[turn.session_id]))
@@ -49,7 +63,7 @@ def send(request: HttpRequest, session_id: int | None = None) -> HttpResponse:
 
 def _save_turn(
     request: HttpRequest, session: Session | None, compose: Compose
-) -> tuple[Turn, list[int]]:
+) -> tuple[Turn, list[Response]]:
     with transaction.atomic():
         existing: dict[int, Pane] = {}
         last = None
@@ -111,4 +125,4 @@ def _save_turn(
             )
             for pane, spec in zip(panes, compose.panes, strict=True)
         )
-    return turn, [r.pk for r in responses]
+    return turn, responses

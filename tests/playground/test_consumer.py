@@ -260,6 +260,45 @@ async def test_a_new_turn_on_the_control_stream_appends_its_articles(
         await ws.disconnect()
 
 
+async def test_a_follow_up_sent_on_the_page_reaches_a_follower_with_its_articles(
+    owner: Any, aredis: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Send view puts the new turn's articles in its announcement; the follower sends
+    them as they are, with the page's control note, the same HTML it would render from
+    the database."""
+    from playground.fragments import render_new_turn
+    from playground.tasks import run_turn
+
+    monkeypatch.setattr(run_turn, "delay", lambda *args: None)  # no worker in this test
+    first = await sync_to_async(make_turn)(owner, [("echo", {})], "First", status=Status.DONE)
+    control = f"pg:ctl:{first.session_id}"
+    seen = (await aredis.xadd(control, {"turn": first.pk})).decode()
+    ws = await connected(first.session_id, owner)
+    try:
+        await ws.send_json_to({"type": "follow", "control": seen, "responses": {}})
+
+        def send_follow_up() -> None:
+            browser = Client()
+            browser.force_login(owner)
+            form = {"prompt": "Second", "pane": ["0"], "pane-0-model": "echo"}
+            sent = browser.post(f"/s/{first.session_id}/send/", form, HTTP_HX_REQUEST="true")
+            assert sent.status_code == 200
+
+        await sync_to_async(send_follow_up)()
+        fragment = await ws.receive_from(timeout=5)
+
+        second = await Turn.objects.aget(session_id=first.session_id, index=1)
+        [(announced, _fields)] = await aredis.xrange(control, min=f"({seen}")
+        from_database, [rid] = await render_new_turn(
+            first.session_id, second.pk, announced.decode()
+        )
+        assert fragment == from_database
+        assert f'id="response-{rid}"' in fragment
+        assert '<div class="prompt">Second</div>' in fragment
+    finally:
+        await ws.disconnect()
+
+
 async def test_a_turn_the_page_already_shows_is_not_appended_twice(owner: Any, aredis: Any) -> None:
     # The page read the control stream before its rows: a turn sent in between is both on
     # the page and announced after the page's control id. The page says which turn it shows.

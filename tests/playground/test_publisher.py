@@ -39,3 +39,22 @@ async def test_ending_while_a_tick_is_in_flight_keeps_every_entry_in_order(aredi
         assert entries[-1][1]["st"] == "done"
         assert "".join(f.get("t", "") for _, f in entries) == "".join(words)
         assert not await aredis.exists(panelog.heartbeat_key(buffer.response_id))
+
+
+async def test_a_pane_whose_end_is_written_gets_no_second_end(aredis: Any) -> None:
+    """A pane unregisters after write_end returns; ticks that run before that (a wake-up
+    from another pane) must not write its end entry again."""
+    publisher = context().publisher
+    ending, other = publisher.register(9100), publisher.register(9101)
+    publisher.add_text(ending, "last words")
+    await publisher.write_end(ending, "done")
+    for _ in range(3):  # other panes' first tokens wake the publisher at once
+        publisher.add_text(other, "more ")
+        publisher.set_status(other, "")
+        await asyncio.sleep(0.01)
+    publisher.unregister(ending)
+    await publisher.write_end(other, "done")
+    publisher.unregister(other)
+
+    entries = decoded(await aredis.xrange(panelog.log_key(9100)))
+    assert [fields["k"] for _, fields in entries] == ["d", "e"]

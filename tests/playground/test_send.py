@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
+from playground.fragments import turn_articles
 from playground.models import Pane, Response, Session, Status, Turn
 from tests.playground.helpers import make_turn, send_form
 
@@ -79,9 +80,11 @@ def test_new_session_saves_everything_and_redirects(owner_client: Any, clean_red
         (panes[0].pk, "echo", "Echo", {"temperature": 0.2}, Status.PENDING),
         (panes[1].pk, "echo", "Echo", {"temperature": 1.0}, Status.PENDING),
     ]
-    # Announced to the pages following the session.
+    # Announced to the pages following the session (none yet: the page is loaded next,
+    # with the turn in it, so the announcement carries no articles).
     control = clean_redis.xrange(f"pg:ctl:{session.pk}")
-    assert [fields for _id, fields in control] == [{b"turn": str(turn.pk).encode()}]
+    ids = ",".join(str(r.pk) for r in responses).encode()
+    assert [fields for _id, fields in control] == [{b"turn": str(turn.pk).encode(), b"ids": ids}]
 
 
 def test_follow_up_adds_turn_one_with_a_response_per_pane(
@@ -106,8 +109,17 @@ def test_follow_up_adds_turn_one_with_a_response_per_pane(
         (0, Status.PENDING),
         (1, Status.PENDING),
     ]
-    control = clean_redis.xrange(f"pg:ctl:{session.pk}")
-    assert [fields for _id, fields in control] == [{b"turn": str(turn.pk).encode()}]
+    # The announcement carries the new turn's articles, exactly as a follower would render
+    # them from the database.
+    [(_id, fields)] = clean_redis.xrange(f"pg:ctl:{session.pk}")
+    saved = list(turn.responses.select_related("turn", "pane").order_by("pane__position"))
+    assert fields == {
+        b"turn": str(turn.pk).encode(),
+        b"ids": ",".join(str(r.pk) for r in saved).encode(),
+        b"html": turn_articles(saved).encode(),
+    }
+    assert fields[b"html"].count(b"<article ") == 2
+    assert b'<div class="prompt">Second</div>' in fields[b"html"]
     [raw] = celery_messages(clean_redis)
     assert task_call(raw)[1] == [turn.pk, sorted(turn.responses.values_list("pk", flat=True))]
 
