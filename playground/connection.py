@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
 
 from asgiref.sync import sync_to_async
 
@@ -88,30 +87,15 @@ async def _check_own(model_key: str, owner_id: int | None, client: object) -> st
     return await check(own.model, client, own.credentials)
 
 
-def ask_worker(model_key: str, timeout: float = 30.0) -> str:
+def ask_worker(model_key: str, timeout: float = 30.0, owner_id: int | None = None) -> str:
     """Have a worker test ``model_key`` and wait for its sentence (the key never leaves the
-    worker; the task message carries the model's key name only)."""
+    worker: the task message carries the model's key name, and for a model of a person's
+    own endpoint that person's id, only). Blocks its thread for at most ``timeout``."""
     from playground.tasks import check_connection
 
     reply_to = f"pg:conn:{uuid.uuid4().hex}"
-    check_connection.delay(model_key, reply_to)
+    check_connection.delay(model_key, reply_to, owner_id)
     answer = redis_client().blpop([reply_to], timeout=timeout)
-    return _answer(model_key, answer, timeout)
-
-
-async def ask_worker_for_owner(model_key: str, owner_id: int, wait_s: float = 30.0) -> str:
-    """The same from async code, for a model of user ``owner_id``'s own endpoint (the task
-    carries the model's key and the user's id; the worker reads the key from the vault)."""
-    from playground.consumers import shared_redis
-    from playground.tasks import check_connection
-
-    reply_to = f"pg:conn:{uuid.uuid4().hex}"
-    await sync_to_async(check_connection.delay)(model_key, reply_to, owner_id)
-    answer = await shared_redis().blpop([reply_to], timeout=wait_s)
-    return _answer(model_key, answer, wait_s)
-
-
-def _answer(model_key: str, answer: Any, timeout: float) -> str:
     if answer is None:
         return f"{model_key}: no worker answered within {timeout:.0f} s — is a worker running?"
     return answer[1].decode() if isinstance(answer[1], bytes) else str(answer[1])

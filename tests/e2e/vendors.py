@@ -77,6 +77,8 @@ class Vendors:
             "OPENAI_API_KEY": "sk-e2e-openai-key-000000000000",
             "ANTHROPIC_API_KEY": "sk-ant-e2e-key-0000000000000",
             "GEMINI_API_KEY": "AIza-e2e-gemini-key-000000000000000",
+            # People's own endpoints may point at this loopback server (test_own_endpoint).
+            "PLAYGROUND_ALLOWED_PRIVATE_HOSTS": "127.0.0.1",
         }
 
     def stop(self) -> None:

@@ -490,3 +490,47 @@ def test_a_send_reads_own_endpoints_only_when_a_pane_names_one(
 
     assert endpoint_queries([("echo", {})]) == 0
     assert endpoint_queries([(key, {}), ("echo", {}), (key, {})]) == 1
+
+
+def test_the_test_connection_button_asks_a_worker_with_ids_only(
+    owner: Any, outsider: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The row's button: the task names the model and the owner (never the key), the
+    worker's sentence comes back into the row; someone else's endpoint is not found and
+    nothing is asked."""
+    from playground.redis_sync import redis_client
+    from playground.tasks import check_connection
+
+    asked: list[tuple[Any, ...]] = []
+
+    def worker(*args: Any) -> None:  # stands in for the worker: answers at once
+        asked.append(args)
+        redis_client().rpush(args[1], "Lab · second: connected; the model answered in 0.1 s.")
+
+    monkeypatch.setattr(check_connection, "delay", worker)
+    endpoint = make_endpoint(owner, name="Lab", key=KEY, model_ids=["first", "second"])
+    url = reverse("endpoint_test", args=[endpoint.pk])
+
+    stranger = Client()
+    stranger.force_login(outsider)
+    assert stranger.post(url, {"model": "second"}, **HTMX).status_code == 404
+    assert asked == []
+
+    browser = Client()
+    browser.force_login(owner)
+    answered = browser.post(url, {"model": "second"}, **HTMX)
+
+    assert answered.status_code == 200
+    assert answered.content.decode() == (
+        '<span class="test-result">Lab · second: connected; the model answered in 0.1 s.</span>'
+    )
+    [(key, reply_to, owner_id)] = asked
+    assert (key, owner_id) == (endpoint_key(endpoint, 1), owner.pk)
+    assert reply_to.startswith("pg:conn:")
+    assert KEY not in repr(asked)
+
+    # Without htmx: back to the page, the sentence among its notices.
+    page = browser.post(url, {"model": "nope"}, follow=True)
+    assert page.redirect_chain == [(reverse("endpoints"), 302)]
+    assert asked[-1][0] == endpoint_key(endpoint, 0)  # an unknown model: the first one
+    assert "Lab · second: connected" in html.unescape(page.content.decode())
