@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 
 from playground.catalog import CatalogModel, catalog
 from playground.egress import EgressRefused
-from playground.endpoints import DELETED, check_base_url, own_models_for_owner, parse_model_key
+from playground.endpoints import DELETED, own_models_for_owner, parse_model_key, recheck_base_url
 from playground.redis_sync import redis_client
 from providers.base import ChatRequest, Credentials, Failure, Message, ParamError, TextDelta
 
@@ -81,7 +81,7 @@ async def _check_own(model_key: str, owner_id: int | None, client: object) -> st
     if own is None or own.model is None:
         return own.refusal if own is not None else DELETED
     try:
-        await sync_to_async(check_base_url, thread_sensitive=False)(own.model.base_url)
+        await recheck_base_url(own.model.base_url)
     except EgressRefused as refused:
         return f"{own.model.display_name}: failed — {refused}"
     return await check(own.model, client, own.credentials)

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
@@ -86,6 +87,12 @@ def check_base_url(url: str) -> str:
     """``url`` normalized, or EgressRefused: the one egress rule for an endpoint's URL, at
     save time and again in the worker just before a call."""
     return check_user_base_url(url, settings.PLAYGROUND_ALLOWED_PRIVATE_HOSTS)
+
+
+async def recheck_base_url(url: str) -> None:
+    """:func:`check_base_url` just before a call (a pane's, or Test connection's): the name
+    may resolve elsewhere by now. Off the event loop, as the lookup blocks."""
+    await sync_to_async(check_base_url, thread_sensitive=False)(url)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from playground.attachments import image_parts, tool_specs
 from playground.catalog import CatalogModel, catalog, forget_catalog
 from playground.claim import PendingRow, TurnText, earlier_answers, mark_streaming, pending_rows
 from playground.egress import EgressRefused
-from playground.endpoints import check_base_url, own_models_for_session, parse_model_key
+from playground.endpoints import own_models_for_session, parse_model_key, recheck_base_url
 from playground.models import Response, Status, Turn
 from playground.publisher import PaneBuffer
 from playground.ratelimit import Limits, admit, credential_id, provider_limits, settle
@@ -303,11 +303,8 @@ async def _consume(ctx: WorkerContext, job: PaneJob, buffer: PaneBuffer) -> None
         if waited:
             publisher.set_status(buffer, "")  # clears the waiting line
         if job.user_base_url:
-            # Checked again just before the call: the name may resolve elsewhere by now.
             try:
-                await asyncio.get_running_loop().run_in_executor(
-                    None, check_base_url, job.request.base_url
-                )
+                await recheck_base_url(job.request.base_url)
             except EgressRefused as refused:
                 job.status, job.error, job.finish_reason = Status.ERROR, str(refused), "error"
                 return
