@@ -158,11 +158,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.known_turn = turn_id
         articles = fields.get(b"html") or fields.get("html")
         if articles is not None:  # rendered by the Send view
-            ids = fields.get(b"ids") or fields.get("ids") or b""
-            ids = ids.decode() if isinstance(ids, bytes) else str(ids)
+            ids = panelog.text(fields.get(b"ids") or fields.get("ids"))
             response_ids = [int(i) for i in ids.split(",") if i.isdigit()]
-            articles = articles.decode() if isinstance(articles, bytes) else str(articles)
-            html = articles + live_control(control_id, turn_id)
+            html = panelog.text(articles) + live_control(control_id, turn_id)
         else:
             html, response_ids = await render_new_turn(self.session.pk, turn_id, control_id)
         for response_id in response_ids:
