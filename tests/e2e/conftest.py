@@ -215,7 +215,12 @@ def stack(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: Any) -
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # What a page must show, it must show within 10 s (Playwright's default is 5 s): CI
+    # machines are shared and noisy. Tests that assert a user-visible time (Stop within a
+    # second) set their own, shorter timeout.
+    expect.set_options(timeout=10_000)
 
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package.")
