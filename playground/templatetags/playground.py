@@ -98,10 +98,19 @@ def pretty_json(value: str) -> str:
 
 
 @register.simple_tag
-def model_options(models: list[Any], selected: str) -> SafeString:
+def model_options(models: list[Any], selected: str, selected_name: str = "") -> SafeString:
     """The <option>s of a pane's Model picker. Built here rather than as a template loop,
-    which was half of the page's render time (four panes, 24 models: 2.7 of 4.9 ms)."""
+    which was half of the page's render time (four panes, 24 models: 2.7 of 4.9 ms).
+
+    A pane's model that is no longer offered (its endpoint deleted, its catalog entry
+    disabled) stays selected, marked as such: otherwise the browser would select the first
+    model, and the next Send would quietly ask another model. Send refuses it instead."""
     options = []
+    if selected and all(m.key != selected for m in models):
+        options.append(
+            f'<option value="{escape(selected)}" selected>'
+            f"{escape(selected_name or selected)} (no longer available)</option>"
+        )
     for m in models:
         missing = m.missing_env
         options.append(

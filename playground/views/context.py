@@ -34,7 +34,11 @@ class PaneView:
 
     @property
     def display_name(self) -> str:
-        return self.model.display_name if self.model else self.model_key
+        if self.model is not None:
+            return self.model.display_name
+        if self.responses:  # a model no longer offered: the name its answers were given
+            return str(self.responses[-1]["display_name"])
+        return self.model_key
 
     @property
     def temperature(self) -> ParamField | None:

@@ -21,7 +21,7 @@ from playground import vault
 from playground.endpoint_form import KEY_AGAIN, MALFORMED_KEY, URL_CHANGED
 from playground.endpoints import model_key, models_for_user, parse_model_key
 from playground.models import CustomEndpoint, Pane, Response, Session, Turn
-from tests.playground.helpers import endpoint_key, make_endpoint, send_form
+from tests.playground.helpers import endpoint_key, make_endpoint, make_turn, send_form
 
 pytestmark = pytest.mark.django_db
 
@@ -473,6 +473,33 @@ def test_someone_elses_model_is_unknown_at_send_and_nothing_is_saved(
 
     assert f"<li>Pane 1: unknown model {html.escape(repr(key))}.</li>" in response.content.decode()
     assert (Session.objects.count(), Pane.objects.count(), Response.objects.count()) == (0, 0, 0)
+    assert clean_redis.lrange("celery", 0, -1) == []
+
+
+def test_a_pane_whose_endpoint_was_deleted_keeps_its_model_and_a_follow_up_is_refused(
+    owner: Any, alice: Client, clean_redis: Any
+) -> None:
+    """The page must not quietly select another model for the pane (a browser selects the
+    first option when none is): the next Send would ask a model nobody picked."""
+    clean_redis.delete("celery")
+    endpoint = make_endpoint(owner, key=KEY)
+    key = endpoint_key(endpoint)
+    turn = make_turn(owner, [(key, {}), ("echo", {})], status="done")
+    turn.responses.filter(model_key=key).update(display_name="Team gateway · gpt-4.1-mini")
+    endpoint.delete()
+
+    page = alice.get(reverse("session", args=[turn.session_id])).content.decode()
+
+    assert '<section class="pane" id="pane-0" role="region" aria-label="Team gateway' in page
+    assert (
+        f'<option value="{html.escape(key)}" selected>Team gateway · gpt-4.1-mini '
+        "(no longer available)</option>"
+    ) in page
+    assert page.count(" selected>") == 2  # this one and the echo pane's, nothing else
+    follow_up = send_form("And now?", panes=[(key, {}), ("echo", {})])
+    response = alice.post(reverse("send", args=[turn.session_id]), follow_up, **HTMX)
+    assert f"<li>Pane 1: unknown model {html.escape(repr(key))}.</li>" in response.content.decode()
+    assert Turn.objects.filter(session_id=turn.session_id).count() == 1
     assert clean_redis.lrange("celery", 0, -1) == []
 
 
