@@ -19,7 +19,7 @@ from playground.attachments import (
     parse_tools,
 )
 from playground.catalog import CatalogModel
-from playground.endpoints import models_for_user
+from playground.endpoints import models_for_user, parse_model_key
 from providers.base import ParamError
 
 
@@ -115,7 +115,7 @@ def read_compose(
     panes = [read_pane(data, p, models) for p in positions]
     for number, pane in enumerate(panes, start=1):
         if pane.model is None:
-            errors.append(f"Pane {number}: unknown model {pane.model_key!r}.")
+            errors.append(f"Pane {number}: {unknown_model(pane.model_key)}")
             continue
         if not pane.model.available:
             errors.append(f"Pane {number}: {pane.model.unavailable_reason}")
@@ -135,3 +135,11 @@ def read_compose(
         except ParamError as error:
             errors.append(f"Pane {number}: {error}")
     return Compose(prompt, system_prompt, panes, errors, tools, images)
+
+
+def unknown_model(key: str) -> str:
+    """Why a pane's model cannot be asked, in the person's words rather than our key."""
+    own = parse_model_key(key)
+    if own is not None:  # an endpoint deleted since, or one that is not theirs
+        return f"{own[1]!r} is not a model of any of your endpoints; pick another model."
+    return f"unknown model {key!r}."

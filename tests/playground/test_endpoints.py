@@ -471,7 +471,10 @@ def test_someone_elses_model_is_unknown_at_send_and_nothing_is_saved(
 
     response = outsider_client.post(reverse("send_new"), send_form(panes=[(key, {})]), **HTMX)
 
-    assert f"<li>Pane 1: unknown model {html.escape(repr(key))}.</li>" in response.content.decode()
+    assert (
+        f"<li>Pane 1: {html.escape(repr(MODEL))} is not a model of any of your endpoints; "
+        "pick another model.</li>"
+    ) in response.content.decode()
     assert (Session.objects.count(), Pane.objects.count(), Response.objects.count()) == (0, 0, 0)
     assert clean_redis.lrange("celery", 0, -1) == []
 
@@ -498,7 +501,10 @@ def test_a_pane_whose_endpoint_was_deleted_keeps_its_model_and_a_follow_up_is_re
     assert page.count(" selected>") == 2  # this one and the echo pane's, nothing else
     follow_up = send_form("And now?", panes=[(key, {}), ("echo", {})])
     response = alice.post(reverse("send", args=[turn.session_id]), follow_up, **HTMX)
-    assert f"<li>Pane 1: unknown model {html.escape(repr(key))}.</li>" in response.content.decode()
+    assert (
+        f"<li>Pane 1: {html.escape(repr(MODEL))} is not a model of any of your endpoints; "
+        "pick another model.</li>"
+    ) in response.content.decode()
     assert Turn.objects.filter(session_id=turn.session_id).count() == 1
     assert clean_redis.lrange("celery", 0, -1) == []
 
