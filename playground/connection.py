@@ -55,16 +55,17 @@ async def run_check(model_key: str, reply_to: str, owner_id: int | None = None) 
     from playground.worker_loop import context
 
     ctx = context()
-    if parse_model_key(model_key) is not None:
-        sentence = await _check_own(model_key, owner_id, ctx.http)
-    else:
-        models = await sync_to_async(catalog, thread_sensitive=False)()
-        model = models.get(model_key)
-        sentence = (
-            await check(model, ctx.http)
-            if model
-            else f"{model_key}: not in the catalog (disabled?)."
-        )
+    with ctx.http.lease() as client:
+        if parse_model_key(model_key) is not None:
+            sentence = await _check_own(model_key, owner_id, client)
+        else:
+            models = await sync_to_async(catalog, thread_sensitive=False)()
+            model = models.get(model_key)
+            sentence = (
+                await check(model, client)
+                if model
+                else f"{model_key}: not in the catalog (disabled?)."
+            )
     async with ctx.redis.pipeline(transaction=False) as pipe:
         pipe.rpush(reply_to, sentence)
         pipe.expire(reply_to, REPLY_TTL_S)

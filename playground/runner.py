@@ -308,10 +308,11 @@ async def _consume(ctx: WorkerContext, job: PaneJob, buffer: PaneBuffer) -> None
             except EgressRefused as refused:
                 job.status, job.error, job.finish_reason = Status.ERROR, str(refused), "error"
                 return
-        events = provider.stream(ctx.http, job.request, on_retry=retrying)
-        async with contextlib.aclosing(events):
-            async for event in events:
-                _apply(job, buffer, event, publisher)
+        with ctx.http.lease() as client:
+            events = provider.stream(client, job.request, on_retry=retrying)
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    _apply(job, buffer, event, publisher)
     if job.limits.tokens_per_minute and job.usage is not None:
         used = (job.usage.input_tokens or 0) + (job.usage.output_tokens or 0)
         await settle(ctx.redis, credential, call, min(expected, job.limits.tokens_per_minute), used)

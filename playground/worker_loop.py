@@ -1,16 +1,17 @@
 """One long-lived asyncio event loop per worker process.
 
 Celery runs tasks in threads (``--pool threads``); each task hands its turn to this loop and
-waits. So one process streams many panes at once over one Redis client, one httpx client
+waits. So one process streams many panes at once over one Redis client, a few httpx clients
 and one publisher, instead of opening a loop and connections per task or per token.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
 import httpx
@@ -35,19 +36,62 @@ class WorkerContext:
             settings.REDIS_URL, max_connections=128, timeout=30
         )
         self.redis = aioredis.Redis(connection_pool=pool)
-        self.http = httpx.AsyncClient(
-            timeout=httpx.Timeout(connect=10, read=120, write=30, pool=30),
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
-            follow_redirects=False,  # a key is only ever sent to the URL it was saved with
-            # Headers and body go out as two writes; with Nagle's algorithm the body waits
-            # for the ACK of the headers, which the server delays (40 ms on Linux).
-            # Measured by bench/streams.py as added time to first token.
-            transport=httpx.AsyncHTTPTransport(
-                socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-                limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
-            ),
-        )
+        self.http = HttpClients()
         self.publisher = Publisher(self.redis)
+
+
+class HttpClients:
+    """The httpx clients of the provider calls. A call leases one for its duration; a
+    client serves at most ``STREAMS_PER_CLIENT`` calls at once, and another is added when
+    all are that busy (they are kept, with their connections, for the process's life).
+
+    One client for every call was a fifth of the worker loop's CPU at 200 streams:
+    httpcore's pool walks all of its connections on every request and every close, and
+    for each idle one, all of them again (py-spy, bench/streams.py heavy; numbers in
+    docs/performance.md). Light use stays on the first client, so its kept-alive
+    connections are reused as before.
+    """
+
+    STREAMS_PER_CLIENT = 32
+
+    def __init__(self) -> None:
+        self.clients: list[httpx.AsyncClient] = []
+        self.calls: list[int] = []
+
+    @contextlib.contextmanager
+    def lease(self) -> Iterator[httpx.AsyncClient]:
+        index = next((i for i, n in enumerate(self.calls) if n < self.STREAMS_PER_CLIENT), None)
+        if index is None:
+            self.clients.append(_new_client())
+            self.calls.append(0)
+            index = len(self.clients) - 1
+        self.calls[index] += 1
+        try:
+            yield self.clients[index]
+        finally:
+            self.calls[index] -= 1
+
+    async def aclose(self) -> None:
+        for client in self.clients:
+            await client.aclose()
+        self.clients, self.calls = [], []
+
+
+def _new_client() -> httpx.AsyncClient:
+    limits = httpx.Limits(
+        max_connections=HttpClients.STREAMS_PER_CLIENT * 4,
+        max_keepalive_connections=HttpClients.STREAMS_PER_CLIENT * 2,
+    )
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(connect=10, read=120, write=30, pool=30),
+        follow_redirects=False,  # a key is only ever sent to the URL it was saved with
+        # Headers and body go out as two writes; with Nagle's algorithm the body waits for
+        # the ACK of the headers, which the server delays (40 ms on Linux). Measured by
+        # bench/streams.py as added time to first token.
+        transport=httpx.AsyncHTTPTransport(
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)], limits=limits
+        ),
+    )
 
 
 _context: WorkerContext | None = None

@@ -49,7 +49,7 @@ def _clean_redis(clean_redis: Any) -> Any:
 async def worker_context() -> Any:
     """A fresh playground.worker_loop context for this test's event loop.
 
-    The context (a redis.asyncio client, an httpx.AsyncClient and the publisher's task) is
+    The context (a redis.asyncio client, the httpx clients and the publisher's task) is
     process-global and bound to the loop that first created it; every async test has its
     own loop, so it is dropped before the test and closed after it.
     """
