@@ -78,9 +78,10 @@ class HttpClients:
 
 
 def _new_client() -> httpx.AsyncClient:
+    # A call holds one connection at a time (a token exchange comes before its stream).
     limits = httpx.Limits(
-        max_connections=HttpClients.STREAMS_PER_CLIENT * 4,
-        max_keepalive_connections=HttpClients.STREAMS_PER_CLIENT * 2,
+        max_connections=HttpClients.STREAMS_PER_CLIENT * 2,
+        max_keepalive_connections=HttpClients.STREAMS_PER_CLIENT,
     )
     return httpx.AsyncClient(
         timeout=httpx.Timeout(connect=10, read=120, write=30, pool=30),
