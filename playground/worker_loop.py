@@ -43,13 +43,13 @@ class WorkerContext:
 class HttpClients:
     """The httpx clients of the provider calls. A call leases one for its duration; a
     client serves at most ``STREAMS_PER_CLIENT`` calls at once, and another is added when
-    all are that busy (they are kept, with their connections, for the process's life).
+    all are that busy (clients are kept for the process's life).
 
-    One client for every call was a fifth of the worker loop's CPU at 200 streams:
-    httpcore's pool walks all of its connections on every request and every close, and
-    for each idle one, all of them again (py-spy, bench/streams.py heavy; numbers in
-    docs/performance.md). Light use stays on the first client, so its kept-alive
-    connections are reused as before.
+    With one client for every call, httpcore's pool walked all of its connections on every
+    request and every close, and for each idle one all of them again: a fifth of the
+    worker loop's busy samples in a py-spy profile at 200 streams, and 30 % more CPU per
+    line in bench/http_clients.py (docs/performance.md). Light use stays on the first
+    client, so its kept-alive connections are reused as before.
     """
 
     STREAMS_PER_CLIENT = 32
