@@ -1039,6 +1039,10 @@ def analyse(stack: Stack, spec: Spec, run: dict[str, Any], window_ms: float) -> 
         "deltas_for_unknown_panes": sum(c.unknown_deltas for c in comparisons),
         "upstream_tokens_to_worker": upstream_tokens,
         "upstream_refused": run["upstream"]["refused"],
+        # Requests the worker made, and the TCP connections it opened for them: a new
+        # connection costs the worker's loop about 20 turns, a kept-alive one about 6.
+        "upstream_requests": run["upstream"]["served"],
+        "upstream_connections": run["upstream"].get("connections"),
         "worker_cpu_s": round(worker_cpu, 2),
         "worker_cpu_us_per_delta": r1(
             worker_cpu / upstream_tokens * 1e6 if upstream_tokens else float("nan")
@@ -1137,6 +1141,7 @@ ROWS = [
         ("unfinished", "rows_not_matching", "final_texts_not_matching"),
     ),
     ("websocket reconnects", "reconnects"),
+    ("upstream requests / connections", ("upstream_requests", "upstream_connections")),
     ("worker CPU per delta us", "worker_cpu_us_per_delta"),
     ("worker CPU s", "worker_cpu_s"),
     ("worker RSS idle / peak MB", ("worker_rss_idle_mb", "worker_rss_peak_mb")),

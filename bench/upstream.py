@@ -13,8 +13,9 @@ One timer serves all streams (a heap of due times): a thousand streams cost one 
 thousand sleeping tasks. Requests whose model is ``baseline`` are the benchmark's direct
 calls; they are not counted in the statistics of what the playground's worker held:
 
-``GET /stats`` → ``{"open", "peak", "served", "tokens", "refused"}``; ``POST /stats/reset``
-sets ``peak`` to what is open now and the counters to zero.
+``GET /stats`` → ``{"open", "peak", "served", "tokens", "refused", "connections"}``
+(``connections``: TCP connections accepted; fewer than ``served`` when clients keep them
+alive); ``POST /stats/reset`` sets ``peak`` to what is open now and the counters to zero.
 
     python bench/upstream.py --port 9100 --rate 50 [--key bench-key]
 """
@@ -68,6 +69,7 @@ class Upstream:
         self.order = itertools.count()
         self.wake = asyncio.Event()
         self.open = self.peak = self.served = self.tokens = self.refused = 0
+        self.connections = 0
 
     # ------------------------------------------------------------------ the timer
 
@@ -131,6 +133,7 @@ class Upstream:
     # ------------------------------------------------------------------ HTTP
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         with contextlib.suppress(
             ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError
         ):
@@ -150,6 +153,7 @@ class Upstream:
                 elif path == "/stats":
                     if method == "POST":
                         self.peak, self.served, self.tokens, self.refused = self.open, 0, 0, 0
+                        self.connections = 0
                     self.reply(writer, 200, self.stats())
                 else:
                     self.reply(writer, 404, {"error": {"message": "not found"}})
@@ -192,6 +196,7 @@ class Upstream:
             "served": self.served,
             "tokens": self.tokens,
             "refused": self.refused,
+            "connections": self.connections,
         }
 
 

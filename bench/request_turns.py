@@ -1,0 +1,111 @@
+"""How many turns of a busy event loop a provider call waits before its first line.
+
+Under load the worker's loop runs every ready pane's callbacks in each turn, so a pane that
+is starting waits one whole turn at every step of its request (each await that is not
+ready at once: a lock's checkpoint, a task group, a thread hop for DNS, a write, a read).
+This script keeps a loop busy with a task that burns BURN ms of CPU per turn and times
+calls through the worker's httpx clients (``worker_loop.HttpClients``) to bench/upstream.py:
+time to first line / BURN = turns waited. The first call opens a connection; the others
+reuse it.
+
+    .venv/bin/python bench/request_turns.py [--calls 5] [--burn-ms 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scripts.services import free_port  # noqa: E402
+
+KEY = "bench-key"
+
+
+async def _measure(url: str, calls: int, burn: float) -> list[float]:
+    from playground.worker_loop import HttpClients
+
+    async def busy() -> None:
+        while True:
+            start = time.perf_counter()
+            while time.perf_counter() - start < burn:
+                pass
+            await asyncio.sleep(0)
+
+    clients = HttpClients()
+    spinner = asyncio.create_task(busy())
+    await asyncio.sleep(0.05)
+    turns = []
+    body = {"model": "m", "messages": [{"role": "user", "content": "x"}], "stream": True,
+            "max_tokens": 2}  # fmt: skip
+    try:
+        for _ in range(calls):
+            with clients.lease() as client:
+                start = time.perf_counter()
+                first = None
+                headers = {"Authorization": f"Bearer {KEY}"}
+                async with client.stream("POST", url, json=body, headers=headers) as response:
+                    async for _line in response.aiter_lines():
+                        first = first or time.perf_counter()
+                turns.append(round(((first or start) - start) / burn, 1))
+    finally:
+        spinner.cancel()
+        await clients.aclose()
+    return turns
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--calls", type=int, default=5)
+    parser.add_argument("--burn-ms", type=float, default=2.0)
+    args = parser.parse_args()
+    os.environ.update(DJANGO_SETTINGS_MODULE="playground.settings", DEBUG="false",
+                      SECRET_KEY="bench-secret-" + "k" * 40)  # fmt: skip
+    import django
+
+    django.setup()
+    from playground.worker_loop import new_loop
+
+    port = free_port()
+    upstream = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "upstream.py"), "--port", str(port),
+         "--rate", "1000", "--key", KEY],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    loop = new_loop()
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/stats", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        turns = loop.run_until_complete(_measure(url, args.calls, args.burn_ms / 1000))
+    finally:
+        loop.close()
+        upstream.terminate()
+        upstream.wait(10)
+    print(f"turns of a busy loop ({args.burn_ms:g} ms each) before the first line:")
+    print(f"  new connection     {turns[0]}")
+    print(f"  kept-alive one     {', '.join(map(str, turns[1:]))}")
+    summary = {"burn_ms": args.burn_ms, "new_connection": turns[0], "kept_alive": turns[1:]}
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
