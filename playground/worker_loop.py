@@ -53,6 +53,12 @@ class HttpClients:
     """
 
     STREAMS_PER_CLIENT = 32
+    # How long an idle connection is kept for the next call (httpx's default is 5 s). A
+    # person reads an answer for longer than that before the follow-up; a new connection
+    # then costs its TCP and TLS handshakes in the follow-up's time to first token, and
+    # the worker's loop about 22 turns instead of 6 (bench/request_turns.py). A server
+    # that closed it sooner is noticed before reuse (httpcore checks an idle socket).
+    KEEPALIVE_S = 90.0
 
     def __init__(self) -> None:
         self.clients: list[httpx.AsyncClient] = []
@@ -82,6 +88,7 @@ def _new_client() -> httpx.AsyncClient:
     limits = httpx.Limits(
         max_connections=HttpClients.STREAMS_PER_CLIENT * 2,
         max_keepalive_connections=HttpClients.STREAMS_PER_CLIENT,
+        keepalive_expiry=HttpClients.KEEPALIVE_S,
     )
     return httpx.AsyncClient(
         timeout=httpx.Timeout(connect=10, read=120, write=30, pool=30),
