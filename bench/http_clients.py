@@ -20,7 +20,6 @@ import contextlib
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -32,7 +31,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.services import free_port  # noqa: E402
+from upstream import running  # noqa: E402  (bench/upstream.py)
 
 KEY = "bench-key"
 
@@ -109,40 +108,24 @@ def main() -> int:
     django.setup()
     from playground.worker_loop import new_loop
 
-    port = free_port()
-    upstream = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "upstream.py"), "--port", str(port),
-         "--rate", "50", "--key", KEY],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/v1/chat/completions"
     results: dict[str, list[dict[str, float]]] = {"one client": [], "leased clients": []}
     loop = new_loop()
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/stats", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        for run in range(1, args.runs + 1):
-            for setup in results:
-                numbers = loop.run_until_complete(
-                    _run(setup, url, args.streams, args.tokens, args.rounds)
-                )
-                results[setup].append(numbers)
-                print(f"run {run}  {setup:15s} {numbers['cpu_us_per_line']:6.1f} µs per line  "
-                      f"loop late p99 / max {numbers['loop_late_ms_p99']} / "
-                      f"{numbers['loop_late_ms_max']} ms  "
-                      f"(cpu {numbers['cpu_s']} s, wall {numbers['wall_s']} s, "
-                      f"{numbers['lines']} lines)", flush=True)  # fmt: skip
+        with running(rate=50, key=KEY) as base_url:
+            url = f"{base_url}/chat/completions"
+            for run in range(1, args.runs + 1):
+                for setup in results:
+                    numbers = loop.run_until_complete(
+                        _run(setup, url, args.streams, args.tokens, args.rounds)
+                    )
+                    results[setup].append(numbers)
+                    print(f"run {run}  {setup:15s} {numbers['cpu_us_per_line']:6.1f} µs per line  "
+                          f"loop late p99 / max {numbers['loop_late_ms_p99']} / "
+                          f"{numbers['loop_late_ms_max']} ms  "
+                          f"(cpu {numbers['cpu_s']} s, wall {numbers['wall_s']} s, "
+                          f"{numbers['lines']} lines)", flush=True)  # fmt: skip
     finally:
         loop.close()
-        upstream.terminate()
-        upstream.wait(10)
     summary = {
         "streams": args.streams,
         "tokens": args.tokens,

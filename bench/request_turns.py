@@ -17,17 +17,14 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.services import free_port  # noqa: E402
+from upstream import running  # noqa: E402  (bench/upstream.py)
 
 KEY = "bench-key"
 
@@ -76,29 +73,13 @@ def main() -> int:
     django.setup()
     from playground.worker_loop import new_loop
 
-    port = free_port()
-    upstream = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "upstream.py"), "--port", str(port),
-         "--rate", "1000", "--key", KEY],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
     loop = new_loop()
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/stats", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        url = f"http://127.0.0.1:{port}/v1/chat/completions"
-        turns = loop.run_until_complete(_measure(url, args.calls, args.burn_ms / 1000))
+        with running(rate=1000, key=KEY) as base_url:
+            url = f"{base_url}/chat/completions"
+            turns = loop.run_until_complete(_measure(url, args.calls, args.burn_ms / 1000))
     finally:
         loop.close()
-        upstream.terminate()
-        upstream.wait(10)
     print(f"turns of a busy loop ({args.burn_ms:g} ms each) before the first line:")
     print(f"  new connection     {turns[0]}")
     print(f"  kept-alive one     {', '.join(map(str, turns[1:]))}")

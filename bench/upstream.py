@@ -29,7 +29,11 @@ import heapq
 import itertools
 import json
 import signal
+import socket
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 
 HEAD = (
     b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
@@ -218,6 +222,33 @@ async def serve(port: int, rate: float, key: str) -> None:
     async with server:
         await stop.wait()
     ticker.cancel()
+
+
+@contextlib.contextmanager
+def running(rate: float, key: str) -> Iterator[str]:
+    """This server in a process of its own on a free loopback port, for a bench that calls
+    it directly: yields its base URL once it accepts connections, and stops it after."""
+    from scripts.services import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--port", str(port), "--rate", f"{rate:g}", "--key", key],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("bench/upstream.py did not start")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def main() -> None:
