@@ -77,12 +77,10 @@ def session_panes(
         batch = live.get(r.pk)
         if batch is not None and batch.ended:
             # It ended between the read of its row and the read of its log. Whoever ends
-            # a pane saves the row before writing the end entry, so the row is final now.
+            # a pane saves the row before writing the end entry, so the row is final now
+            # (were it not, the page's follower would replay the log from its start).
             r.refresh_from_db()
-            if r.is_active:  # never expected; the follower then replays the end entry
-                batch.last_seq -= 1
-            else:
-                del live[r.pk]
+            del live[r.pk]
         panes[r.pane_id].responses.append(response_context(r, live=live.get(r.pk)))
     last_turn = max((r.turn_id for r in responses), default=0)
     return list(panes.values()), control_id, last_turn
