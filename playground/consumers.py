@@ -149,18 +149,16 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self.close(code=1011)
 
     async def _new_turn(self, fields: dict[Any, Any], control_id: str) -> str:
-        raw = fields.get(b"turn") or fields.get("turn")
-        if raw is None:
+        entry = panelog.decoded(fields)
+        if "turn" not in entry:
             return ""
-        turn_id = int(raw)
+        turn_id = int(entry["turn"])
         if turn_id <= self.known_turn:
             return ""  # the page already shows it (it was rendered with the page)
         self.known_turn = turn_id
-        articles = fields.get(b"html") or fields.get("html")
-        if articles is not None:  # rendered by the Send view
-            ids = panelog.text(fields.get(b"ids") or fields.get("ids"))
-            response_ids = [int(i) for i in ids.split(",") if i.isdigit()]
-            html = panelog.text(articles) + live_control(control_id, turn_id)
+        if "html" in entry:  # the articles, rendered by the Send view
+            response_ids = [int(i) for i in entry.get("ids", "").split(",") if i.isdigit()]
+            html = entry["html"] + live_control(control_id, turn_id)
         else:
             html, response_ids = await render_new_turn(self.session.pk, turn_id, control_id)
         for response_id in response_ids:

@@ -67,6 +67,11 @@ def text(value: str | bytes | None) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def decoded(fields: Mapping[Any, Any]) -> dict[str, str]:
+    """A stream entry's fields as text."""
+    return {text(k): text(v) for k, v in fields.items()}
+
+
 @dataclass
 class Batch:
     """Several log entries of one pane merged into what a reader shows at once."""
@@ -83,7 +88,7 @@ class Batch:
     kinds: set[str] = field(default_factory=set)
 
     def add(self, entry_id_: str | bytes, fields: Mapping[Any, Any]) -> None:
-        data = {text(k): text(v) for k, v in fields.items()}
+        data = decoded(fields)
         self.last_seq = max(self.last_seq, seq_of(entry_id_))
         kind = data.get("k", "")
         self.kinds.add(kind)

@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from playground import vault
+from playground import panelog, vault
 from playground.catalog import catalog
 from playground.endpoints import model_key
 from playground.models import CustomEndpoint, Pane, Response, Session, Status, Turn
@@ -116,11 +116,7 @@ def sse_chunks(pieces: Sequence[str], finish: str = "stop", usage: bool = False)
 
 def decoded(entries: list[tuple[Any, dict[Any, Any]]]) -> list[tuple[str, dict[str, str]]]:
     """XRANGE output with bytes turned into str."""
-
-    def text(value: Any) -> str:
-        return value.decode() if isinstance(value, bytes) else str(value)
-
-    return [(text(i), {text(k): text(v) for k, v in f.items()}) for i, f in entries]
+    return [(panelog.text(i), panelog.decoded(f)) for i, f in entries]
 
 
 def article(page: str, response_id: int) -> str:
