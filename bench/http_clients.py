@@ -1,5 +1,6 @@
 """What the worker's httpx clients cost per streamed line: one client for every call against
-the leased clients of ``worker_loop.HttpClients`` (at most 32 calls each).
+the leased clients of ``worker_loop.HttpClients`` (at most 32 calls each), with httpx's
+own sockets (anyio) and with the worker's (plain asyncio, ``playground/http_network.py``).
 
 One process streams S answers at once from bench/upstream.py (its own process, N tokens
 each at 50 tokens/s), starting them 5 ms apart, for R rounds, on uvloop as the worker
@@ -10,6 +11,7 @@ milliseconds of the loop. Prints CPU per line and how late the loop ran a 1 ms t
 (p99, max) for each run, and a JSON summary as the last line.
 
     .venv/bin/python bench/http_clients.py [--streams 200] [--tokens 150] [--rounds 2] [--runs 2]
+        [--setups "one client,leased anyio,leased asyncio"]
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ sys.path.insert(0, str(ROOT))
 from upstream import running  # noqa: E402  (bench/upstream.py)
 
 KEY = "bench-key"
+# One client with httpx's own sockets (what the worker had first); leased clients with
+# httpx's own sockets; leased clients with the worker's sockets (what it has now).
+SETUPS = ("one client", "leased anyio", "leased asyncio")
 
 
 async def _answer(lease: Callable[[], AbstractContextManager[httpx.AsyncClient]], url: str,
@@ -49,11 +54,13 @@ async def _answer(lease: Callable[[], AbstractContextManager[httpx.AsyncClient]]
 
 
 async def _run(setup: str, url: str, streams: int, tokens: int, rounds: int) -> dict[str, float]:
+    from playground.http_network import AsyncioTransport
     from playground.worker_loop import HttpClients, _new_client
 
-    clients = HttpClients()
+    sockets = AsyncioTransport if setup.endswith("asyncio") else httpx.AsyncHTTPTransport
+    clients = HttpClients(sockets)
     if setup == "one client":
-        single = _new_client()
+        single = _new_client(httpx.AsyncHTTPTransport)
         # What the worker had: one pool for every call.
         pool = single._transport._pool  # type: ignore[attr-defined]
         pool._max_connections, pool._max_keepalive_connections = 1000, 200
@@ -100,6 +107,7 @@ def main() -> int:
     parser.add_argument("--tokens", type=int, default=150)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--setups", default=",".join(SETUPS))
     args = parser.parse_args()
     os.environ.update(DJANGO_SETTINGS_MODULE="playground.settings", DEBUG="false",
                       SECRET_KEY="bench-secret-" + "k" * 40)  # fmt: skip
@@ -108,7 +116,10 @@ def main() -> int:
     django.setup()
     from playground.worker_loop import new_loop
 
-    results: dict[str, list[dict[str, float]]] = {"one client": [], "leased clients": []}
+    setups = [s.strip() for s in args.setups.split(",")]
+    if unknown := set(setups) - set(SETUPS):
+        parser.error(f"unknown setups {sorted(unknown)}; known: {', '.join(SETUPS)}")
+    results: dict[str, list[dict[str, float]]] = {setup: [] for setup in setups}
     loop = new_loop()
     try:
         with running(rate=50, key=KEY) as base_url:
@@ -119,7 +130,7 @@ def main() -> int:
                         _run(setup, url, args.streams, args.tokens, args.rounds)
                     )
                     results[setup].append(numbers)
-                    print(f"run {run}  {setup:15s} {numbers['cpu_us_per_line']:6.1f} µs per line  "
+                    print(f"run {run}  {setup:14s} {numbers['cpu_us_per_line']:6.1f} µs per line  "
                           f"loop late p99 / max {numbers['loop_late_ms_p99']} / "
                           f"{numbers['loop_late_ms_max']} ms  "
                           f"(cpu {numbers['cpu_s']} s, wall {numbers['wall_s']} s, "

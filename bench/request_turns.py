@@ -6,7 +6,9 @@ ready at once: a lock's checkpoint, a task group, a thread hop for DNS, a write,
 This script keeps a loop busy with a task that burns BURN ms of CPU per turn and times
 calls through the worker's httpx clients (``worker_loop.HttpClients``) to bench/upstream.py:
 time to first line / BURN = turns waited. The first call opens a connection; the others
-reuse it.
+reuse it. Each set of sockets is measured, httpx's own (anyio) and the worker's (plain
+asyncio, ``playground/http_network.py``), after a call on another client has warmed up
+the process (the first call's imports and set-up would otherwise count as turns).
 
     .venv/bin/python bench/request_turns.py [--calls 5] [--burn-ms 2]
 """
@@ -29,8 +31,13 @@ from upstream import running  # noqa: E402  (bench/upstream.py)
 KEY = "bench-key"
 
 
-async def _measure(url: str, calls: int, burn: float) -> list[float]:
+async def _measure(url: str, calls: int, burn: float, sockets: str) -> list[float]:
+    import httpx
+
+    from playground.http_network import AsyncioTransport
     from playground.worker_loop import HttpClients
+
+    transport = AsyncioTransport if sockets == "asyncio" else httpx.AsyncHTTPTransport
 
     async def busy() -> None:
         while True:
@@ -39,18 +46,22 @@ async def _measure(url: str, calls: int, burn: float) -> list[float]:
                 pass
             await asyncio.sleep(0)
 
-    clients = HttpClients()
+    body = {"model": "m", "messages": [{"role": "user", "content": "x"}], "stream": True,
+            "max_tokens": 2}  # fmt: skip
+    headers = {"Authorization": f"Bearer {KEY}"}
+    warm = HttpClients(transport)
+    with warm.lease() as client:
+        (await client.post(url, json=body, headers=headers)).raise_for_status()
+    await warm.aclose()
+    clients = HttpClients(transport)
     spinner = asyncio.create_task(busy())
     await asyncio.sleep(0.05)
     turns = []
-    body = {"model": "m", "messages": [{"role": "user", "content": "x"}], "stream": True,
-            "max_tokens": 2}  # fmt: skip
     try:
         for _ in range(calls):
             with clients.lease() as client:
                 start = time.perf_counter()
                 first = None
-                headers = {"Authorization": f"Bearer {KEY}"}
                 async with client.stream("POST", url, json=body, headers=headers) as response:
                     async for _line in response.aiter_lines():
                         first = first or time.perf_counter()
@@ -74,16 +85,20 @@ def main() -> int:
     from playground.worker_loop import new_loop
 
     loop = new_loop()
+    summary: dict[str, object] = {"burn_ms": args.burn_ms}
+    print(f"turns of a busy loop ({args.burn_ms:g} ms each) before the first line:")
     try:
         with running(rate=1000, key=KEY) as base_url:
             url = f"{base_url}/chat/completions"
-            turns = loop.run_until_complete(_measure(url, args.calls, args.burn_ms / 1000))
+            for sockets in ("anyio", "asyncio"):
+                turns = loop.run_until_complete(
+                    _measure(url, args.calls, args.burn_ms / 1000, sockets)
+                )
+                print(f"  {sockets:7s} sockets: new connection {turns[0]}, "
+                      f"kept-alive {', '.join(map(str, turns[1:]))}")  # fmt: skip
+                summary[sockets] = {"new_connection": turns[0], "kept_alive": turns[1:]}
     finally:
         loop.close()
-    print(f"turns of a busy loop ({args.burn_ms:g} ms each) before the first line:")
-    print(f"  new connection     {turns[0]}")
-    print(f"  kept-alive one     {', '.join(map(str, turns[1:]))}")
-    summary = {"burn_ms": args.burn_ms, "new_connection": turns[0], "kept_alive": turns[1:]}
     print(json.dumps(summary))
     return 0
 

@@ -18,6 +18,8 @@ import httpx
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from playground.http_network import AsyncioTransport
+
 T = TypeVar("T")
 
 _lock = threading.Lock()
@@ -60,7 +62,8 @@ class HttpClients:
     # that closed it sooner is noticed before reuse (httpcore checks an idle socket).
     KEEPALIVE_S = 90.0
 
-    def __init__(self) -> None:
+    def __init__(self, transport: type[httpx.AsyncHTTPTransport] = AsyncioTransport) -> None:
+        self.transport = transport
         self.clients: list[httpx.AsyncClient] = []
         self.calls: list[int] = []
 
@@ -68,7 +71,7 @@ class HttpClients:
     def lease(self) -> Iterator[httpx.AsyncClient]:
         index = next((i for i, n in enumerate(self.calls) if n < self.STREAMS_PER_CLIENT), None)
         if index is None:
-            self.clients.append(_new_client())
+            self.clients.append(_new_client(self.transport))
             self.calls.append(0)
             index = len(self.clients) - 1
         self.calls[index] += 1
@@ -83,7 +86,9 @@ class HttpClients:
         self.clients, self.calls = [], []
 
 
-def _new_client() -> httpx.AsyncClient:
+def _new_client(
+    transport: type[httpx.AsyncHTTPTransport] = AsyncioTransport,
+) -> httpx.AsyncClient:
     # A call holds one connection at a time (a token exchange comes before its stream).
     limits = httpx.Limits(
         max_connections=HttpClients.STREAMS_PER_CLIENT * 2,
@@ -96,7 +101,9 @@ def _new_client() -> httpx.AsyncClient:
         # Headers and body go out as two writes; with Nagle's algorithm the body waits for
         # the ACK of the headers, which the server delays (40 ms on Linux). Measured by
         # bench/streams.py as added time to first token.
-        transport=httpx.AsyncHTTPTransport(
+        # Sockets on plain asyncio rather than anyio: less of the loop per chunk read and
+        # per new connection (playground/http_network.py).
+        transport=transport(
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)], limits=limits
         ),
     )
