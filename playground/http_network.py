@@ -19,6 +19,7 @@ It speaks httpcore's public network interface (``AsyncNetworkBackend`` and
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 from collections.abc import Iterable
 from typing import Any, cast
@@ -238,6 +239,13 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         await asyncio.sleep(seconds)
 
 
+@functools.cache
+def _ssl_context(verify: bool) -> ssl.SSLContext:
+    """One context for every client: making one loads the CA bundle, 10-20 ms of the loop
+    each time the worker adds a client under load; and TLS sessions are shared."""
+    return httpx.create_ssl_context(verify=verify)
+
+
 class AsyncioTransport(httpx.AsyncHTTPTransport):
     """httpx's transport for direct connections, its connections made by
     :class:`AsyncioBackend`."""
@@ -249,7 +257,7 @@ class AsyncioTransport(httpx.AsyncHTTPTransport):
         socket_options: Iterable[Any] | None = None,
         verify: ssl.SSLContext | bool = True,
     ) -> None:
-        context = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify)
+        context = verify if isinstance(verify, ssl.SSLContext) else _ssl_context(verify)
         super().__init__(limits=limits, socket_options=socket_options, verify=context)
         # httpx builds its pool without a way to pass the backend: the same pool again,
         # through httpcore's public constructor, with this backend.
