@@ -7,9 +7,10 @@ import time
 import uuid
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 
 from playground.catalog import CatalogModel, catalog
-from playground.egress import EgressRefused
+from playground.egress import EgressRefused, public_only
 from playground.endpoints import DELETED, own_models_for_owner, parse_model_key, recheck_base_url
 from playground.redis_sync import redis_client
 from providers.base import ChatRequest, Credentials, Failure, Message, ParamError, TextDelta
@@ -85,7 +86,8 @@ async def _check_own(model_key: str, owner_id: int | None, client: object) -> st
         await recheck_base_url(own.model.base_url)
     except EgressRefused as refused:
         return f"{own.model.display_name}: failed — {refused}"
-    return await check(own.model, client, own.credentials)
+    with public_only(settings.PLAYGROUND_ALLOWED_PRIVATE_HOSTS):
+        return await check(own.model, client, own.credentials)
 
 
 def ask_worker(model_key: str, timeout: float = 30.0, owner_id: int | None = None) -> str:

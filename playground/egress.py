@@ -11,9 +11,11 @@ client never follows redirects, and a credential is sent only to the base URL it
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import ipaddress
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from urllib.parse import urlsplit
 
 Resolver = Callable[[str, int], Iterable[str]]
@@ -54,10 +56,44 @@ def check_user_base_url(
         raise EgressRefused(f"{host} does not resolve to an address.") from None
     if not addresses:
         raise EgressRefused(f"{host} does not resolve to an address.")
-    private = [a for a in addresses if not is_public(a)]
-    if private:
-        raise EgressRefused(
-            f"{host} resolves to a private or local address ({private[0]}); only public "
-            "servers can be used here. A site admin can add private servers to the catalog."
-        )
+    if refused := refusal(host, addresses):
+        raise EgressRefused(refused)
     return url.strip().rstrip("/")
+
+
+def refusal(host: str, addresses: Iterable[str]) -> str:
+    """Why ``host`` may not be reached at ``addresses`` (a sentence), or "" if it may."""
+    private = [a for a in addresses if not is_public(a)]
+    if not private:
+        return ""
+    return (
+        f"{host} resolves to a private or local address ({private[0]}); only public "
+        "servers can be used here. A site admin can add private servers to the catalog."
+    )
+
+
+# Set while the worker calls a base URL that a person supplied: the hosts allowed besides
+# public addresses. The worker's sockets (playground/http_network.py) then resolve the
+# name themselves, refuse a private address, and connect to the address they checked.
+_public_only: contextvars.ContextVar[frozenset[str] | None] = contextvars.ContextVar(
+    "public_only", default=None
+)
+
+
+@contextlib.contextmanager
+def public_only(allowed_hosts: Iterable[str]) -> Iterator[None]:
+    """Within this block (this task), connections go to public addresses only, or to
+    ``allowed_hosts``. The check before a call resolves the name once and the connection
+    again: a name whose answer changes in between (DNS rebinding) would pass the one and
+    reach a private address with the other. This checks the address connected to."""
+    token = _public_only.set(frozenset(h.lower().rstrip(".") for h in allowed_hosts))
+    try:
+        yield
+    finally:
+        _public_only.reset(token)
+
+
+def connection_rule(host: str) -> bool:
+    """True if a connection to ``host`` must go to a checked public address now."""
+    allowed = _public_only.get()
+    return allowed is not None and host.lower().rstrip(".") not in allowed

@@ -20,12 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import socket
 import ssl
 from collections.abc import Iterable
 from typing import Any, cast
 
 import httpcore
 import httpx
+
+from playground import egress
+from providers.base import ErrorKind, ProviderError
 
 # Reading stops while this much is buffered and unread, as asyncio's streams do.
 _HIGH_WATER = 256 * 1024
@@ -190,6 +194,62 @@ class SocketStream(httpcore.AsyncNetworkStream):
         return None
 
 
+async def _connect_public(
+    loop: asyncio.AbstractEventLoop,
+    protocol: _Protocol,
+    host: str,
+    port: int,
+    local: tuple[str, int] | None,
+) -> asyncio.BaseTransport:
+    """Resolve ``host``, refuse it if any address is not public (egress.refusal), and
+    connect to the addresses checked, not to the name again."""
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise ProviderError(
+            ErrorKind.NETWORK, f"{host} does not resolve to an address.", permanent=False
+        ) from exc
+    refused = egress.refusal(host, [str(info[4][0]) for info in infos])
+    if refused or not infos:
+        raise ProviderError(
+            ErrorKind.BAD_REQUEST,
+            refused or f"{host} does not resolve to an address.",
+            permanent=True,
+        )
+    error: OSError | None = None
+    for family, kind, proto, _name, address in infos:
+        try:
+            transport, _ = await loop.create_connection(
+                lambda: protocol,
+                sock=await _socket_to(loop, family, kind, proto, address, local),
+            )
+            return transport
+        except OSError as exc:
+            error = exc
+    assert error is not None
+    raise error
+
+
+async def _socket_to(
+    loop: asyncio.AbstractEventLoop,
+    family: int,
+    kind: int,
+    proto: int,
+    address: tuple[Any, ...],
+    local: tuple[str, int] | None,
+) -> socket.socket:
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setblocking(False)
+        if local is not None:
+            sock.bind(local)
+        await loop.sock_connect(sock, address)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
     async def connect_tcp(
         self,
@@ -201,14 +261,15 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
     ) -> httpcore.AsyncNetworkStream:
         loop = asyncio.get_running_loop()
         protocol = _Protocol(loop)
+        local = (local_address, 0) if local_address else None
         try:
             async with asyncio.timeout(timeout):
-                transport, _ = await loop.create_connection(
-                    lambda: protocol,
-                    host,
-                    port,
-                    local_addr=(local_address, 0) if local_address else None,
-                )
+                if egress.connection_rule(host):
+                    transport = await _connect_public(loop, protocol, host, port, local)
+                else:
+                    transport, _ = await loop.create_connection(
+                        lambda: protocol, host, port, local_addr=local
+                    )
         except TimeoutError as exc:
             raise httpcore.ConnectTimeout(f"no connection to {host}:{port} in time") from exc
         except OSError as exc:

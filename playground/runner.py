@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.utils import timezone
 
 from playground.attachments import image_parts, tool_specs
 from playground.catalog import CatalogModel, catalog, forget_catalog
 from playground.claim import PendingRow, TurnText, earlier_answers, mark_streaming, pending_rows
-from playground.egress import EgressRefused
+from playground.egress import EgressRefused, public_only
 from playground.endpoints import own_models_for_session, parse_model_key, recheck_base_url
 from playground.models import Response, Status, Turn
 from playground.publisher import PaneBuffer
@@ -308,7 +309,7 @@ async def _consume(ctx: WorkerContext, job: PaneJob, buffer: PaneBuffer) -> None
             except EgressRefused as refused:
                 job.status, job.error, job.finish_reason = Status.ERROR, str(refused), "error"
                 return
-        with ctx.http.lease() as client:
+        with ctx.http.lease() as client, _egress(job):
             events = provider.stream(client, job.request, on_retry=retrying)
             async with contextlib.aclosing(events):
                 async for event in events:
@@ -316,6 +317,13 @@ async def _consume(ctx: WorkerContext, job: PaneJob, buffer: PaneBuffer) -> None
     if job.limits.tokens_per_minute and job.usage is not None:
         used = (job.usage.input_tokens or 0) + (job.usage.output_tokens or 0)
         await settle(ctx.redis, credential, call, min(expected, job.limits.tokens_per_minute), used)
+
+
+def _egress(job: PaneJob) -> contextlib.AbstractContextManager[None]:
+    """A person's base URL: every connection of the call to a checked public address."""
+    if not job.user_base_url:
+        return contextlib.nullcontext()
+    return public_only(settings.PLAYGROUND_ALLOWED_PRIVATE_HOSTS)
 
 
 def _apply(job: PaneJob, buffer: PaneBuffer, event: Any, publisher: Any) -> None:

@@ -393,3 +393,62 @@ async def test_test_connection_checks_the_base_url_again_before_calling(
         f"Lab · {MODEL}: failed — 127.0.0.1 resolves to a private or local address"
     )
     assert server.requests == []
+
+
+def _dns(monkeypatch: pytest.MonkeyPatch, answers: list[str]) -> list[str]:
+    """api.example.com resolves to each of ``answers`` in turn (the last one from then on);
+    returns the list of names asked."""
+    real = socket.getaddrinfo
+    asked: list[str] = []
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != "api.example.com":
+            return real(host, port, *args, **kwargs)
+        address = answers[min(len(asked), len(answers) - 1)]
+        asked.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return asked
+
+
+async def test_a_name_that_turns_private_between_check_and_connection_is_refused(
+    owner: Any, fake_server: tuple[FakeOpenAI, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: public for the check just before the call, the machine's own address
+    a moment later for the connection. The connection is checked on the address it goes
+    to: nothing reaches the server on loopback."""
+    server, base_url = fake_server
+    port = base_url.split(":")[2].split("/")[0]
+    asked = _dns(monkeypatch, ["93.184.216.34", "127.0.0.1"])
+    turn, _ = await own_turn(owner, f"http://api.example.com:{port}/v1")
+
+    await run_turn(turn.pk)
+
+    own, echo = await rows(turn)
+    assert (own.status, own.error.split(";")[0]) == (
+        Status.ERROR,
+        "api.example.com resolves to a private or local address (127.0.0.1)",
+    )
+    assert len(asked) == 2  # the check, then the connection's own lookup
+    assert server.requests == []
+    assert echo.status == Status.DONE
+
+
+async def test_the_connection_goes_to_the_address_that_was_checked(
+    owner: Any, fake_server: tuple[FakeOpenAI, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The name is resolved once for the connection and the socket connects to that
+    address, not to the name again (here loopback stands for a public address)."""
+    server, base_url = fake_server
+    port = base_url.split(":")[2].split("/")[0]
+    asked = _dns(monkeypatch, ["127.0.0.1"])
+    monkeypatch.setattr("playground.egress.is_public", lambda address: True)
+    turn, _ = await own_turn(owner, f"http://api.example.com:{port}/v1")
+
+    await run_turn(turn.pk)
+
+    own, _echo = await rows(turn)
+    assert (own.status, own.text) == (Status.DONE, "Hello from the fake")
+    assert len(asked) == 2
+    assert [r["headers"]["host"] for r in server.requests] == [f"api.example.com:{port}"]
