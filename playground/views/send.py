@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import connection, transaction
 from django.db.models import Max
@@ -48,9 +49,13 @@ def send(request: HttpRequest, session_id: int | None = None) -> HttpResponse:
     }
     if not created:
         announcement["html"] = fragments.turn_articles(responses)
-    redis_client().xadd(
-        panelog.control_key(turn.session_id), announcement, maxlen=1000, approximate=True
-    )
+    # The articles hold the prompt: the announcement goes when the pane logs go (the
+    # session's next Send sets the time again).
+    control = panelog.control_key(turn.session_id)
+    with redis_client().pipeline(transaction=False) as pipe:
+        pipe.xadd(control, announcement, maxlen=1000, approximate=True)
+        pipe.expire(control, settings.PLAYGROUND_LOG_TTL)
+        pipe.execute()
     if created:
         return HttpResponseClientRedirect(reverse("session", args=[turn.session_id]))
     # Nothing to show: the errors box is emptied (no template to render on the way).

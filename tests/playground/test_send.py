@@ -88,7 +88,7 @@ def test_new_session_saves_everything_and_redirects(owner_client: Any, clean_red
 
 
 def test_follow_up_adds_turn_one_with_a_response_per_pane(
-    owner: Any, owner_client: Any, clean_redis: Any
+    owner: Any, owner_client: Any, clean_redis: Any, settings: Any
 ) -> None:
     first = make_turn(owner, [("echo", {}), ("echo", {"delay_ms": 5})], "First", status="done")
     session = first.session
@@ -120,6 +120,8 @@ def test_follow_up_adds_turn_one_with_a_response_per_pane(
     }
     assert fields[b"html"].count(b"<article ") == 2
     assert b'<div class="prompt">Second</div>' in fields[b"html"]
+    # It holds the prompt: it expires with the pane logs, not never.
+    assert 0 < clean_redis.ttl(f"pg:ctl:{session.pk}") <= settings.PLAYGROUND_LOG_TTL
     [raw] = celery_messages(clean_redis)
     assert task_call(raw)[1] == [turn.pk, sorted(turn.responses.values_list("pk", flat=True))]
 
