@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 5.0  # an admin's change applies within this, plus one read
 STALE_SECONDS = 300.0
+# The read in the background starts this long after the get that asked for it: that get
+# is a Send or a claim, and the read (a thread, a connection, a query, ~1.5 ms of CPU)
+# competed with it for the GIL, in daphne and in the worker: ~2 ms of the claim's time at
+# light load (timing marks, docs/performance.md).
+REFRESH_DELAY_S = 1.0
 REFRESH_THREAD = "playground-cache-read"
 T = TypeVar("T")
 
@@ -114,8 +119,9 @@ class CatalogModel:
 
 class ShortCache(Generic[T]):
     """One value per process, dropped when told to forget. Older than CACHE_SECONDS it is
-    still served while a thread of its own reads it again (so no Send and no claim waits
-    for that read); older than STALE_SECONDS, the caller reads it again itself."""
+    still served while a thread of its own reads it again, a moment later (so no Send and
+    no claim waits for that read, or shares the CPU with it); older than STALE_SECONDS,
+    the caller reads it again itself."""
 
     def __init__(self, load: Callable[[], T]) -> None:
         self._load = load
@@ -134,12 +140,9 @@ class ShortCache(Generic[T]):
                 if age < STALE_SECONDS:
                     if not self._refreshing:
                         self._refreshing = True
-                        threading.Thread(
-                            target=self._refresh,
-                            args=(generation,),
-                            name=REFRESH_THREAD,
-                            daemon=True,
-                        ).start()
+                        reader = threading.Timer(REFRESH_DELAY_S, self._refresh, args=(generation,))
+                        reader.name, reader.daemon = REFRESH_THREAD, True
+                        reader.start()
                     return held[1]
         value = self._load()
         self._keep(value, generation)

@@ -4,6 +4,7 @@ for the cache to be read again while the copy it holds is only a little old."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -45,6 +46,9 @@ def test_an_old_copy_is_served_while_it_is_read_again_in_the_background(clock: C
     assert cache.get() == 1  # at once, although the read in the background is held up
     assert cache.get() == 1  # and only one read is under way
     release.set()
+    # The read starts a moment later: the Send or claim that asked for it has the CPU.
+    time.sleep(catalog.REFRESH_DELAY_S / 4)
+    assert len(reads) == 1
     for thread in threading.enumerate():
         if thread.name == REFRESH_THREAD:
             thread.join(5)
