@@ -8,7 +8,9 @@ calls through the worker's httpx clients (``worker_loop.HttpClients``) to bench/
 time to first line / BURN = turns waited. The first call opens a connection; the others
 reuse it. Each set of sockets is measured, httpx's own (anyio) and the worker's (plain
 asyncio, ``playground/http_network.py``), after a call on another client has warmed up
-the process (the first call's imports and set-up would otherwise count as turns).
+the process (the first call's imports and set-up would otherwise count as turns). Both
+use httpcore's pool and connection locks as the worker has them (asyncio's own, swapped in
+when playground/http_network.py is imported).
 
     .venv/bin/python bench/request_turns.py [--calls 5] [--burn-ms 2]
 """

@@ -27,6 +27,10 @@ from typing import Any, cast
 
 import httpcore
 import httpx
+from httpcore import _synchronization as httpcore_sync
+from httpcore._async import connection as httpcore_connection
+from httpcore._async import connection_pool as httpcore_pool
+from httpcore._async import http11 as httpcore_http11
 
 from playground import egress
 from providers.base import ErrorKind, ProviderError
@@ -298,6 +302,72 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+
+class _Lock(httpcore_sync.AsyncLock):
+    """httpcore's lock on asyncio's own: a free lock is taken without giving up the loop.
+    (anyio's, which httpcore uses on asyncio, yields a whole loop turn on every acquire,
+    and a request takes two: one per connection, one per HTTP/1.1 state.)"""
+
+    def setup(self) -> None:
+        self._backend = "asyncio-native"
+        self._lock = asyncio.Lock()
+
+    async def __aenter__(self) -> _Lock:
+        if not self._backend:
+            self.setup()
+        await self._lock.acquire()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+class _Event(httpcore_sync.AsyncEvent):
+    """httpcore's pool event on asyncio's own: a waiter whose connection is already
+    assigned goes on without a loop turn; one that waits past the pool timeout gets
+    httpcore's PoolTimeout, as before."""
+
+    def setup(self) -> None:
+        self._backend = "asyncio-native"
+        self._event = asyncio.Event()
+
+    def set(self) -> None:
+        if not self._backend:
+            self.setup()
+        self._event.set()
+
+    async def wait(self, timeout: float | None = None) -> None:
+        if not self._backend:
+            self.setup()
+        if self._event.is_set():
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                await self._event.wait()
+        except TimeoutError as exc:
+            raise httpcore.PoolTimeout("no connection was free in time") from exc
+
+
+def _use_asyncio_locks() -> None:
+    """Make httpcore's HTTP/1.1 connections and pool take these. httpcore names the classes
+    in each module that uses them (``from .._synchronization import ...``); HTTP/2 and the
+    proxies keep anyio's. Every httpx client of the process is on asyncio (the worker's
+    loop, daphne's), so the swap is safe for all of them."""
+    for module, name, replacement in (
+        (httpcore_connection, "AsyncLock", _Lock),
+        (httpcore_http11, "AsyncLock", _Lock),
+        (httpcore_pool, "AsyncEvent", _Event),
+    ):
+        current = getattr(module, name, None)
+        if current is not replacement and not (
+            isinstance(current, type) and issubclass(current, getattr(httpcore_sync, name))
+        ):
+            raise RuntimeError(f"httpcore changed: {module.__name__}.{name} is not its own")
+        setattr(module, name, replacement)
+
+
+_use_asyncio_locks()
 
 
 @functools.cache

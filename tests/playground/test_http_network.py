@@ -287,3 +287,52 @@ def test_a_stream_over_tls_checks_the_certificate(
                     await http.post(f"{base}/v1/chat/completions", json={})
 
     run(scenario())
+
+
+def test_a_call_waits_for_a_free_connection_and_gives_up_at_the_pool_timeout(
+    run: Callable[[Coroutine[Any, Any, None]], None],
+) -> None:
+    """httpcore's pool and connection locks run on asyncio's own (http_network._Lock,
+    _Event): with the only connection busy, a second call waits for it; past the pool
+    timeout it fails with httpx's PoolTimeout; once the first answer ends it goes through
+    on the same connection."""
+
+    async def scenario() -> None:
+        finish = asyncio.Event()
+        connections = 0
+
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal connections
+            connections += 1
+            while True:
+                await read_request(reader)
+                writer.write(STREAM_HEAD + chunk(b"data: {}\n\n"))
+                await writer.drain()
+                await asyncio.wait_for(finish.wait(), 10)
+                writer.write(chunk(b""))
+                await writer.drain()
+
+        from playground.http_network import AsyncioTransport
+
+        one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        async with (
+            serving(handler) as base,
+            httpx.AsyncClient(
+                transport=AsyncioTransport(limits=one), timeout=httpx.Timeout(5, pool=0.3)
+            ) as http,
+        ):
+            url = f"{base}/v1/chat/completions"
+            async with http.stream("POST", url, json={}) as first:
+                with pytest.raises(httpx.PoolTimeout):
+                    await http.post(url, json={})
+                second = asyncio.create_task(
+                    http.post(url, json={}, timeout=httpx.Timeout(5, pool=5))
+                )
+                await asyncio.sleep(0.1)
+                assert not second.done()  # waiting for the connection
+                finish.set()
+                await first.aread()
+            assert (await second).status_code == 200
+        assert connections == 1
+
+    run(scenario())
