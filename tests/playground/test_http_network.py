@@ -74,6 +74,19 @@ def chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
+async def answer_one_event(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Read a request; send the stream's head and its first event."""
+    await read_request(reader)
+    writer.write(STREAM_HEAD + chunk(b"data: {}\n\n"))
+    await writer.drain()
+
+
+async def read_to_end(http: httpx.AsyncClient, base: str) -> None:
+    async with http.stream("POST", f"{base}/v1/chat/completions", json={}) as response:
+        async for _ in response.aiter_lines():
+            pass
+
+
 @contextlib.asynccontextmanager
 async def client(**options: object) -> AsyncIterator[httpx.AsyncClient]:
     http = _new_client()
@@ -122,17 +135,13 @@ def test_a_server_that_stops_sending_times_out(
 ) -> None:
     async def scenario() -> None:
         async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await read_request(reader)
-            writer.write(STREAM_HEAD + chunk(b"data: {}\n\n"))
-            await writer.drain()
+            await answer_one_event(reader, writer)
             await asyncio.sleep(10)
 
         async with serving(handler) as base, client(timeout=httpx.Timeout(5, read=0.3)) as http:
             started = time.monotonic()
             with pytest.raises(httpx.ReadTimeout):
-                async with http.stream("POST", f"{base}/v1/chat/completions", json={}) as response:
-                    async for _ in response.aiter_lines():
-                        pass
+                await read_to_end(http, base)
             assert time.monotonic() - started < 3
 
     run(scenario())
@@ -143,16 +152,12 @@ def test_a_connection_cut_mid_stream_is_an_error_not_a_short_answer(
 ) -> None:
     async def scenario() -> None:
         async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await read_request(reader)
-            writer.write(STREAM_HEAD + chunk(b"data: {}\n\n"))
-            await writer.drain()
+            await answer_one_event(reader, writer)
             writer.transport.abort()  # no last chunk: the body is incomplete
 
         async with serving(handler) as base, client() as http:
             with pytest.raises(httpx.TransportError):
-                async with http.stream("POST", f"{base}/v1/chat/completions", json={}) as response:
-                    async for _ in response.aiter_lines():
-                        pass
+                await read_to_end(http, base)
 
     run(scenario())
 
@@ -305,9 +310,7 @@ def test_a_call_waits_for_a_free_connection_and_gives_up_at_the_pool_timeout(
             nonlocal connections
             connections += 1
             while True:
-                await read_request(reader)
-                writer.write(STREAM_HEAD + chunk(b"data: {}\n\n"))
-                await writer.drain()
+                await answer_one_event(reader, writer)
                 await asyncio.wait_for(finish.wait(), 10)
                 writer.write(chunk(b""))
                 await writer.drain()
