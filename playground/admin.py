@@ -34,7 +34,15 @@ class TurnAdmin(admin.ModelAdmin):
 
 @admin.register(Response)
 class ResponseAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "status", "output_tokens", "usage_estimated", "ttft_ms", "total_ms")
+    list_display = (
+        "__str__",
+        "status",
+        "output_tokens",
+        "usage_estimated",
+        "ttft_ms",
+        "waited_ms",
+        "total_ms",
+    )
     list_filter = ("status", "model_key")
     raw_id_fields = ("turn", "pane")
 

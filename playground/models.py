@@ -100,7 +100,11 @@ class Response(models.Model):
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
     reasoning_tokens = models.PositiveIntegerField(null=True, blank=True)
     usage_estimated = models.BooleanField(default=False)
+    # Time to first token counts from the call to the model: time spent before it, waiting
+    # for the endpoint's slot or the key's rate limit, is ``waited_ms`` (0: it went at once),
+    # so that side by side the panes compare the models, not their places in a queue.
     ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    waited_ms = models.PositiveIntegerField(default=0)
     total_ms = models.PositiveIntegerField(null=True, blank=True)
     tokens_per_s = models.FloatField(null=True, blank=True)
     cost = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)

@@ -7,7 +7,8 @@ code serves replay and live (see playground.consumers).
 
 Entry kinds (field ``k``):
 - ``d``: a coalesced delta: ``t`` text, ``r`` reasoning, ``n`` tokens so far, ``ms``
-  milliseconds since the pane started, ``ttft`` time to first token in ms.
+  milliseconds since the pane started, ``ttft`` time to first token in ms (from the call),
+  ``w`` ms the pane waited before its call (slot or rate limit; absent when it did not).
 - ``s``: a status line for the pane (``msg``), e.g. waiting for a busy endpoint.
 - ``e``: the end; ``st`` is the final status. The row in the database then holds the rest.
 
@@ -82,6 +83,7 @@ class Batch:
     tokens: int | None = None
     elapsed_ms: int | None = None
     ttft_ms: int | None = None
+    waited_ms: int = 0
     message: str | None = None
     ended: bool = False
     end_status: str = ""
@@ -96,7 +98,12 @@ class Batch:
             self.text += data.get("t", "")
             self.reasoning += data.get("r", "")
             self.message = None
-            for name, attr in (("n", "tokens"), ("ms", "elapsed_ms"), ("ttft", "ttft_ms")):
+            for name, attr in (
+                ("n", "tokens"),
+                ("ms", "elapsed_ms"),
+                ("ttft", "ttft_ms"),
+                ("w", "waited_ms"),
+            ):
                 if data.get(name):
                     setattr(self, attr, int(data[name]))
         elif kind == "s":

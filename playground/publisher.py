@@ -33,7 +33,8 @@ class PaneBuffer:
     text: str = ""
     reasoning: str = ""
     tokens: int = 0
-    ttft_ms: int | None = None
+    ttft_ms: int | None = None  # from the call, after any wait
+    waited_ms: int = 0  # before the call: the endpoint's slot, the key's rate limit
     status_message: str | None = None
     stop_requested: bool = False
     stop_event: asyncio.Event | None = None
@@ -65,6 +66,8 @@ class PaneBuffer:
             }
             if self.ttft_ms is not None:
                 entry["ttft"] = self.ttft_ms
+            if self.waited_ms:
+                entry["w"] = self.waited_ms
             self.text = self.reasoning = ""
             self.status_message = None
         else:
@@ -106,7 +109,8 @@ class Publisher:
     def add_text(self, buffer: PaneBuffer, text: str, reasoning: str = "") -> None:
         first = buffer.ttft_ms is None
         if first:
-            buffer.ttft_ms = int((time.monotonic() - buffer.started) * 1000)
+            since_call = int((time.monotonic() - buffer.started) * 1000) - buffer.waited_ms
+            buffer.ttft_ms = max(0, since_call)
         buffer.text += text
         buffer.reasoning += reasoning
         buffer.tokens += 1

@@ -63,6 +63,7 @@ class PaneJob:
     error: str = ""
     status: str = Status.DONE
     ttft_ms: int | None = None
+    waited_ms: int = 0
     limits: Limits = field(default_factory=Limits)
     started: float = 0.0
     slot_held: bool = False  # load_jobs took the endpoint's slot already
@@ -199,8 +200,9 @@ def _save(job: PaneJob) -> bool:
         input_tokens = sum(estimate_tokens(m.text) for m in job.request.messages)
     total_ms = int((time.monotonic() - job.started) * 1000)
     tokens_per_s = None
-    if job.ttft_ms is not None and output_tokens and total_ms > job.ttft_ms:
-        tokens_per_s = round(output_tokens / ((total_ms - job.ttft_ms) / 1000), 1)
+    streaming_ms = total_ms - job.waited_ms - (job.ttft_ms or 0)
+    if job.ttft_ms is not None and output_tokens and streaming_ms > 0:
+        tokens_per_s = round(output_tokens / (streaming_ms / 1000), 1)
     updated = Response.objects.filter(pk=job.response_id, status=Status.STREAMING).update(
         status=job.status,
         text=text,
@@ -213,6 +215,7 @@ def _save(job: PaneJob) -> bool:
         reasoning_tokens=usage.reasoning_tokens,
         usage_estimated=estimated,
         ttft_ms=job.ttft_ms,
+        waited_ms=job.waited_ms,
         total_ms=total_ms,
         tokens_per_s=tokens_per_s,
         cost=job.model.cost(input_tokens, output_tokens) if job.model else None,
@@ -258,7 +261,7 @@ async def run_pane(ctx: WorkerContext, job: PaneJob) -> None:
             job.status, job.error = Status.ERROR, "The playground failed while streaming."
         if buffer.stop_requested and job.status == Status.DONE and not job.finish_reason:
             job.status = Status.STOPPED
-        job.ttft_ms = buffer.ttft_ms
+        job.ttft_ms, job.waited_ms = buffer.ttft_ms, buffer.waited_ms
         saved = await sync_to_async(_save, thread_sensitive=False)(job)
         await publisher.write_end(buffer, job.status if saved else "")
     finally:
@@ -302,6 +305,7 @@ async def _consume(ctx: WorkerContext, job: PaneJob, buffer: PaneBuffer) -> None
         ctx.redis, model.endpoint, model.concurrency, job.response_id, waiting, held=job.slot_held
     ):
         if waited:
+            buffer.waited_ms = int((time.monotonic() - buffer.started) * 1000)
             publisher.set_status(buffer, "")  # clears the waiting line
         if job.user_base_url:
             try:

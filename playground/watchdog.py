@@ -42,6 +42,7 @@ def reap_dead_sync(response_ids: list[int]) -> list[int]:
             reasoning=batch.reasoning,
             error=INTERRUPTED_MESSAGE,
             ttft_ms=batch.ttft_ms,
+            waited_ms=batch.waited_ms,
             total_ms=batch.elapsed_ms,
             output_tokens=batch.tokens,
             usage_estimated=True,

@@ -19,10 +19,17 @@ def _seconds(ms: int | None) -> str:
     return "" if ms is None else f"{ms / 1000:.2f} s"
 
 
-def _rate(tokens: int | None, ttft_ms: int | None, elapsed_ms: int | None) -> str:
-    if not tokens or ttft_ms is None or elapsed_ms is None or elapsed_ms <= ttft_ms:
+def _rate(tokens: int | None, ttft_ms: int | None, elapsed_ms: int | None, waited_ms: int) -> str:
+    """Tokens per second of streaming: after the first token, not counting any wait."""
+    if not tokens or ttft_ms is None or elapsed_ms is None:
         return ""
-    return f"{tokens / ((elapsed_ms - ttft_ms) / 1000):.1f} tok/s"
+    streaming_ms = elapsed_ms - waited_ms - ttft_ms
+    return f"{tokens / (streaming_ms / 1000):.1f} tok/s" if streaming_ms > 0 else ""
+
+
+def _waited(ms: int | None) -> str:
+    """Time a pane waited for its endpoint or rate limit before the call, when it did."""
+    return f"waited {_seconds(ms)}" if ms else ""
 
 
 def _tokens(count: int | None) -> str:
@@ -45,8 +52,9 @@ def live_status(batch: Batch) -> str:
             "Streaming",
             tokens,
             ttft,
-            _rate(batch.tokens, batch.ttft_ms, batch.elapsed_ms),
+            _rate(batch.tokens, batch.ttft_ms, batch.elapsed_ms, batch.waited_ms),
             _seconds(batch.elapsed_ms),
+            _waited(batch.waited_ms),
         ]
     )
 
@@ -59,7 +67,12 @@ def response_status(r: dict[str, Any]) -> str:
             return str(r["message"])
         if r["status"] == "pending":
             return "Queued"
-        batch = Batch(tokens=r["tokens"], ttft_ms=r["ttft_ms"], elapsed_ms=r["elapsed_ms"])
+        batch = Batch(
+            tokens=r["tokens"],
+            ttft_ms=r["ttft_ms"],
+            elapsed_ms=r["elapsed_ms"],
+            waited_ms=r.get("waited_ms") or 0,
+        )
         return live_status(batch)
     tokens = _tokens(response.output_tokens)
     if tokens and response.usage_estimated:
@@ -72,7 +85,9 @@ def response_status(r: dict[str, Any]) -> str:
     finish = ""
     if response.finish_reason and response.finish_reason not in {"stop", response.status}:
         finish = f"finish: {response.finish_reason}"
-    return _join([r["status_label"], tokens, ttft, rate, _seconds(response.total_ms), cost, finish])
+    total = _seconds(response.total_ms)
+    waited = _waited(response.waited_ms)
+    return _join([r["status_label"], tokens, ttft, rate, total, waited, cost, finish])
 
 
 _SYMBOLS = {"USD": "$", "CNY": "¥", "EUR": "€"}

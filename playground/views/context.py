@@ -130,5 +130,6 @@ def response_context(
         "tokens": live.tokens if live else response.output_tokens,
         "elapsed_ms": live.elapsed_ms if live else response.total_ms,
         "ttft_ms": live.ttft_ms if live else response.ttft_ms,
+        "waited_ms": live.waited_ms if live else response.waited_ms,
         "r": response,
     }

@@ -51,6 +51,12 @@ def test_local_model_at_two_temperatures_against_echo(page: Any) -> None:
         shown = " ".join(local.nth(position).locator("article .text").last.inner_text().split())
         words = [w for w in re.findall(r"\w+", row.text) if len(w) > 2][:3]
         assert all(w in shown for w in words), (shown, row.text)
+    # One local pane waited for the other: its wait is shown apart from its TTFT.
+    [waited] = [position for position in (0, 1) if rows[position].waited_ms]
+    expect(local.nth(waited).locator(".status").last).to_contain_text(
+        f"waited {rows[waited].waited_ms / 1000:.2f} s"
+    )
+    expect(local.nth(1 - waited).locator(".status").last).not_to_contain_text("waited")
     assert rows[2].text == f"Echo #1: {PROMPT}"
     assert Response.objects.filter(status=Status.DONE).count() == 3
     assert Response.objects.exclude(status=Status.DONE).count() == 0

@@ -345,6 +345,16 @@ async def test_a_busy_endpoint_makes_the_second_pane_wait_its_turn(owner: Any, a
         assert row.status == Status.DONE
         assert row.text == "Slow and steady"
         assert merged_text(logs[row.pk]) == row.text
+    # Its wait is shown apart: its TTFT and tokens/s count from its own call, as the other's.
+    [first] = [row for row in await rows(turn) if row.pk != waited[0]]
+    [second] = [row for row in await rows(turn) if row.pk == waited[0]]
+    assert first.waited_ms == 0 and all("w" not in fields for _, fields in logs[first.pk])
+    wait_ms = (requested[1] - requested[0]) * 1000
+    assert second.waited_ms >= wait_ms - 50
+    assert second.ttft_ms is not None and second.ttft_ms < second.waited_ms
+    assert panelog.merge(logs[second.pk]).waited_ms == second.waited_ms  # type: ignore[arg-type]
+    streaming_s = (second.total_ms - second.waited_ms - second.ttft_ms) / 1000
+    assert second.tokens_per_s == round(second.output_tokens / streaming_s, 1)
     # Nobody holds or waits for a slot afterwards.
     endpoint = settings.PLAYGROUND_LOCAL_MODEL_URL
     assert await aredis.zcard(f"pg:slots:{endpoint}") == 0
