@@ -30,7 +30,7 @@ from playground.publisher import PaneBuffer
 from playground.ratelimit import Limits, admit, credential_id, provider_limits, settle
 from playground.redis_sync import redis_client
 from playground.slots import beat_and_try, endpoint_slot, release_sync
-from playground.usage import estimate_tokens
+from playground.usage import estimate_tokens, tokens_per_second
 from playground.worker_loop import WorkerContext, context
 from providers.base import (
     ChatRequest,
@@ -199,10 +199,7 @@ def _save(job: PaneJob) -> bool:
     if input_tokens is None:
         input_tokens = sum(estimate_tokens(m.text) for m in job.request.messages)
     total_ms = int((time.monotonic() - job.started) * 1000)
-    tokens_per_s = None
-    streaming_ms = total_ms - job.waited_ms - (job.ttft_ms or 0)
-    if job.ttft_ms is not None and output_tokens and streaming_ms > 0:
-        tokens_per_s = round(output_tokens / (streaming_ms / 1000), 1)
+    tokens_per_s = tokens_per_second(output_tokens, job.ttft_ms, total_ms, job.waited_ms)
     updated = Response.objects.filter(pk=job.response_id, status=Status.STREAMING).update(
         status=job.status,
         text=text,
@@ -217,7 +214,7 @@ def _save(job: PaneJob) -> bool:
         ttft_ms=job.ttft_ms,
         waited_ms=job.waited_ms,
         total_ms=total_ms,
-        tokens_per_s=tokens_per_s,
+        tokens_per_s=None if tokens_per_s is None else round(tokens_per_s, 1),
         cost=job.model.cost(input_tokens, output_tokens) if job.model else None,
         cost_currency=job.model.currency if job.model else "",
         finished_at=timezone.now(),

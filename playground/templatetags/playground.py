@@ -11,6 +11,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from playground.panelog import Batch
+from playground.usage import tokens_per_second
 
 register = template.Library()
 
@@ -19,12 +20,8 @@ def _seconds(ms: int | None) -> str:
     return "" if ms is None else f"{ms / 1000:.2f} s"
 
 
-def _rate(tokens: int | None, ttft_ms: int | None, elapsed_ms: int | None, waited_ms: int) -> str:
-    """Tokens per second of streaming: after the first token, not counting any wait."""
-    if not tokens or ttft_ms is None or elapsed_ms is None:
-        return ""
-    streaming_ms = elapsed_ms - waited_ms - ttft_ms
-    return f"{tokens / (streaming_ms / 1000):.1f} tok/s" if streaming_ms > 0 else ""
+def _rate(rate: float | None) -> str:
+    return "" if rate is None else f"{rate:.1f} tok/s"
 
 
 def _waited(ms: int | None) -> str:
@@ -52,7 +49,9 @@ def live_status(batch: Batch) -> str:
             "Streaming",
             tokens,
             ttft,
-            _rate(batch.tokens, batch.ttft_ms, batch.elapsed_ms, batch.waited_ms),
+            _rate(
+                tokens_per_second(batch.tokens, batch.ttft_ms, batch.elapsed_ms, batch.waited_ms)
+            ),
             _seconds(batch.elapsed_ms),
             _waited(batch.waited_ms),
         ]
@@ -78,7 +77,7 @@ def response_status(r: dict[str, Any]) -> str:
     if tokens and response.usage_estimated:
         tokens += " (estimated)"
     ttft = f"TTFT {_seconds(response.ttft_ms)}" if response.ttft_ms is not None else ""
-    rate = f"{response.tokens_per_s:.1f} tok/s" if response.tokens_per_s else ""
+    rate = _rate(response.tokens_per_s or None)
     cost = money(response.cost, response.cost_currency)
     if cost and response.usage_estimated:
         cost = "≈ " + cost
