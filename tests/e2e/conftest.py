@@ -140,6 +140,23 @@ class Stack:
         self.workers.append(proc)
         return proc
 
+    def wait_for_catalog(self, request: Any, timeout: float = 15) -> None:
+        """Wait until every web process offers the seeded catalog's models.
+
+        Each test's teardown empties every table, the seeded catalog's too, and the next
+        test puts the rows back. A web process whose cached copy was read in between offers
+        no model until it reads again: within catalog.CACHE_SECONDS, as for an admin's
+        change. Production never empties that table under running processes; tests do."""
+        deadline = time.monotonic() + timeout
+        for url in self.web_urls:
+            while True:
+                body = request.get(url + "/").text()
+                if '<section class="pane"' in body:
+                    break
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{url}/ offers no model:\n{body[-2000:]}")
+                time.sleep(0.25)
+
     def stop_workers(self) -> None:
         for proc in self.workers:
             if proc.poll() is None:
@@ -263,5 +280,6 @@ def page(browser: Any, stack: Stack, e2e_user: Any, clean_redis: Any) -> Iterato
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(stack.url + "/")
+    stack.wait_for_catalog(context.request)
     yield page
     context.close()
