@@ -222,9 +222,11 @@ def _load() -> dict[str, CatalogModel]:
     return models
 
 
-def default_pane_models() -> list[str]:
-    """What a new comparison starts with: the local model against echo."""
-    keys = list(catalog())
+def default_pane_models(models: dict[str, CatalogModel] | None = None) -> list[str]:
+    """What a new comparison starts with: the local model against echo. ``models``: what
+    the person may pick (``endpoints.models_for_user``), else the catalog. Empty when there
+    is nothing to pick (an admin disabled every model, and the person has no endpoint)."""
+    keys = list(catalog() if models is None else models)
     return [k for k in ("local:smollm2", "echo") if k in keys] or keys[:1]
 
 

@@ -26,7 +26,8 @@ def _sidebar(request: HttpRequest) -> list[Session]:
 def home(request: HttpRequest) -> HttpResponse:
     models = models_for_user(request.user)
     panes = [
-        pane_view(position, key, {}, models) for position, key in enumerate(default_pane_models())
+        pane_view(position, key, {}, models)
+        for position, key in enumerate(default_pane_models(models))
     ]
     return render(
         request,

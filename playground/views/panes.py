@@ -23,9 +23,12 @@ def pane_editor(request: HttpRequest) -> HttpResponse:
         return HttpResponse(status=204)
     position = max(positions, default=-1) + 1
     models = models_for_user(request.user)
-    model_key = request.GET.get("model") or default_pane_models()[0]
+    model_key = request.GET.get("model", "")
     if model_key not in models:
-        model_key = default_pane_models()[0]
+        defaults = default_pane_models(models)
+        if not defaults:
+            return HttpResponse(status=204)  # nothing to pick: the page says so
+        model_key = defaults[0]
     pane = pane_view(position, model_key, {}, models)
     return render(request, "playground/_pane.html", {"pane": pane, "models": list(models.values())})
 
