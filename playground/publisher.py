@@ -48,6 +48,10 @@ class PaneBuffer:
         self.stop_event = asyncio.Event()
         self.end_written = asyncio.Event()
 
+    def elapsed_ms(self, now: float | None = None) -> int:
+        """Milliseconds since the pane started (``now``: a time.monotonic() already read)."""
+        return int(((time.monotonic() if now is None else now) - self.started) * 1000)
+
     @property
     def dirty(self) -> bool:
         return bool(self.text or self.reasoning or self.status_message is not None)
@@ -62,7 +66,7 @@ class PaneBuffer:
                 "t": self.text,
                 "r": self.reasoning,
                 "n": self.tokens,
-                "ms": int((now - self.started) * 1000),
+                "ms": self.elapsed_ms(now),
             }
             if self.ttft_ms is not None:
                 entry["ttft"] = self.ttft_ms
@@ -109,8 +113,7 @@ class Publisher:
     def add_text(self, buffer: PaneBuffer, text: str, reasoning: str = "") -> None:
         first = buffer.ttft_ms is None
         if first:
-            since_call = int((time.monotonic() - buffer.started) * 1000) - buffer.waited_ms
-            buffer.ttft_ms = max(0, since_call)
+            buffer.ttft_ms = max(0, buffer.elapsed_ms() - buffer.waited_ms)
         buffer.text += text
         buffer.reasoning += reasoning
         buffer.tokens += 1

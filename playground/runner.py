@@ -302,7 +302,7 @@ async def _consume(ctx: WorkerContext, job: PaneJob, buffer: PaneBuffer) -> None
         ctx.redis, model.endpoint, model.concurrency, job.response_id, waiting, held=job.slot_held
     ):
         if waited:
-            buffer.waited_ms = int((time.monotonic() - buffer.started) * 1000)
+            buffer.waited_ms = buffer.elapsed_ms()
             publisher.set_status(buffer, "")  # clears the waiting line
         if job.user_base_url:
             try:

@@ -70,7 +70,7 @@ def response_status(r: dict[str, Any]) -> str:
             tokens=r["tokens"],
             ttft_ms=r["ttft_ms"],
             elapsed_ms=r["elapsed_ms"],
-            waited_ms=r.get("waited_ms") or 0,
+            waited_ms=r["waited_ms"],
         )
         return live_status(batch)
     tokens = _tokens(response.output_tokens)
