@@ -140,21 +140,25 @@ class Stack:
         self.workers.append(proc)
         return proc
 
-    def wait_for_catalog(self, request: Any, timeout: float = 15) -> None:
-        """Wait until every web process offers the seeded catalog's models.
+    def wait_for_catalog(
+        self, request: Any, offers: str = '<section class="pane"', timeout: float = 15
+    ) -> None:
+        """Wait until every web process's new comparison shows ``offers`` (by default, a
+        pane: some model is offered).
 
-        Each test's teardown empties every table, the seeded catalog's too, and the next
-        test puts the rows back. A web process whose cached copy was read in between offers
-        no model until it reads again: within catalog.CACHE_SECONDS, as for an admin's
-        change. Production never empties that table under running processes; tests do."""
+        A web process reads a change to the catalog within catalog.CACHE_SECONDS, as for an
+        admin's change. Tests change it: each test's teardown empties every table, the
+        seeded catalog's too, and the next test puts the rows back; a web process whose
+        copy was read in between offers no model until it reads again. (Production never
+        empties that table under running processes.)"""
         deadline = time.monotonic() + timeout
         for url in self.web_urls:
             while True:
                 body = request.get(url + "/").text()
-                if '<section class="pane"' in body:
+                if offers in body:
                     break
                 if time.monotonic() > deadline:
-                    raise AssertionError(f"{url}/ offers no model:\n{body[-2000:]}")
+                    raise AssertionError(f"{url}/ does not offer {offers!r}:\n{body[-2000:]}")
                 time.sleep(0.25)
 
     def stop_workers(self) -> None:

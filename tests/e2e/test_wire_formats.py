@@ -5,7 +5,6 @@ stream: every pane ends with the vendor's text, its reported usage and its cost.
 from __future__ import annotations
 
 import re
-import time
 from decimal import Decimal
 from typing import Any
 
@@ -29,13 +28,8 @@ PANES = {
 
 def test_four_wire_formats_stream_side_by_side_with_usage_and_cost(page: Any, stack: Any) -> None:
     CatalogEntry.objects.filter(key="ollama:llama3.2").update(enabled=True)
-    deadline = time.monotonic() + 8  # each web process re-reads the catalog within 5 s
-    while True:
-        page.goto("/")
-        options = page.locator("section.pane").first.get_by_label("Model").locator("option")
-        if "Ollama · Llama 3.2" in options.all_inner_texts() or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+    stack.wait_for_catalog(page.request, offers="Ollama · Llama 3.2")
+    page.goto("/")
     panes = page.locator("section.pane")
     for index in range(2, 4):
         page.get_by_role("button", name="Add model").click()
