@@ -1,6 +1,6 @@
 """What the worker's httpx clients cost per streamed line: one client for every call against
-the leased clients of ``worker_loop.HttpClients`` (at most 32 calls each), with httpx's
-own sockets (anyio) and with the worker's (plain asyncio, ``playground/http_network.py``).
+the leased clients of ``event_loop.HttpClients`` (at most 32 calls each), with httpx's
+own sockets (anyio) and with the worker's (plain asyncio, ``playground/worker/sockets.py``).
 
 One process streams S answers at once from bench/upstream.py (its own process, N tokens
 each at 50 tokens/s), starting them 5 ms apart, for R rounds, on uvloop as the worker
@@ -54,8 +54,8 @@ async def _answer(lease: Callable[[], AbstractContextManager[httpx.AsyncClient]]
 
 
 async def _run(setup: str, url: str, streams: int, tokens: int, rounds: int) -> dict[str, float]:
-    from playground.http_network import AsyncioTransport
-    from playground.worker_loop import HttpClients, _new_client
+    from playground.worker.event_loop import HttpClients, _new_client
+    from playground.worker.sockets import AsyncioTransport
 
     sockets = AsyncioTransport if setup.endswith("asyncio") else httpx.AsyncHTTPTransport
     clients = HttpClients(sockets)
@@ -114,7 +114,7 @@ def main() -> int:
     import django
 
     django.setup()
-    from playground.worker_loop import new_loop
+    from playground.worker.event_loop import new_loop
 
     setups = [s.strip() for s in args.setups.split(",")]
     if unknown := set(setups) - set(SETUPS):

@@ -34,7 +34,7 @@ PARSERS = {
     "redis-py RESP2": (_AsyncRESP2Parser, 2),
     "hiredis RESP3": (_AsyncHiredisParser, 3),
 }
-# A delta entry as the publisher writes it (playground/publisher.py).
+# A delta entry as the publisher writes it (playground/worker/publisher.py).
 ENTRY = {"k": "d", "t": " 12:345678901234 13:345678901299", "r": "", "n": 7, "ms": 1234}
 
 

@@ -4,13 +4,13 @@ Under load the worker's loop runs every ready pane's callbacks in each turn, so 
 is starting waits one whole turn at every step of its request (each await that is not
 ready at once: a lock's checkpoint, a task group, a thread hop for DNS, a write, a read).
 This script keeps a loop busy with a task that burns BURN ms of CPU per turn and times
-calls through the worker's httpx clients (``worker_loop.HttpClients``) to bench/upstream.py:
+calls through the worker's httpx clients (``event_loop.HttpClients``) to bench/upstream.py:
 time to first line / BURN = turns waited. The first call opens a connection; the others
 reuse it. Each set of sockets is measured, httpx's own (anyio) and the worker's (plain
-asyncio, ``playground/http_network.py``), after a call on another client has warmed up
+asyncio, ``playground/worker/sockets.py``), after a call on another client has warmed up
 the process (the first call's imports and set-up would otherwise count as turns). Both
 use httpcore's pool and connection locks as the worker has them (asyncio's own, swapped in
-when playground/http_network.py is imported).
+when playground/worker/sockets.py is imported).
 
     .venv/bin/python bench/request_turns.py [--calls 5] [--burn-ms 2]
 """
@@ -36,8 +36,8 @@ KEY = "bench-key"
 async def _measure(url: str, calls: int, burn: float, sockets: str) -> list[float]:
     import httpx
 
-    from playground.http_network import AsyncioTransport
-    from playground.worker_loop import HttpClients
+    from playground.worker.event_loop import HttpClients
+    from playground.worker.sockets import AsyncioTransport
 
     transport = AsyncioTransport if sockets == "asyncio" else httpx.AsyncHTTPTransport
 
@@ -84,7 +84,7 @@ def main() -> int:
     import django
 
     django.setup()
-    from playground.worker_loop import new_loop
+    from playground.worker.event_loop import new_loop
 
     loop = new_loop()
     summary: dict[str, object] = {"burn_ms": args.burn_ms}

@@ -755,7 +755,7 @@ class Direct:
 async def direct_lane(upstream: str, tokens: int, out: Direct) -> None:
     body = {"model": "baseline", "stream": True, "max_completion_tokens": tokens, "messages": []}
     headers = {"Authorization": f"Bearer {API_KEY}"}
-    # The same socket options as the worker's client (playground/worker_loop.py).
+    # The same socket options as the worker's client (playground/worker/event_loop.py).
     transport = httpx.AsyncHTTPTransport(socket_options=NODELAY)
     async with httpx.AsyncClient(timeout=120, transport=transport) as client:
         while True:

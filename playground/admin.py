@@ -2,7 +2,6 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from playground.connection import ask_worker
 from playground.models import (
     CatalogEntry,
     CustomEndpoint,
@@ -12,6 +11,7 @@ from playground.models import (
     Session,
     Turn,
 )
+from playground.tasks import ask_connection_check
 
 
 class PaneInline(admin.TabularInline):
@@ -74,7 +74,7 @@ class CatalogEntryAdmin(admin.ModelAdmin):
     @admin.action(description="Test connection (the cheapest call)")
     def test_connection(self, request: HttpRequest, queryset: QuerySet[CatalogEntry]) -> None:
         for entry in queryset[:8]:
-            sentence = ask_worker(entry.key)
+            sentence = ask_connection_check(entry.key)
             failed = "failed" in sentence or "no worker" in sentence or "not in the" in sentence
             self.message_user(request, sentence, messages.ERROR if failed else messages.INFO)
 

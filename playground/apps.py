@@ -8,9 +8,8 @@ class PlaygroundConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from playground.catalog import forget_catalog
+        from playground.catalog import forget_catalog, forget_limits
         from playground.models import CatalogEntry, RateLimit
-        from playground.ratelimit import forget_limits
 
         post_save.connect(forget_catalog, sender=CatalogEntry, dispatch_uid="catalog-save")
         post_delete.connect(forget_catalog, sender=CatalogEntry, dispatch_uid="catalog-delete")

@@ -7,7 +7,7 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "playground.settings")
 django.setup(set_prefix=False)  # what django.core.asgi.get_asgi_application() does first
 
-from playground.http_handler import OneHopASGIHandler  # noqa: E402
+from playground.asgi_handler import OneHopASGIHandler  # noqa: E402
 
 django_asgi = OneHopASGIHandler()
 

@@ -10,7 +10,6 @@ picking one without a key is refused at Send with a sentence saying how to add t
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from typing import Any, Generic, TypeVar
 
 from django.conf import settings
 
-from providers.base import Param, ParamError, Provider
+from providers.base import Credentials, Param, ParamError, Provider
 from providers.registry import UnknownProvider, provider_class
 
 log = logging.getLogger(__name__)
@@ -82,7 +81,17 @@ class CatalogModel:
             for part, env in cls.extra_credentials.items()
             if part not in cls.optional_credentials
         ]
-        return [name for name in needed if not os.environ.get(name)]
+        return [name for name in needed if not settings.PLAYGROUND_PROVIDER_KEYS.get(name)]
+
+    def credentials(self) -> Credentials:
+        """The site's credentials for this model (settings.PLAYGROUND_PROVIDER_KEYS). Only the
+        worker calls this, to build a request."""
+        cls = self.provider_class
+        keys = settings.PLAYGROUND_PROVIDER_KEYS
+        return Credentials(
+            api_key=keys.get(cls.key_env, "") if cls.key_env else "",
+            extra={part: keys.get(env, "") for part, env in cls.extra_credentials.items()},
+        )
 
     @property
     def available(self) -> bool:
@@ -231,3 +240,46 @@ def default_pane_models(models: dict[str, CatalogModel] | None = None) -> list[s
 
 
 _catalog = ShortCache(_load)
+
+
+# --------------------------------------------------------------------------- rate limits
+
+
+@dataclass(frozen=True)
+class Limits:
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.requests_per_minute or self.tokens_per_minute)
+
+    def describe(self) -> str:
+        parts = []
+        if self.requests_per_minute:
+            rpm = self.requests_per_minute
+            parts.append(f"{rpm} request{'s' if rpm != 1 else ''}")
+        if self.tokens_per_minute:
+            parts.append(f"{self.tokens_per_minute:,} tokens")
+        return " and ".join(parts) + " a minute"
+
+
+def _load_limits() -> dict[str, Limits]:
+    from playground.models import RateLimit
+
+    return {
+        row.provider: Limits(row.requests_per_minute, row.tokens_per_minute)
+        for row in RateLimit.objects.all()
+    }
+
+
+# Read once per turn by the worker; an admin's change applies within CACHE_SECONDS.
+_limits: ShortCache[dict[str, Limits]] = ShortCache(_load_limits)
+
+
+def provider_limits() -> dict[str, Limits]:
+    """The configured limits by provider name (rows of the RateLimit admin)."""
+    return _limits.get()
+
+
+def forget_limits(**_: Any) -> None:
+    _limits.forget()

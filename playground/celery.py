@@ -1,5 +1,5 @@
 """The Celery app. Workers run ``celery -A playground worker --pool threads``: each task
-hands its turn to the worker process's one event loop (see playground.worker_loop)."""
+hands its turn to the worker process's one event loop (see playground.worker.event_loop)."""
 
 import os
 from typing import Any

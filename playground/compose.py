@@ -19,7 +19,7 @@ from playground.attachments import (
     parse_tools,
 )
 from playground.catalog import CatalogModel
-from playground.endpoints import models_for_user, parse_model_key
+from playground.own_models import models_for_user, parse_model_key
 from providers.base import ParamError
 
 

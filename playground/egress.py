@@ -73,7 +73,7 @@ def refusal(host: str, addresses: Iterable[str]) -> str:
 
 
 # Set while the worker calls a base URL that a person supplied: the hosts allowed besides
-# public addresses. The worker's sockets (playground/http_network.py) then resolve the
+# public addresses. The worker's sockets (playground/worker/sockets.py) then resolve the
 # name themselves, refuse a private address, and connect to the address they checked.
 _public_only: contextvars.ContextVar[frozenset[str] | None] = contextvars.ContextVar(
     "public_only", default=None

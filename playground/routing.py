@@ -1,6 +1,6 @@
 from django.urls import path
 
-from playground.consumers import SessionConsumer
+from playground.live.consumer import SessionConsumer
 
 websocket_urlpatterns = [
     path("ws/sessions/<int:session_id>/", SessionConsumer.as_asgi()),

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
-from providers.registry import PROVIDERS
+from providers.registry import PROVIDERS, provider_class
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PLAYGROUND_VAR_DIR", BASE_DIR / "var"))
@@ -88,6 +88,20 @@ def env_fernet_keys(name: str) -> list[str]:
                 " Make one with: python -c 'from cryptography.fernet import Fernet;"
                 " print(Fernet.generate_key().decode())'"
             ) from None
+    return keys
+
+
+def env_provider_keys() -> dict[str, str]:
+    """The set environment variables that hold provider credentials, by name."""
+    keys = {}
+    for name in PROVIDERS:
+        try:
+            cls = provider_class(name)
+        except ImportError:  # a broken adapter fails its own panes, not the start-up
+            continue
+        for env in (cls.key_env, *cls.extra_credentials.values()):
+            if env and os.environ.get(env):
+                keys[env] = os.environ[env]
     return keys
 
 
@@ -265,7 +279,7 @@ if PLAYGROUND_LOCAL_MODEL_URL:
 # llama.cpp's server decodes one request at a time.
 PLAYGROUND_LOCAL_CONCURRENCY = int(env_number("PLAYGROUND_LOCAL_CONCURRENCY", 1, 1, 64))
 PLAYGROUND_ENDPOINT_CONCURRENCY = int(env_number("PLAYGROUND_ENDPOINT_CONCURRENCY", 16, 1, 1024))
-# Requests a web process serves at once (its kept threads, playground/http_handler.py).
+# Requests a web process serves at once (its kept threads, playground/asgi_handler.py).
 PLAYGROUND_HTTP_THREADS = int(env_number("PLAYGROUND_HTTP_THREADS", 32, 1, 512))
 
 # Hosts a user's own endpoint may point at although they resolve to a private or loopback
@@ -281,6 +295,11 @@ PLAYGROUND_BASE_URLS = {
     for name in PROVIDERS
     if os.environ.get(f"PLAYGROUND_{name.upper()}_BASE_URL")
 }
+
+# The catalog's provider credentials (site keys), by the environment variable each adapter
+# names (Provider.key_env and extra_credentials, e.g. OPENAI_API_KEY): read here once, the
+# only place they are read; the worker alone puts them into a call (CatalogModel.credentials).
+PLAYGROUND_PROVIDER_KEYS = env_provider_keys()
 
 # Streaming: coalescing window (ms) at rest, and the most it may widen to under load.
 PLAYGROUND_FLUSH_MS = env_number("PLAYGROUND_FLUSH_MS", 40, 5, 1000)

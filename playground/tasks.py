@@ -1,12 +1,18 @@
-"""Celery tasks. A task message carries ids only: never a key, never prompt text."""
+"""The worker's one door: the Celery tasks, and the web process's calls that enqueue them.
+
+A task message carries ids only: never a key, never prompt text. The web process imports
+this module to enqueue; the task bodies import :mod:`playground.worker` when they run, so
+the web process never loads the worker's wing (a test checks ``sys.modules``).
+"""
 
 from __future__ import annotations
 
 import threading
+import uuid
 
 from celery import shared_task
 
-from playground import worker_loop
+from playground.redis_sync import redis_client
 
 # Claims run in the tasks' own threads, of which there are dozens; this many at once. Each
 # is CPU-bound Python holding the GIL that the streaming loop needs: unbounded, a burst of
@@ -19,21 +25,35 @@ def run_turn(turn_id: int, response_ids: list[int] | None = None) -> None:
     """Stream every pane of a turn; returns when all of them have ended. ``response_ids``:
     the turn's responses, so the claim needs no query to find them (messages sent before
     they were added carry none)."""
-    from playground.runner import load_jobs, run_jobs
+    from playground.worker import event_loop
+    from playground.worker.runner import claim_panes, stream_panes
 
     # The claim and the requests are built here, on this task's thread and its database
     # connection; the loop gets work that is ready to stream (two thread hops fewer
     # before the first request goes out).
     with CLAIMS_AT_ONCE:
-        jobs = load_jobs(turn_id, response_ids)
-    if jobs:
-        worker_loop.run(run_jobs(jobs))
+        panes = claim_panes(turn_id, response_ids)
+    if panes:
+        event_loop.run(stream_panes(panes))
 
 
 @shared_task(name="playground.check_connection", ignore_result=True)
 def check_connection(model_key: str, reply_to: str, owner_id: int | None = None) -> None:
     """Test one model with the cheapest call; the sentence goes to ``reply_to``. A model of
     a person's own endpoint names its owner (an id: the worker reads the key itself)."""
-    from playground.connection import run_check
+    from playground.worker import event_loop
+    from playground.worker.connection_check import run_check
 
-    worker_loop.run(run_check(model_key, reply_to, owner_id), timeout=60)
+    event_loop.run(run_check(model_key, reply_to, owner_id), timeout=60)
+
+
+def ask_connection_check(model_key: str, timeout: float = 30.0, owner_id: int | None = None) -> str:
+    """Have a worker test ``model_key`` and wait for its sentence (the key never leaves the
+    worker: the task message carries the model's key name, and for a model of a person's
+    own endpoint that person's id, only). Blocks its thread for at most ``timeout``."""
+    reply_to = f"pg:conn:{uuid.uuid4().hex}"
+    check_connection.delay(model_key, reply_to, owner_id)
+    answer = redis_client().blpop([reply_to], timeout=timeout)
+    if answer is None:
+        return f"{model_key}: no worker answered within {timeout:.0f} s — is a worker running?"
+    return answer[1].decode() if isinstance(answer[1], bytes) else str(answer[1])

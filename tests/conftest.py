@@ -83,9 +83,8 @@ def _seeded_catalog(request: pytest.FixtureRequest) -> None:
 
     from django.apps import apps
 
-    from playground.catalog import forget_catalog
+    from playground.catalog import forget_catalog, forget_limits
     from playground.models import CatalogEntry
-    from playground.ratelimit import forget_limits
 
     if not CatalogEntry.objects.exists():
         importlib.import_module("playground.migrations.0003_seed_catalog").seed(apps, None)

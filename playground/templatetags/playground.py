@@ -10,7 +10,7 @@ from django import template
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from playground.panelog import Batch
+from playground.live.pane_log import Batch
 from playground.usage import tokens_per_second
 
 register = template.Library()

@@ -15,10 +15,10 @@ from django_htmx.http import push_url
 from django_htmx.middleware import HtmxDetails
 
 from playground.access import endpoint_for_user, user_id
-from playground.connection import ask_worker
-from playground.endpoint_form import EndpointForm
-from playground.endpoints import model_key
+from playground.forms import EndpointForm
 from playground.models import CustomEndpoint
+from playground.own_models import model_key
+from playground.tasks import ask_connection_check
 
 TEMPLATE = "playground/endpoints.html"
 
@@ -88,12 +88,14 @@ def endpoint_delete(request: HtmxHttpRequest, endpoint_id: int) -> HttpResponse:
 def endpoint_test(request: HtmxHttpRequest, endpoint_id: int) -> HttpResponse:
     """Test connection: a worker makes the cheapest call to one of the endpoint's models
     (the one the form names, else the first) with its saved key, and the sentence comes
-    back. (A plain view: requests run on a pool of threads, playground/http_handler.py;
+    back. (A plain view: requests run on a pool of threads, playground/asgi_handler.py;
     the wait holds one for at most 30 s.)"""
     endpoint = endpoint_for_user(request.user, endpoint_id)
     wanted = request.POST.get("model", "")
     model_id = wanted if wanted in endpoint.model_ids else endpoint.model_ids[0]
-    sentence = ask_worker(model_key(endpoint.pk, model_id), owner_id=user_id(request.user))
+    sentence = ask_connection_check(
+        model_key(endpoint.pk, model_id), owner_id=user_id(request.user)
+    )
     if request.htmx:
         return HttpResponse(format_html('<span class="test-result">{}</span>', sentence))
     messages.info(request, sentence)

@@ -10,8 +10,8 @@ from django.views.decorators.http import require_GET
 
 from playground.catalog import default_pane_models
 from playground.compose import pane_positions, picked_models, read_pane
-from playground.endpoints import models_for_user
-from playground.views.context import pane_view
+from playground.own_models import models_for_user
+from playground.pane_view import pane_view
 
 
 @login_required

@@ -13,12 +13,9 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 from redis.typing import EncodableT, FieldT
 
-from playground import (
-    fragments,  # (a module: fragments imports views.context)
-    panelog,
-)
 from playground.access import session_for_user, user_id
 from playground.compose import Compose, read_compose
+from playground.live import fragments, pane_log
 from playground.models import Pane, Response, Session, Turn
 from playground.redis_sync import redis_client
 from playground.tasks import run_turn
@@ -51,7 +48,7 @@ def send(request: HttpRequest, session_id: int | None = None) -> HttpResponse:
         announcement["html"] = fragments.turn_articles(responses)
     # The articles hold the prompt: the announcement goes when the pane logs go (the
     # session's next Send sets the time again).
-    control = panelog.control_key(turn.session_id)
+    control = pane_log.control_key(turn.session_id)
     with redis_client().pipeline(transaction=False) as pipe:
         pipe.xadd(control, announcement, maxlen=1000, approximate=True)
         pipe.expire(control, settings.PLAYGROUND_LOG_TTL)

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from playground import panelog
 from playground.access import pane_for_user, session_for_user
+from playground.live import pane_log
+from playground.live.pane_end import end_pane
 from playground.models import ACTIVE_STATUSES, Response, Status
 from playground.redis_sync import redis_client
 
@@ -21,17 +21,13 @@ def request_stop(response_ids: list[int]) -> None:
     redis = redis_client()
     with redis.pipeline(transaction=False) as pipe:
         for pk in response_ids:
-            pipe.set(panelog.stop_key(pk), 1, ex=panelog.STOP_TTL_S)
+            pipe.set(pane_log.stop_key(pk), 1, ex=pane_log.STOP_TTL_S)
         pipe.execute()
     for pk in response_ids:
-        never_started = Response.objects.filter(pk=pk, status=Status.PENDING).update(
-            status=Status.STOPPED, finish_reason="stopped", finished_at=timezone.now()
+        # A pane no worker has claimed yet ends here; a streaming one is its worker's to end.
+        end_pane(
+            redis, pk, was=Status.PENDING, status=Status.STOPPED, seq=1, finish_reason="stopped"
         )
-        if never_started:
-            redis.xadd(
-                panelog.log_key(pk), {"k": "e", "st": Status.STOPPED}, id=panelog.entry_id(1)
-            )
-            redis.expire(panelog.log_key(pk), 3600)
 
 
 @login_required

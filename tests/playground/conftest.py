@@ -47,21 +47,21 @@ def _clean_redis(clean_redis: Any) -> Any:
 
 @pytest.fixture
 async def worker_context() -> Any:
-    """A fresh playground.worker_loop context for this test's event loop.
+    """A fresh playground.worker.event_loop context for this test's event loop.
 
     The context (a redis.asyncio client, the httpx clients and the publisher's task) is
     process-global and bound to the loop that first created it; every async test has its
     own loop, so it is dropped before the test and closed after it.
     """
-    from playground import worker_loop
+    from playground.worker import event_loop
 
     # The runner reads and writes rows with sync_to_async(thread_sensitive=False), which
     # runs in the loop's default executor: one the fixture owns, to close its connections.
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="test-runner-db")
     asyncio.get_running_loop().set_default_executor(executor)
-    worker_loop._context = None
+    event_loop._context = None
     yield
-    ctx, worker_loop._context = worker_loop._context, None
+    ctx, event_loop._context = event_loop._context, None
     if ctx is not None:
         task = ctx.publisher._task
         if task is not None:
@@ -77,11 +77,11 @@ async def worker_context() -> Any:
 @pytest.fixture
 async def consumer_redis() -> Any:
     """The websocket consumers' shared redis.asyncio pool, fresh for this test's loop."""
-    from playground import consumers
+    from playground.live import consumer
 
-    consumers._redis = None
+    consumer._redis = None
     yield
-    client, consumers._redis = consumers._redis, None
+    client, consumer._redis = consumer._redis, None
     if client is not None:
         await client.aclose()
 

@@ -8,10 +8,11 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from playground import panelog, vault
+from playground import vault
 from playground.catalog import catalog
-from playground.endpoints import model_key
+from playground.live import pane_log
 from playground.models import CustomEndpoint, Pane, Response, Session, Status, Turn
+from playground.own_models import model_key
 
 PaneDef = tuple[str, dict[str, Any]]
 
@@ -116,7 +117,7 @@ def sse_chunks(pieces: Sequence[str], finish: str = "stop", usage: bool = False)
 
 def decoded(entries: list[tuple[Any, dict[Any, Any]]]) -> list[tuple[str, dict[str, str]]]:
     """XRANGE output with bytes turned into str."""
-    return [(panelog.text(i), panelog.decoded(f)) for i, f in entries]
+    return [(pane_log.text(i), pane_log.decoded(f)) for i, f in entries]
 
 
 def article(page: str, response_id: int) -> str:
@@ -126,3 +127,13 @@ def article(page: str, response_id: int) -> str:
         rf'<article [^>]*\bid="response-{response_id}".*?</article>', page, flags=re.DOTALL
     )
     return match.group(0) if match else ""
+
+
+async def run_turn(turn_id: int) -> None:
+    """Claim and stream a turn on the test's event loop, as the Celery task does on the
+    worker's (its claim on a thread of the loop's executor)."""
+    from asgiref.sync import sync_to_async
+
+    from playground.worker.runner import claim_panes, stream_panes
+
+    await stream_panes(await sync_to_async(claim_panes, thread_sensitive=False)(turn_id))

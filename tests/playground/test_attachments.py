@@ -14,9 +14,8 @@ from django.urls import reverse
 
 from playground.attachments import AttachmentError, parse_tools
 from playground.models import CatalogEntry, Response, Status, Turn
-from playground.runner import run_turn
 from playground.templatetags.playground import money
-from tests.playground.helpers import send_form
+from tests.playground.helpers import run_turn, send_form
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64

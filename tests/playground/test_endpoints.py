@@ -18,9 +18,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from playground import vault
-from playground.endpoint_form import KEY_AGAIN, MALFORMED_KEY, URL_CHANGED
-from playground.endpoints import model_key, models_for_user, parse_model_key
+from playground.forms import KEY_AGAIN, MALFORMED_KEY, URL_CHANGED
 from playground.models import CustomEndpoint, Pane, Response, Session, Turn
+from playground.own_models import model_key, models_for_user, parse_model_key
 from tests.playground.helpers import endpoint_key, make_endpoint, make_turn, send_form
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from playground.fragments import turn_articles
+from playground.live.fragments import turn_articles
 from playground.models import Pane, Response, Session, Status, Turn
 from tests.playground.helpers import make_turn, send_form
 
@@ -127,9 +127,9 @@ def test_follow_up_adds_turn_one_with_a_response_per_pane(
 
 
 def test_celery_message_carries_ids_only(
-    owner_client: Any, clean_redis: Any, monkeypatch: pytest.MonkeyPatch
+    owner_client: Any, clean_redis: Any, settings: Any
 ) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-123")
+    settings.PLAYGROUND_PROVIDER_KEYS = {"OPENAI_API_KEY": "sk-test-secret-123"}
     prompt = "Tell me the recipe for my grandmother's secret soup"
     form = send_form(prompt, panes=[("openai:gpt-5", {}), ("echo", {})], system_prompt="Sys!")
 

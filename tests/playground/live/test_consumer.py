@@ -266,7 +266,7 @@ async def test_a_follow_up_sent_on_the_page_reaches_a_follower_with_its_articles
     """The Send view puts the new turn's articles in its announcement; the follower sends
     them as they are, with the page's control note, the same HTML it would render from
     the database."""
-    from playground.fragments import render_new_turn
+    from playground.live.fragments import render_new_turn
     from playground.tasks import run_turn
 
     monkeypatch.setattr(run_turn, "delay", lambda *args: None)  # no worker in this test

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from playground.ratelimit import Limits, admit, credential_id, settle
+from playground.catalog import Limits
+from playground.worker.rate_limits import admit, credential_id, settle
 from providers.base import Credentials
 
 

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import re
 
-from playground.worker_loop import HttpClients
+from playground.worker.event_loop import HttpClients
 
 
 async def test_calls_share_one_client_until_it_is_full_then_the_next_one() -> None:

@@ -11,30 +11,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import time
-from dataclasses import dataclass, field
-from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
 from playground.attachments import image_parts, tool_specs
-from playground.catalog import CatalogModel, catalog, forget_catalog
-from playground.claim import PendingRow, TurnText, earlier_answers, mark_streaming, pending_rows
+from playground.catalog import Limits, catalog, forget_catalog, provider_limits
 from playground.egress import EgressRefused, public_only
-from playground.endpoints import own_models_for_session, parse_model_key, recheck_base_url
-from playground.models import Response, Status, Turn
-from playground.publisher import PaneBuffer
-from playground.ratelimit import Limits, admit, credential_id, provider_limits, settle
+from playground.live.pane_end import end_pane
+from playground.models import Status, Turn
+from playground.own_models import own_models_for_session, parse_model_key, recheck_base_url
 from playground.redis_sync import redis_client
-from playground.slots import beat_and_try, endpoint_slot, release_sync
 from playground.usage import estimate_tokens, tokens_per_second
-from playground.worker_loop import WorkerContext, context
+from playground.worker.claim import (
+    PendingRow,
+    TurnText,
+    earlier_answers,
+    mark_streaming,
+    pending_rows,
+)
+from playground.worker.event_loop import WorkerContext, context
+from playground.worker.pane_run import PaneRun
+from playground.worker.publisher import Publisher
+from playground.worker.rate_limits import admit, credential_id, settle
+from playground.worker.slots import beat_and_try, endpoint_slot, release_sync
 from providers.base import (
     ChatRequest,
     Credentials,
+    Event,
     Failure,
     Finish,
     Message,
@@ -47,28 +52,6 @@ from providers.base import (
 )
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class PaneJob:
-    response_id: int
-    model: CatalogModel | None
-    request: ChatRequest
-    display_name: str
-    text: list[str] = field(default_factory=list)
-    reasoning: list[str] = field(default_factory=list)
-    tool_calls: list[dict[str, str]] = field(default_factory=list)
-    usage: Usage | None = None
-    finish_reason: str = ""
-    error: str = ""
-    status: str = Status.DONE
-    ttft_ms: int | None = None
-    waited_ms: int = 0
-    limits: Limits = field(default_factory=Limits)
-    started: float = 0.0
-    slot_held: bool = False  # load_jobs took the endpoint's slot already
-    refusal: str = ""  # why the claim found this pane must not run (its error sentence)
-    user_base_url: bool = False  # a person supplied the base URL: check egress before calling
 
 
 def _histories(claimed: list[PendingRow]) -> dict[int, list[Message]]:
@@ -99,22 +82,13 @@ def _user_message(turn: TurnText) -> Message:
     return Message("user", (*image_parts(turn.images), TextPart(turn.prompt)))
 
 
-def _credentials(model: CatalogModel) -> Credentials:
-    # Until the vault lands, keys come from the worker's environment, read at call time.
-    cls = model.provider_class
-    return Credentials(
-        api_key=os.environ.get(cls.key_env, "") if cls.key_env else "",
-        extra={part: os.environ.get(env, "") for part, env in cls.extra_credentials.items()},
-    )
-
-
 def _expected_tokens(request: ChatRequest) -> int:
     """What a call is counted as before it runs: its input and a likely answer."""
     answer = int(request.params.get("max_tokens") or 1024)
     return sum(estimate_tokens(m.text) for m in request.messages) + answer
 
 
-def load_jobs(turn_id: int, response_ids: list[int] | None = None) -> list[PaneJob]:
+def claim_panes(turn_id: int, response_ids: list[int] | None = None) -> list[PaneRun]:
     """Claim the turn's pending responses and build their requests (blocking: the Celery
     task's thread, or a thread of the loop's executor). ``response_ids``, when the task
     carries them, saves a query before the claim; only pending ones of the turn count."""
@@ -155,14 +129,14 @@ def load_jobs(turn_id: int, response_ids: list[int] | None = None) -> list[PaneJ
                 release_sync(client, endpoint, pk)
         rows = [r for r in rows if r.pk in ours]
     histories = _histories(rows)
-    jobs = []
+    panes = []
     for response in rows:
         model = models.get(response.model_key)
         mine = own.get(response.model_key)
         if mine is not None:
             credentials = mine.credentials  # decrypted from the vault, in this worker only
         else:
-            credentials = _credentials(model) if model else Credentials()
+            credentials = model.credentials() if model else Credentials()
         request = ChatRequest(
             model=model.model_id if model else response.model_key,
             messages=histories[response.pk],
@@ -171,106 +145,99 @@ def load_jobs(turn_id: int, response_ids: list[int] | None = None) -> list[PaneJ
             base_url=model.base_url if model else "",
             tools=tool_specs(response.tools),
         )
-        job_limits = limits.get(model.provider, Limits()) if model else Limits()
-        jobs.append(
-            PaneJob(
+        pane_limits = limits.get(model.provider, Limits()) if model else Limits()
+        panes.append(
+            PaneRun(
                 response.pk,
                 model,
                 request,
                 response.display_name,
-                limits=job_limits,
+                limits=pane_limits,
                 slot_held=held.get(response.pk, False),
                 refusal=mine.refusal if mine else "",
                 user_base_url=mine is not None,
             )
         )
-    return jobs
+    return panes
 
 
-def _save(job: PaneJob) -> bool:
-    """Write the pane's final row once; False if someone else already ended it."""
-    text = "".join(job.text)
-    usage = job.usage or Usage()
+def _end(pane: PaneRun, seq: int) -> bool:
+    """End the pane with what it produced (its row, then its log's end entry as entry
+    ``seq``); False if someone else ended its row first."""
+    text = "".join(pane.text)
+    reasoning = "".join(pane.reasoning)
+    usage = pane.usage or Usage()
     estimated = usage.output_tokens is None or usage.input_tokens is None
     output_tokens = usage.output_tokens
     if output_tokens is None:
-        output_tokens = estimate_tokens(text) + estimate_tokens("".join(job.reasoning))
+        output_tokens = estimate_tokens(text) + estimate_tokens(reasoning)
     input_tokens = usage.input_tokens
     if input_tokens is None:
-        input_tokens = sum(estimate_tokens(m.text) for m in job.request.messages)
-    total_ms = int((time.monotonic() - job.started) * 1000)
-    tokens_per_s = tokens_per_second(output_tokens, job.ttft_ms, total_ms, job.waited_ms)
-    updated = Response.objects.filter(pk=job.response_id, status=Status.STREAMING).update(
-        status=job.status,
+        input_tokens = sum(estimate_tokens(m.text) for m in pane.request.messages)
+    total_ms = pane.elapsed_ms()
+    tokens_per_s = tokens_per_second(output_tokens, pane.ttft_ms, total_ms, pane.waited_ms)
+    return end_pane(
+        redis_client(),
+        pane.response_id,
+        was=Status.STREAMING,
+        status=pane.status,
+        seq=seq,
+        end_log_anyway=True,
         text=text,
-        reasoning="".join(job.reasoning),
-        tool_calls=job.tool_calls,
-        finish_reason=job.finish_reason,
-        error=job.error,
+        reasoning=reasoning,
+        tool_calls=pane.tool_calls,
+        finish_reason=pane.finish_reason,
+        error=pane.error,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         reasoning_tokens=usage.reasoning_tokens,
         usage_estimated=estimated,
-        ttft_ms=job.ttft_ms,
-        waited_ms=job.waited_ms,
+        ttft_ms=pane.ttft_ms,
+        waited_ms=pane.waited_ms,
         total_ms=total_ms,
         tokens_per_s=None if tokens_per_s is None else round(tokens_per_s, 1),
-        cost=job.model.cost(input_tokens, output_tokens) if job.model else None,
-        cost_currency=job.model.currency if job.model else "",
-        finished_at=timezone.now(),
+        cost=pane.model.cost(input_tokens, output_tokens) if pane.model else None,
+        cost_currency=pane.model.currency if pane.model else "",
     )
-    return bool(updated)
 
 
-async def run_turn(turn_id: int) -> None:
-    """Claim and stream a turn from async code (tests); the Celery task claims in its own
-    thread and calls :func:`run_jobs`."""
-    await run_jobs(await sync_to_async(load_jobs, thread_sensitive=False)(turn_id))
-
-
-async def run_jobs(jobs: list[PaneJob]) -> None:
-    if jobs:
+async def stream_panes(panes: list[PaneRun]) -> None:
+    if panes:
         ctx = context()
-        await asyncio.gather(*(run_pane(ctx, job) for job in jobs))
+        await asyncio.gather(*(run_pane(ctx, pane) for pane in panes))
 
 
-async def run_pane(ctx: WorkerContext, job: PaneJob) -> None:
+async def run_pane(ctx: WorkerContext, pane: PaneRun) -> None:
     publisher = ctx.publisher
-    buffer = publisher.register(job.response_id)
-    job.started = buffer.started
+    publisher.start_pane(pane)
+    consume = asyncio.create_task(_consume(ctx, pane))
+    stop = asyncio.create_task(pane.stop_event.wait())
     try:
-        consume = asyncio.create_task(_consume(ctx, job, buffer))
-        assert buffer.stop_event is not None
-        stop = asyncio.create_task(buffer.stop_event.wait())
-        try:
-            await asyncio.wait({consume, stop}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-        if not consume.done():
-            consume.cancel()  # closes the provider connection (aclosing below)
-            with contextlib.suppress(asyncio.CancelledError):
-                await consume
-            job.status = Status.STOPPED
-            job.finish_reason = job.finish_reason or "stopped"
-        elif consume.exception() is not None:
-            error = consume.exception()
-            log.error("pane %s failed: %s", job.response_id, type(error).__name__)
-            job.status, job.error = Status.ERROR, "The playground failed while streaming."
-        if buffer.stop_requested and job.status == Status.DONE and not job.finish_reason:
-            job.status = Status.STOPPED
-        job.ttft_ms, job.waited_ms = buffer.ttft_ms, buffer.waited_ms
-        saved = await sync_to_async(_save, thread_sensitive=False)(job)
-        await publisher.write_end(buffer, job.status if saved else "")
+        await asyncio.wait({consume, stop}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        publisher.unregister(buffer)
+        stop.cancel()
+    if not consume.done():
+        consume.cancel()  # closes the provider connection (aclosing below)
+        with contextlib.suppress(asyncio.CancelledError):
+            await consume
+        pane.status = Status.STOPPED
+        pane.finish_reason = pane.finish_reason or "stopped"
+    elif consume.exception() is not None:
+        error = consume.exception()
+        log.error("pane %s failed: %s", pane.response_id, type(error).__name__)
+        pane.status, pane.error = Status.ERROR, "The playground failed while streaming."
+    if pane.stop_requested and pane.status == Status.DONE and not pane.finish_reason:
+        pane.status = Status.STOPPED
+    seq = await publisher.flush_last(pane)
+    await sync_to_async(_end, thread_sensitive=False)(pane, seq + 1)
 
 
-async def _consume(ctx: WorkerContext, job: PaneJob, buffer: PaneBuffer) -> None:
+async def _consume(ctx: WorkerContext, pane: PaneRun) -> None:
     publisher = ctx.publisher
-    model = job.model
-    if job.refusal or model is None:
-        job.status = Status.ERROR
-        job.error = job.refusal or "This model is no longer in the catalog."
+    model = pane.model
+    if pane.refusal or model is None:
+        pane.status = Status.ERROR
+        pane.error = pane.refusal or "This model is no longer in the catalog."
         return
     provider = model.provider_class()
 
@@ -279,67 +246,67 @@ async def _consume(ctx: WorkerContext, job: PaneJob, buffer: PaneBuffer) -> None
     async def waiting(ahead: int) -> None:
         nonlocal waited
         waited = True
-        publisher.set_status(buffer, f"waiting for {model.display_name} — {ahead} ahead")
+        publisher.set_status(pane, f"waiting for {model.display_name} — {ahead} ahead")
 
     async def retrying(attempt: int, delay: float, error: ProviderError) -> None:
-        publisher.set_status(buffer, f"{error.message} — retrying in {delay:.0f} s")
+        publisher.set_status(pane, f"{error.message} — retrying in {delay:.0f} s")
 
     async def limited(seconds: float) -> None:
         nonlocal waited
         waited = True
         publisher.set_status(
-            buffer,
+            pane,
             f"waiting for the {model.provider_class.display_name} limit of this key "
-            f"({job.limits.describe()}) — {seconds:.0f} s",
+            f"({pane.limits.describe()}) — {seconds:.0f} s",
         )
 
-    credential = credential_id(model.provider, job.request.credentials, model.endpoint)
+    credential = credential_id(model.provider, pane.request.credentials, model.endpoint)
     # Counting the history's tokens costs ~40 µs per earlier answer, on the loop, before
     # the request: only a token limit needs it.
-    expected = _expected_tokens(job.request) if job.limits.tokens_per_minute else 0
-    call = await admit(ctx.redis, credential, job.limits, expected, limited)
+    expected = _expected_tokens(pane.request) if pane.limits.tokens_per_minute else 0
+    call = await admit(ctx.redis, credential, pane.limits, expected, limited)
     async with endpoint_slot(
-        ctx.redis, model.endpoint, model.concurrency, job.response_id, waiting, held=job.slot_held
+        ctx.redis, model.endpoint, model.concurrency, pane.response_id, waiting, held=pane.slot_held
     ):
         if waited:
-            buffer.waited_ms = buffer.elapsed_ms()
-            publisher.set_status(buffer, "")  # clears the waiting line
-        if job.user_base_url:
+            pane.waited_ms = pane.elapsed_ms()
+            publisher.set_status(pane, "")  # clears the waiting line
+        if pane.user_base_url:
             try:
-                await recheck_base_url(job.request.base_url)
+                await recheck_base_url(pane.request.base_url)
             except EgressRefused as refused:
-                job.status, job.error, job.finish_reason = Status.ERROR, str(refused), "error"
+                pane.status, pane.error, pane.finish_reason = Status.ERROR, str(refused), "error"
                 return
-        with ctx.http.lease() as client, _egress(job):
-            events = provider.stream(client, job.request, on_retry=retrying)
+        with ctx.http.lease() as client, _egress(pane):
+            events = provider.stream(client, pane.request, on_retry=retrying)
             async with contextlib.aclosing(events):
                 async for event in events:
-                    _apply(job, buffer, event, publisher)
-    if job.limits.tokens_per_minute and job.usage is not None:
-        used = (job.usage.input_tokens or 0) + (job.usage.output_tokens or 0)
-        await settle(ctx.redis, credential, call, min(expected, job.limits.tokens_per_minute), used)
+                    _apply(pane, event, publisher)
+    if pane.limits.tokens_per_minute and pane.usage is not None:
+        used = (pane.usage.input_tokens or 0) + (pane.usage.output_tokens or 0)
+        await settle(
+            ctx.redis, credential, call, min(expected, pane.limits.tokens_per_minute), used
+        )
 
 
-def _egress(job: PaneJob) -> contextlib.AbstractContextManager[None]:
+def _egress(pane: PaneRun) -> contextlib.AbstractContextManager[None]:
     """A person's base URL: every connection of the call to a checked public address."""
-    if not job.user_base_url:
+    if not pane.user_base_url:
         return contextlib.nullcontext()
     return public_only(settings.PLAYGROUND_ALLOWED_PRIVATE_HOSTS)
 
 
-def _apply(job: PaneJob, buffer: PaneBuffer, event: Any, publisher: Any) -> None:
+def _apply(pane: PaneRun, event: Event, publisher: Publisher) -> None:
     if isinstance(event, TextDelta):
-        job.text.append(event.text)
-        publisher.add_text(buffer, event.text)
+        publisher.add(pane, text=event.text)
     elif isinstance(event, ReasoningDelta):
-        job.reasoning.append(event.text)
-        publisher.add_text(buffer, "", event.text)
+        publisher.add(pane, reasoning=event.text)
     elif isinstance(event, ToolCall):
-        job.tool_calls.append({"id": event.id, "name": event.name, "arguments": event.arguments})
+        pane.tool_calls.append({"id": event.id, "name": event.name, "arguments": event.arguments})
     elif isinstance(event, Usage):
-        job.usage = event
+        pane.usage = event
     elif isinstance(event, Finish):
-        job.finish_reason = event.reason
+        pane.finish_reason = event.reason
     elif isinstance(event, Failure):
-        job.status, job.error = Status.ERROR, event.message
-        job.finish_reason = "error"
+        pane.status, pane.error = Status.ERROR, event.message
+        pane.finish_reason = "error"

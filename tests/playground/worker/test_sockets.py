@@ -1,4 +1,4 @@
-"""The worker's sockets (playground/http_network.py) under httpx, against real local servers:
+"""The worker's sockets (playground/worker/sockets.py) under httpx, against real local servers:
 a stream arrives as the server writes it, over TLS too; a stalled server times out; a cut
 connection is an error, not a short answer; kept connections are reused, and dropped when
 the server closed them; big bodies go both ways intact."""
@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from playground.worker_loop import _new_client, new_loop
+from playground.worker.event_loop import _new_client, new_loop
 
 
 @pytest.fixture(params=["asyncio", "uvloop"])
@@ -267,7 +267,7 @@ def test_a_stream_over_tls_checks_the_certificate(
     run: Callable[[Coroutine[Any, Any, None]], None], tmp_path: Path
 ) -> None:
     async def scenario() -> None:
-        from playground.http_network import AsyncioTransport
+        from playground.worker.sockets import AsyncioTransport
 
         cert_file, key_file = _certificate(tmp_path)
         server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -315,7 +315,7 @@ def test_a_call_waits_for_a_free_connection_and_gives_up_at_the_pool_timeout(
                 writer.write(chunk(b""))
                 await writer.drain()
 
-        from playground.http_network import AsyncioTransport
+        from playground.worker.sockets import AsyncioTransport
 
         one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
         async with (

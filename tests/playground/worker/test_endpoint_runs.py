@@ -23,17 +23,17 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from playground import panelog
-from playground.catalog import catalog
+from playground.catalog import catalog, provider_limits
+from playground.live import pane_log
 from playground.models import CustomEndpoint, Response, Status, Turn
-from playground.ratelimit import provider_limits
-from playground.runner import load_jobs, run_turn
+from playground.worker.runner import claim_panes
 from tests.playground.helpers import (
     decoded,
     endpoint_key,
     make_endpoint,
     make_turn,
     responses_of,
+    run_turn,
     send_form,
     sse_chunks,
 )
@@ -174,7 +174,7 @@ async def test_an_endpoint_saved_on_the_page_streams_with_its_key_sent_to_its_ur
         assert KEY[-12:] not in record.getMessage()
     assert KEY not in caplog.text
     assert KEY.encode() not in message and KEY[-12:].encode() not in message
-    log = decoded(await aredis.xrange(panelog.log_key(row.pk)))
+    log = decoded(await aredis.xrange(pane_log.log_key(row.pk)))
     assert KEY not in json.dumps(log)
     page = await sync_to_async(browser.get)(reverse("session", args=[turn.session_id]))
     assert "Hello from the fake" in page.content.decode()
@@ -314,7 +314,7 @@ async def test_own_models_cost_the_claim_one_query_more_and_only_then(
     def claim(turn: Turn) -> tuple[int, int, list[Any]]:
         catalog(), provider_limits()  # cached, as in a running worker
         with CaptureQueriesContext(connection) as queries:
-            jobs = load_jobs(turn.pk)
+            jobs = claim_panes(turn.pk)
         endpoint_reads = sum("customendpoint" in q["sql"] for q in queries.captured_queries)
         return len(queries.captured_queries), endpoint_reads, jobs
 
@@ -336,7 +336,7 @@ async def test_own_models_cost_the_claim_one_query_more_and_only_then(
 async def test_test_connection_calls_the_endpoint_with_its_key_and_says_so(
     owner: Any, fake_server: tuple[FakeOpenAI, str], loopback_allowed: None, aredis: Any
 ) -> None:
-    from playground.connection import run_check
+    from playground.worker.connection_check import run_check
 
     server, base_url = fake_server
     endpoint = await sync_to_async(make_endpoint)(
@@ -362,7 +362,7 @@ async def test_test_connection_of_someone_elses_endpoint_calls_nothing(
     loopback_allowed: None,
     aredis: Any,
 ) -> None:
-    from playground.connection import run_check
+    from playground.worker.connection_check import run_check
 
     server, base_url = fake_server
     theirs = await sync_to_async(make_endpoint)(outsider, base_url=base_url, key=KEY)
@@ -378,7 +378,7 @@ async def test_test_connection_of_someone_elses_endpoint_calls_nothing(
 async def test_test_connection_checks_the_base_url_again_before_calling(
     owner: Any, fake_server: tuple[FakeOpenAI, str], settings: Any, aredis: Any
 ) -> None:
-    from playground.connection import run_check
+    from playground.worker.connection_check import run_check
 
     server, base_url = fake_server
     endpoint = await sync_to_async(make_endpoint)(

@@ -14,13 +14,11 @@ import hashlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
 
 import redis.asyncio as aioredis
 
-from playground import panelog
-from playground.catalog import ShortCache
+from playground.catalog import Limits
+from playground.live import pane_log
 from providers.base import Credentials
 
 WINDOW_MS = 60_000
@@ -56,46 +54,6 @@ return 0
 """
 
 
-@dataclass(frozen=True)
-class Limits:
-    requests_per_minute: int | None = None
-    tokens_per_minute: int | None = None
-
-    def __bool__(self) -> bool:
-        return bool(self.requests_per_minute or self.tokens_per_minute)
-
-    def describe(self) -> str:
-        parts = []
-        if self.requests_per_minute:
-            rpm = self.requests_per_minute
-            parts.append(f"{rpm} request{'s' if rpm != 1 else ''}")
-        if self.tokens_per_minute:
-            parts.append(f"{self.tokens_per_minute:,} tokens")
-        return " and ".join(parts) + " a minute"
-
-
-def _load_limits() -> dict[str, Limits]:
-    from playground.models import RateLimit
-
-    return {
-        row.provider: Limits(row.requests_per_minute, row.tokens_per_minute)
-        for row in RateLimit.objects.all()
-    }
-
-
-# Read once per turn by the worker; an admin's change applies within CACHE_SECONDS.
-_limits = ShortCache(_load_limits)
-
-
-def provider_limits() -> dict[str, Limits]:
-    """The configured limits by provider name (rows of the RateLimit admin)."""
-    return _limits.get()
-
-
-def forget_limits(**_: Any) -> None:
-    _limits.forget()
-
-
 def credential_id(provider: str, credentials: Credentials, base_url: str) -> str:
     """A stable name for one credential at one endpoint; a hash, never the key itself."""
     parts = [provider, base_url, credentials.api_key]
@@ -118,7 +76,7 @@ async def admit(
     member = uuid.uuid4().hex[:12]
     if not limits:
         return member
-    key = f"{panelog.PREFIX}:rl:{credential}"
+    key = f"{pane_log.PREFIX}:rl:{credential}"
     script = redis.register_script(_ADMIT)
     rpm = limits.requests_per_minute or 0
     tpm = limits.tokens_per_minute or 0
@@ -136,7 +94,7 @@ async def settle(
     redis: aioredis.Redis, credential: str, member: str, estimated: int, actual: int
 ) -> None:
     """Replace a call's estimated tokens with what it really used."""
-    key = f"{panelog.PREFIX}:rl:{credential}"
+    key = f"{pane_log.PREFIX}:rl:{credential}"
     score = await redis.zscore(key, f"{member}:{estimated}")
     if score is None:
         return

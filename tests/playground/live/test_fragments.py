@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.template.loader import get_template
 
-from playground.fragments import render_batch
-from playground.panelog import Batch
+from playground.live.fragments import render_batch
+from playground.live.pane_log import Batch
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
+from playground.live.watchdog import INTERRUPTED_MESSAGE, reap_dead_sync
 from playground.models import Response, Status, Turn
-from playground.watchdog import INTERRUPTED_MESSAGE, reap_dead_sync
 from tests.playground.helpers import article, decoded, make_turn, responses_of
 
 pytestmark = pytest.mark.django_db

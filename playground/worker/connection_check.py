@@ -4,15 +4,14 @@ inside the worker where the key lives, reported as one sentence."""
 from __future__ import annotations
 
 import time
-import uuid
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from playground.catalog import CatalogModel, catalog
 from playground.egress import EgressRefused, public_only
-from playground.endpoints import DELETED, own_models_for_owner, parse_model_key, recheck_base_url
-from playground.redis_sync import redis_client
+from playground.own_models import DELETED, own_models_for_owner, parse_model_key, recheck_base_url
+from playground.worker.event_loop import context
 from providers.base import ChatRequest, Credentials, Failure, Message, ParamError, TextDelta
 
 REPLY_TTL_S = 120
@@ -21,8 +20,6 @@ REPLY_TTL_S = 120
 async def check(model: CatalogModel, client: object, credentials: Credentials | None = None) -> str:
     """Call ``model`` once with the smallest answer it allows; say how it went.
     ``credentials``: a person's own endpoint's, from the vault; else the catalog's."""
-    from playground.runner import _credentials  # the one place keys are read
-
     try:
         params = model.clean_params({"max_tokens": 1} if _takes_max_tokens(model) else {})
     except ParamError:
@@ -31,7 +28,7 @@ async def check(model: CatalogModel, client: object, credentials: Credentials | 
         model=model.model_id,
         messages=[Message("user", "Hi")],
         params=params,
-        credentials=credentials if credentials is not None else _credentials(model),
+        credentials=credentials if credentials is not None else model.credentials(),
         base_url=model.base_url,
     )
     started = time.monotonic()
@@ -53,8 +50,6 @@ def _takes_max_tokens(model: CatalogModel) -> bool:
 async def run_check(model_key: str, reply_to: str, owner_id: int | None = None) -> None:
     """Test ``model_key`` (a model of user ``owner_id``'s own endpoint when it is a
     ``mine:`` key) and push the sentence to ``reply_to``."""
-    from playground.worker_loop import context
-
     ctx = context()
     with ctx.http.lease() as client:
         if parse_model_key(model_key) is not None:
@@ -88,17 +83,3 @@ async def _check_own(model_key: str, owner_id: int | None, client: object) -> st
         return f"{own.model.display_name}: failed — {refused}"
     with public_only(settings.PLAYGROUND_ALLOWED_PRIVATE_HOSTS):
         return await check(own.model, client, own.credentials)
-
-
-def ask_worker(model_key: str, timeout: float = 30.0, owner_id: int | None = None) -> str:
-    """Have a worker test ``model_key`` and wait for its sentence (the key never leaves the
-    worker: the task message carries the model's key name, and for a model of a person's
-    own endpoint that person's id, only). Blocks its thread for at most ``timeout``."""
-    from playground.tasks import check_connection
-
-    reply_to = f"pg:conn:{uuid.uuid4().hex}"
-    check_connection.delay(model_key, reply_to, owner_id)
-    answer = redis_client().blpop([reply_to], timeout=timeout)
-    if answer is None:
-        return f"{model_key}: no worker answered within {timeout:.0f} s — is a worker running?"
-    return answer[1].decode() if isinstance(answer[1], bytes) else str(answer[1])

@@ -5,14 +5,14 @@ from __future__ import annotations
 from django.template.loader import render_to_string
 from django.utils.html import escape
 
-from playground import panelog
-from playground.db_threads import off_request_thread
+from playground.live import pane_log
+from playground.live.db_threads import off_request_thread
 from playground.models import Response
+from playground.pane_view import response_context
 from playground.templatetags.playground import live_status
-from playground.views.context import response_context
 
 
-def render_batch(response_id: int, batch: panelog.Batch) -> str:
+def render_batch(response_id: int, batch: pane_log.Batch) -> str:
     """New text of a streaming pane (appended) and its refreshed status line.
 
     Built by hand rather than by a template: it is the one fragment sent many times a

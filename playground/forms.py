@@ -17,8 +17,8 @@ from django.views.decorators.debug import sensitive_variables
 
 from playground import vault
 from playground.egress import EgressRefused
-from playground.endpoints import check_base_url
 from playground.models import CustomEndpoint
+from playground.own_models import check_base_url
 
 MAX_NAME = 80
 MAX_BASE_URL = 500

@@ -3,7 +3,7 @@
 Entry ids are ``0-<seq>``: the sequence number is the id, so "replay after seq N" is
 ``XREAD … 0-N``, an entry can never be written twice (Redis refuses an id that is not
 larger), and a reader that follows the stream can never miss or reorder anything. The same
-code serves replay and live (see playground.consumers).
+code serves replay and live (see playground.live.consumer).
 
 Entry kinds (field ``k``):
 - ``d``: a coalesced delta: ``t`` text, ``r`` reasoning, ``n`` tokens so far, ``ms``

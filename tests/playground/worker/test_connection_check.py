@@ -11,7 +11,7 @@ import respx
 from asgiref.sync import sync_to_async
 
 from playground.catalog import catalog
-from playground.connection import run_check
+from playground.worker.connection_check import run_check
 from tests.playground.helpers import sse_chunks
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("worker_context")]
@@ -19,10 +19,8 @@ URL = "https://api.openai.com/v1/chat/completions"
 
 
 @respx.mock
-async def test_a_working_key_is_reported_with_the_time_it_took(
-    monkeypatch: Any, aredis: Any
-) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-connection-0000000000")
+async def test_a_working_key_is_reported_with_the_time_it_took(settings: Any, aredis: Any) -> None:
+    settings.PLAYGROUND_PROVIDER_KEYS = {"OPENAI_API_KEY": "sk-test-connection-0000000000"}
     route = respx.post(URL).mock(
         return_value=httpx.Response(200, content=b"".join(sse_chunks(["Hi"], usage=True)))
     )
@@ -35,8 +33,8 @@ async def test_a_working_key_is_reported_with_the_time_it_took(
 
 
 @respx.mock
-async def test_a_refused_key_says_so_without_the_key(monkeypatch: Any, aredis: Any) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-refused-1111111111111")
+async def test_a_refused_key_says_so_without_the_key(settings: Any, aredis: Any) -> None:
+    settings.PLAYGROUND_PROVIDER_KEYS = {"OPENAI_API_KEY": "sk-test-refused-1111111111111"}
     respx.post(URL).mock(
         return_value=httpx.Response(
             401, json={"error": {"message": "Incorrect API key provided: sk-test-***1111"}}

@@ -18,7 +18,7 @@ import httpx
 import redis.asyncio as aioredis
 from django.conf import settings
 
-from playground.http_network import AsyncioTransport
+from playground.worker.sockets import AsyncioTransport
 
 T = TypeVar("T")
 
@@ -30,7 +30,7 @@ class WorkerContext:
     """What every run on this loop shares."""
 
     def __init__(self) -> None:
-        from playground.publisher import Publisher
+        from playground.worker.publisher import Publisher
 
         # Blocking pool: under load a pane waits for a free connection instead of failing
         # (redis-py's default pool raises "Too many connections"; bench/streams.py found it).
@@ -102,7 +102,7 @@ def _new_client(
         # the ACK of the headers, which the server delays (40 ms on Linux). Measured by
         # bench/streams.py as added time to first token.
         # Sockets on plain asyncio rather than anyio: less of the loop per chunk read and
-        # per new connection (playground/http_network.py).
+        # per new connection (playground/worker/sockets.py).
         transport=transport(
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)], limits=limits
         ),

@@ -8,12 +8,10 @@ update is conditional, so a pane that ended meanwhile is left alone.
 
 from __future__ import annotations
 
-import contextlib
-
 from asgiref.sync import sync_to_async
-from django.utils import timezone
 
-from playground import panelog
+from playground.live import pane_log
+from playground.live.pane_end import end_pane
 from playground.models import Response, Status
 from playground.redis_sync import redis_client
 
@@ -29,15 +27,18 @@ def reap_dead_sync(response_ids: list[int]) -> list[int]:
     if not streaming:
         return []
     redis = redis_client()
-    alive = redis.mget([panelog.heartbeat_key(pk) for pk in streaming])
+    alive = redis.mget([pane_log.heartbeat_key(pk) for pk in streaming])
     reaped = []
     for pk, beat in zip(streaming, alive, strict=True):
         if beat is not None:
             continue
-        entries = redis.xrange(panelog.log_key(pk))
-        batch = panelog.merge(entries)
-        updated = Response.objects.filter(pk=pk, status=Status.STREAMING).update(
+        batch = pane_log.merge(redis.xrange(pane_log.log_key(pk)))
+        if end_pane(
+            redis,
+            pk,
+            was=Status.STREAMING,
             status=Status.INTERRUPTED,
+            seq=None if batch.ended else batch.last_seq + 1,
             text=batch.text,
             reasoning=batch.reasoning,
             error=INTERRUPTED_MESSAGE,
@@ -47,18 +48,8 @@ def reap_dead_sync(response_ids: list[int]) -> list[int]:
             output_tokens=batch.tokens,
             usage_estimated=True,
             finish_reason="interrupted",
-            finished_at=timezone.now(),
-        )
-        if updated:
+        ):
             reaped.append(pk)
-            if not batch.ended:
-                # A late write of the dying worker may have taken the id: then it ended itself.
-                with contextlib.suppress(Exception):
-                    redis.xadd(
-                        panelog.log_key(pk),
-                        {"k": "e", "st": Status.INTERRUPTED},
-                        id=panelog.entry_id(batch.last_seq + 1),
-                    )
     return reaped
 
 

@@ -1,0 +1,92 @@
+"""One pane while it streams in this worker: the one object that holds its state.
+
+The claim (:func:`playground.worker.runner.claim_panes`) makes it with what the call needs;
+the runner adds what the provider sends; the publisher writes what is new to the pane's
+log; at the end the runner's row comes from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from playground.catalog import CatalogModel, Limits
+from playground.models import Status
+from providers.base import ChatRequest, Usage
+
+
+@dataclass(eq=False)
+class PaneRun:
+    response_id: int
+    model: CatalogModel | None
+    request: ChatRequest
+    display_name: str
+    limits: Limits = field(default_factory=Limits)
+    slot_held: bool = False  # the claim took the endpoint's slot already
+    refusal: str = ""  # why the claim found this pane must not run (its error sentence)
+    user_base_url: bool = False  # a person supplied the base URL: check egress before calling
+
+    # The answer so far. Text and reasoning are kept as the pieces that arrived; the log
+    # has had the first ``logged_text`` / ``logged_reasoning`` of them.
+    text: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    tool_calls: list[dict[str, str]] = field(default_factory=list)
+    usage: Usage | None = None
+    finish_reason: str = ""
+    error: str = ""
+    status: str = Status.DONE
+    tokens: int = 0  # pieces of text or reasoning received
+
+    # Timing: ``started`` is time.monotonic() when the pane started streaming.
+    started: float = 0.0
+    ttft_ms: int | None = None  # from the call, after any wait
+    waited_ms: int = 0  # before the call: the endpoint's slot, the key's rate limit
+
+    # The pane's log, written by the publisher alone.
+    seq: int = 0  # the last entry written
+    logged_text: int = 0
+    logged_reasoning: int = 0
+    status_message: str | None = None
+    flushed_at: float = 0.0
+    stop_requested: bool = False
+    stop_event: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set by Publisher.flush_last: the next tick writes what is left, then lets go of it.
+    closing: bool = False
+    flushed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def elapsed_ms(self, now: float | None = None) -> int:
+        """Milliseconds since the pane started (``now``: a time.monotonic() already read)."""
+        return int(((time.monotonic() if now is None else now) - self.started) * 1000)
+
+    @property
+    def dirty(self) -> bool:
+        """Whether the log lacks something the pane has: text, reasoning or a status line."""
+        return (
+            len(self.text) > self.logged_text
+            or len(self.reasoning) > self.logged_reasoning
+            or self.status_message is not None
+        )
+
+    def take_entry(self) -> dict[str, str | int]:
+        """The fields of the next log entry: what arrived since the last one."""
+        now = time.monotonic()
+        entry: dict[str, str | int]
+        if len(self.text) > self.logged_text or len(self.reasoning) > self.logged_reasoning:
+            entry = {
+                "k": "d",
+                "t": "".join(self.text[self.logged_text :]),
+                "r": "".join(self.reasoning[self.logged_reasoning :]),
+                "n": self.tokens,
+                "ms": self.elapsed_ms(now),
+            }
+            if self.ttft_ms is not None:
+                entry["ttft"] = self.ttft_ms
+            if self.waited_ms:
+                entry["w"] = self.waited_ms
+            self.logged_text, self.logged_reasoning = len(self.text), len(self.reasoning)
+        else:
+            entry = {"k": "s", "msg": self.status_message or ""}
+        self.status_message = None
+        self.flushed_at = now
+        return entry
