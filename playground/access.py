@@ -8,7 +8,7 @@ from typing import Any
 
 from django.http import Http404
 
-from playground.models import CustomEndpoint, Pane, Response, Session, Turn
+from playground.models import CustomEndpoint, Pane, Session
 
 
 def user_id(user: Any) -> int:
@@ -32,24 +32,6 @@ def pane_for_user(user: Any, pane_id: int | str) -> Pane:
         )
     except (Pane.DoesNotExist, ValueError, TypeError):
         raise Http404("No such pane.") from None
-
-
-def turn_for_user(user: Any, turn_id: int | str) -> Turn:
-    try:
-        return Turn.objects.select_related("session").get(
-            pk=int(turn_id), session__owner_id=user_id(user)
-        )
-    except (Turn.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such turn.") from None
-
-
-def response_for_user(user: Any, response_id: int | str) -> Response:
-    try:
-        return Response.objects.select_related("turn__session", "pane").get(
-            pk=int(response_id), turn__session__owner_id=user_id(user)
-        )
-    except (Response.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such response.") from None
 
 
 def endpoint_for_user(user: Any, endpoint_id: int | str) -> CustomEndpoint:

@@ -109,7 +109,6 @@ class Response(models.Model):
     tokens_per_s = models.FloatField(null=True, blank=True)
     cost = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True)
     cost_currency = models.CharField(max_length=3, blank=True)
-    last_seq = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -30,7 +30,6 @@ class PaneView:
     model: CatalogModel | None
     fields: list[ParamField]
     responses: list[dict[str, Any]] = field(default_factory=list)
-    error: str = ""
 
     @property
     def display_name(self) -> str:
@@ -47,10 +46,6 @@ class PaneView:
     @property
     def more_fields(self) -> list[ParamField]:
         return [f for f in self.fields if f.param.name != "temperature"]
-
-    @property
-    def active(self) -> bool:
-        return any(r["active"] for r in self.responses)
 
 
 def param_fields(

@@ -3,37 +3,28 @@
 from __future__ import annotations
 
 from django.template.loader import render_to_string
-from django.utils.html import escape
 
 from playground.live import pane_log
 from playground.live.db_threads import off_request_thread
 from playground.models import Response
 from playground.pane_view import response_context
-from playground.templatetags.playground import live_status
+from playground.templatetags.playground import Stamp, live_status
 
 
 def render_batch(response_id: int, batch: pane_log.Batch) -> str:
-    """New text of a streaming pane (appended) and its refreshed status line.
-
-    Built by hand rather than by a template: it is the one fragment sent many times a
-    second per pane. It must stay what ``_response.html#delta`` renders (a test compares).
-    """
-    parts = []
-    if batch.text:
-        parts.append(
-            f'<div hx-swap-oob="beforeend:#response-{response_id}-text">{escape(batch.text)}</div>'
-        )
-    if batch.reasoning:
-        parts.append(
-            f'<div hx-swap-oob="beforeend:#response-{response_id}-reasoning">'
-            f"{escape(batch.reasoning)}</div>"
-        )
-    elapsed = f' data-elapsed="{batch.elapsed_ms}"' if batch.elapsed_ms is not None else ""
-    parts.append(
-        f'<div class="status" id="response-{response_id}-status" data-seq="{batch.last_seq}"'
-        f'{elapsed} hx-swap-oob="true">{escape(live_status(batch))}</div>'
+    """New text of a streaming pane (appended) and its refreshed status line: the one
+    fragment sent many times a second per pane, so filled from a stamp of its partial."""
+    return _DELTA.fill(
+        rid=response_id,
+        text=batch.text,
+        reasoning=batch.reasoning,
+        seq=batch.last_seq,
+        elapsed=batch.elapsed_ms,
+        status=live_status(batch),
     )
-    return "".join(parts)
+
+
+_DELTA = Stamp("playground/_response.html#delta")
 
 
 @off_request_thread

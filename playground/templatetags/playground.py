@@ -4,16 +4,47 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from html import escape as html_escape  # what Django's escape calls, less a SafeString
 from typing import Any
 
 from django import template
-from django.utils.html import escape
+from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
 from playground.live.pane_log import Batch
 from playground.usage import tokens_per_second
 
 register = template.Library()
+
+
+class Stamp:
+    """A template partial rendered once with a marker in place of each value, then filled by
+    plain substitution, each value escaped as the template escapes it. The HTML stays in
+    the template; filling one costs what an f-string does: the delta fragment goes out many
+    times a second per streaming pane (5 µs filled, 47 µs rendered by the template), and a
+    page's Model pickers hold an option per model per pane.
+
+    A value that is None, False or empty is given to the template as it is (so its ``if``
+    takes the other branch); each such set of values is one variant, rendered once.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._variants: dict[tuple[str, ...], list[Any]] = {}
+
+    def fill(self, **values: Any) -> str:
+        absent = tuple([k for k, v in values.items() if v is None or v is False or v == ""])
+        pieces = self._variants.get(absent)
+        if pieces is None:
+            pieces = self._variants[absent] = self._render(values, absent)
+        *pairs, last = pieces
+        return "".join([text + html_escape(str(values[key])) for text, key in pairs]) + last
+
+    def _render(self, values: dict[str, Any], absent: tuple[str, ...]) -> list[Any]:
+        """The variant as (text, key) pairs and the closing text."""
+        context = {k: (v if k in absent else f"\x00{k}\x00") for k, v in values.items()}
+        parts = render_to_string(self.name, context).split("\x00")
+        return [*zip(parts[0:-1:2], parts[1::2], strict=True), parts[-1]]
 
 
 def _seconds(ms: int | None) -> str:
@@ -121,16 +152,18 @@ def model_options(models: list[Any], selected: str, selected_name: str = "") -> 
     model, and the next Send would quietly ask another model. Send refuses it instead."""
     options = []
     if selected and all(m.key != selected for m in models):
-        options.append(
-            f'<option value="{escape(selected)}" selected>'
-            f"{escape(selected_name or selected)} (no longer available)</option>"
-        )
+        name = f"{selected_name or selected} (no longer available)"
+        options.append(_OPTION.fill(key=selected, name=name, selected=True, missing=""))
     for m in models:
-        missing = m.missing_env
         options.append(
-            f'<option value="{escape(m.key)}"'
-            f"{' selected' if m.key == selected else ''}{' disabled' if missing else ''}>"
-            f"{escape(m.display_name)}"
-            f"{escape(' (needs ' + ', '.join(missing) + ')') if missing else ''}</option>"
+            _OPTION.fill(
+                key=m.key,
+                name=m.display_name,
+                selected=m.key == selected,
+                missing=", ".join(m.missing_env),
+            )
         )
-    return mark_safe("\n".join(options))  # noqa: S308 - every value above is escaped
+    return mark_safe("\n".join(options))  # noqa: S308 - filled from the template, escaped
+
+
+_OPTION = Stamp("playground/_pane.html#model-option")

@@ -8,7 +8,6 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import push_url
@@ -97,6 +96,6 @@ def endpoint_test(request: HtmxHttpRequest, endpoint_id: int) -> HttpResponse:
         model_key(endpoint.pk, model_id), owner_id=user_id(request.user)
     )
     if request.htmx:
-        return HttpResponse(format_html('<span class="test-result">{}</span>', sentence))
+        return render(request, "playground/endpoints.html#test-result", {"sentence": sentence})
     messages.info(request, sentence)
     return redirect("endpoints")

@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from playground import access
 from playground.models import Response, Status, Turn
-from tests.playground.helpers import make_turn, responses_of, send_form
+from tests.playground.helpers import make_endpoint, make_turn, responses_of, send_form
 
 pytestmark = pytest.mark.django_db
 
@@ -26,6 +26,7 @@ def owners_turn(owner: Any) -> Turn:
     turn = make_turn(owner, [("echo", {}), ("echo", {})], "Alice's private question")
     first, second = responses_of(turn)
     Response.objects.filter(pk=first.pk).update(status=Status.STREAMING)
+    make_endpoint(owner)
     return turn
 
 
@@ -121,15 +122,14 @@ def test_access_functions_give_the_owner_their_objects(owner: Any, owners_turn: 
     assert access.session_for_user(owner, session.pk) == session
     assert access.session_for_user(owner, str(session.pk)) == session
     assert access.pane_for_user(owner, response.pane_id) == response.pane
-    assert access.turn_for_user(owner, owners_turn.pk) == owners_turn
-    assert access.response_for_user(owner, response.pk) == response
+    endpoint = owner.endpoints.get()
+    assert access.endpoint_for_user(owner, str(endpoint.pk)) == endpoint
 
 
 CHECKS = [
     ("session", access.session_for_user, lambda t, r: t.session_id),
     ("pane", access.pane_for_user, lambda t, r: r.pane_id),
-    ("turn", access.turn_for_user, lambda t, r: t.pk),
-    ("response", access.response_for_user, lambda t, r: r.pk),
+    ("endpoint", access.endpoint_for_user, lambda t, r: t.session.owner.endpoints.get().pk),
 ]
 
 
