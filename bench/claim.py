@@ -1,7 +1,7 @@
 """What the worker's claim of a turn costs on an idle machine (no load, one process).
 
 A follow-up turn of four echo panes with three earlier turns, on SQLite and a real
-redis-server, as ``make run`` has them: ``runner.claim_panes`` (read the pending rows, beat
+redis-server, as ``make run`` has them: ``runner.claim_responses`` (read the pending rows, beat
 and try for the endpoint slots, claim, read the history, build the requests) timed N times
 after a warm-up; the rows are put back to pending between runs. Prints p10 / p50 / p90 in
 microseconds, and a JSON summary as the last line. The claim is on every Send's way to its
@@ -53,7 +53,7 @@ def main() -> int:
 
         from playground.models import Response, Status
         from playground.redis_sync import redis_client
-        from playground.worker.runner import claim_panes
+        from playground.worker.runner import claim_responses
         from playground.worker.slots import release_sync
 
         call_command("migrate", verbosity=0)
@@ -68,7 +68,7 @@ def main() -> int:
         for _ in range(args.runs + 50):
             Response.objects.filter(pk__in=ids).update(status=Status.PENDING)
             started = time.perf_counter_ns()
-            jobs = claim_panes(turn.pk, ids)
+            jobs = claim_responses(turn.pk, ids)
             spent.append((time.perf_counter_ns() - started) / 1000)
             if len(jobs) != 4 or len(jobs[0].request.messages) != 7:
                 raise RuntimeError("the claim did not build the follow-up's four requests")
@@ -78,13 +78,13 @@ def main() -> int:
         spent = sorted(spent[50:])
         summary = {
             "runs": len(spent),
-            "load_jobs_us_p10": round(spent[len(spent) // 10]),
-            "load_jobs_us_p50": round(statistics.median(spent)),
-            "load_jobs_us_p90": round(spent[len(spent) * 9 // 10]),
+            "claim_us_p10": round(spent[len(spent) // 10]),
+            "claim_us_p50": round(statistics.median(spent)),
+            "claim_us_p90": round(spent[len(spent) * 9 // 10]),
         }
         print(
-            f"claim_panes (follow-up, 4 panes, 3 earlier turns): p10 {summary['load_jobs_us_p10']}"
-            f" / p50 {summary['load_jobs_us_p50']} / p90 {summary['load_jobs_us_p90']} µs"
+            f"claim_responses (follow-up, 4 panes, 3 earlier turns): p10 {summary['claim_us_p10']}"
+            f" / p50 {summary['claim_us_p50']} / p90 {summary['claim_us_p90']} µs"
         )
         print(json.dumps(summary))
     finally:

@@ -8,7 +8,7 @@ from typing import Any
 from django.utils.safestring import SafeString, mark_safe
 
 from playground.catalog import CatalogModel
-from playground.live import pane_log
+from playground.live import response_log
 from playground.models import Response, Status
 from playground.rendering import render_markdown
 from providers.base import Param
@@ -96,7 +96,7 @@ def attached(tools: list[Any], images: list[Any]) -> str:
 
 
 def response_context(
-    response: Response, seq: int = 0, live: pane_log.Batch | None = None
+    response: Response, seq: int = 0, live: response_log.Batch | None = None
 ) -> dict[str, Any]:
     """A response as the templates show it. ``live`` is what its log holds so far."""
     active = response.status in (Status.PENDING, Status.STREAMING)

@@ -26,15 +26,15 @@ def run_turn(turn_id: int, response_ids: list[int] | None = None) -> None:
     the turn's responses, so the claim needs no query to find them (messages sent before
     they were added carry none)."""
     from playground.worker import event_loop
-    from playground.worker.runner import claim_panes, stream_panes
+    from playground.worker.runner import claim_responses, stream_responses
 
     # The claim and the requests are built here, on this task's thread and its database
     # connection; the loop gets work that is ready to stream (two thread hops fewer
     # before the first request goes out).
     with CLAIMS_AT_ONCE:
-        panes = claim_panes(turn_id, response_ids)
+        panes = claim_responses(turn_id, response_ids)
     if panes:
-        event_loop.run(stream_panes(panes))
+        event_loop.run(stream_responses(panes))
 
 
 @shared_task(name="playground.check_connection", ignore_result=True)

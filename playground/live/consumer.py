@@ -25,7 +25,7 @@ from django.conf import settings
 from django.http import Http404
 
 from playground.access import session_for_user
-from playground.live import pane_log
+from playground.live import response_log
 from playground.live.db_threads import off_request_thread
 from playground.live.fragments import live_control, render_batch, render_final, render_new_turn
 from playground.live.watchdog import reap_dead
@@ -85,14 +85,14 @@ class SessionConsumer(AsyncWebsocketConsumer):
             return
         cursors: dict[str, str] = {}
         control = str(message.get("control") or "0-0")
-        cursors[pane_log.control_key(self.session.pk)] = _valid_id(control)
+        cursors[response_log.control_key(self.session.pk)] = _valid_id(control)
         self.known_turn = _valid_seq(message.get("turn"))
         responses = message.get("responses") or {}
         if isinstance(responses, dict):
             wanted = await self._owned_responses(list(responses)[:MAX_FOLLOWED])
             for response_id in wanted:
                 seq = responses.get(str(response_id), 0)
-                cursors[pane_log.log_key(response_id)] = pane_log.entry_id(_valid_seq(seq))
+                cursors[response_log.log_key(response_id)] = response_log.entry_id(_valid_seq(seq))
         self.cursors = cursors
         if self.follower is None or self.follower.done():
             self.follower = asyncio.create_task(self._follow())
@@ -115,7 +115,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     async def _follow(self) -> None:
         redis = shared_redis()
-        control = pane_log.control_key(self.session.pk)
+        control = response_log.control_key(self.session.pk)
         try:
             while True:
                 streams = dict(self.cursors)
@@ -138,7 +138,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
                         for _entry_id, fields in entries:
                             fragments.append(await self._new_turn(fields, self.cursors[key]))
                     else:
-                        fragments.append(await self._pane(key, pane_log.merge(entries)))
+                        fragments.append(await self._pane(key, response_log.merge(entries)))
                 html = "".join(fragments)
                 if html:
                     await self.send(text_data=html)
@@ -149,7 +149,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self.close(code=1011)
 
     async def _new_turn(self, fields: dict[Any, Any], control_id: str) -> str:
-        entry = pane_log.decoded(fields)
+        entry = response_log.decoded(fields)
         if "turn" not in entry:
             return ""
         turn_id = int(entry["turn"])
@@ -162,19 +162,19 @@ class SessionConsumer(AsyncWebsocketConsumer):
         else:
             html, response_ids = await render_new_turn(self.session.pk, turn_id, control_id)
         for response_id in response_ids:
-            self.cursors.setdefault(pane_log.log_key(response_id), "0-0")
+            self.cursors.setdefault(response_log.log_key(response_id), "0-0")
         return html
 
-    async def _pane(self, key: str, batch: pane_log.Batch) -> str:
-        response_id = pane_log.response_id_of(key)
+    async def _pane(self, key: str, batch: response_log.Batch) -> str:
+        response_id = response_log.response_id_of(key)
         if batch.ended:
             self.cursors.pop(key, None)
             return await render_final(response_id, batch.last_seq)
         return render_batch(response_id, batch)
 
     async def _check_dead(self) -> None:
-        control = pane_log.control_key(self.session.pk)
-        followed = [pane_log.response_id_of(k) for k in self.cursors if k != control]
+        control = response_log.control_key(self.session.pk)
+        followed = [response_log.response_id_of(k) for k in self.cursors if k != control]
         if followed:
             # Reaping writes an end entry to the log, which the next XREAD picks up.
             await reap_dead(followed)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from django.template.loader import render_to_string
 
-from playground.live import pane_log
+from playground.live import response_log
 from playground.live.db_threads import off_request_thread
 from playground.models import Response
 from playground.pane_view import response_context
 from playground.templatetags.playground import Stamp, live_status
 
 
-def render_batch(response_id: int, batch: pane_log.Batch) -> str:
+def render_batch(response_id: int, batch: response_log.Batch) -> str:
     """New text of a streaming pane (appended) and its refreshed status line: the one
     fragment sent many times a second per pane, so filled from a stamp of its partial."""
     return _DELTA.fill(

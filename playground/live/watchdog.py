@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from asgiref.sync import sync_to_async
 
-from playground.live import pane_log
-from playground.live.pane_end import end_pane
+from playground.live import response_log
+from playground.live.response_end import end_response
 from playground.models import Response, Status
 from playground.redis_sync import redis_client
 
@@ -27,13 +27,13 @@ def reap_dead_sync(response_ids: list[int]) -> list[int]:
     if not streaming:
         return []
     redis = redis_client()
-    alive = redis.mget([pane_log.heartbeat_key(pk) for pk in streaming])
+    alive = redis.mget([response_log.heartbeat_key(pk) for pk in streaming])
     reaped = []
     for pk, beat in zip(streaming, alive, strict=True):
         if beat is not None:
             continue
-        batch = pane_log.merge(redis.xrange(pane_log.log_key(pk)))
-        if end_pane(
+        batch = response_log.merge(redis.xrange(response_log.log_key(pk)))
+        if end_response(
             redis,
             pk,
             was=Status.STREAMING,

@@ -11,7 +11,7 @@ from django import template
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
-from playground.live.pane_log import Batch
+from playground.live.response_log import Batch
 from playground.usage import tokens_per_second
 
 register = template.Library()

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET
 
 from playground.access import session_for_user, user_id
 from playground.catalog import CatalogModel, default_pane_models
-from playground.live import pane_log
+from playground.live import response_log
 from playground.live.watchdog import reap_dead_sync
 from playground.models import Response, Session, Status
 from playground.own_models import models_for_user
@@ -53,8 +53,8 @@ def session_panes(
     or announced later, never lost; if it is both, the follower skips it (turn ids grow).
     """
     redis = redis_client()
-    control = redis.xrevrange(pane_log.control_key(session.pk), count=1)
-    control_id = pane_log.text(control[0][0]) if control else "0-0"
+    control = redis.xrevrange(response_log.control_key(session.pk), count=1)
+    control_id = response_log.text(control[0][0]) if control else "0-0"
     panes = {
         p.pk: pane_view(p.position, p.model_key, p.params, models, p.pk)
         for p in session.panes.filter(removed=False)
@@ -71,9 +71,9 @@ def session_panes(
     live_ids = [r.pk for r in responses if r.is_active]
     with redis.pipeline(transaction=False) as pipe:
         for pk in live_ids:
-            pipe.xrange(pane_log.log_key(pk))
+            pipe.xrange(response_log.log_key(pk))
         results = pipe.execute()
-    live = {pk: pane_log.merge(entries) for pk, entries in zip(live_ids, results, strict=True)}
+    live = {pk: response_log.merge(entries) for pk, entries in zip(live_ids, results, strict=True)}
     for r in responses:
         batch = live.get(r.pk)
         if batch is not None and batch.ended:

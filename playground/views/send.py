@@ -15,7 +15,7 @@ from redis.typing import EncodableT, FieldT
 
 from playground.access import session_for_user, user_id
 from playground.compose import Compose, read_compose
-from playground.live import fragments, pane_log
+from playground.live import fragments, response_log
 from playground.models import Pane, Response, Session, Turn
 from playground.redis_sync import redis_client
 from playground.tasks import run_turn
@@ -48,7 +48,7 @@ def send(request: HttpRequest, session_id: int | None = None) -> HttpResponse:
         announcement["html"] = fragments.turn_articles(responses)
     # The articles hold the prompt: the announcement goes when the pane logs go (the
     # session's next Send sets the time again).
-    control = pane_log.control_key(turn.session_id)
+    control = response_log.control_key(turn.session_id)
     with redis_client().pipeline(transaction=False) as pipe:
         pipe.xadd(control, announcement, maxlen=1000, approximate=True)
         pipe.expire(control, settings.PLAYGROUND_LOG_TTL)

@@ -9,8 +9,8 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_POST
 
 from playground.access import pane_for_user, session_for_user
-from playground.live import pane_log
-from playground.live.pane_end import end_pane
+from playground.live import response_log
+from playground.live.response_end import end_response
 from playground.models import ACTIVE_STATUSES, Response, Status
 from playground.redis_sync import redis_client
 
@@ -21,11 +21,11 @@ def request_stop(response_ids: list[int]) -> None:
     redis = redis_client()
     with redis.pipeline(transaction=False) as pipe:
         for pk in response_ids:
-            pipe.set(pane_log.stop_key(pk), 1, ex=pane_log.STOP_TTL_S)
+            pipe.set(response_log.stop_key(pk), 1, ex=response_log.STOP_TTL_S)
         pipe.execute()
     for pk in response_ids:
         # A pane no worker has claimed yet ends here; a streaming one is its worker's to end.
-        end_pane(
+        end_response(
             redis, pk, was=Status.PENDING, status=Status.STOPPED, seq=1, finish_reason="stopped"
         )
 

@@ -1,7 +1,7 @@
 """Coalesces every pane's deltas and writes them to the pane logs.
 
 One publisher per worker process. A pane's first token is written at once; after that,
-each pane is flushed at most once per window (40 ms at rest). All panes that have something
+each response is flushed at most once per window (40 ms at rest). All that have something
 to say in a tick go out in one Redis pipeline, together with heartbeats and the check of the
 stop flags. When the loop falls behind, the window widens (up to PLAYGROUND_FLUSH_MAX_MS) so
 that Redis round trips do not pile up, and narrows again when it catches up.
@@ -17,8 +17,8 @@ import time
 import redis.asyncio as aioredis
 from django.conf import settings
 
-from playground.live import pane_log
-from playground.worker.pane_run import PaneRun
+from playground.live import response_log
+from playground.worker.response_run import ResponseRun
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class Publisher:
         self.base_window = settings.PLAYGROUND_FLUSH_MS / 1000
         self.max_window = max(self.base_window, settings.PLAYGROUND_FLUSH_MAX_MS / 1000)
         self.window = self.base_window
-        self.panes: dict[int, PaneRun] = {}
+        self.runs: dict[int, ResponseRun] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_heartbeat = 0.0
@@ -40,38 +40,38 @@ class Publisher:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
-    def start_pane(self, pane: PaneRun) -> None:
-        """Take ``pane`` on: from now on its log is written by this publisher alone."""
-        pane.started = time.monotonic()
+    def begin(self, run: ResponseRun) -> None:
+        """Take ``run`` on: from now on its log is written by this publisher alone."""
+        run.started = time.monotonic()
         # No heartbeat now: the claim set one, good for HEARTBEAT_TTL_S; the next tick's
         # beat comes well within it. Beating here cost a Redis round trip on the loop for
         # every pane of a turn, just as the panes send their requests.
-        self.panes[pane.response_id] = pane
+        self.runs[run.response_id] = run
 
-    def add(self, pane: PaneRun, text: str = "", reasoning: str = "") -> None:
+    def add(self, run: ResponseRun, text: str = "", reasoning: str = "") -> None:
         """A piece of the answer's text or reasoning arrived."""
-        first = pane.ttft_ms is None
+        first = run.ttft_ms is None
         if first:
-            pane.ttft_ms = max(0, pane.elapsed_ms() - pane.waited_ms)
+            run.ttft_ms = max(0, run.elapsed_ms() - run.waited_ms)
         if text:
-            pane.text.append(text)
+            run.text.append(text)
         if reasoning:
-            pane.reasoning.append(reasoning)
-        pane.tokens += 1
+            run.reasoning.append(reasoning)
+        run.tokens += 1
         if first:
             self._wake.set()  # the first token goes out at once
 
-    def set_status(self, pane: PaneRun, message: str) -> None:
-        pane.status_message = message
+    def set_status(self, run: ResponseRun, message: str) -> None:
+        run.status_message = message
         self._wake.set()
 
-    async def flush_last(self, pane: PaneRun) -> int:
+    async def flush_last(self, run: ResponseRun) -> int:
         """Write what the pane has not yet written and let go of it (no more heartbeats or
         stop checks); returns its last entry's number, after which its end entry goes."""
-        pane.closing = True
+        run.closing = True
         self._wake.set()
-        await pane.flushed.wait()
-        return pane.seq
+        await run.flushed.wait()
+        return run.seq
 
     async def _run(self) -> None:
         while True:
@@ -95,47 +95,49 @@ class Publisher:
         now = started
         due = [
             p
-            for p in self.panes.values()
+            for p in self.runs.values()
             if p.dirty
             and (p.flushed_at == 0.0 or now - p.flushed_at >= self.window * 0.9 or p.seq == 0)
             or p.closing
         ]
-        heartbeat = now - self._last_heartbeat >= pane_log.HEARTBEAT_EVERY_S
-        check_stops = now - self._last_stop_check >= 0.2 and bool(self.panes)
+        heartbeat = now - self._last_heartbeat >= response_log.HEARTBEAT_EVERY_S
+        check_stops = now - self._last_stop_check >= 0.2 and bool(self.runs)
         if not (due or heartbeat or check_stops):
             return
         async with self.redis.pipeline(transaction=False) as pipe:
-            for pane in due:
-                key = pane_log.log_key(pane.response_id)
-                if pane.dirty:
-                    pane.seq += 1
-                    pipe.xadd(key, pane.take_entry(), id=pane_log.entry_id(pane.seq))  # type: ignore[arg-type]
-                    if pane.seq <= 2:
+            for run in due:
+                key = response_log.log_key(run.response_id)
+                if run.dirty:
+                    run.seq += 1
+                    pipe.xadd(key, run.take_entry(), id=response_log.entry_id(run.seq))  # type: ignore[arg-type]
+                    if run.seq <= 2:
                         pipe.expire(key, self.ttl)
             closing = [p for p in due if p.closing]
-            watched = [p for p in self.panes.values() if not p.closing]
+            watched = [p for p in self.runs.values() if not p.closing]
             if heartbeat:
                 self._last_heartbeat = now
-                for pane in watched:
+                for run in watched:
                     pipe.set(
-                        pane_log.heartbeat_key(pane.response_id), 1, ex=pane_log.HEARTBEAT_TTL_S
+                        response_log.heartbeat_key(run.response_id),
+                        1,
+                        ex=response_log.HEARTBEAT_TTL_S,
                     )
             check_stops = check_stops and bool(watched)
             if check_stops:
                 self._last_stop_check = now
-                pipe.mget([pane_log.stop_key(p.response_id) for p in watched])
+                pipe.mget([response_log.stop_key(p.response_id) for p in watched])
             results = await pipe.execute()
-        for pane in closing:
+        for run in closing:
             # Its last text is written: no later tick may write to its log (its end entry
             # comes next, from the runner).
-            if self.panes.get(pane.response_id) is pane:
-                del self.panes[pane.response_id]
-            pane.flushed.set()
+            if self.runs.get(run.response_id) is run:
+                del self.runs[run.response_id]
+            run.flushed.set()
         if check_stops:
-            for pane, flag in zip(watched, results[-1], strict=True):
-                if flag and not pane.stop_requested:
-                    pane.stop_requested = True
-                    pane.stop_event.set()
+            for run, flag in zip(watched, results[-1], strict=True):
+                if flag and not run.stop_requested:
+                    run.stop_requested = True
+                    run.stop_event.set()
         self._adapt(time.monotonic() - started)
 
     def _adapt(self, spent: float) -> None:

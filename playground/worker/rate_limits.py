@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 import redis.asyncio as aioredis
 
 from playground.catalog import Limits
-from playground.live import pane_log
+from playground.live import response_log
 from providers.base import Credentials
 
 WINDOW_MS = 60_000
@@ -76,7 +76,7 @@ async def admit(
     member = uuid.uuid4().hex[:12]
     if not limits:
         return member
-    key = f"{pane_log.PREFIX}:rl:{credential}"
+    key = f"{response_log.PREFIX}:rl:{credential}"
     script = redis.register_script(_ADMIT)
     rpm = limits.requests_per_minute or 0
     tpm = limits.tokens_per_minute or 0
@@ -94,7 +94,7 @@ async def settle(
     redis: aioredis.Redis, credential: str, member: str, estimated: int, actual: int
 ) -> None:
     """Replace a call's estimated tokens with what it really used."""
-    key = f"{pane_log.PREFIX}:rl:{credential}"
+    key = f"{response_log.PREFIX}:rl:{credential}"
     score = await redis.zscore(key, f"{member}:{estimated}")
     if score is None:
         return

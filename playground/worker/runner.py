@@ -1,9 +1,9 @@
 """Runs one turn: every pane streams at once on the worker's event loop.
 
-For each pane: claim the row (a conditional update, so a task delivered twice cannot run a
-pane twice), take a slot at its endpoint, stream from the provider, hand deltas to the
-publisher, then write the final row once. A pane never waits for another, and a failing
-pane only fails itself.
+For each pane's response: claim the row (a conditional update, so a task delivered twice
+cannot run it twice), take a slot at its endpoint, stream from the provider, hand deltas
+to the publisher, then end it once (its row, then its log's end entry). A response never
+waits for another, and a failing one only fails itself.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from django.utils import timezone
 from playground.attachments import image_parts, tool_specs
 from playground.catalog import Limits, catalog, forget_catalog, provider_limits
 from playground.egress import EgressRefused, public_only
-from playground.live.pane_end import end_pane
+from playground.live.response_end import end_response
 from playground.models import Status, Turn
 from playground.own_models import own_models_for_session, parse_model_key, recheck_base_url
 from playground.redis_sync import redis_client
@@ -32,9 +32,9 @@ from playground.worker.claim import (
     pending_rows,
 )
 from playground.worker.event_loop import WorkerContext, context
-from playground.worker.pane_run import PaneRun
 from playground.worker.publisher import Publisher
 from playground.worker.rate_limits import admit, credential_id, settle
+from playground.worker.response_run import ResponseRun
 from playground.worker.slots import beat_and_try, endpoint_slot, release_sync
 from providers.base import (
     ChatRequest,
@@ -88,7 +88,7 @@ def _expected_tokens(request: ChatRequest) -> int:
     return sum(estimate_tokens(m.text) for m in request.messages) + answer
 
 
-def claim_panes(turn_id: int, response_ids: list[int] | None = None) -> list[PaneRun]:
+def claim_responses(turn_id: int, response_ids: list[int] | None = None) -> list[ResponseRun]:
     """Claim the turn's pending responses and build their requests (blocking: the Celery
     task's thread, or a thread of the loop's executor). ``response_ids``, when the task
     carries them, saves a query before the claim; only pending ones of the turn count."""
@@ -109,7 +109,7 @@ def claim_panes(turn_id: int, response_ids: list[int] | None = None) -> list[Pan
         models = {**models, **{k: o.model for k, o in own.items() if o.model is not None}}
     limits = provider_limits()
     # One round trip before the claim: each pane's heartbeat (a pane marked streaming
-    # without one is taken for dead by the watchdog before run_pane beats), and a try for
+    # without one is taken for dead by the watchdog before run_response beats), and a try for
     # its endpoint's slot. A pane under a rate limit asks for its slot later, once admitted,
     # so that it does not hold the endpoint while it waits.
     client = redis_client()
@@ -129,7 +129,7 @@ def claim_panes(turn_id: int, response_ids: list[int] | None = None) -> list[Pan
                 release_sync(client, endpoint, pk)
         rows = [r for r in rows if r.pk in ours]
     histories = _histories(rows)
-    panes = []
+    runs = []
     for response in rows:
         model = models.get(response.model_key)
         mine = own.get(response.model_key)
@@ -146,8 +146,8 @@ def claim_panes(turn_id: int, response_ids: list[int] | None = None) -> list[Pan
             tools=tool_specs(response.tools),
         )
         pane_limits = limits.get(model.provider, Limits()) if model else Limits()
-        panes.append(
-            PaneRun(
+        runs.append(
+            ResponseRun(
                 response.pk,
                 model,
                 request,
@@ -158,60 +158,60 @@ def claim_panes(turn_id: int, response_ids: list[int] | None = None) -> list[Pan
                 user_base_url=mine is not None,
             )
         )
-    return panes
+    return runs
 
 
-def _end(pane: PaneRun, seq: int) -> bool:
+def _end(run: ResponseRun, seq: int) -> bool:
     """End the pane with what it produced (its row, then its log's end entry as entry
     ``seq``); False if someone else ended its row first."""
-    text = "".join(pane.text)
-    reasoning = "".join(pane.reasoning)
-    usage = pane.usage or Usage()
+    text = "".join(run.text)
+    reasoning = "".join(run.reasoning)
+    usage = run.usage or Usage()
     estimated = usage.output_tokens is None or usage.input_tokens is None
     output_tokens = usage.output_tokens
     if output_tokens is None:
         output_tokens = estimate_tokens(text) + estimate_tokens(reasoning)
     input_tokens = usage.input_tokens
     if input_tokens is None:
-        input_tokens = sum(estimate_tokens(m.text) for m in pane.request.messages)
-    total_ms = pane.elapsed_ms()
-    tokens_per_s = tokens_per_second(output_tokens, pane.ttft_ms, total_ms, pane.waited_ms)
-    return end_pane(
+        input_tokens = sum(estimate_tokens(m.text) for m in run.request.messages)
+    total_ms = run.elapsed_ms()
+    tokens_per_s = tokens_per_second(output_tokens, run.ttft_ms, total_ms, run.waited_ms)
+    return end_response(
         redis_client(),
-        pane.response_id,
+        run.response_id,
         was=Status.STREAMING,
-        status=pane.status,
+        status=run.status,
         seq=seq,
         end_log_anyway=True,
         text=text,
         reasoning=reasoning,
-        tool_calls=pane.tool_calls,
-        finish_reason=pane.finish_reason,
-        error=pane.error,
+        tool_calls=run.tool_calls,
+        finish_reason=run.finish_reason,
+        error=run.error,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         reasoning_tokens=usage.reasoning_tokens,
         usage_estimated=estimated,
-        ttft_ms=pane.ttft_ms,
-        waited_ms=pane.waited_ms,
+        ttft_ms=run.ttft_ms,
+        waited_ms=run.waited_ms,
         total_ms=total_ms,
         tokens_per_s=None if tokens_per_s is None else round(tokens_per_s, 1),
-        cost=pane.model.cost(input_tokens, output_tokens) if pane.model else None,
-        cost_currency=pane.model.currency if pane.model else "",
+        cost=run.model.cost(input_tokens, output_tokens) if run.model else None,
+        cost_currency=run.model.currency if run.model else "",
     )
 
 
-async def stream_panes(panes: list[PaneRun]) -> None:
-    if panes:
+async def stream_responses(runs: list[ResponseRun]) -> None:
+    if runs:
         ctx = context()
-        await asyncio.gather(*(run_pane(ctx, pane) for pane in panes))
+        await asyncio.gather(*(run_response(ctx, run) for run in runs))
 
 
-async def run_pane(ctx: WorkerContext, pane: PaneRun) -> None:
+async def run_response(ctx: WorkerContext, run: ResponseRun) -> None:
     publisher = ctx.publisher
-    publisher.start_pane(pane)
-    consume = asyncio.create_task(_consume(ctx, pane))
-    stop = asyncio.create_task(pane.stop_event.wait())
+    publisher.begin(run)
+    consume = asyncio.create_task(_consume(ctx, run))
+    stop = asyncio.create_task(run.stop_event.wait())
     try:
         await asyncio.wait({consume, stop}, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -220,24 +220,24 @@ async def run_pane(ctx: WorkerContext, pane: PaneRun) -> None:
         consume.cancel()  # closes the provider connection (aclosing below)
         with contextlib.suppress(asyncio.CancelledError):
             await consume
-        pane.status = Status.STOPPED
-        pane.finish_reason = pane.finish_reason or "stopped"
+        run.status = Status.STOPPED
+        run.finish_reason = run.finish_reason or "stopped"
     elif consume.exception() is not None:
         error = consume.exception()
-        log.error("pane %s failed: %s", pane.response_id, type(error).__name__)
-        pane.status, pane.error = Status.ERROR, "The playground failed while streaming."
-    if pane.stop_requested and pane.status == Status.DONE and not pane.finish_reason:
-        pane.status = Status.STOPPED
-    seq = await publisher.flush_last(pane)
-    await sync_to_async(_end, thread_sensitive=False)(pane, seq + 1)
+        log.error("pane %s failed: %s", run.response_id, type(error).__name__)
+        run.status, run.error = Status.ERROR, "The playground failed while streaming."
+    if run.stop_requested and run.status == Status.DONE and not run.finish_reason:
+        run.status = Status.STOPPED
+    seq = await publisher.flush_last(run)
+    await sync_to_async(_end, thread_sensitive=False)(run, seq + 1)
 
 
-async def _consume(ctx: WorkerContext, pane: PaneRun) -> None:
+async def _consume(ctx: WorkerContext, run: ResponseRun) -> None:
     publisher = ctx.publisher
-    model = pane.model
-    if pane.refusal or model is None:
-        pane.status = Status.ERROR
-        pane.error = pane.refusal or "This model is no longer in the catalog."
+    model = run.model
+    if run.refusal or model is None:
+        run.status = Status.ERROR
+        run.error = run.refusal or "This model is no longer in the catalog."
         return
     provider = model.provider_class()
 
@@ -246,67 +246,65 @@ async def _consume(ctx: WorkerContext, pane: PaneRun) -> None:
     async def waiting(ahead: int) -> None:
         nonlocal waited
         waited = True
-        publisher.set_status(pane, f"waiting for {model.display_name} — {ahead} ahead")
+        publisher.set_status(run, f"waiting for {model.display_name} — {ahead} ahead")
 
     async def retrying(attempt: int, delay: float, error: ProviderError) -> None:
-        publisher.set_status(pane, f"{error.message} — retrying in {delay:.0f} s")
+        publisher.set_status(run, f"{error.message} — retrying in {delay:.0f} s")
 
     async def limited(seconds: float) -> None:
         nonlocal waited
         waited = True
         publisher.set_status(
-            pane,
+            run,
             f"waiting for the {model.provider_class.display_name} limit of this key "
-            f"({pane.limits.describe()}) — {seconds:.0f} s",
+            f"({run.limits.describe()}) — {seconds:.0f} s",
         )
 
-    credential = credential_id(model.provider, pane.request.credentials, model.endpoint)
+    credential = credential_id(model.provider, run.request.credentials, model.endpoint)
     # Counting the history's tokens costs ~40 µs per earlier answer, on the loop, before
     # the request: only a token limit needs it.
-    expected = _expected_tokens(pane.request) if pane.limits.tokens_per_minute else 0
-    call = await admit(ctx.redis, credential, pane.limits, expected, limited)
+    expected = _expected_tokens(run.request) if run.limits.tokens_per_minute else 0
+    call = await admit(ctx.redis, credential, run.limits, expected, limited)
     async with endpoint_slot(
-        ctx.redis, model.endpoint, model.concurrency, pane.response_id, waiting, held=pane.slot_held
+        ctx.redis, model.endpoint, model.concurrency, run.response_id, waiting, held=run.slot_held
     ):
         if waited:
-            pane.waited_ms = pane.elapsed_ms()
-            publisher.set_status(pane, "")  # clears the waiting line
-        if pane.user_base_url:
+            run.waited_ms = run.elapsed_ms()
+            publisher.set_status(run, "")  # clears the waiting line
+        if run.user_base_url:
             try:
-                await recheck_base_url(pane.request.base_url)
+                await recheck_base_url(run.request.base_url)
             except EgressRefused as refused:
-                pane.status, pane.error, pane.finish_reason = Status.ERROR, str(refused), "error"
+                run.status, run.error, run.finish_reason = Status.ERROR, str(refused), "error"
                 return
-        with ctx.http.lease() as client, _egress(pane):
-            events = provider.stream(client, pane.request, on_retry=retrying)
+        with ctx.http.lease() as client, _egress(run):
+            events = provider.stream(client, run.request, on_retry=retrying)
             async with contextlib.aclosing(events):
                 async for event in events:
-                    _apply(pane, event, publisher)
-    if pane.limits.tokens_per_minute and pane.usage is not None:
-        used = (pane.usage.input_tokens or 0) + (pane.usage.output_tokens or 0)
-        await settle(
-            ctx.redis, credential, call, min(expected, pane.limits.tokens_per_minute), used
-        )
+                    _apply(run, event, publisher)
+    if run.limits.tokens_per_minute and run.usage is not None:
+        used = (run.usage.input_tokens or 0) + (run.usage.output_tokens or 0)
+        await settle(ctx.redis, credential, call, min(expected, run.limits.tokens_per_minute), used)
 
 
-def _egress(pane: PaneRun) -> contextlib.AbstractContextManager[None]:
+def _egress(run: ResponseRun) -> contextlib.AbstractContextManager[None]:
     """A person's base URL: every connection of the call to a checked public address."""
-    if not pane.user_base_url:
+    if not run.user_base_url:
         return contextlib.nullcontext()
     return public_only(settings.PLAYGROUND_ALLOWED_PRIVATE_HOSTS)
 
 
-def _apply(pane: PaneRun, event: Event, publisher: Publisher) -> None:
+def _apply(run: ResponseRun, event: Event, publisher: Publisher) -> None:
     if isinstance(event, TextDelta):
-        publisher.add(pane, text=event.text)
+        publisher.add(run, text=event.text)
     elif isinstance(event, ReasoningDelta):
-        publisher.add(pane, reasoning=event.text)
+        publisher.add(run, reasoning=event.text)
     elif isinstance(event, ToolCall):
-        pane.tool_calls.append({"id": event.id, "name": event.name, "arguments": event.arguments})
+        run.tool_calls.append({"id": event.id, "name": event.name, "arguments": event.arguments})
     elif isinstance(event, Usage):
-        pane.usage = event
+        run.usage = event
     elif isinstance(event, Finish):
-        pane.finish_reason = event.reason
+        run.finish_reason = event.reason
     elif isinstance(event, Failure):
-        pane.status, pane.error = Status.ERROR, event.message
-        pane.finish_reason = "error"
+        run.status, run.error = Status.ERROR, event.message
+        run.finish_reason = "error"

@@ -20,7 +20,7 @@ import redis
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
-from playground.live import pane_log
+from playground.live import response_log
 
 # KEYS: holders zset, queue zset. ARGV: response id, limit, now, heartbeat key prefix.
 # Returns -1 when the slot is taken, else how many are ahead.
@@ -51,11 +51,11 @@ _ACQUIRE_SHA = hashlib.sha1(_ACQUIRE.encode()).hexdigest()  # noqa: S324 - how R
 
 
 def _keys(endpoint: str) -> list[str]:
-    return [f"{pane_log.PREFIX}:slots:{endpoint}", f"{pane_log.PREFIX}:queue:{endpoint}"]
+    return [f"{response_log.PREFIX}:slots:{endpoint}", f"{response_log.PREFIX}:queue:{endpoint}"]
 
 
 def _args(response_id: int, limit: int) -> list[Any]:
-    return [response_id, limit, time.time(), f"{pane_log.PREFIX}:hb:"]
+    return [response_id, limit, time.time(), f"{response_log.PREFIX}:hb:"]
 
 
 def beat_and_try(
@@ -70,7 +70,9 @@ def beat_and_try(
     for _attempt in range(2):
         with client.pipeline(transaction=False) as pipe:
             for response_id in beats:
-                pipe.set(pane_log.heartbeat_key(response_id), 1, ex=pane_log.HEARTBEAT_TTL_S)
+                pipe.set(
+                    response_log.heartbeat_key(response_id), 1, ex=response_log.HEARTBEAT_TTL_S
+                )
             for endpoint, limit, response_id in wanted:
                 pipe.evalsha(_ACQUIRE_SHA, 2, *_keys(endpoint), *_args(response_id, limit))
             results = pipe.execute(raise_on_error=False)

@@ -10,7 +10,7 @@ from typing import Any
 
 from playground import vault
 from playground.catalog import catalog
-from playground.live import pane_log
+from playground.live import response_log
 from playground.models import CustomEndpoint, Pane, Response, Session, Status, Turn
 from playground.own_models import model_key
 
@@ -117,7 +117,7 @@ def sse_chunks(pieces: Sequence[str], finish: str = "stop", usage: bool = False)
 
 def decoded(entries: list[tuple[Any, dict[Any, Any]]]) -> list[tuple[str, dict[str, str]]]:
     """XRANGE output with bytes turned into str."""
-    return [(pane_log.text(i), pane_log.decoded(f)) for i, f in entries]
+    return [(response_log.text(i), response_log.decoded(f)) for i, f in entries]
 
 
 def article(page: str, response_id: int) -> str:
@@ -134,6 +134,6 @@ async def run_turn(turn_id: int) -> None:
     worker's (its claim on a thread of the loop's executor)."""
     from asgiref.sync import sync_to_async
 
-    from playground.worker.runner import claim_panes, stream_panes
+    from playground.worker.runner import claim_responses, stream_responses
 
-    await stream_panes(await sync_to_async(claim_panes, thread_sensitive=False)(turn_id))
+    await stream_responses(await sync_to_async(claim_responses, thread_sensitive=False)(turn_id))

@@ -7,7 +7,7 @@ import pytest
 from django.template.loader import get_template
 
 from playground.live.fragments import render_batch
-from playground.live.pane_log import Batch
+from playground.live.response_log import Batch
 from playground.templatetags.playground import live_status
 
 

@@ -24,9 +24,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from playground.catalog import catalog, provider_limits
-from playground.live import pane_log
+from playground.live import response_log
 from playground.models import CustomEndpoint, Response, Status, Turn
-from playground.worker.runner import claim_panes
+from playground.worker.runner import claim_responses
 from tests.playground.helpers import (
     decoded,
     endpoint_key,
@@ -174,7 +174,7 @@ async def test_an_endpoint_saved_on_the_page_streams_with_its_key_sent_to_its_ur
         assert KEY[-12:] not in record.getMessage()
     assert KEY not in caplog.text
     assert KEY.encode() not in message and KEY[-12:].encode() not in message
-    log = decoded(await aredis.xrange(pane_log.log_key(row.pk)))
+    log = decoded(await aredis.xrange(response_log.log_key(row.pk)))
     assert KEY not in json.dumps(log)
     page = await sync_to_async(browser.get)(reverse("session", args=[turn.session_id]))
     assert "Hello from the fake" in page.content.decode()
@@ -314,7 +314,7 @@ async def test_own_models_cost_the_claim_one_query_more_and_only_then(
     def claim(turn: Turn) -> tuple[int, int, list[Any]]:
         catalog(), provider_limits()  # cached, as in a running worker
         with CaptureQueriesContext(connection) as queries:
-            jobs = claim_panes(turn.pk)
+            jobs = claim_responses(turn.pk)
         endpoint_reads = sum("customendpoint" in q["sql"] for q in queries.captured_queries)
         return len(queries.captured_queries), endpoint_reads, jobs
 

@@ -16,9 +16,9 @@ import respx
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from playground.live import pane_log
+from playground.live import response_log
 from playground.models import Response, Status, Turn
-from playground.worker.runner import claim_panes, stream_panes
+from playground.worker.runner import claim_responses, stream_responses
 from providers.echo import count_tokens
 from tests.playground.helpers import PaneDef, decoded, make_turn, responses_of, run_turn, sse_chunks
 
@@ -47,11 +47,11 @@ def rows(turn: Turn) -> list[Response]:
 
 
 async def log_of(redis: Any, response_id: int) -> list[tuple[str, dict[str, str]]]:
-    return decoded(await redis.xrange(pane_log.log_key(response_id)))
+    return decoded(await redis.xrange(response_log.log_key(response_id)))
 
 
 def merged_text(entries: list[tuple[str, dict[str, str]]]) -> str:
-    return pane_log.merge(entries).text  # type: ignore[arg-type]
+    return response_log.merge(entries).text  # type: ignore[arg-type]
 
 
 def local_url() -> str:
@@ -124,8 +124,8 @@ async def test_the_log_is_numbered_without_gaps_and_holds_the_answer(
         assert counts[-1] == row.output_tokens
         assert int(entries[0][1]["ttft"]) == row.ttft_ms
         # Ended logs expire; nobody is beating for the pane any more.
-        assert 0 < await aredis.ttl(pane_log.log_key(row.pk)) <= settings.PLAYGROUND_LOG_TTL
-        assert not await aredis.exists(pane_log.heartbeat_key(row.pk))
+        assert 0 < await aredis.ttl(response_log.log_key(row.pk)) <= settings.PLAYGROUND_LOG_TTL
+        assert not await aredis.exists(response_log.heartbeat_key(row.pk))
 
 
 @pytest.mark.parametrize("delay_ms", [0, 1])
@@ -157,7 +157,7 @@ async def test_a_stop_flag_ends_the_pane_quickly_keeping_the_partial_text(
             if len(merged_text(await log_of(aredis, stopped.pk)).split()) >= 5:
                 break
             await asyncio.sleep(0.02)
-        await aredis.set(pane_log.stop_key(stopped.pk), 1)
+        await aredis.set(response_log.stop_key(stopped.pk), 1)
         flagged = time.monotonic()
         await asyncio.wait_for(asyncio.shield(task), timeout=1.0)
         took = time.monotonic() - flagged
@@ -206,8 +206,8 @@ async def test_the_task_claims_only_its_own_turns_pending_responses(
     ids = [r.pk for r in await rows(turn)]
     [other_id] = [r.pk for r in await rows(other)]
 
-    jobs = await sync_to_async(claim_panes)(turn.pk, [ids[0], other_id])
-    await stream_panes(jobs)
+    jobs = await sync_to_async(claim_responses)(turn.pk, [ids[0], other_id])
+    await stream_responses(jobs)
 
     assert [job.response_id for job in jobs] == [ids[0]]
     first, second = await rows(turn)
@@ -215,7 +215,7 @@ async def test_the_task_claims_only_its_own_turns_pending_responses(
     assert second.status == Status.PENDING
     [untouched] = await rows(other)
     assert (untouched.status, untouched.text) == (Status.PENDING, "")
-    assert await sync_to_async(claim_panes)(turn.pk, [ids[0]]) == []  # run already
+    assert await sync_to_async(claim_responses)(turn.pk, [ids[0]]) == []  # run already
 
 
 async def test_a_pane_stopped_before_it_started_is_not_run(owner: Any, aredis: Any) -> None:
@@ -339,7 +339,7 @@ async def test_a_busy_endpoint_makes_the_second_pane_wait_its_turn(owner: Any, a
     waited = [pk for pk, entries in logs.items() if (entries[0][1] == {"k": "s", "msg": waiting})]
     assert len(waited) == 1
     # Once it has the slot the waiting line is gone from its status.
-    assert pane_log.merge(logs[waited[0]]).message in (None, "")  # type: ignore[arg-type]
+    assert response_log.merge(logs[waited[0]]).message in (None, "")  # type: ignore[arg-type]
     assert [f.get("msg") for _, f in logs[waited[0]]].count(waiting) == 1
     for row in await rows(turn):
         assert row.status == Status.DONE
@@ -352,7 +352,7 @@ async def test_a_busy_endpoint_makes_the_second_pane_wait_its_turn(owner: Any, a
     wait_ms = (requested[1] - requested[0]) * 1000
     assert second.waited_ms >= wait_ms - 50
     assert second.ttft_ms is not None and second.ttft_ms < second.waited_ms
-    assert pane_log.merge(logs[second.pk]).waited_ms == second.waited_ms  # type: ignore[arg-type]
+    assert response_log.merge(logs[second.pk]).waited_ms == second.waited_ms  # type: ignore[arg-type]
     streaming_s = (second.total_ms - second.waited_ms - second.ttft_ms) / 1000
     assert second.tokens_per_s == round(second.output_tokens / streaming_s, 1)
     # Nobody holds or waits for a slot afterwards.
@@ -380,7 +380,7 @@ async def test_the_claim_takes_each_panes_endpoint_slot_and_a_lost_claim_gives_i
         return held
 
     monkeypatch.setattr(runner, "beat_and_try", stop_meanwhile)
-    jobs = await sync_to_async(claim_panes)(turn.pk, [first.pk, second.pk, stopped.pk])
+    jobs = await sync_to_async(claim_responses)(turn.pk, [first.pk, second.pk, stopped.pk])
 
     assert [(j.response_id, j.slot_held) for j in jobs] == [(first.pk, True), (second.pk, False)]
     assert await aredis.zrange(f"pg:slots:{endpoint}", 0, -1) == [str(first.pk).encode()]
@@ -397,7 +397,7 @@ async def test_the_claim_takes_a_slot_after_redis_forgot_its_scripts(
     await aredis.script_flush()
     turn = await new_turn(owner, [(LOCAL, {})], "After a Redis restart")
 
-    [job] = await sync_to_async(claim_panes)(turn.pk)
+    [job] = await sync_to_async(claim_responses)(turn.pk)
 
     assert job.slot_held is True
     assert await aredis.zrange(f"pg:slots:{endpoint}", 0, -1) == [str(job.response_id).encode()]
@@ -413,7 +413,7 @@ async def test_a_pane_under_a_rate_limit_takes_no_slot_before_it_is_admitted(
     await RateLimit.objects.acreate(provider="local", requests_per_minute=5)
     turn = await new_turn(owner, [(LOCAL, {})], "Wait for the limit first")
 
-    [job] = await sync_to_async(claim_panes)(turn.pk)
+    [job] = await sync_to_async(claim_responses)(turn.pk)
 
     assert job.slot_held is False
     assert await aredis.zcard(f"pg:slots:{settings.PLAYGROUND_LOCAL_MODEL_URL}") == 0
@@ -462,7 +462,7 @@ async def test_a_rate_limit_set_in_admin_holds_the_second_call_and_says_so(
         waiting: tuple[int, str] | None = None
         for _ in range(200):
             for row in await rows(turn):
-                message = pane_log.merge(await log_of(aredis, row.pk)).message  # type: ignore[arg-type]
+                message = response_log.merge(await log_of(aredis, row.pk)).message  # type: ignore[arg-type]
                 if message:
                     waiting = (row.pk, message)
             if waiting:
@@ -472,7 +472,7 @@ async def test_a_rate_limit_set_in_admin_holds_the_second_call_and_says_so(
         held, message = waiting
         assert message.startswith("waiting for the Echo limit of this key (1 request a minute) — ")
         assert 55 <= int(message.rsplit("— ", 1)[1].split()[0]) <= 60
-        await aredis.set(pane_log.stop_key(held), 1)
+        await aredis.set(response_log.stop_key(held), 1)
         await asyncio.wait_for(task, timeout=2.0)
     finally:
         if not task.done():

@@ -1,6 +1,6 @@
 """One pane while it streams in this worker: the one object that holds its state.
 
-The claim (:func:`playground.worker.runner.claim_panes`) makes it with what the call needs;
+The claim (:func:`playground.worker.runner.claim_responses`) makes it with what the call needs;
 the runner adds what the provider sends; the publisher writes what is new to the pane's
 log; at the end the runner's row comes from it.
 """
@@ -17,7 +17,7 @@ from providers.base import ChatRequest, Usage
 
 
 @dataclass(eq=False)
-class PaneRun:
+class ResponseRun:
     response_id: int
     model: CatalogModel | None
     request: ChatRequest

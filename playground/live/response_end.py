@@ -15,11 +15,11 @@ import redis
 from django.conf import settings
 from django.utils import timezone
 
-from playground.live import pane_log
+from playground.live import response_log
 from playground.models import Response
 
 
-def end_pane(
+def end_response(
     client: redis.Redis,
     response_id: int,
     *,
@@ -42,12 +42,12 @@ def end_pane(
         )
     )
     if seq is not None and (ended or end_log_anyway):
-        key = pane_log.log_key(response_id)
+        key = response_log.log_key(response_id)
         end = {"k": "e", "st": status if ended else ""}
         with client.pipeline(transaction=False) as pipe:
-            pipe.xadd(key, end, id=pane_log.entry_id(seq))  # type: ignore[arg-type]
+            pipe.xadd(key, end, id=response_log.entry_id(seq))  # type: ignore[arg-type]
             pipe.expire(key, settings.PLAYGROUND_LOG_TTL)
-            pipe.delete(pane_log.heartbeat_key(response_id))
+            pipe.delete(response_log.heartbeat_key(response_id))
             # A dying worker's late write may have taken the id: then its log has its end.
             pipe.execute(raise_on_error=False)
     return ended
