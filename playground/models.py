@@ -83,7 +83,7 @@ ACTIVE_STATUSES = (Status.PENDING, Status.STREAMING)
 
 class Response(models.Model):
     """One model's answer to one turn. Written when it starts and when it ends; while it
-    streams, the pane's log in Redis is the record (see playground.live.response_log)."""
+    streams, the response's log in Redis is the record (see playground.live.response_log)."""
 
     turn = models.ForeignKey(Turn, on_delete=models.CASCADE, related_name="responses")
     pane = models.ForeignKey(Pane, on_delete=models.CASCADE, related_name="responses")

@@ -304,7 +304,7 @@ PLAYGROUND_PROVIDER_KEYS = env_provider_keys()
 # Streaming: coalescing window (ms) at rest, and the most it may widen to under load.
 PLAYGROUND_FLUSH_MS = env_number("PLAYGROUND_FLUSH_MS", 40, 5, 1000)
 PLAYGROUND_FLUSH_MAX_MS = env_number("PLAYGROUND_FLUSH_MAX_MS", 100, 5, 5000)
-# How long a pane's log stays in Redis after the answer ends (seconds).
+# How long a response's log stays in Redis after the answer ends (seconds).
 PLAYGROUND_LOG_TTL = int(env_number("PLAYGROUND_LOG_TTL", 24 * 3600, 60, 30 * 24 * 3600))
 # Limits on what a person can send.
 PLAYGROUND_MAX_PANES = 8

@@ -1,6 +1,6 @@
 """The websocket a session page keeps open: it follows the session's panes live.
 
-The consumer tails the pane logs in Redis itself (``XREAD BLOCK`` from the client's last
+The consumer tails the response logs in Redis itself (``XREAD BLOCK`` from the client's last
 sequence number), together with the session's control stream, which announces new turns.
 So replay after a reload or reconnect and following live are the same loop, nothing can be
 dropped (a full channel-layer buffer cannot lose a delta) and nothing can be doubled (ids

@@ -2,7 +2,7 @@
 pane no worker has started, the watchdog for a pane whose worker died.
 
 The row is written first, by a conditional update from the status the caller found, so
-that only one of them ends a pane; then the end entry goes to the pane's log, which then
+that only one of them ends a pane; then the end entry goes to the response's log, which then
 lives ``PLAYGROUND_LOG_TTL`` more seconds. A reader that sees the end entry can therefore
 trust the row (the session page relies on it: it reads the rows, then the logs).
 """
@@ -33,7 +33,7 @@ def end_response(
     fields, then its log gets the end entry as entry ``seq`` (None: the log has one).
 
     Returns whether this call ended the row. When someone else ended it first, the log is
-    left alone, unless ``end_log_anyway`` (the worker, the only writer of its pane's log,
+    left alone, unless ``end_log_anyway`` (the worker, the only writer of the response's log,
     closes its log whatever became of the row: the end entry then carries no status).
     """
     ended = bool(

@@ -46,7 +46,7 @@ def send(request: HttpRequest, session_id: int | None = None) -> HttpResponse:
     }
     if not created:
         announcement["html"] = fragments.turn_articles(responses)
-    # The articles hold the prompt: the announcement goes when the pane logs go (the
+    # The articles hold the prompt: the announcement goes when the response logs go (the
     # session's next Send sets the time again).
     control = response_log.control_key(turn.session_id)
     with redis_client().pipeline(transaction=False) as pipe:

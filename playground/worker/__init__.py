@@ -2,7 +2,7 @@
 
 The claim of a turn's panes (``claim``), the endpoint slots (``slots``) and the per-key rate
 limits (``rate_limits``), the run of a turn (``runner``), the publisher that coalesces
-deltas into the pane logs (``publisher``), the process's one event loop and its httpx
+deltas into the response logs (``publisher``), the process's one event loop and its httpx
 clients (``event_loop``), their plain-asyncio sockets (``sockets``), and the worker half of
 Test connection (``connection_check``).
 

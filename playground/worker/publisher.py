@@ -1,4 +1,4 @@
-"""Coalesces every pane's deltas and writes them to the pane logs.
+"""Coalesces every pane's deltas and writes them to the response logs.
 
 One publisher per worker process. A pane's first token is written at once; after that,
 each response is flushed at most once per window (40 ms at rest). All that have something

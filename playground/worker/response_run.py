@@ -43,7 +43,7 @@ class ResponseRun:
     ttft_ms: int | None = None  # from the call, after any wait
     waited_ms: int = 0  # before the call: the endpoint's slot, the key's rate limit
 
-    # The pane's log, written by the publisher alone.
+    # The response's log, written by the publisher alone.
     seq: int = 0  # the last entry written
     logged_text: int = 0
     logged_reasoning: int = 0
