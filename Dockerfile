@@ -78,7 +78,7 @@ RUN pip install --no-index --find-links /wheels /wheels/*.whl \
     && useradd --system --uid 10001 --gid 0 --home-dir /app --no-create-home app
 
 WORKDIR /app
-COPY scripts/__init__.py scripts/services.py scripts/local_model.py ./scripts/
+COPY scripts/__init__.py scripts/children.py scripts/local_model.py ./scripts/
 
 USER app
 EXPOSE 8081

@@ -36,7 +36,6 @@ import argparse
 import asyncio
 import bisect
 import contextlib
-import ctypes
 import json
 import math
 import os
@@ -50,7 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,7 +64,8 @@ from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 from websockets.exceptions import ConnectionClosed  # noqa: E402
 
 from providers.registry import provider_class  # noqa: E402
-from scripts.services import Service, free_port, start_redis  # noqa: E402
+from scripts.children import Child, free_port, start, stop_all  # noqa: E402
+from scripts.services import start_redis  # noqa: E402
 
 MODEL = "openai:gpt-4.1-mini"
 API_KEY = "bench-key"
@@ -138,89 +138,6 @@ def r1(value: float) -> float | None:
 # ================================================================== processes
 
 
-def _death_signal(sig: int) -> Callable[[], None] | None:
-    """Linux sends ``sig`` to the child when this process dies, even by SIGKILL."""
-    if not sys.platform.startswith("linux"):
-        return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    parent = os.getpid()
-
-    def preexec() -> None:
-        prctl(1, sig, 0, 0, 0)  # PR_SET_PDEATHSIG
-        if os.getppid() != parent:
-            os.kill(os.getpid(), sig)
-
-    return preexec
-
-
-class Proc:
-    """A child process in its own session (a terminal's Ctrl-C reaches us, and we stop it)."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], logdir: Path) -> None:
-        self.name = name
-        self.log_path = logdir / f"{name}.log"
-        with open(self.log_path, "ab") as out:
-            self.popen = subprocess.Popen(
-                argv,
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=_death_signal(signal.SIGKILL),
-            )
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def log_tail(self, lines: int = 20) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
-
-    def stop(self, timeout: float = 5.0) -> None:
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.popen.terminate()
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    self.popen.kill()
-                self.popen.wait(5)
-
-
-def wait_listening(port: int, proc: Proc, timeout: float = 60.0) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not proc.alive():
-            raise RuntimeError(f"{proc.name} exited:\n{proc.log_tail()}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"{proc.name} did not listen on port {port} within {timeout:.0f} s")
-
-
-def wait_log(proc: Proc, needle: bytes, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not proc.alive():
-            raise RuntimeError(f"{proc.name} exited:\n{proc.log_tail()}")
-        with contextlib.suppress(OSError):
-            if needle in proc.log_path.read_bytes():
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"{proc.name} not ready within {timeout:.0f} s:\n{proc.log_tail()}")
-
-
 def cpu_ticks(pid: int) -> int:
     """utime + stime of a process, in clock ticks."""
     try:
@@ -252,14 +169,14 @@ class Stack:
         self.rate = rate
         self.keep = keep or bool(profile)
         self.profile = profile  # the py-spy executable, or ""
-        self.profilers: list[subprocess.Popen[bytes]] = []
+        self.profilers: list[Child] = []
         self.scenario = ""
         self.tmp = Path(tempfile.mkdtemp(prefix="playground-bench-"))
         self.db_path = self.tmp / "bench.sqlite3"
-        self.redis: Service | None = None
-        self.upstream: Proc | None = None
-        self.worker: Proc | None = None
-        self.web: Proc | None = None
+        self.redis: Child | None = None
+        self.upstream: Child | None = None
+        self.worker: Child | None = None
+        self.web: Child | None = None
         self.web_url = ""
         self.upstream_url = ""
         self.concurrency = 0
@@ -292,14 +209,11 @@ class Stack:
         )
         self.env = env
         log(f"redis {self.redis.url}")
-        self.upstream = Proc(
+        self.upstream = self.spawn(
             "upstream",
             [sys.executable, str(ROOT / "bench" / "upstream.py"), "--port", str(upstream_port),
              "--rate", f"{self.rate:g}", "--key", API_KEY],
-            env,
-            self.tmp,
-        )  # fmt: skip
-        wait_listening(upstream_port, self.upstream)
+        ).wait_for_port(upstream_port, timeout=60)  # fmt: skip
         log(f"fake upstream {self.upstream_url} at {self.rate:g} tokens/s")
         manage = [sys.executable, str(ROOT / "manage.py")]
         for argv in (
@@ -315,30 +229,37 @@ class Stack:
                 raise RuntimeError(f"{' '.join(argv[1:3])} failed:\n{result.stderr[-2000:]}")
         log(f"SQLite database {self.db_path} migrated, user {USERNAME!r} created")
 
+    def spawn(self, name: str, argv: list[str]) -> Child:
+        """A process of the stack, its output in {name}.log in the work directory."""
+        return start(
+            name,
+            argv,
+            log=self.tmp / f"{name}.log",
+            cwd=ROOT,
+            env=self.env,
+            death_signal=signal.SIGKILL,
+        )
+
     def start_app(self, concurrency: int) -> None:
         """ONE Celery worker (as scripts/run.py starts it) and ONE daphne."""
         self.stop_app()
         self.concurrency = concurrency
         python = sys.executable
-        self.worker = Proc(
+        self.worker = self.spawn(
             "worker",
             [python, "-m", "celery", "-A", "playground", "worker", "--pool", "threads",
              "--concurrency", str(concurrency), "--prefetch-multiplier", "1", "-l", "info",
              "--without-mingle", "--without-gossip"],
-            self.env,
-            self.tmp,
         )  # fmt: skip
         port = free_port()
-        self.web = Proc(
+        self.web = self.spawn(
             "daphne",
             [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
              "playground.asgi:application"],
-            self.env,
-            self.tmp,
         )  # fmt: skip
         self.web_url = f"http://127.0.0.1:{port}"
-        wait_listening(port, self.web)
-        wait_log(self.worker, b" ready.")
+        self.web.wait_for_port(port, timeout=60)
+        self.worker.wait_for_log(" ready.", timeout=60)
 
     def start_profiles(self) -> None:
         """py-spy on the worker and daphne for the measured part (--profile)."""
@@ -349,7 +270,8 @@ class Stack:
                 continue
             out = self.tmp / f"profile-{self.scenario}-{name}.txt"
             self.profilers.append(
-                subprocess.Popen(
+                start(
+                    "py-spy",
                     [
                         self.profile,
                         "record",
@@ -364,38 +286,26 @@ class Stack:
                         "--output",
                         str(out),
                     ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    preexec_fn=_death_signal(signal.SIGKILL),
+                    log=self.tmp / f"py-spy-{name}.log",
+                    stop_signal=signal.SIGINT,  # py-spy writes its file on SIGINT
+                    death_signal=signal.SIGKILL,
                 )  # fmt: skip
             )
             log(f"py-spy profile of {name} -> {out}")
 
     def stop_profiles(self) -> None:
-        for profiler in self.profilers:
-            profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
-        for profiler in self.profilers:
-            try:
-                profiler.wait(30)
-            except subprocess.TimeoutExpired:
-                profiler.kill()
+        stop_all(self.profilers, timeout=30)
         self.profilers = []
 
     def stop_app(self) -> None:
         self.stop_profiles()
-        for proc in (self.web, self.worker):
-            if proc is not None:
-                proc.stop()
+        stop_all([self.worker, self.web], timeout=5)
         self.web = self.worker = None
 
     def stop(self) -> None:
         self.stop_app()
-        if self.upstream is not None:
-            self.upstream.stop()
-            self.upstream = None
-        if self.redis is not None:
-            self.redis.stop()
-            self.redis = None
+        stop_all([self.redis, self.upstream], timeout=5)
+        self.upstream = self.redis = None
         if self.keep:
             log(f"logs and database kept in {self.tmp}")
         else:

@@ -29,8 +29,6 @@ import heapq
 import itertools
 import json
 import signal
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -228,27 +226,13 @@ async def serve(port: int, rate: float, key: str) -> None:
 def running(rate: float, key: str) -> Iterator[str]:
     """This server in a process of its own on a free loopback port, for a bench that calls
     it directly: yields its base URL once it accepts connections, and stops it after."""
-    from scripts.services import free_port
+    from scripts.children import DISCARD, free_port, start
 
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--port", str(port), "--rate", f"{rate:g}", "--key", key],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("bench/upstream.py did not start")
-            time.sleep(0.1)
+    argv = [sys.executable, __file__, "--port", str(port), "--rate", f"{rate:g}", "--key", key]
+    with start("bench/upstream.py", argv, log=DISCARD) as upstream:
+        upstream.wait_for_port(port, timeout=10)
         yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def main() -> None:

@@ -21,7 +21,6 @@ import importlib.util
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import urllib.error
@@ -32,14 +31,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python scripts/local_model.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scripts.services import (  # noqa: E402
-    LOOPBACK,
-    Service,
-    ServiceError,
-    _spawn,
-    _wait_until,
-    free_port,
-)
+from scripts.children import LOOPBACK, Child, ChildError, free_port, start  # noqa: E402
 
 __all__ = [
     "DEFAULT_PORT",
@@ -64,7 +56,7 @@ INSTALL_HINT = (
 )
 
 
-class LocalModelUnavailable(ServiceError):
+class LocalModelUnavailable(ChildError):
     """llama-cpp-python or the GGUF file is not installed."""
 
 
@@ -218,7 +210,7 @@ def start_local_model(
     n_threads: int | None = None,
     chat_format: str | None = None,
     timeout: float = 120.0,
-) -> Service:
+) -> Child:
     """Start the server on 127.0.0.1:``port`` (a free one if None) and wait until
     GET /v1/models answers. ``.url`` is the OpenAI base URL (``http://127.0.0.1:PORT/v1``).
     Raises LocalModelUnavailable when llama-cpp-python or the GGUF is missing."""
@@ -237,26 +229,18 @@ def start_local_model(
         n_threads=n_threads,
         chat_format=chat_format,
     )
-    proc = _spawn(argv, log_path, death_signal=signal.SIGTERM)
     base = f"http://{LOOPBACK}:{chosen}"
-    service = Service("local-model", f"{base}/v1", proc, port=chosen, log_path=log_path)
-    try:
-        ready = _wait_until(lambda: models_ready(base), proc, timeout, "local model server")
-    except BaseException:
-        service.stop()
-        raise
-    if not ready:
-        service.stop()
-        raise ServiceError(f"local model server exited during start-up:\n{service.log_tail()}")
+    model = start("local model server", argv, log=log_path, port=chosen, url=f"{base}/v1")
+    model.wait_until(lambda: models_ready(base), timeout=timeout, what="GET /v1/models")
     if not answers(base):
-        service.stop()
-        raise ServiceError(
+        model.stop()
+        raise ChildError(
             "local model server loaded the model but failed on its first answer; if its log "
             "shows nothing, llama.cpp was probably compiled for instructions this machine "
             "refuses: reinstall with  CMAKE_ARGS=-DGGML_NATIVE=OFF pip install --no-cache-dir "
-            f"--force-reinstall --no-deps llama-cpp-python\n{service.log_tail()}"
+            f"--force-reinstall --no-deps llama-cpp-python\n{model.log_tail()}"
         )
-    return service
+    return model
 
 
 def answers(base_url: str, timeout: float = 60.0) -> bool:

@@ -8,6 +8,7 @@ worker and daphne on http://127.0.0.1:8000. Ctrl-C stops every process it starte
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -18,8 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.local_model import LocalModelUnavailable, start_local_model  # noqa: E402
-from scripts.services import Service, ServiceError, start_redis  # noqa: E402
+from scripts.children import LOOPBACK, ChildError, port_open, start  # noqa: E402
+from scripts.local_model import start_local_model  # noqa: E402
+from scripts.services import start_redis  # noqa: E402
 
 VAR = Path(os.environ.get("PLAYGROUND_VAR_DIR", ROOT / "var"))
 
@@ -36,49 +38,35 @@ def main() -> int:
     logs = VAR / "logs"
     logs.mkdir(exist_ok=True)
     python = sys.executable
-    services: list[Service] = []
-    processes: list[subprocess.Popen[bytes]] = []
     env = dict(os.environ, PLAYGROUND_VAR_DIR=str(VAR), PYTHONUNBUFFERED="1")
 
-    def stop_all(*_: object) -> None:
-        for proc in reversed(processes):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in reversed(processes):
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        for service in reversed(services):
-            service.stop()
-
     # Ctrl-C (also when started from a script, where SIGINT may arrive ignored) and SIGTERM
-    # both end in the one clean-up below.
+    # both end in the one clean-up: leaving the ExitStack stops every process it holds, the
+    # last started first.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    try:
-        if "REDIS_URL" not in os.environ:
-            redis = start_redis(VAR / "redis")
-            services.append(redis)
-            env["REDIS_URL"] = redis.url
-        print(f"redis        {env['REDIS_URL']}")
-        if opts.no_local_model:
-            env.setdefault("PLAYGROUND_LOCAL_MODEL_URL", "")
-        elif "PLAYGROUND_LOCAL_MODEL_URL" not in os.environ:
-            try:
-                model = start_local_model(8081 if _free(8081) else None, log_dir=logs)
-                services.append(model)
-                env["PLAYGROUND_LOCAL_MODEL_URL"] = model.url
-                print(f"local model  {model.url} (SmolLM2-135M-Instruct, llama.cpp)")
-            except (LocalModelUnavailable, ServiceError) as error:
-                env["PLAYGROUND_LOCAL_MODEL_URL"] = ""
-                print(f"local model  not started: {error}")
-        manage = [python, str(ROOT / "manage.py")]
-        subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], env=env, check=True)
-        subprocess.run([*manage, "ensure_admin"], env=env, check=True)
-        worker_log = open(logs / "worker.log", "ab")  # noqa: SIM115 - lives as long as the worker
-        processes.append(
-            subprocess.Popen(
+    with contextlib.ExitStack() as running:
+        try:
+            if "REDIS_URL" not in os.environ:
+                redis = running.enter_context(start_redis(VAR / "redis"))
+                env["REDIS_URL"] = redis.url
+            print(f"redis        {env['REDIS_URL']}")
+            if opts.no_local_model:
+                env.setdefault("PLAYGROUND_LOCAL_MODEL_URL", "")
+            elif "PLAYGROUND_LOCAL_MODEL_URL" not in os.environ:
+                try:
+                    port = None if port_open(8081) else 8081
+                    model = running.enter_context(start_local_model(port, log_dir=logs))
+                    env["PLAYGROUND_LOCAL_MODEL_URL"] = model.url
+                    print(f"local model  {model.url} (SmolLM2-135M-Instruct, llama.cpp)")
+                except ChildError as error:
+                    env["PLAYGROUND_LOCAL_MODEL_URL"] = ""
+                    print(f"local model  not started: {error}")
+            manage = [python, str(ROOT / "manage.py")]
+            subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], env=env, check=True)
+            subprocess.run([*manage, "ensure_admin"], env=env, check=True)
+            worker = start(
+                "celery",
                 [
                     python,
                     "-m",
@@ -97,14 +85,14 @@ def main() -> int:
                     "--without-mingle",
                     "--without-gossip",
                 ],
+                log=logs / "worker.log",
                 cwd=ROOT,
                 env=env,
-                stdout=worker_log,
-                stderr=subprocess.STDOUT,
             )
-        )
-        processes.append(
-            subprocess.Popen(
+            running.enter_context(worker)
+            # daphne's log is this terminal, as before.
+            web = start(
+                "daphne",
                 [
                     python,
                     "-m",
@@ -115,33 +103,32 @@ def main() -> int:
                     str(opts.port),
                     "playground.asgi:application",
                 ],
+                log=None,
                 cwd=ROOT,
                 env=env,
             )
-        )
-        time.sleep(1.5)
-        print()
-        print(f"  The playground is at http://{opts.host}:{opts.port}/")
-        print(f"  Sign in as admin; the password is in {VAR / 'admin_password'}")
-        print(f"  Worker log: {logs / 'worker.log'}.  Ctrl-C stops everything.")
-        print()
-        while all(p.poll() is None for p in processes):
-            time.sleep(0.5)
-        failed = next(p for p in processes if p.poll() is not None)
-        print(f"{failed.args[2] if len(failed.args) > 2 else failed.args} exited; stopping.")
-        return 1
-    except KeyboardInterrupt:
-        print("\nStopping…")
-        return 0
-    finally:
-        stop_all()
+            running.enter_context(web)
+            web.wait_for_port(opts.port, host=_reachable(opts.host))
+            print()
+            print(f"  The playground is at http://{opts.host}:{opts.port}/")
+            print(f"  Sign in as admin; the password is in {VAR / 'admin_password'}")
+            print(f"  Worker log: {logs / 'worker.log'}.  Ctrl-C stops everything.")
+            print()
+            while worker.alive() and web.alive():
+                time.sleep(0.5)
+            print(f"{worker.name if not worker.alive() else web.name} exited; stopping.")
+            return 1
+        except ChildError as error:
+            print(f"{error}; stopping.")
+            return 1
+        except KeyboardInterrupt:
+            print("\nStopping…")
+            return 0
 
 
-def _free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
+def _reachable(host: str) -> str:
+    """Where to look for a server that listens on ``host``: a wildcard means this machine."""
+    return {"0.0.0.0": LOOPBACK, "": LOOPBACK, "::": "::1"}.get(host, host)
 
 
 if __name__ == "__main__":

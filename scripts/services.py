@@ -1,7 +1,8 @@
 """Start and stop real servers (redis-server, PostgreSQL) on free loopback ports.
 
-Standard library only, so that it runs before anything else is installed. Used by the
-test suite (fixtures call ``start_redis`` / ``start_postgres``) and by ``make run``:
+Standard library only, so that it runs before anything else is installed. The servers are
+child processes of scripts/children.py. ``make test`` runs the suite inside ``run``;
+``make run`` and the benchmarks call ``start_redis``:
 
     python scripts/services.py run -- daphne playground.asgi:application
     python scripts/services.py run --no-postgres -- pytest -q
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import functools
 import glob
 import os
@@ -26,194 +26,19 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-__all__ = ["Service", "ServiceError", "free_port", "start_postgres", "start_redis", "main"]
+if __package__ in (None, ""):  # run as `python scripts/services.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-LOOPBACK = "127.0.0.1"
+from scripts.children import LOOPBACK, Child, ChildError, port_open, start, start_on_free_port  # noqa: E402
+
+__all__ = ["start_postgres", "start_redis", "main"]
+
 PG_DATABASE = "playground"
 PG_USER = "postgres"
-
-
-class ServiceError(RuntimeError):
-    """A server could not be started."""
-
-
-def free_port(host: str = LOOPBACK) -> int:
-    """A TCP port that is free on ``host`` right now (the OS picks it).
-
-    Another process can take it before the caller binds it; the ``start_*`` functions
-    therefore retry with a new port when a server exits during start-up.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-class Service:
-    """A server running as a child process.
-
-    ``url`` is what clients use; ``stop()`` ends the process (``stop_signal``, then
-    SIGKILL after ``timeout`` seconds) and runs the clean-up callbacks. Usable as a
-    context manager. ``stop()`` may be called more than once.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        url: str,
-        process: subprocess.Popen[bytes],
-        *,
-        port: int,
-        log_path: Path | None = None,
-        stop_signal: int = signal.SIGTERM,
-        cleanups: Sequence[Callable[[], object]] = (),
-    ) -> None:
-        self.name = name
-        self.url = url
-        self.process = process
-        self.port = port
-        self.host = LOOPBACK
-        self.log_path = log_path
-        self.stop_signal = stop_signal
-        self._cleanups = list(cleanups)
-        self._lock = threading.Lock()
-        self._stopped = False
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def log_tail(self, lines: int = 30) -> str:
-        """The last lines of the server's log, for error messages."""
-        if self.log_path is None or not self.log_path.exists():
-            return ""
-        text = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:])
-
-    def stop(self, timeout: float = 10.0) -> int | None:
-        """Stop the server; returns its exit status (None if it could not be reaped)."""
-        with self._lock:
-            if self._stopped:
-                return self.process.returncode
-            self._stopped = True
-        try:
-            if self.process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    self.process.send_signal(self.stop_signal)
-                try:
-                    self.process.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        self.process.kill()
-                    with contextlib.suppress(subprocess.TimeoutExpired):
-                        self.process.wait(timeout=5)
-        finally:
-            for cleanup in reversed(self._cleanups):
-                with contextlib.suppress(Exception):
-                    cleanup()
-        return self.process.returncode
-
-    terminate = stop
-
-    def __enter__(self) -> Service:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def __repr__(self) -> str:
-        state = "running" if self.alive() else f"exited {self.process.returncode}"
-        return f"<Service {self.name} {self.url} pid={self.pid} {state}>"
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _parent_death_signal(sig: int) -> Callable[[], None] | None:
-    """A preexec_fn that asks Linux to send ``sig`` to the child when we die.
-
-    So a test run killed with SIGKILL does not leave servers behind. Only offered in the
-    main thread: the kernel sends the signal when the *thread* that forked exits.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        prctl = libc.prctl
-    except (OSError, AttributeError):
-        return None
-    pr_set_pdeathsig = 1
-    parent = os.getpid()
-
-    def preexec() -> None:
-        prctl(pr_set_pdeathsig, sig, 0, 0, 0)
-        if os.getppid() != parent:  # parent already gone between fork and prctl
-            os.kill(os.getpid(), sig)
-
-    return preexec
-
-
-def _spawn(
-    argv: Sequence[str],
-    log_path: Path,
-    *,
-    death_signal: int,
-    user: str | None = None,
-    cwd: Path | None = None,
-    env: dict[str, str] | None = None,
-) -> subprocess.Popen[bytes]:
-    """Start a server in its own session (a terminal's Ctrl-C does not reach it; the
-    caller stops it in order), with stdout and stderr going to ``log_path``."""
-    kwargs: dict[str, object] = {}
-    if user is not None:
-        entry = pwd.getpwnam(user)
-        kwargs.update(user=entry.pw_uid, group=entry.pw_gid, extra_groups=[])
-    with open(log_path, "ab") as log:
-        return subprocess.Popen(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=cwd,
-            env=env,
-            start_new_session=True,
-            preexec_fn=_parent_death_signal(death_signal),
-            **kwargs,  # type: ignore[call-overload]
-        )
-
-
-def _wait_until(
-    check: Callable[[], bool],
-    process: subprocess.Popen[bytes],
-    timeout: float,
-    what: str,
-) -> bool:
-    """Poll ``check`` until it is true. False when the process exited first."""
-    deadline = time.monotonic() + timeout
-    delay = 0.02
-    while True:
-        if process.poll() is not None:
-            return False
-        if check():
-            return True
-        if time.monotonic() > deadline:
-            raise ServiceError(f"{what} did not become ready within {timeout:.0f} s")
-        time.sleep(delay)
-        delay = min(delay * 1.5, 0.25)
-
-
-def _port_in_use(log_text: str) -> bool:
-    text = log_text.lower()
-    return "address already in use" in text or "could not bind" in text
 
 
 # --------------------------------------------------------------------------- redis
@@ -236,17 +61,15 @@ def start_redis(
     port: int | None = None,
     timeout: float = 20.0,
     attempts: int = 3,
-) -> Service:
+) -> Child:
     """Run ``redis-server`` (from PATH) on a free loopback port, without persistence."""
     exe = shutil.which("redis-server")
     if exe is None:
-        raise ServiceError("redis-server is not on PATH (Debian: apt-get install redis-server)")
+        raise ChildError("redis-server is not on PATH (Debian: apt-get install redis-server)")
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    last_log = ""
-    for _attempt in range(attempts if port is None else 1):
-        chosen = port or free_port()
-        log_path = workdir / f"redis-{chosen}.log"
+
+    def launch(chosen: int) -> Child:
         argv = [
             exe,
             "--port", str(chosen),
@@ -257,24 +80,18 @@ def start_redis(
             "--daemonize", "no",
             "--logfile", "",
         ]  # fmt: skip
-        proc = _spawn(argv, log_path, death_signal=signal.SIGTERM)
-        service = Service(
-            "redis", f"redis://{LOOPBACK}:{chosen}/0", proc, port=chosen, log_path=log_path
+        redis = start(
+            "redis-server",
+            argv,
+            log=workdir / f"redis-{chosen}.log",
+            port=chosen,
+            url=f"redis://{LOOPBACK}:{chosen}/0",
         )
-        try:
-            ready = _wait_until(
-                functools.partial(redis_ping, LOOPBACK, chosen), proc, timeout, "redis"
-            )
-        except BaseException:
-            service.stop()
-            raise
-        if ready:
-            return service
-        service.stop()
-        last_log = service.log_tail()
-        if not _port_in_use(last_log):
-            break
-    raise ServiceError(f"redis-server exited during start-up:\n{last_log}")
+        return redis.wait_until(
+            functools.partial(redis_ping, LOOPBACK, chosen), timeout=timeout, what="PING"
+        )
+
+    return launch(port) if port is not None else start_on_free_port(launch, attempts=attempts)
 
 
 # --------------------------------------------------------------------------- postgres
@@ -309,7 +126,7 @@ def find_pg_bindir() -> Path:
         path = Path(candidate)
         if (path / "initdb").is_file() and (path / "postgres").is_file():
             return path
-    raise ServiceError(
+    raise ChildError(
         "PostgreSQL server binaries not found (looked in $PG_BINDIR, "
         "/usr/lib/postgresql/*/bin, pg_config --bindir); Debian: apt-get install postgresql"
     )
@@ -331,7 +148,7 @@ def _run_checked(argv: Sequence[str], *, user: str | None, what: str, timeout: f
         **kwargs,  # type: ignore[call-overload]
     )
     if result.returncode != 0:
-        raise ServiceError(f"{what} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+        raise ChildError(f"{what} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
 
 
 def _pg_base_dir(workdir: Path, run_as: str | None) -> tuple[Path, list[Callable[[], object]]]:
@@ -380,7 +197,7 @@ def pg_ready(bindir: Path, port: int, timeout: float = 2.0) -> bool:
     if not pg_isready.exists():
         found = shutil.which("pg_isready")
         if found is None:
-            return _tcp_open(LOOPBACK, port)
+            return port_open(port)
         pg_isready = Path(found)
     result = subprocess.run(
         [str(pg_isready), "-q", "-h", LOOPBACK, "-p", str(port), "-U", PG_USER, "-d", "postgres"],
@@ -394,21 +211,13 @@ def pg_ready(bindir: Path, port: int, timeout: float = 2.0) -> bool:
     return result.returncode == 0
 
 
-def _tcp_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 def start_postgres(
     workdir: str | os.PathLike[str],
     *,
     database: str = PG_DATABASE,
     timeout: float = 60.0,
     attempts: int = 3,
-) -> Service:
+) -> Child:
     """initdb a throw-away cluster and run PostgreSQL on a free loopback port.
 
     Trust authentication, no durability (fsync, full_page_writes and synchronous_commit
@@ -422,7 +231,7 @@ def start_postgres(
         try:
             pwd.getpwnam(run_as)
         except KeyError:
-            raise ServiceError(
+            raise ChildError(
                 "running as root, and there is no 'postgres' user to run initdb as"
             ) from None
     base, cleanups = _pg_base_dir(workdir, run_as)
@@ -433,30 +242,7 @@ def start_postgres(
         entry = pwd.getpwnam(run_as)
         os.chown(socket_dir, entry.pw_uid, entry.pw_gid)
 
-    try:
-        _run_checked(
-            [
-                str(bindir / "initdb"),
-                "-D", str(data_dir),
-                "-U", PG_USER,
-                "-A", "trust",
-                "-E", "UTF8",
-                "--no-locale",
-                "--no-sync",
-                "--no-instructions",
-            ],
-            user=run_as,
-            what="initdb",
-            timeout=120,
-        )  # fmt: skip
-    except BaseException:
-        for cleanup in cleanups:
-            cleanup()
-        raise
-
-    last_log = ""
-    for _attempt in range(attempts):
-        port = free_port()
+    def launch(port: int) -> Child:
         log_path = base / f"postgres-{port}.log"
         if run_as is not None:
             log_path.touch()
@@ -474,37 +260,50 @@ def start_postgres(
             "-c", "max_connections=200",
             "-c", "logging_collector=off",
         ]  # fmt: skip
-        # SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to leave.
-        proc = _spawn(argv, log_path, death_signal=signal.SIGINT, user=run_as, cwd=base)
-        service = Service(
+        postgres = start(
             "postgres",
-            f"postgres://{PG_USER}@{LOOPBACK}:{port}/{database}",
-            proc,
-            port=port,
-            log_path=log_path,
+            argv,
+            log=log_path,
+            cwd=base,
+            user=run_as,
+            # SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to leave.
             stop_signal=signal.SIGINT,
+            port=port,
+            url=f"postgres://{PG_USER}@{LOOPBACK}:{port}/{database}",
+        )
+        postgres.wait_until(
+            functools.partial(pg_ready, bindir, port), timeout=timeout, what="pg_isready"
         )
         try:
-            ready = _wait_until(
-                functools.partial(pg_ready, bindir, port), proc, timeout, "postgres"
-            )
-            if ready:
-                _create_database(bindir, port, database)
+            _create_database(bindir, port, database)
         except BaseException:
-            service.stop()
-            for cleanup in cleanups:
-                cleanup()
+            postgres.stop()
             raise
-        if ready:
-            service._cleanups.extend(cleanups)
-            return service
-        service.stop()
-        last_log = service.log_tail()
-        if not _port_in_use(last_log):
-            break
+        return postgres
+
+    with contextlib.ExitStack() as on_failure:
+        for cleanup in cleanups:
+            on_failure.callback(cleanup)
+        _run_checked(
+            [
+                str(bindir / "initdb"),
+                "-D", str(data_dir),
+                "-U", PG_USER,
+                "-A", "trust",
+                "-E", "UTF8",
+                "--no-locale",
+                "--no-sync",
+                "--no-instructions",
+            ],
+            user=run_as,
+            what="initdb",
+            timeout=120,
+        )  # fmt: skip
+        postgres = start_on_free_port(launch, attempts=attempts)
+        on_failure.pop_all()
     for cleanup in cleanups:
-        cleanup()
-    raise ServiceError(f"postgres exited during start-up:\n{last_log}")
+        postgres.add_cleanup(cleanup)
+    return postgres
 
 
 def _create_database(bindir: Path, port: int, database: str) -> None:
@@ -588,45 +387,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not command:
         parser.error("no command given: services.py run [--no-postgres] -- COMMAND [ARG ...]")
 
-    services: list[Service] = []
-    tmp: tempfile.TemporaryDirectory[str] | None = None
-    if opts.workdir:
-        workdir = Path(opts.workdir)
-        workdir.mkdir(parents=True, exist_ok=True)
-    else:
-        tmp = tempfile.TemporaryDirectory(prefix="playground-services-")
-        workdir = Path(tmp.name)
-
-    # SIGTERM while the servers start up: stop cleanly through the finally below.
+    # SIGTERM while the servers start up: stop cleanly through the ExitStack below.
     def stop_starting(signum: int, _frame: object) -> None:
         raise SystemExit(128 + signum)
 
     previous_term = signal.signal(signal.SIGTERM, stop_starting)
-    try:
-        env = dict(os.environ)
-        redis = start_redis(workdir / "redis")
-        services.append(redis)
-        env["REDIS_URL"] = redis.url
-        print(f"services.py: redis {redis.url} (pid {redis.pid})", file=sys.stderr)
-        if not opts.no_postgres:
-            postgres = start_postgres(workdir)
-            services.append(postgres)
-            env["DATABASE_URL"] = postgres.url
-            env["TEST_DATABASE_URL"] = postgres.url
-            print(f"services.py: postgres {postgres.url} (pid {postgres.pid})", file=sys.stderr)
-        signal.signal(signal.SIGTERM, previous_term)
-        return _run_child(command, env)
-    except ServiceError as exc:
-        print(f"services.py: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous_term)
-        for service in reversed(services):
-            service.stop()
-        if tmp is not None:
-            tmp.cleanup()
+    # Left last started first: the servers, then their temporary directory.
+    with contextlib.ExitStack() as running:
+        running.callback(signal.signal, signal.SIGTERM, previous_term)
+        if opts.workdir:
+            workdir = Path(opts.workdir)
+            workdir.mkdir(parents=True, exist_ok=True)
+        else:
+            workdir = Path(
+                running.enter_context(tempfile.TemporaryDirectory(prefix="playground-services-"))
+            )
+        try:
+            env = dict(os.environ)
+            redis = running.enter_context(start_redis(workdir / "redis"))
+            env["REDIS_URL"] = redis.url
+            print(f"services.py: redis {redis.url} (pid {redis.pid})", file=sys.stderr)
+            if not opts.no_postgres:
+                postgres = running.enter_context(start_postgres(workdir))
+                env["DATABASE_URL"] = postgres.url
+                env["TEST_DATABASE_URL"] = postgres.url
+                print(f"services.py: postgres {postgres.url} (pid {postgres.pid})", file=sys.stderr)
+            signal.signal(signal.SIGTERM, previous_term)
+            return _run_child(command, env)
+        except ChildError as exc:
+            print(f"services.py: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return 130
 
 
 if __name__ == "__main__":

@@ -4,9 +4,6 @@ test database and the run's Redis, and Debian's chromium driven by Playwright.""
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -15,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from scripts.children import LOOPBACK, Child, start, start_on_free_port, stop_all
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("PLAYGROUND_CHROMIUM", "/usr/bin/chromium")
@@ -29,24 +28,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on {port}")
 
 
 def database_url() -> str:
@@ -66,8 +47,8 @@ class Stack:
     env: dict[str, str]
     logs: Path
     web_urls: list[str] = field(default_factory=list)
-    webs: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    webs: list[Child] = field(default_factory=list)
+    workers: list[Child] = field(default_factory=list)
     started_workers: int = 0
     vendors: Any = None
 
@@ -76,36 +57,31 @@ class Stack:
         return self.web_urls[0]
 
     def start_web(self) -> str:
-        port = free_port()
-        log = open(self.logs / f"daphne-{port}.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
+        def launch(port: int) -> Child:
+            argv = [sys.executable, "-m", "daphne", "-b", LOOPBACK, "-p", str(port),
+                    "playground.asgi:application"]  # fmt: skip
+            web = start(
                 "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "playground.asgi:application",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        wait_for_port(port, proc)
-        self.webs.append(proc)
-        self.web_urls.append(f"http://127.0.0.1:{port}")
-        return self.web_urls[-1]
+                argv,
+                log=self.logs / f"daphne-{port}.log",
+                cwd=ROOT,
+                env=self.env,
+                port=port,
+                url=f"http://{LOOPBACK}:{port}",
+            )
+            return web.wait_for_port()
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
+        web = start_on_free_port(launch)
+        self.webs.append(web)
+        self.web_urls.append(web.url)
+        return web.url
+
+    def start_worker(self) -> Child:
         self.started_workers += 1
         number = self.started_workers
         name = f"w{number}-{os.getpid()}@%h"
-        path = self.logs / f"worker-{number}.log"
-        log = open(path, "wb")  # noqa: SIM115
-        proc = subprocess.Popen(
+        worker = start(
+            f"worker {number}",
             [
                 sys.executable,
                 "-m",
@@ -127,18 +103,12 @@ class Stack:
                 "--without-gossip",
                 "--without-heartbeat",
             ],
+            log=self.logs / f"worker-{number}.log",
             cwd=ROOT,
             env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
-        while b"ready." not in path.read_bytes():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"worker did not start:\n{path.read_text()[-2000:]}")
-            time.sleep(0.1)
-        self.workers.append(proc)
-        return proc
+        self.workers.append(worker.wait_for_log("ready."))
+        return worker
 
     def wait_for_catalog(
         self, request: Any, offers: str = '<section class="pane"', timeout: float = 15
@@ -162,26 +132,11 @@ class Stack:
                 time.sleep(0.25)
 
     def stop_workers(self) -> None:
-        for proc in self.workers:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.workers:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_all(self.workers, timeout=15)
         self.workers.clear()
 
     def stop(self) -> None:
-        for proc in [*self.webs, *self.workers]:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in [*self.webs, *self.workers]:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_all([*self.webs, *self.workers])
 
 
 def stack_env(tmp: Path, **extra: str) -> dict[str, str]:
