@@ -117,6 +117,7 @@ class Adapter:
     malformed: Stream
     cut: Cut
     end: bytes  # marks the line that completes the answer; a body closed before it is cut
+    unfinished: tuple[Event, ...]  # what the answer closed before its ``end`` line shows
     usage: bool | Absent = True
     key: str = KEY
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -279,6 +280,7 @@ OPENAI = Adapter(
     malformed=OPENAI_MALFORMED,
     cut=OPENAI_CUT,
     end=b'"finish_reason":"stop"',
+    unfinished=(T("Paris"), T(" is the"), T(" capital of France.")),
 )
 
 GATEWAY = "https://gateway.example/llm/v1"
@@ -338,6 +340,7 @@ OPENAI_COMPATIBLE = compatible_server(
         Usage(input_tokens=15, output_tokens=58, reasoning_tokens=52),
         Finish("stop"),
     ),
+    unfinished=(T("Paris"), T(" is the"), T(" capital of France.")),
 )
 
 LOCAL_ANSWER = rec("local", "no_done", T("Hello"), T("!"), Finish("stop"))
@@ -359,6 +362,7 @@ LOCAL = compatible_server(
         {"error": {"code": 401, "message": "Invalid API Key", "type": "authentication_error"}},
         auth("Local rejected the API key (401): Invalid API Key"),
     ),
+    unfinished=(T("Hello"), T("!")),
 )
 
 OLLAMA_REASONING = rec(
@@ -392,6 +396,7 @@ OLLAMA_OPENAI = compatible_server(
         {"error": {"message": "unauthorized", "type": "api_error"}},
         auth("Ollama rejected the API key (401): unauthorized"),
     ),
+    unfinished=(R("Simple"), R(" greeting."), T("Hi"), T(" there!")),
 )
 
 DEEPSEEK_REASONER = rec(
@@ -484,6 +489,7 @@ DEEPSEEK = Adapter(
     ),
     cut=Cut(DEEPSEEK_REASONER, b'" for 2+2."', (R("The user asks"),)),
     end=b'"finish_reason":"stop"',
+    unfinished=(R("The user asks"), R(" for 2+2."), T("2 + 2"), T(" = 4")),
 )
 
 XAI_REASONING = rec(
@@ -557,6 +563,7 @@ XAI = Adapter(
     ),
     cut=Cut(XAI_REASONING, b'" three."', (R("Count"), R(" the r's."), T("There are"))),
     end=b'"finish_reason":"stop"',
+    unfinished=(R("Count"), R(" the r's."), T("There are"), T(" three.")),
 )
 
 # --------------------------------------------------------------------------- Alibaba
@@ -646,6 +653,7 @@ QWEN = Adapter(
     ),
     cut=Cut(QWEN_THINKING, b'" = 4."', (R("Two plus two"), R(" is four."), T("2 + 2"))),
     end=b'"finish_reason":"stop"',
+    unfinished=(R("Greet back."), T("你好"), T("！有什么可以帮你？")),
 )
 
 NATIVE_ANSWER = rec(
@@ -744,6 +752,7 @@ QWEN_NATIVE = Adapter(
     ),
     cut=Cut(NATIVE_ANSWER, b'" Hangzhou."', (T("The capital"), T(" of Zhejiang is"))),
     end=b'"finish_reason":"stop"',
+    unfinished=(T("The capital"), T(" of Zhejiang is"), T(" Hangzhou.")),
 )
 
 # --------------------------------------------------------------------------- Zhipu, Baichuan
@@ -834,6 +843,7 @@ ZHIPU = Adapter(
     ),
     cut=Cut(ZHIPU_ANSWER, "智谱清言".encode(), (T("你好"), T("！我是"))),
     end=b'"finish_reason"',
+    unfinished=(T("你好"), T("！我是"), T("智谱清言。")),
 )
 
 BAICHUAN_ANSWER = rec(
@@ -902,6 +912,7 @@ BAICHUAN = Adapter(
     ),
     cut=Cut(BAICHUAN_ANSWER, "可以帮您".encode(), (T("您好"), T("！有什么"))),
     end=b'"finish_reason":"stop"',
+    unfinished=(T("您好"), T("！有什么"), T("可以帮您？")),
 )
 
 # --------------------------------------------------------------------------- iFlytek (HTTP)
@@ -974,6 +985,7 @@ SPARK_HTTP = Adapter(
     cut=Cut(SPARK_HTTP_ANSWER, "可以帮你".encode(), (T("你好"), T("，有什么"))),
     # Spark's HTTP stream gives no finish reason: [DONE] completes the answer.
     end=b"[DONE]",
+    unfinished=(T("你好"), T("，有什么"), T("可以帮你？")),
 )
 
 # --------------------------------------------------------------------------- Huawei Pangu
@@ -1097,6 +1109,7 @@ PANGU = Adapter(
     ),
     cut=Cut(PANGU_ANSWER, "。".encode(), (T("您好"), T("，我是盘古大模型"))),
     end=b'"finish_reason":"stop"',
+    unfinished=(T("您好"), T("，我是盘古大模型")),
 )
 
 # --------------------------------------------------------------------------- Baidu Qianfan
@@ -1196,6 +1209,7 @@ QIANFAN_V1 = Adapter(
     ),
     cut=Cut(QIANFAN_V1_ANSWER, "有什么可以帮你".encode(), (T("你好！"), T("我是文心一言，"))),
     end=b'"is_end":true',
+    unfinished=(T("你好！"), T("我是文心一言，")),
 )
 
 QIANFAN_KEY = "bce-v3/ALTAK-Fq0dPL3nNNsb2EZXDCtUG/8f2b0c4e6a1d3f5b7c9e0a2d4f6b8c1e3a5d7f9b"
@@ -1285,6 +1299,7 @@ QIANFAN = Adapter(
     ),
     cut=Cut(QIANFAN_V2_ANSWER, "帮你的吗".encode(), (T("你好！"), T("有什么可以"))),
     end=b'"finish_reason":"normal"',
+    unfinished=(T("你好！"), T("有什么可以")),
 )
 
 # --------------------------------------------------------------------------- Tencent Hunyuan
@@ -1376,6 +1391,7 @@ HUNYUAN = Adapter(
     ),
     cut=Cut(HUNYUAN_ANSWER, "很高兴见到你".encode(), (T("你好"), T("！我是腾讯混元，"))),
     end=b'"FinishReason":"stop"',
+    unfinished=(T("你好"), T("！我是腾讯混元，")),
 )
 
 HUNYUAN_KEY = "sk-BbNefD7FObbp3PE6R2supfJbBUoEyIn5RLwMBsrLvuKigQyi"
@@ -1443,6 +1459,7 @@ HUNYUAN_COMPATIBLE = Adapter(
     ),
     cut=Cut(HUNYUAN_COMPAT_ANSWER, b'"finish_reason":"stop"', (T("你好"), T("！有什么可以帮你？"))),
     end=b'"finish_reason":"stop"',
+    unfinished=(T("你好"), T("！有什么可以帮你？")),
 )
 
 # --------------------------------------------------------------------------- Ollama, Meta
@@ -1527,6 +1544,7 @@ OLLAMA_NATIVE = Adapter(
     ),
     cut=Cut(OLLAMA_ANSWER, b'" help?"', (T("Hello"), T("! How can I"))),
     end=b'"done":true',
+    unfinished=(T("Hello"), T("! How can I"), T(" help?")),
 )
 
 LLAMA_ANSWER = rec(
@@ -1616,6 +1634,7 @@ LLAMA_API = Adapter(
     ),
     cut=Cut(LLAMA_ANSWER, b'" help?"', (T("Hello"), T("! How can I"))),
     end=b'"event_type":"complete"',
+    unfinished=(T("Hello"), T("! How can I"), T(" help?")),
 )
 
 LLAMA_COMPAT_ANSWER = rec(
@@ -1642,6 +1661,7 @@ LLAMA_API_COMPATIBLE = compatible_server(
             "Invalid API key"
         ),
     ),
+    unfinished=(T("Hello"), T(" there!")),
 )
 
 # --------------------------------------------------------------------------- Anthropic, Google
@@ -1738,6 +1758,7 @@ ANTHROPIC = Adapter(
     ),
     cut=Cut(ANTHROPIC_ANSWER, b'" help?"', (T("Hello"), T("! How can I"))),
     end=b"event: message_delta",
+    unfinished=(T("Hello"), T("! How can I"), T(" help?")),
 )
 
 GEMINI_ANSWER = rec(
@@ -1827,6 +1848,7 @@ GEMINI = Adapter(
         (T("Why did the"), T(" scarecrow win an award? Because he was")),
     ),
     end=b'"finishReason"',
+    unfinished=(T("Why did the"), T(" scarecrow win an award? Because he was")),
 )
 
 # --------------------------------------------------------------------------- the table
