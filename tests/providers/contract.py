@@ -1775,6 +1775,13 @@ GEMINI_EXHAUSTED = {
         "code": 429,
         "message": "You exceeded your current quota, please check your plan and billing details.",
         "status": "RESOURCE_EXHAUSTED",
+        "details": [
+            {
+                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                "violations": [{"quotaMetric": "generativelanguage.googleapis.com/requests"}],
+            },
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "17s"},
+        ],
     }
 }
 GEMINI = Adapter(
@@ -1816,6 +1823,7 @@ GEMINI = Adapter(
         ),
     ),
     rate_limits=(
+        # The body asks for 17 s; the Retry-After header wins.
         Limited(
             GEMINI_EXHAUSTED,
             {"retry-after": "3"},
