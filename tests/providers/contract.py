@@ -349,7 +349,6 @@ LOCAL = compatible_server(
     "Local",
     "SmolLM2-135M-Instruct",
     "http://127.0.0.1:8081/v1/chat/completions",
-    key="",
     answer=LOCAL_ANSWER,
     usage=Absent("llama.cpp's server sends timings, not usage, in the recorded stream"),
     cut=Cut(LOCAL_ANSWER, b'"!"', (T("Hello"),)),
@@ -380,7 +379,6 @@ OLLAMA_OPENAI = compatible_server(
     "Ollama",
     "qwen3:0.6b",
     "http://127.0.0.1:11434/v1/chat/completions",
-    key="",
     answer=OLLAMA_REASONING,
     reasoning=OLLAMA_REASONING,
     tool_call=rec(
@@ -1501,9 +1499,7 @@ OLLAMA_NATIVE = Adapter(
         Finish("tool_calls"),
     ),
     auth=Refusal(
-        401,
-        {"error": "unauthorized"},
-        auth("Ollama rejected the API key (401): unauthorized"),
+        401, {"error": "unauthorized"}, auth("Ollama rejected the API key (401): unauthorized")
     ),
     rate_limits=(
         Limited(
