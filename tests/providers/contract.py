@@ -1647,7 +1647,9 @@ LLAMA_API_COMPATIBLE = compatible_server(
     LLAMA_MODEL,
     "https://api.llama.com/compat/v1/chat/completions",
     answer=LLAMA_COMPAT_ANSWER,
-    reasoning=Absent("the compatible endpoint streams no reasoning (the native one does)"),
+    reasoning=Absent(
+        "no recording of reasoning from the compatible endpoint (the native one has one)"
+    ),
     cut=Cut(LLAMA_COMPAT_ANSWER, b'" there!"', (T("Hello"),)),
     auth=Refusal(
         401,
