@@ -1,4 +1,6 @@
-"""Anthropic's Messages API, replayed from recorded streams."""
+"""What is Anthropic's own in its Messages API: the request bytes (top-level system, default
+max_tokens, thinking budget), parameter rules, 529 overload, odd shapes. The scenarios every
+adapter shares are in test_contract.py."""
 
 from __future__ import annotations
 
@@ -27,12 +29,10 @@ from providers.base import (
 from tests.providers.replay import (
     KEY,
     FakeSleep,
-    Replay,
     chat,
     collect,
     cut_before,
     error_body,
-    pieces,
     recorded,
     sent_json,
     sse,
@@ -47,21 +47,6 @@ ANSWER = [
     Usage(input_tokens=25, output_tokens=12),
     Finish("stop"),
 ]
-
-RATE_LIMITED = {
-    "type": "error",
-    "error": {
-        "type": "rate_limit_error",
-        "message": "Number of request tokens has exceeded your per-minute rate limit",
-    },
-}
-
-
-@respx.mock
-async def test_answer_with_ping_and_usage() -> None:
-    respx.post(URL).mock(return_value=sse(recorded("anthropic", "answer")))
-
-    assert await collect(Anthropic(), chat("claude-sonnet-4-5")) == ANSWER
 
 
 @respx.mock
@@ -301,82 +286,6 @@ def test_parameters_follow_anthropic_bounds() -> None:
 
 
 @respx.mock
-async def test_tool_use_arguments_are_assembled() -> None:
-    respx.post(URL).mock(return_value=sse(recorded("anthropic", "tool_use")))
-
-    events = await collect(Anthropic(), chat("claude-haiku-4-5"))
-
-    assert events == [
-        TextDelta("Let me check."),
-        ToolCall(
-            "toolu_01T1x1fJ34qAmk2tNTrN7Up6", "get_weather", '{"location": "San Francisco, CA"}'
-        ),
-        Usage(input_tokens=472, output_tokens=89),
-        Finish("tool_calls"),
-    ]
-
-
-@respx.mock
-async def test_bad_key_is_a_permanent_auth_failure() -> None:
-    route = respx.post(URL).mock(
-        return_value=error_body(
-            401,
-            {
-                "type": "error",
-                "error": {"type": "authentication_error", "message": "invalid x-api-key"},
-                "request_id": "req_011CSHoEeqs5C35K2UUqR7Fy",
-            },
-        )
-    )
-
-    events = await collect(Anthropic(), chat("claude-sonnet-4-5"))
-
-    assert events == [
-        Failure(
-            ErrorKind.AUTH,
-            "Anthropic rejected the API key (401): invalid x-api-key",
-            permanent=True,
-            status=401,
-        )
-    ]
-    assert route.call_count == 1
-
-
-@respx.mock
-async def test_429_honours_retry_after_then_streams() -> None:
-    respx.post(URL).mock(
-        side_effect=[
-            error_body(429, RATE_LIMITED, {"retry-after": "11"}),
-            sse(recorded("anthropic", "answer")),
-        ]
-    )
-    sleep = FakeSleep()
-
-    assert await collect(Anthropic(), chat("claude-sonnet-4-5"), sleep) == ANSWER
-    assert sleep.delays == [11.0]
-
-
-@respx.mock
-async def test_429_every_time_gives_up_after_three_retries() -> None:
-    route = respx.post(URL).mock(return_value=error_body(429, RATE_LIMITED, {"retry-after": "11"}))
-    sleep = FakeSleep()
-
-    events = await collect(Anthropic(), chat("claude-sonnet-4-5"), sleep)
-
-    assert events == [
-        Failure(
-            ErrorKind.RATE_LIMIT,
-            "Rate limited by Anthropic (429): Number of request tokens has exceeded your "
-            "per-minute rate limit — retried 3 times over 33 s",
-            permanent=False,
-            status=429,
-        )
-    ]
-    assert route.call_count == 4
-    assert sleep.delays == [11.0, 11.0, 11.0]
-
-
-@respx.mock
 async def test_529_is_overloaded_and_retried() -> None:
     overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
     respx.post(URL).mock(
@@ -400,79 +309,6 @@ async def test_529_is_overloaded_and_retried() -> None:
 
 
 @respx.mock
-async def test_error_event_inside_a_200_stream() -> None:
-    route = respx.post(URL).mock(
-        side_effect=lambda request: sse(recorded("anthropic", "overloaded"))
-    )
-
-    events = await collect(Anthropic(), chat("claude-opus-4-1"))
-
-    assert len(events) == 1
-    failure = events[0]
-    assert isinstance(failure, Failure)
-    assert failure.kind is ErrorKind.UPSTREAM
-    assert not failure.permanent
-    assert failure.message.startswith(
-        "Anthropic reported an error (overloaded_error): Overloaded — retried 3 times"
-    )
-    assert route.call_count == 4
-
-
-@respx.mock
-async def test_error_event_after_text_is_reported_at_once() -> None:
-    data = recorded("anthropic", "answer")
-    error = (
-        b"event: error\n"
-        b'data: {"type":"error","error":{"type":"rate_limit_error","message":"Slow down"}}\n\n'
-    )
-    route = respx.post(URL).mock(
-        return_value=sse(data[: data.index(b"event: content_block_stop")] + error)
-    )
-
-    events = await collect(Anthropic(), chat("claude-sonnet-4-5"))
-
-    assert events == [
-        TextDelta("Hello"),
-        TextDelta("! How can I"),
-        TextDelta(" help?"),
-        Failure(
-            ErrorKind.RATE_LIMIT,
-            "Anthropic reported an error (rate_limit_error): Slow down",
-            permanent=False,
-        ),
-    ]
-    assert route.call_count == 1
-
-
-@respx.mock
-async def test_malformed_line_is_skipped_and_the_rest_parsed() -> None:
-    respx.post(URL).mock(return_value=sse(recorded("anthropic", "malformed")))
-
-    events = await collect(Anthropic(), chat("claude-haiku-4-5"))
-
-    assert events == [
-        TextDelta("Fine"),
-        TextDelta(", thanks."),
-        Usage(input_tokens=7, output_tokens=5),
-        Finish("stop"),
-    ]
-
-
-@respx.mock
-async def test_connection_cut_mid_answer() -> None:
-    data = recorded("anthropic", "answer")
-    respx.post(URL).mock(return_value=sse(cut_before(data, b'" help?"')))
-
-    events = await collect(Anthropic(), chat("claude-sonnet-4-5"))
-
-    assert events == [
-        TextDelta("Hello"),
-        TextDelta("! How can I"),
-        Failure(ErrorKind.NETWORK, "The connection to Anthropic was cut mid-answer", False),
-    ]
-
-
-@respx.mock
 async def test_connection_cut_inside_tool_arguments_yields_no_half_call() -> None:
     data = recorded("anthropic", "thinking_tool_use")
     respx.post(URL).mock(return_value=sse(cut_before(data, b'on\\", \\"unit')))
@@ -485,32 +321,6 @@ async def test_connection_cut_inside_tool_arguments_yields_no_half_call() -> Non
         TextDelta("I'll look both up."),
         Failure(ErrorKind.NETWORK, "The connection to Anthropic was cut mid-answer", False),
     ]
-
-
-@respx.mock
-async def test_stream_closed_before_message_stop_and_without_stop_reason_is_cut() -> None:
-    data = recorded("anthropic", "answer")
-    respx.post(URL).mock(return_value=sse(data[: data.index(b"event: message_delta")]))
-
-    events = await collect(Anthropic(), chat("claude-sonnet-4-5"))
-
-    assert events[-1] == Failure(
-        ErrorKind.NETWORK, "The connection to Anthropic was cut mid-answer", False
-    )
-
-
-@respx.mock
-async def test_closing_early_closes_the_http_response() -> None:
-    body = Replay(pieces(recorded("anthropic", "answer"), size=16))
-    respx.post(URL).mock(return_value=sse(body))
-
-    async with httpx.AsyncClient() as client:
-        stream = Anthropic().stream(client, chat("claude-sonnet-4-5"))
-        assert await anext(stream) == TextDelta("Hello")
-        await stream.aclose()
-
-        assert body.closed
-    assert body.read < len(body.chunks)
 
 
 @respx.mock

@@ -1,4 +1,5 @@
-"""Baichuan (api.baichuan-ai.com), replayed from recorded streams."""
+"""What is Baichuan's own: the exact request, its {code, msg} error body, no images, parameter
+bounds. The scenarios every adapter shares are in test_contract.py."""
 
 from __future__ import annotations
 
@@ -17,16 +18,13 @@ from providers.base import (
     ParamError,
     TextDelta,
     TextPart,
-    ToolCall,
     ToolSpec,
     Usage,
 )
 from tests.providers.replay import (
     KEY,
-    FakeSleep,
     chat,
     collect,
-    cut_before,
     error_body,
     recorded,
     sent_json,
@@ -42,15 +40,6 @@ ANSWER = [
     Usage(input_tokens=5, output_tokens=9, reasoning_tokens=None),
     Finish("stop"),
 ]
-
-RATE_LIMITED = {
-    "error": {
-        "code": "rate_limit_exceeded",
-        "message": "Rate limit reached for requests",
-        "type": "rate_limit_error",
-        "param": None,
-    }
-}
 
 
 @respx.mock
@@ -113,48 +102,6 @@ async def test_answer_and_the_exact_request() -> None:
 
 
 @respx.mock
-async def test_tool_call_arguments_are_assembled() -> None:
-    respx.post(URL).mock(return_value=sse(recorded("baichuan", "tool_call")))
-
-    events = await collect(Baichuan(), chat("Baichuan3-Turbo"))
-
-    assert events == [
-        ToolCall("3951017OF8doB0A", "get_current_weather", '{"location": "上海"}'),
-        Usage(input_tokens=96, output_tokens=17, reasoning_tokens=None),
-        Finish("tool_calls"),
-    ]
-
-
-@respx.mock
-async def test_bad_key_is_a_permanent_auth_failure() -> None:
-    route = respx.post(URL).mock(
-        return_value=error_body(
-            401,
-            {
-                "error": {
-                    "code": "invalid_api_key",
-                    "message": f"Incorrect API key provided: {KEY}",
-                    "type": "invalid_request_error",
-                    "param": None,
-                }
-            },
-        )
-    )
-
-    events = await collect(Baichuan(), chat("Baichuan4"))
-
-    assert events == [
-        Failure(
-            ErrorKind.AUTH,
-            "Baichuan rejected the API key (401): Incorrect API key provided: [redacted]",
-            permanent=True,
-            status=401,
-        )
-    ]
-    assert route.call_count == 1
-
-
-@respx.mock
 async def test_error_body_with_code_and_msg_is_read() -> None:
     respx.post(URL).mock(return_value=error_body(401, {"code": 10002, "msg": "api key 无效"}))
 
@@ -163,87 +110,6 @@ async def test_error_body_with_code_and_msg_is_read() -> None:
     assert events == [
         Failure(ErrorKind.AUTH, "Baichuan rejected the API key (401): api key 无效", True, 401)
     ]
-
-
-@respx.mock
-async def test_429_honours_retry_after_then_streams() -> None:
-    route = respx.post(URL).mock(
-        side_effect=[
-            error_body(429, RATE_LIMITED, {"retry-after": "7"}),
-            sse(recorded("baichuan", "answer")),
-        ]
-    )
-    sleep = FakeSleep()
-
-    assert await collect(Baichuan(), chat("Baichuan4"), sleep) == ANSWER
-    assert sleep.delays == [7.0]
-    assert route.call_count == 2
-
-
-@respx.mock
-async def test_429_every_time_gives_up_after_three_retries() -> None:
-    route = respx.post(URL).mock(return_value=error_body(429, RATE_LIMITED, {"retry-after": "7"}))
-    sleep = FakeSleep()
-
-    events = await collect(Baichuan(), chat("Baichuan4"), sleep)
-
-    assert events == [
-        Failure(
-            ErrorKind.RATE_LIMIT,
-            "Rate limited by Baichuan (429): Rate limit reached for requests "
-            "— retried 3 times over 21 s",
-            permanent=False,
-            status=429,
-        )
-    ]
-    assert route.call_count == 4
-    assert sleep.delays == [7.0, 7.0, 7.0]
-
-
-@respx.mock
-async def test_error_inside_the_stream_after_text() -> None:
-    route = respx.post(URL).mock(return_value=sse(recorded("baichuan", "error_in_stream")))
-
-    events = await collect(Baichuan(), chat("Baichuan4"))
-
-    assert events == [
-        TextDelta("从前"),
-        Failure(
-            ErrorKind.UPSTREAM,
-            "Baichuan reported an error (server_error): Internal server error, please retry later.",
-            permanent=False,
-        ),
-    ]
-    assert route.call_count == 1
-
-
-@respx.mock
-async def test_malformed_line_is_skipped() -> None:
-    respx.post(URL).mock(return_value=sse(recorded("baichuan", "malformed")))
-
-    events = await collect(Baichuan(), chat("Baichuan4-Turbo"))
-
-    assert events == [
-        TextDelta("一"),
-        TextDelta("三"),
-        Usage(input_tokens=4, output_tokens=3, reasoning_tokens=None),
-        Finish("length"),
-    ]
-
-
-@respx.mock
-async def test_connection_cut_mid_answer_keeps_the_text() -> None:
-    data = recorded("baichuan", "answer")
-    route = respx.post(URL).mock(return_value=sse(cut_before(data, "可以帮您".encode())))
-
-    events = await collect(Baichuan(), chat("Baichuan4"))
-
-    assert events == [
-        TextDelta("您好"),
-        TextDelta("！有什么"),
-        Failure(ErrorKind.NETWORK, "The connection to Baichuan was cut mid-answer", False),
-    ]
-    assert route.call_count == 1
 
 
 @respx.mock

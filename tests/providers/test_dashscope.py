@@ -1,11 +1,11 @@
-"""Alibaba DashScope / Qwen, both ways in (compatible mode and the native protocol), replayed
-from recorded streams."""
+"""What is Alibaba DashScope's own, both ways in (compatible mode and the native protocol):
+the request bytes, regions, cumulative text, the multimodal endpoint, its error codes. The
+scenarios every adapter shares are in test_contract.py."""
 
 from __future__ import annotations
 
 import dataclasses
 
-import httpx
 import pytest
 import respx
 
@@ -28,14 +28,9 @@ from providers.base import (
 from providers.dashscope import QwenCompatible, QwenNative, _Joined
 from tests.providers.replay import (
     KEY,
-    FakeSleep,
-    Replay,
     chat,
     collect,
-    cut_before,
     error_body,
-    head,
-    pieces,
     recorded,
     sent_json,
     sse,
@@ -152,85 +147,6 @@ async def test_compatible_thinking_can_be_turned_off_explicitly() -> None:
 
 
 @respx.mock
-async def test_compatible_tool_call_is_assembled() -> None:
-    route = respx.post(COMPATIBLE_URL).mock(
-        return_value=sse(recorded("dashscope", "compatible_tool_call"))
-    )
-    request = dataclasses.replace(chat("qwen-max"), tools=(WEATHER,))
-
-    events = await collect(QwenCompatible(), request)
-
-    assert events == [
-        ToolCall("call_5f1c0a8e2b7d4c9a", "get_weather", '{"city": "Hangzhou"}'),
-        Usage(input_tokens=212, output_tokens=19, reasoning_tokens=None),
-        Finish("tool_calls"),
-    ]
-    assert sent_json(route.calls.last.request)["tools"] == [WEATHER_WIRE]
-
-
-@respx.mock
-async def test_compatible_bad_key_is_a_permanent_auth_failure() -> None:
-    route = respx.post(COMPATIBLE_URL).mock(
-        return_value=error_body(
-            401,
-            {
-                "error": {
-                    "message": "Incorrect API key provided. ",
-                    "type": "invalid_request_error",
-                    "param": None,
-                    "code": "invalid_api_key",
-                },
-                "request_id": "3f0c1b5e-8d2a-9b47-a6e1-0c2d4f6b8a19",
-            },
-        )
-    )
-    sleep = FakeSleep()
-
-    events = await collect(QwenCompatible(), chat("qwen-plus"), sleep)
-
-    assert events == [
-        Failure(
-            ErrorKind.AUTH,
-            "Alibaba Qwen rejected the API key (401, invalid_api_key): Incorrect API key provided.",
-            permanent=True,
-            status=401,
-        )
-    ]
-    assert route.call_count == 1
-    assert sleep.delays == []
-
-
-@respx.mock
-async def test_compatible_429_honours_retry_after_and_gives_up_after_three_retries() -> None:
-    limited = {
-        "error": {
-            "message": "Requests rate limit exceeded, please try again later.",
-            "type": "limit_requests",
-            "param": None,
-            "code": "limit_requests",
-        }
-    }
-    route = respx.post(COMPATIBLE_URL).mock(
-        return_value=error_body(429, limited, {"retry-after": "5"})
-    )
-    sleep = FakeSleep()
-
-    events = await collect(QwenCompatible(), chat("qwen-plus"), sleep)
-
-    assert events == [
-        Failure(
-            ErrorKind.RATE_LIMIT,
-            "Rate limited by Alibaba Qwen (429, limit_requests): Requests rate limit exceeded, "
-            "please try again later. — retried 3 times over 15 s",
-            permanent=False,
-            status=429,
-        )
-    ]
-    assert route.call_count == 4
-    assert sleep.delays == [5.0, 5.0, 5.0]
-
-
-@respx.mock
 async def test_compatible_blocked_input_is_a_content_filter_not_retried() -> None:
     route = respx.post(COMPATIBLE_URL).mock(
         return_value=error_body(
@@ -257,57 +173,6 @@ async def test_compatible_blocked_input_is_a_content_filter_not_retried() -> Non
             permanent=True,
             status=400,
         )
-    ]
-    assert route.call_count == 1
-
-
-@respx.mock
-async def test_compatible_error_inside_the_stream_keeps_the_text_before_it() -> None:
-    route = respx.post(COMPATIBLE_URL).mock(
-        return_value=sse(recorded("dashscope", "compatible_filtered"))
-    )
-
-    events = await collect(QwenCompatible(), chat("qwen-turbo"))
-
-    assert events == [
-        TextDelta("Here is"),
-        TextDelta(" the story"),
-        Failure(
-            ErrorKind.CONTENT_FILTER,
-            "Alibaba Qwen blocked the content (data_inspection_failed): "
-            "Output data may contain inappropriate content.",
-            permanent=True,
-        ),
-    ]
-    assert route.call_count == 1
-
-
-@respx.mock
-async def test_compatible_malformed_line_is_skipped() -> None:
-    respx.post(COMPATIBLE_URL).mock(return_value=sse(recorded("dashscope", "compatible_malformed")))
-
-    events = await collect(QwenCompatible(), chat("qwen-turbo"))
-
-    assert events == [
-        TextDelta("Bonjour"),
-        TextDelta(" !"),
-        Usage(input_tokens=10, output_tokens=4, reasoning_tokens=None),
-        Finish("stop"),
-    ]
-
-
-@respx.mock
-async def test_compatible_connection_cut_mid_answer() -> None:
-    data = recorded("dashscope", "compatible_thinking")
-    route = respx.post(COMPATIBLE_URL).mock(return_value=sse(cut_before(data, b'" = 4."')))
-
-    events = await collect(QwenCompatible(), chat("qwen-plus"))
-
-    assert events == [
-        ReasoningDelta("Two plus two"),
-        ReasoningDelta(" is four."),
-        TextDelta("2 + 2"),
-        Failure(ErrorKind.NETWORK, "The connection to Alibaba Qwen was cut mid-answer", False),
     ]
     assert route.call_count == 1
 
@@ -543,33 +408,6 @@ async def test_native_images_go_to_the_multimodal_endpoint() -> None:
 
 
 @respx.mock
-async def test_native_bad_key_is_a_permanent_auth_failure_without_the_key() -> None:
-    route = respx.post(NATIVE_URL).mock(
-        return_value=error_body(
-            401,
-            {
-                "code": "InvalidApiKey",
-                "message": f"Invalid API-key provided: {KEY}",
-                "request_id": "6c3d2e1f-0a9b-4c8d-b7e6-f5a4b3c2d1e0",
-            },
-        )
-    )
-
-    events = await collect(QwenNative(), chat("qwen-plus"))
-
-    assert events == [
-        Failure(
-            ErrorKind.AUTH,
-            "Alibaba DashScope rejected the API key (401, InvalidApiKey): "
-            "Invalid API-key provided: [redacted]",
-            permanent=True,
-            status=401,
-        )
-    ]
-    assert route.call_count == 1
-
-
-@respx.mock
 async def test_native_arrears_is_an_auth_failure_though_the_status_is_400() -> None:
     respx.post(NATIVE_URL).mock(
         return_value=error_body(
@@ -614,157 +452,6 @@ async def test_native_error_with_msg_instead_of_message() -> None:
             status=400,
         )
     ]
-
-
-@respx.mock
-async def test_native_throttling_honours_retry_after_then_streams() -> None:
-    throttled = {
-        "code": "Throttling.RateQuota",
-        "message": "Requests rate limit exceeded, please try again later.",
-        "request_id": "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d",
-    }
-    route = respx.post(NATIVE_URL).mock(
-        side_effect=[
-            error_body(429, throttled, {"retry-after": "3"}),
-            sse(recorded("dashscope", "native_answer")),
-        ]
-    )
-    sleep = FakeSleep()
-
-    assert await collect(QwenNative(), chat("qwen-plus"), sleep) == NATIVE_ANSWER
-    assert sleep.delays == [3.0]
-    assert route.call_count == 2
-
-
-@respx.mock
-async def test_native_throttling_every_time_gives_up_after_three_retries() -> None:
-    throttled = {
-        "code": "Throttling.AllocationQuota",
-        "message": "Allocated quota exceeded, please increase your quota limit.",
-        "request_id": "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d",
-    }
-    route = respx.post(NATIVE_URL).mock(
-        return_value=error_body(429, throttled, {"retry-after": "3"})
-    )
-    sleep = FakeSleep()
-
-    events = await collect(QwenNative(), chat("qwen-plus"), sleep)
-
-    assert events == [
-        Failure(
-            ErrorKind.RATE_LIMIT,
-            "Rate limited by Alibaba DashScope (429, Throttling.AllocationQuota): Allocated quota "
-            "exceeded, please increase your quota limit. — retried 3 times over 9 s",
-            permanent=False,
-            status=429,
-        )
-    ]
-    assert route.call_count == 4
-    assert sleep.delays == [3.0, 3.0, 3.0]
-
-
-@respx.mock
-async def test_native_error_event_after_text_ends_the_answer() -> None:
-    route = respx.post(NATIVE_URL).mock(return_value=sse(recorded("dashscope", "native_filtered")))
-
-    events = await collect(QwenNative(), chat("qwen-plus"))
-
-    assert events == [
-        TextDelta("Once upon"),
-        Failure(
-            ErrorKind.CONTENT_FILTER,
-            "Alibaba DashScope blocked the content (DataInspectionFailed): "
-            "Output data may contain inappropriate content.",
-            permanent=True,
-        ),
-    ]
-    assert route.call_count == 1
-
-
-@respx.mock
-async def test_native_error_event_before_any_text_is_retried() -> None:
-    route = respx.post(NATIVE_URL).mock(
-        side_effect=[
-            sse(recorded("dashscope", "native_internal_error")),
-            sse(recorded("dashscope", "native_internal_error")),
-            sse(recorded("dashscope", "native_answer")),
-        ]
-    )
-    retries: list[str] = []
-
-    async def on_retry(attempt: int, delay: float, error: object) -> None:
-        retries.append(str(error))
-
-    async with httpx.AsyncClient() as client:
-        events = [
-            e
-            async for e in QwenNative().stream(
-                client, chat("qwen-plus"), sleep=FakeSleep(), on_retry=on_retry
-            )
-        ]
-
-    assert events == NATIVE_ANSWER
-    assert route.call_count == 3
-    assert retries == 2 * [
-        "Alibaba DashScope had a server error (InternalError.Algo): An internal error has "
-        "occured during execution, please try again later or contact service support."
-    ]
-
-
-@respx.mock
-async def test_native_malformed_event_is_skipped() -> None:
-    respx.post(NATIVE_URL).mock(return_value=sse(recorded("dashscope", "native_malformed")))
-
-    events = await collect(QwenNative(), chat("qwen-turbo"))
-
-    assert events == [
-        TextDelta("Yes"),
-        TextDelta(" is."),
-        Usage(input_tokens=8, output_tokens=4, reasoning_tokens=None),
-        Finish("stop"),
-    ]
-
-
-@respx.mock
-async def test_native_connection_cut_mid_answer_keeps_the_text() -> None:
-    data = recorded("dashscope", "native_answer")
-    route = respx.post(NATIVE_URL).mock(return_value=sse(cut_before(data, b'" Hangzhou."')))
-
-    events = await collect(QwenNative(), chat("qwen-plus"))
-
-    assert events == [
-        TextDelta("The capital"),
-        TextDelta(" of Zhejiang is"),
-        Failure(ErrorKind.NETWORK, "The connection to Alibaba DashScope was cut mid-answer", False),
-    ]
-    assert route.call_count == 1
-
-
-@respx.mock
-async def test_native_stream_closed_before_a_finish_reason_is_cut() -> None:
-    data = recorded("dashscope", "native_answer")
-    respx.post(NATIVE_URL).mock(return_value=sse(head(data, b'"finish_reason":"stop"')))
-
-    events = await collect(QwenNative(), chat("qwen-plus"))
-
-    assert events[-1] == Failure(
-        ErrorKind.NETWORK, "The connection to Alibaba DashScope was cut mid-answer", False
-    )
-    assert events[:-1] == NATIVE_ANSWER[:3]
-
-
-@respx.mock
-async def test_native_closing_early_closes_the_http_response() -> None:
-    body = Replay(pieces(recorded("dashscope", "native_answer"), size=16))
-    respx.post(NATIVE_URL).mock(return_value=sse(body))
-
-    async with httpx.AsyncClient() as client:
-        stream = QwenNative().stream(client, chat("qwen-plus"))
-        assert await anext(stream) == TextDelta("The capital")
-        await stream.aclose()
-
-        assert body.closed
-    assert body.read < len(body.chunks)
 
 
 def test_parameters_follow_dashscope_bounds() -> None:

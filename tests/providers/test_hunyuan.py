@@ -1,6 +1,7 @@
-"""Tencent Hunyuan: the native API 3.0 (TC3-HMAC-SHA256, recomputed here by hand from
-Tencent's published algorithm) and the OpenAI-compatible endpoint, replayed from recorded
-streams."""
+"""What is Tencent Hunyuan's own: the native API 3.0 signed with TC3-HMAC-SHA256 (recomputed
+here by hand from Tencent's published algorithm), its error codes in 200 bodies and its
+request bytes, and the OpenAI-compatible endpoint's request. The scenarios every adapter
+shares are in test_contract.py."""
 
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ from providers.base import (
     ImagePart,
     Message,
     ParamError,
-    ReasoningDelta,
     TextDelta,
     TextPart,
     ToolCall,
@@ -33,13 +33,9 @@ from providers.base import (
 from providers.hunyuan import Hunyuan, HunyuanCompatible
 from tests.providers.replay import (
     FakeSleep,
-    Replay,
     chat,
     collect,
-    cut_before,
     error_body,
-    head,
-    pieces,
     recorded,
     sent_json,
     sse,
@@ -231,34 +227,6 @@ async def test_native_images_go_as_contents() -> None:
 
 
 @respx.mock
-async def test_native_reasoning() -> None:
-    respx.post(URL).mock(return_value=sse(recorded("hunyuan", "native_reasoning")))
-
-    events = await collect(hunyuan(), native_chat(model="hunyuan-t1-latest"))
-
-    assert events == [
-        ReasoningDelta("先算 17×3=51，"),
-        ReasoningDelta("再加 4 得 55。"),
-        TextDelta("答案是 55。"),
-        Usage(input_tokens=9, output_tokens=18),
-        Finish("stop"),
-    ]
-
-
-@respx.mock
-async def test_native_tool_call_arguments_are_assembled() -> None:
-    respx.post(URL).mock(return_value=sse(recorded("hunyuan", "native_tool_call")))
-
-    events = await collect(hunyuan(), native_chat(tools=(WEATHER,)))
-
-    assert events == [
-        ToolCall("call_d0qa3l8h2gq8e3fn5gfg", "get_weather", '{"city":"深圳"}'),
-        Usage(input_tokens=152, output_tokens=19),
-        Finish("tool_calls"),
-    ]
-
-
-@respx.mock
 async def test_native_moderation_stop_is_a_content_filter_finish() -> None:
     respx.post(URL).mock(return_value=sse(recorded("hunyuan", "native_sensitive")))
 
@@ -278,32 +246,6 @@ def api_error(code: str, message: str) -> dict[str, Any]:
             "RequestId": "3c140219-cfe9-470e-b241-907877d6fb03",
         }
     }
-
-
-@respx.mock
-async def test_native_auth_error_in_a_200_body_is_permanent_and_never_echoed() -> None:
-    route = respx.post(URL).mock(
-        return_value=error_body(
-            200,
-            api_error(
-                "AuthFailure.SecretIdNotFound",
-                f"The SecretId {SECRET_ID} is not found, please ensure that your SecretId is "
-                "correct.",
-            ),
-        )
-    )
-
-    events = await collect(hunyuan(), native_chat())
-
-    assert events == [
-        Failure(
-            ErrorKind.AUTH,
-            "Tencent Hunyuan rejected the SecretId or SecretKey (AuthFailure.SecretIdNotFound): "
-            "The SecretId [redacted] is not found, please ensure that your SecretId is correct.",
-            permanent=True,
-        )
-    ]
-    assert route.call_count == 1
 
 
 @respx.mock
@@ -404,27 +346,6 @@ async def test_native_error_codes(code: str, kind: ErrorKind, permanent: bool, w
 
 
 @respx.mock
-async def test_native_rate_limit_with_retry_after_is_honoured_then_reported() -> None:
-    limited = api_error("RequestLimitExceeded", "Your current request times exceeds the limit.")
-    route = respx.post(URL).mock(return_value=error_body(429, limited, {"retry-after": "5"}))
-    sleep = FakeSleep()
-
-    events = await collect(hunyuan(), native_chat(), sleep)
-
-    assert events == [
-        Failure(
-            ErrorKind.RATE_LIMIT,
-            "Rate limited by Tencent Hunyuan (RequestLimitExceeded): Your current request times "
-            "exceeds the limit. — retried 3 times over 15 s",
-            permanent=False,
-            status=429,
-        )
-    ]
-    assert sleep.delays == [5.0, 5.0, 5.0]
-    assert route.call_count == 4
-
-
-@respx.mock
 async def test_native_rate_limit_in_a_200_body_is_retried_then_streams() -> None:
     limited = api_error("FailedOperation.EngineServerLimitExceeded", "引擎层请求超过限额")
     respx.post(URL).mock(
@@ -446,76 +367,6 @@ async def test_native_gateway_error_without_a_tencent_body() -> None:
     )
 
     assert await collect(hunyuan(), native_chat()) == ANSWER
-
-
-@respx.mock
-async def test_native_error_inside_the_stream_after_text() -> None:
-    route = respx.post(URL).mock(return_value=sse(recorded("hunyuan", "native_error_in_stream")))
-
-    events = await collect(hunyuan(), native_chat())
-
-    assert events == [
-        TextDelta("北京今天"),
-        Failure(
-            ErrorKind.UPSTREAM,
-            "Tencent Hunyuan reported an error (2001): 引擎层内部错误；请稍后重试。",
-            permanent=False,
-        ),
-    ]
-    assert route.call_count == 1
-
-
-@respx.mock
-async def test_native_malformed_line_is_skipped() -> None:
-    respx.post(URL).mock(return_value=sse(recorded("hunyuan", "native_malformed")))
-
-    events = await collect(hunyuan(), native_chat())
-
-    assert events == [
-        TextDelta("好的"),
-        TextDelta("，没问题。"),
-        Usage(input_tokens=3, output_tokens=5),
-        Finish("stop"),
-    ]
-
-
-@respx.mock
-async def test_native_connection_cut_mid_answer() -> None:
-    data = recorded("hunyuan", "native_answer")
-    respx.post(URL).mock(return_value=sse(cut_before(data, "很高兴见到你".encode())))
-
-    events = await collect(hunyuan(), native_chat())
-
-    assert events == [
-        TextDelta("你好"),
-        TextDelta("！我是腾讯混元，"),
-        Failure(ErrorKind.NETWORK, "The connection to Tencent Hunyuan was cut mid-answer", False),
-    ]
-
-
-@respx.mock
-async def test_native_stream_closed_before_a_finish_reason_is_cut() -> None:
-    data = recorded("hunyuan", "native_answer")
-    respx.post(URL).mock(return_value=sse(head(data, b'"FinishReason":"stop"')))
-
-    events = await collect(hunyuan(), native_chat())
-
-    assert events[-1] == Failure(
-        ErrorKind.NETWORK, "The connection to Tencent Hunyuan was cut mid-answer", False
-    )
-
-
-@respx.mock
-async def test_native_closing_early_closes_the_response() -> None:
-    body = Replay(pieces(recorded("hunyuan", "native_answer")))
-    respx.post(URL).mock(return_value=sse(body))
-
-    async with httpx.AsyncClient() as client:
-        stream = hunyuan().stream(client, native_chat(), sleep=FakeSleep())
-        assert await anext(stream) == TextDelta("你好")
-        await stream.aclose()
-
-    assert body.closed
 
 
 async def test_native_missing_secret_key_is_named() -> None:
@@ -651,100 +502,6 @@ async def test_compatible_moderation_stop_is_a_content_filter_finish() -> None:
         TextDelta("这个话题"),
         Usage(input_tokens=10, output_tokens=3),
         Finish("content_filter"),
-    ]
-
-
-@respx.mock
-async def test_compatible_bad_key_is_permanent_and_never_echoed() -> None:
-    route = respx.post(COMPAT_URL).mock(
-        return_value=error_body(
-            401,
-            {
-                "error": {
-                    "message": f"Incorrect API key provided: {COMPAT_KEY[:12]}***",
-                    "type": "invalid_request_error",
-                    "code": "invalid_api_key",
-                }
-            },
-        )
-    )
-
-    events = await collect(HunyuanCompatible(), compat_chat())
-
-    assert events == [
-        Failure(
-            ErrorKind.AUTH,
-            "Tencent Hunyuan rejected the API key (401): Incorrect API key provided: [redacted]",
-            permanent=True,
-            status=401,
-        )
-    ]
-    assert route.call_count == 1
-
-
-@respx.mock
-async def test_compatible_429_honours_retry_after_then_streams() -> None:
-    limited = {"error": {"message": "concurrency limit exceeded", "type": "rate_limit_error"}}
-    respx.post(COMPAT_URL).mock(
-        side_effect=[
-            error_body(429, limited, {"retry-after": "3"}),
-            sse(recorded("hunyuan", "compatible_answer")),
-        ]
-    )
-    sleep = FakeSleep()
-
-    assert await collect(HunyuanCompatible(), compat_chat(), sleep) == COMPAT_ANSWER
-    assert sleep.delays == [3.0]
-
-
-@respx.mock
-async def test_compatible_error_inside_the_stream_after_text() -> None:
-    data = recorded("hunyuan", "compatible_answer")
-    error = (
-        b'data: {"error":{"message":"engine internal error","type":"server_error",'
-        b'"code":"internal_error"}}\n\n'
-    )
-    route = respx.post(COMPAT_URL).mock(
-        return_value=sse(head(data, "有什么可以帮你".encode()) + error)
-    )
-
-    events = await collect(HunyuanCompatible(), compat_chat())
-
-    assert events == [
-        TextDelta("你好"),
-        Failure(
-            ErrorKind.UPSTREAM,
-            "Tencent Hunyuan reported an error (server_error): engine internal error",
-            permanent=False,
-        ),
-    ]
-    assert route.call_count == 1
-
-
-@respx.mock
-async def test_compatible_malformed_line_is_skipped() -> None:
-    data = recorded("hunyuan", "compatible_answer")
-    broken = head(data, "有什么可以帮你".encode()) + b'data: {"id":"4c7e1a9b3d5f8e2a","obj\n\n'
-    respx.post(COMPAT_URL).mock(
-        return_value=sse(broken + data[len(head(data, "有什么".encode())) :])
-    )
-
-    events = await collect(HunyuanCompatible(), compat_chat())
-
-    assert events == COMPAT_ANSWER
-
-
-@respx.mock
-async def test_compatible_connection_cut_mid_answer() -> None:
-    data = recorded("hunyuan", "compatible_answer")
-    respx.post(COMPAT_URL).mock(return_value=sse(cut_before(data, b'"finish_reason":"stop"')))
-
-    events = await collect(HunyuanCompatible(), compat_chat())
-
-    assert events == [
-        TextDelta("你好"),
-        TextDelta("！有什么可以帮你？"),
-        Failure(ErrorKind.NETWORK, "The connection to Tencent Hunyuan was cut mid-answer", False),
     ]
 
 

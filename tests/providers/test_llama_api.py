@@ -1,4 +1,6 @@
-"""Meta's Llama API, native and OpenAI-compatible, replayed from recorded streams."""
+"""What is Meta's Llama API's own, native and OpenAI-compatible: the request bytes, its error
+body shapes, metrics as usage and the earlier shapes of its events. The scenarios every
+adapter shares are in test_contract.py."""
 
 from __future__ import annotations
 
@@ -15,7 +17,6 @@ from providers.base import (
     ImagePart,
     Message,
     ParamError,
-    ReasoningDelta,
     TextDelta,
     TextPart,
     ToolCall,
@@ -25,14 +26,10 @@ from providers.base import (
 from providers.llama_api import LlamaAPI, LlamaAPICompatible
 from tests.providers.replay import (
     KEY,
-    FakeSleep,
-    Replay,
     chat,
     collect,
-    cut_before,
     error_body,
     head,
-    pieces,
     recorded,
     sent_json,
     sse,
@@ -49,13 +46,6 @@ ANSWER = [
     Usage(input_tokens=22, output_tokens=9),
     Finish("stop"),
 ]
-
-
-@respx.mock
-async def test_answer_with_metrics_as_usage() -> None:
-    respx.post(URL).mock(return_value=sse(recorded("llama_api", "answer")))
-
-    assert await collect(LlamaAPI(), chat(MODEL)) == ANSWER
 
 
 @respx.mock
@@ -126,21 +116,6 @@ def test_there_is_no_stop_and_no_seed() -> None:
 
 
 @respx.mock
-async def test_reasoning_deltas_and_length_finish() -> None:
-    respx.post(URL).mock(return_value=sse(recorded("llama_api", "reasoning")))
-
-    events = await collect(LlamaAPI(), chat(MODEL, Message("user", "17 × 23?")))
-
-    assert events == [
-        ReasoningDelta("17 × 23: 17×20=340,"),
-        ReasoningDelta(" plus 51 is 391."),
-        TextDelta("17 × 23 = 391."),
-        Usage(input_tokens=15, output_tokens=64),
-        Finish("length"),
-    ]
-
-
-@respx.mock
 async def test_tool_call_fragments_are_assembled_per_call() -> None:
     route = respx.post(URL).mock(return_value=sse(recorded("llama_api", "tool_call")))
     weather = ToolSpec(
@@ -180,27 +155,6 @@ async def test_tool_call_fragments_are_assembled_per_call() -> None:
 
 
 @respx.mock
-async def test_bad_key_is_a_permanent_auth_failure() -> None:
-    route = respx.post(URL).mock(
-        return_value=error_body(
-            401, {"title": "Unauthorized", "detail": "Invalid API key", "status": 401}
-        )
-    )
-
-    events = await collect(LlamaAPI(), chat(MODEL))
-
-    assert events == [
-        Failure(
-            ErrorKind.AUTH,
-            "Meta Llama API rejected the API key (401): Unauthorized: Invalid API key",
-            True,
-            status=401,
-        )
-    ]
-    assert route.call_count == 1
-
-
-@respx.mock
 async def test_missing_key_is_reported_before_any_call() -> None:
     route = respx.post(URL).mock(return_value=sse(recorded("llama_api", "answer")))
 
@@ -231,122 +185,6 @@ async def test_error_bodies_of_other_shapes_are_read_and_keys_kept_out() -> None
         "Meta Llama API refused the request (400): Bad key [redacted]",
         "Meta Llama API refused the request (400): <html>Bad Request</html>",
     ]
-
-
-@respx.mock
-async def test_429_honours_retry_after_then_streams() -> None:
-    limited = {"error": {"message": "Rate limit exceeded", "type": "rate_limit_error"}}
-    respx.post(URL).mock(
-        side_effect=[
-            error_body(429, limited, {"retry-after": "5"}),
-            sse(recorded("llama_api", "answer")),
-        ]
-    )
-    sleep = FakeSleep()
-
-    assert await collect(LlamaAPI(), chat(MODEL), sleep) == ANSWER
-    assert sleep.delays == [5.0]
-
-
-@respx.mock
-async def test_429_every_time_gives_up_after_three_retries() -> None:
-    limited = {"error": {"message": "Rate limit exceeded", "type": "rate_limit_error"}}
-    route = respx.post(URL).mock(return_value=error_body(429, limited, {"retry-after": "5"}))
-    sleep = FakeSleep()
-
-    events = await collect(LlamaAPI(), chat(MODEL), sleep)
-
-    assert events == [
-        Failure(
-            ErrorKind.RATE_LIMIT,
-            "Rate limited by Meta Llama API (429): Rate limit exceeded — retried 3 times over 15 s",
-            False,
-            status=429,
-        )
-    ]
-    assert route.call_count == 4
-    assert sleep.delays == [5.0, 5.0, 5.0]
-
-
-@respx.mock
-async def test_error_event_after_text_is_reported_at_once() -> None:
-    route = respx.post(URL).mock(return_value=sse(recorded("llama_api", "error_in_stream")))
-
-    events = await collect(LlamaAPI(), chat(MODEL))
-
-    assert events == [
-        TextDelta("Once upon"),
-        Failure(
-            ErrorKind.UPSTREAM,
-            "Meta Llama API reported an error (server_error): The model is overloaded, please "
-            "try again later.",
-            False,
-        ),
-    ]
-    assert route.call_count == 1
-
-
-@respx.mock
-async def test_error_event_of_another_shape_before_any_text_is_retried() -> None:
-    # The error event's data shape is UNCONFIRMED: a problem+json body is read too.
-    error = (
-        b"event: error\n"
-        b'data: {"title":"Too Many Requests","detail":"Rate limit exceeded","status":429}\n\n'
-    )
-    route = respx.post(URL).mock(side_effect=lambda request: sse(error))
-    sleep = FakeSleep()
-
-    events = await collect(LlamaAPI(), chat(MODEL), sleep)
-
-    assert len(events) == 1
-    failure = events[0]
-    assert isinstance(failure, Failure)
-    assert failure.kind is ErrorKind.RATE_LIMIT
-    assert failure.message.startswith(
-        "Meta Llama API reported an error (429): Too Many Requests: Rate limit exceeded"
-        " — retried 3 times"
-    )
-    assert route.call_count == 4
-
-
-@respx.mock
-async def test_malformed_line_is_skipped_and_the_rest_parsed() -> None:
-    respx.post(URL).mock(return_value=sse(recorded("llama_api", "malformed")))
-
-    events = await collect(LlamaAPI(), chat(MODEL))
-
-    assert events == [
-        TextDelta("Fine"),
-        TextDelta(", thanks."),
-        Usage(input_tokens=7, output_tokens=5),
-        Finish("stop"),
-    ]
-
-
-@respx.mock
-async def test_connection_cut_mid_answer() -> None:
-    data = recorded("llama_api", "answer")
-    respx.post(URL).mock(return_value=sse(cut_before(data, b'" help?"')))
-
-    events = await collect(LlamaAPI(), chat(MODEL))
-
-    assert events == [
-        TextDelta("Hello"),
-        TextDelta("! How can I"),
-        Failure(ErrorKind.NETWORK, "The connection to Meta Llama API was cut mid-answer", False),
-    ]
-
-
-@respx.mock
-async def test_closed_before_the_complete_event_is_a_cut() -> None:
-    data = recorded("llama_api", "answer")
-    respx.post(URL).mock(return_value=sse(head(data, b'"event_type":"complete"')))
-
-    events = await collect(LlamaAPI(), chat(MODEL))
-
-    assert events[-1] == Failure(
-        ErrorKind.NETWORK, "The connection to Meta Llama API was cut mid-answer", False
-    )
 
 
 @respx.mock
@@ -397,20 +235,6 @@ async def test_unexpected_json_shapes_are_ignored_not_crashed_on() -> None:
     assert events == ANSWER
 
 
-@respx.mock
-async def test_closing_early_closes_the_http_response() -> None:
-    body = Replay(pieces(recorded("llama_api", "answer"), size=16))
-    respx.post(URL).mock(return_value=sse(body))
-
-    async with httpx.AsyncClient() as client:
-        stream = LlamaAPI().stream(client, chat(MODEL))
-        assert await anext(stream) == TextDelta("Hello")
-        await stream.aclose()
-
-        assert body.closed
-    assert body.read < len(body.chunks)
-
-
 # --------------------------------------------------------------------------- /compat/v1
 
 
@@ -445,25 +269,6 @@ async def test_compatible_endpoint_streams_openai_chunks() -> None:
         "temperature": 0.5,
         "max_completion_tokens": 100,
     }
-
-
-@respx.mock
-async def test_compatible_endpoint_errors_read_like_the_native_ones() -> None:
-    respx.post(COMPAT_URL).mock(
-        return_value=error_body(401, {"title": "Unauthorized", "detail": "Invalid API key"})
-    )
-
-    events = await collect(LlamaAPICompatible(), chat(MODEL))
-
-    assert events == [
-        Failure(
-            ErrorKind.AUTH,
-            "Meta Llama API (OpenAI-compatible) rejected the API key (401): Unauthorized: "
-            "Invalid API key",
-            True,
-            status=401,
-        )
-    ]
 
 
 def test_both_paths_share_the_key_and_declare_what_they_take() -> None:

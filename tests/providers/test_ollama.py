@@ -1,4 +1,6 @@
-"""Ollama's native /api/chat, replayed from recorded NDJSON streams."""
+"""What is Ollama's own in its native /api/chat (NDJSON): the request bytes (options, images as
+base64, think), done reasons, its sentences for a missing key or model, lines split anywhere.
+The scenarios every adapter shares are in test_contract.py."""
 
 from __future__ import annotations
 
@@ -25,11 +27,9 @@ from providers.base import (
 from providers.ollama import Ollama
 from tests.providers.replay import (
     KEY,
-    FakeSleep,
     Replay,
     chat,
     collect,
-    cut_before,
     error_body,
     pieces,
     recorded,
@@ -50,13 +50,6 @@ ANSWER = [
 def ndjson(body: bytes | Replay, status: int = 200) -> httpx.Response:
     stream = body if isinstance(body, Replay) else Replay(pieces(body))
     return httpx.Response(status, headers={"content-type": "application/x-ndjson"}, stream=stream)
-
-
-@respx.mock
-async def test_answer_with_usage() -> None:
-    respx.post(URL).mock(return_value=ndjson(recorded("ollama_native", "answer")))
-
-    assert await collect(Ollama(), chat("llama3.2:3b", key="")) == ANSWER
 
 
 @respx.mock
@@ -225,18 +218,6 @@ async def test_done_reason_length_and_a_missing_done_reason() -> None:
 
 
 @respx.mock
-async def test_bad_key_is_a_permanent_auth_failure() -> None:
-    route = respx.post(URL).mock(return_value=error_body(401, {"error": "unauthorized"}))
-
-    events = await collect(Ollama(), chat("llama3.2:3b"))
-
-    assert events == [
-        Failure(ErrorKind.AUTH, "Ollama rejected the API key (401): unauthorized", True, status=401)
-    ]
-    assert route.call_count == 1
-
-
-@respx.mock
 async def test_401_without_a_key_says_which_variable_to_set() -> None:
     respx.post(URL).mock(return_value=error_body(401, {"error": "unauthorized"}))
 
@@ -290,41 +271,6 @@ async def test_404_from_something_that_is_not_ollama() -> None:
 
 
 @respx.mock
-async def test_429_honours_retry_after_then_streams() -> None:
-    respx.post(URL).mock(
-        side_effect=[
-            error_body(429, {"error": "too many requests"}, {"retry-after": "7"}),
-            ndjson(recorded("ollama_native", "answer")),
-        ]
-    )
-    sleep = FakeSleep()
-
-    assert await collect(Ollama(), chat("llama3.2:3b"), sleep) == ANSWER
-    assert sleep.delays == [7.0]
-
-
-@respx.mock
-async def test_429_every_time_gives_up_after_three_retries() -> None:
-    route = respx.post(URL).mock(
-        return_value=error_body(429, {"error": "too many requests"}, {"retry-after": "7"})
-    )
-    sleep = FakeSleep()
-
-    events = await collect(Ollama(), chat("llama3.2:3b"), sleep)
-
-    assert events == [
-        Failure(
-            ErrorKind.RATE_LIMIT,
-            "Rate limited by Ollama (429): too many requests — retried 3 times over 21 s",
-            False,
-            status=429,
-        )
-    ]
-    assert route.call_count == 4
-    assert sleep.delays == [7.0, 7.0, 7.0]
-
-
-@respx.mock
 async def test_out_of_memory_is_not_retried() -> None:
     route = respx.post(URL).mock(
         return_value=error_body(
@@ -345,87 +291,6 @@ async def test_out_of_memory_is_not_retried() -> None:
         )
     ]
     assert route.call_count == 1
-
-
-@respx.mock
-async def test_error_line_mid_stream_is_reported_with_the_text_before_it() -> None:
-    route = respx.post(URL).mock(return_value=ndjson(recorded("ollama_native", "error_in_stream")))
-
-    events = await collect(Ollama(), chat("gemma3:4b", key=""))
-
-    assert events == [
-        TextDelta("Yes"),
-        TextDelta(", I can"),
-        Failure(
-            ErrorKind.UPSTREAM,
-            "Ollama reported an error: an error was encountered while running the model: "
-            "unexpected EOF",
-            False,
-        ),
-    ]
-    assert route.call_count == 1
-
-
-@respx.mock
-async def test_error_line_before_any_text_is_retried() -> None:
-    data = recorded("ollama_native", "error_in_stream")
-    error_only = data[data.index(b'{"error"') :]
-    route = respx.post(URL).mock(side_effect=lambda request: ndjson(error_only))
-    sleep = FakeSleep()
-
-    events = await collect(Ollama(), chat("gemma3:4b", key=""), sleep)
-
-    assert len(events) == 1
-    failure = events[0]
-    assert isinstance(failure, Failure)
-    assert failure.kind is ErrorKind.UPSTREAM
-    assert failure.message.startswith(
-        "Ollama reported an error: an error was encountered while running the model: "
-        "unexpected EOF — retried 3 times"
-    )
-    assert route.call_count == 4
-    assert len(sleep.delays) == 3
-
-
-@respx.mock
-async def test_malformed_line_is_skipped_and_the_rest_parsed() -> None:
-    respx.post(URL).mock(return_value=ndjson(recorded("ollama_native", "malformed")))
-
-    events = await collect(Ollama(), chat("llama3.2:3b", key=""))
-
-    assert events == [
-        TextDelta("Fine"),
-        TextDelta(", thanks."),
-        Usage(input_tokens=7, output_tokens=5),
-        Finish("stop"),
-    ]
-
-
-@respx.mock
-async def test_connection_cut_mid_answer() -> None:
-    data = recorded("ollama_native", "answer")
-    respx.post(URL).mock(return_value=ndjson(cut_before(data, b'" help?"')))
-
-    events = await collect(Ollama(), chat("llama3.2:3b", key=""))
-
-    assert events == [
-        TextDelta("Hello"),
-        TextDelta("! How can I"),
-        Failure(ErrorKind.NETWORK, "The connection to Ollama was cut mid-answer", False),
-    ]
-
-
-@respx.mock
-async def test_body_closed_before_the_done_line_is_a_cut() -> None:
-    data = recorded("ollama_native", "answer")
-    respx.post(URL).mock(return_value=ndjson(data[: data.index(b'"done":true')]))
-
-    events = await collect(Ollama(), chat("llama3.2:3b", key=""))
-
-    assert events[-1] == Failure(
-        ErrorKind.NETWORK, "The connection to Ollama was cut mid-answer", False
-    )
-    assert TextDelta(" help?") in events
 
 
 @respx.mock
@@ -493,20 +358,6 @@ def test_parameters_follow_ollama_names_and_bounds() -> None:
     with pytest.raises(ParamError, match="Unknown parameter: presence_penalty."):
         Ollama.clean_params({"presence_penalty": 1})
     assert not Ollama.needs_key
-
-
-@respx.mock
-async def test_closing_early_closes_the_http_response() -> None:
-    body = Replay(pieces(recorded("ollama_native", "answer"), size=16))
-    respx.post(URL).mock(return_value=ndjson(body))
-
-    async with httpx.AsyncClient() as client:
-        stream = Ollama().stream(client, chat("llama3.2:3b", key=""))
-        assert await anext(stream) == TextDelta("Hello")
-        await stream.aclose()
-
-        assert body.closed
-    assert body.read < len(body.chunks)
 
 
 @respx.mock

@@ -1,5 +1,6 @@
-"""Huawei Pangu: IAM token exchange (cached, shared, renewed) or app code, then an OpenAI-like
-stream replayed from recordings."""
+"""What is Huawei Pangu's own: the IAM token exchange (cached, shared, renewed) or an app
+code, the request bytes, its set-up errors. The scenarios every adapter shares (with the IAM
+exchange mocked) are in test_contract.py."""
 
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ from providers.base import (
     Finish,
     Message,
     ParamError,
-    ReasoningDelta,
     TextDelta,
     ToolCall,
     ToolSpec,
@@ -29,12 +29,9 @@ from providers.base import (
 from providers.pangu import IAMTokens, Pangu
 from tests.providers.replay import (
     FakeSleep,
-    Replay,
     collect,
-    cut_before,
     error_body,
     head,
-    pieces,
     recorded,
     sent_json,
     sse,
@@ -264,37 +261,6 @@ async def test_401_after_renewal_is_a_permanent_auth_failure() -> None:
 
 
 @respx.mock
-async def test_wrong_password_at_iam_is_permanent_and_never_echoed() -> None:
-    iam = respx.post(IAM_URL).mock(
-        return_value=error_body(
-            401,
-            {
-                "error": {
-                    "code": 401,
-                    "message": f"The username or password is wrong: {IAM['password']}",
-                    "title": "Unauthorized",
-                }
-            },
-        )
-    )
-    chat = respx.post(CHAT_URL)
-
-    events = await collect(pangu(), ask())
-
-    assert events == [
-        Failure(
-            ErrorKind.AUTH,
-            "Huawei Cloud IAM refused the Huawei Pangu account (user name, password, domain or "
-            "project) (401): The username or password is wrong: [redacted]",
-            permanent=True,
-            status=401,
-        )
-    ]
-    assert iam.call_count == 1
-    assert not chat.called
-
-
-@respx.mock
 async def test_iam_trouble_is_retried() -> None:
     iam = respx.post(IAM_URL).mock(
         side_effect=[
@@ -420,22 +386,6 @@ def test_parameters_follow_pangu_bounds() -> None:
 
 
 @respx.mock
-async def test_reasoning_then_answer_cut_by_length() -> None:
-    respx.post(IAM_URL).mock(return_value=iam_answer())
-    respx.post(CHAT_URL).mock(return_value=sse(recorded("pangu", "reasoning")))
-
-    events = await collect(pangu(), ask())
-
-    assert events == [
-        ReasoningDelta("先估算：27×450=12150，"),
-        ReasoningDelta("再加27×3=81，得12231。"),
-        TextDelta("27 × 453 = 12231"),
-        Usage(input_tokens=20, output_tokens=256),
-        Finish("length"),
-    ]
-
-
-@respx.mock
 async def test_tool_call_is_sent_and_assembled() -> None:
     respx.post(IAM_URL).mock(return_value=iam_answer())
     chat = respx.post(CHAT_URL).mock(return_value=sse(recorded("pangu", "tool_call")))
@@ -463,121 +413,12 @@ async def test_tool_call_is_sent_and_assembled() -> None:
 
 
 @respx.mock
-async def test_429_honours_retry_after() -> None:
-    throttled = {"error_code": "APIG.0308", "error_msg": "The request is throttled."}
-    respx.post(IAM_URL).mock(return_value=iam_answer())
-    chat = respx.post(CHAT_URL).mock(return_value=error_body(429, throttled, {"Retry-After": "9"}))
-    sleep = FakeSleep()
-
-    events = await collect(pangu(), ask(), sleep)
-
-    assert events == [
-        Failure(
-            ErrorKind.RATE_LIMIT,
-            "Rate limited by Huawei Pangu (429): The request is throttled. [APIG.0308] "
-            "— retried 3 times over 27 s",
-            permanent=False,
-            status=429,
-        )
-    ]
-    assert sleep.delays == [9.0, 9.0, 9.0]
-    assert chat.call_count == 4
-
-
-@respx.mock
-async def test_error_inside_a_200_stream_is_retried_then_reported() -> None:
-    respx.post(IAM_URL).mock(return_value=iam_answer())
-    chat = respx.post(CHAT_URL).mock(
-        side_effect=lambda _: sse(recorded("pangu", "error_in_stream"))
-    )
-    sleep = FakeSleep()
-
-    events = await collect(pangu(), ask(), sleep)
-
-    assert len(events) == 1
-    failure = events[0]
-    assert isinstance(failure, Failure)
-    assert failure.kind is ErrorKind.UPSTREAM
-    assert not failure.permanent
-    assert failure.message.startswith(
-        "Huawei Pangu reported an error (PANGU.3267): The inference service is busy, please "
-        "try again later. — retried 3 times over"
-    )
-    assert chat.call_count == 4
-
-
-@respx.mock
-async def test_error_after_text_is_reported_at_once() -> None:
-    data = recorded("pangu", "answer")
-    error = b'data:{"error_code":"PANGU.3291","error_msg":"Output blocked by content policy"}\n\n'
-    respx.post(IAM_URL).mock(return_value=iam_answer())
-    chat = respx.post(CHAT_URL).mock(return_value=sse(head(data, "。".encode()) + error))
-
-    events = await collect(pangu(), ask())
-
-    assert events == [
-        TextDelta("您好"),
-        TextDelta("，我是盘古大模型"),
-        Failure(
-            ErrorKind.CONTENT_FILTER,
-            "Huawei Pangu reported an error (PANGU.3291): Output blocked by content policy",
-            permanent=True,
-        ),
-    ]
-    assert chat.call_count == 1
-
-
-@respx.mock
-async def test_malformed_line_is_skipped() -> None:
-    respx.post(IAM_URL).mock(return_value=iam_answer())
-    respx.post(CHAT_URL).mock(return_value=sse(recorded("pangu", "malformed")))
-
-    events = await collect(pangu(), ask())
-
-    assert events == [
-        TextDelta("好的"),
-        TextDelta("，谢谢。"),
-        Usage(input_tokens=6, output_tokens=4),
-        Finish("stop"),
-    ]
-
-
-@respx.mock
-async def test_connection_cut_mid_answer() -> None:
-    data = recorded("pangu", "answer")
-    respx.post(IAM_URL).mock(return_value=iam_answer())
-    respx.post(CHAT_URL).mock(return_value=sse(cut_before(data, "。".encode())))
-
-    events = await collect(pangu(), ask())
-
-    assert events == [
-        TextDelta("您好"),
-        TextDelta("，我是盘古大模型"),
-        Failure(ErrorKind.NETWORK, "The connection to Huawei Pangu was cut mid-answer", False),
-    ]
-
-
-@respx.mock
 async def test_end_without_done_after_a_finish_reason_is_complete() -> None:
     data = recorded("pangu", "answer")
     respx.post(IAM_URL).mock(return_value=iam_answer())
     respx.post(CHAT_URL).mock(return_value=sse(head(data, b"[DONE]")))
 
     assert await collect(pangu(), ask()) == ANSWER
-
-
-@respx.mock
-async def test_closing_early_closes_the_response() -> None:
-    body = Replay(pieces(recorded("pangu", "answer"), size=16))
-    respx.post(IAM_URL).mock(return_value=iam_answer())
-    respx.post(CHAT_URL).mock(return_value=sse(body))
-
-    async with httpx.AsyncClient() as client:
-        stream = pangu().stream(client, ask())
-        assert await anext(stream) == TextDelta("您好")
-        await stream.aclose()
-
-        assert body.closed
 
 
 def test_fixtures_use_data_without_a_space() -> None:

@@ -1,6 +1,7 @@
-"""Baidu Qianfan / ERNIE: v1 (AK/SK → access token, cached and refreshed; ``result``
-chunks ending on ``is_end``; bare-JSON errors) and v2 (OpenAI-compatible, bearer key),
-replayed from recorded streams."""
+"""What is Baidu Qianfan / ERNIE's own: v1 (AK/SK → access token, cached and refreshed;
+``result`` chunks ending on ``is_end``; bare-JSON errors in 200 bodies) and v2's request bytes.
+The scenarios every adapter shares (with v1's token exchange mocked) are in
+test_contract.py."""
 
 from __future__ import annotations
 
@@ -22,22 +23,16 @@ from providers.base import (
     ImagePart,
     Message,
     ParamError,
-    ReasoningDelta,
     TextDelta,
     TextPart,
-    ToolCall,
     ToolSpec,
     Usage,
 )
 from providers.qianfan import TOKENS, AccessTokens, Qianfan, QianfanV1
 from tests.providers.replay import (
     FakeSleep,
-    Replay,
     collect,
-    cut_before,
     error_body,
-    head,
-    pieces,
     recorded,
     sent_json,
     sse,
@@ -336,34 +331,6 @@ async def test_v1_token_refused_again_after_refresh_is_a_permanent_auth_failure(
 
 
 @respx.mock
-async def test_v1_bad_keys_at_the_token_exchange_are_permanent_and_never_echoed() -> None:
-    oauth = respx.post(OAUTH_URL).mock(
-        return_value=httpx.Response(
-            401,
-            json={
-                "error": "invalid_client",
-                "error_description": f"Client authentication failed: {SK}",
-            },
-        )
-    )
-    chat = respx.post(CHAT_URL).mock(return_value=v1_stream("v1_answer"))
-
-    events = await collect(QianfanV1(clock=Clock()), v1_chat())
-
-    assert events == [
-        Failure(
-            ErrorKind.AUTH,
-            "Baidu Qianfan rejected the API key or secret key (401): invalid_client Client "
-            "authentication failed: [redacted]",
-            permanent=True,
-            status=401,
-        )
-    ]
-    assert oauth.call_count == 1
-    assert chat.call_count == 0
-
-
-@respx.mock
 async def test_v1_token_exchange_trouble_is_retried() -> None:
     oauth = respx.post(OAUTH_URL).mock(
         side_effect=[httpx.Response(502, text="Bad Gateway"), token_answer()]
@@ -400,33 +367,6 @@ async def test_v1_refuses_images_before_any_call() -> None:
             permanent=True,
         )
     ]
-
-
-@respx.mock
-async def test_v1_429_honours_retry_after_and_gives_up_after_three_retries() -> None:
-    respx.post(OAUTH_URL).mock(return_value=token_answer())
-    chat = respx.post(CHAT_URL).mock(
-        return_value=error_body(
-            429,
-            {"error_code": 336501, "error_msg": "Rate limit reached for RPM"},
-            {"retry-after": "7"},
-        )
-    )
-    sleep = FakeSleep()
-
-    events = await collect(QianfanV1(clock=Clock()), v1_chat(), sleep)
-
-    assert events == [
-        Failure(
-            ErrorKind.RATE_LIMIT,
-            "Rate limited by Baidu Qianfan (336501): Rate limit reached for RPM — retried 3 "
-            "times over 21 s",
-            permanent=False,
-            status=429,
-        )
-    ]
-    assert sleep.delays == [7.0, 7.0, 7.0]
-    assert chat.call_count == 4
 
 
 @respx.mock
@@ -508,40 +448,6 @@ async def test_v1_error_codes_in_a_200_body(
 
 
 @respx.mock
-async def test_v1_error_line_after_text_is_reported_at_once() -> None:
-    respx.post(OAUTH_URL).mock(return_value=token_answer())
-    chat = respx.post(CHAT_URL).mock(return_value=v1_stream("v1_error_line"))
-
-    events = await collect(QianfanV1(clock=Clock()), v1_chat())
-
-    assert events == [
-        TextDelta("长城始建于"),
-        Failure(
-            ErrorKind.UPSTREAM,
-            "Baidu Qianfan is under heavy load (336100): system busy, please try again later",
-            permanent=False,
-        ),
-    ]
-    assert chat.call_count == 1
-
-
-@respx.mock
-async def test_v1_function_call() -> None:
-    respx.post(OAUTH_URL).mock(return_value=token_answer())
-    respx.post(CHAT_URL).mock(return_value=v1_stream("v1_function_call"))
-
-    events = await collect(
-        QianfanV1(clock=Clock()), dataclasses.replace(v1_chat(), tools=(WEATHER,))
-    )
-
-    assert events == [
-        ToolCall("call_0", "get_weather", '{"city":"北京","unit":"celsius"}'),
-        Usage(input_tokens=118, output_tokens=31),
-        Finish("tool_calls"),
-    ]
-
-
-@respx.mock
 async def test_v1_unsafe_input_ends_as_content_filtered() -> None:
     respx.post(OAUTH_URL).mock(return_value=token_answer())
     respx.post(CHAT_URL).mock(return_value=v1_stream("v1_blocked"))
@@ -553,49 +459,6 @@ async def test_v1_unsafe_input_ends_as_content_filtered() -> None:
         Usage(input_tokens=11, output_tokens=9),
         Finish("content_filter"),
     ]
-
-
-@respx.mock
-async def test_v1_malformed_line_is_skipped() -> None:
-    respx.post(OAUTH_URL).mock(return_value=token_answer())
-    respx.post(CHAT_URL).mock(return_value=v1_stream("v1_malformed"))
-
-    events = await collect(QianfanV1(clock=Clock()), v1_chat())
-
-    assert events == [
-        TextDelta("好的，"),
-        TextDelta("谢谢。"),
-        Usage(input_tokens=5, output_tokens=4),
-        Finish("stop"),
-    ]
-
-
-@respx.mock
-async def test_v1_connection_cut_mid_answer() -> None:
-    respx.post(OAUTH_URL).mock(return_value=token_answer())
-    data = recorded("qianfan", "v1_answer")
-    respx.post(CHAT_URL).mock(return_value=sse(cut_before(data, "有什么可以帮你".encode())))
-
-    events = await collect(QianfanV1(clock=Clock()), v1_chat())
-
-    assert events == [
-        TextDelta("你好！"),
-        TextDelta("我是文心一言，"),
-        Failure(ErrorKind.NETWORK, "The connection to Baidu Qianfan was cut mid-answer", False),
-    ]
-
-
-@respx.mock
-async def test_v1_stream_closed_before_is_end_is_cut() -> None:
-    respx.post(OAUTH_URL).mock(return_value=token_answer())
-    data = recorded("qianfan", "v1_answer")
-    respx.post(CHAT_URL).mock(return_value=sse(head(data, b'"is_end":true')))
-
-    events = await collect(QianfanV1(clock=Clock()), v1_chat())
-
-    assert events[-1] == Failure(
-        ErrorKind.NETWORK, "The connection to Baidu Qianfan was cut mid-answer", False
-    )
 
 
 def test_v1_declares_its_credentials_and_parameters() -> None:
@@ -711,105 +574,6 @@ async def test_v2_without_app_id_sends_no_appid_header() -> None:
 
 
 @respx.mock
-async def test_v2_reasoning() -> None:
-    respx.post(V2_URL).mock(return_value=sse(recorded("qianfan", "v2_reasoning")))
-
-    events = await collect(Qianfan(), v2_chat())
-
-    assert events == [
-        ReasoningDelta("9.11 和 9.9 比较："),
-        ReasoningDelta("0.11 < 0.90。"),
-        TextDelta("9.9 更大。"),
-        Usage(input_tokens=12, output_tokens=28, reasoning_tokens=22),
-        Finish("stop"),
-    ]
-
-
-@respx.mock
-async def test_v2_tool_call_arguments_are_assembled() -> None:
-    respx.post(V2_URL).mock(return_value=sse(recorded("qianfan", "v2_tool_call")))
-
-    events = await collect(Qianfan(), dataclasses.replace(v2_chat(), tools=(WEATHER,)))
-
-    assert events == [
-        ToolCall("call_5e1b8a2f0c", "get_weather", '{"city": "上海"}'),
-        Usage(input_tokens=96, output_tokens=17),
-        Finish("tool_calls"),
-    ]
-
-
-@respx.mock
-async def test_v2_bad_key_is_permanent_and_never_echoed() -> None:
-    route = respx.post(V2_URL).mock(
-        return_value=error_body(
-            401,
-            {
-                "error": {
-                    "code": "invalid_iam_token",
-                    "message": f"IAM Certification failed for {V2_KEY[:40]}",
-                    "type": "invalid_request_error",
-                },
-                "id": "as-0bq6wuz3ha",
-            },
-        )
-    )
-
-    events = await collect(Qianfan(), v2_chat())
-
-    assert events == [
-        Failure(
-            ErrorKind.AUTH,
-            "Baidu Qianfan rejected the API key (401): IAM Certification failed for [redacted]",
-            permanent=True,
-            status=401,
-        )
-    ]
-    assert route.call_count == 1
-
-
-@respx.mock
-async def test_v2_429_honours_retry_after_then_streams() -> None:
-    limited = {
-        "error": {
-            "code": "rpm_rate_limit_exceeded",
-            "message": "Rate limit reached for RPM",
-            "type": "rate_limit_exceeded",
-        },
-        "id": "as-9xq2b7wz1c",
-    }
-    respx.post(V2_URL).mock(
-        side_effect=[
-            error_body(429, limited, {"retry-after": "4"}),
-            error_body(429, limited, {"retry-after": "4"}),
-            sse(recorded("qianfan", "v2_answer")),
-        ]
-    )
-    sleep = FakeSleep()
-
-    assert await collect(Qianfan(), v2_chat(), sleep) == V2_ANSWER
-    assert sleep.delays == [4.0, 4.0]
-
-
-@respx.mock
-async def test_v2_429_every_time_names_the_retries() -> None:
-    limited = {"error": {"code": "tpm_rate_limit_exceeded", "message": "Rate limit reached"}}
-    respx.post(V2_URL).mock(return_value=error_body(429, limited, {"retry-after": "2"}))
-    sleep = FakeSleep()
-
-    events = await collect(Qianfan(), v2_chat(), sleep)
-
-    assert events == [
-        Failure(
-            ErrorKind.RATE_LIMIT,
-            "Rate limited by Baidu Qianfan (429): Rate limit reached — retried 3 times over 6 s",
-            permanent=False,
-            status=429,
-        )
-    ]
-    assert sleep.delays == [2.0, 2.0, 2.0]
-
-
-@respx.mock
 async def test_v2_unsafe_image_is_a_content_filter_failure() -> None:
     respx.post(V2_URL).mock(
         return_value=error_body(
@@ -835,64 +599,6 @@ async def test_v2_unsafe_image_is_a_content_filter_failure() -> None:
             status=400,
         )
     ]
-
-
-@respx.mock
-async def test_v2_error_inside_the_stream_after_text() -> None:
-    route = respx.post(V2_URL).mock(return_value=sse(recorded("qianfan", "v2_error_in_stream")))
-
-    events = await collect(Qianfan(), v2_chat())
-
-    assert events == [
-        TextDelta("杭州的"),
-        Failure(
-            ErrorKind.UPSTREAM,
-            "Baidu Qianfan reported an error (internal_error): Internal error, please retry later",
-            permanent=False,
-        ),
-    ]
-    assert route.call_count == 1
-
-
-@respx.mock
-async def test_v2_malformed_line_is_skipped() -> None:
-    respx.post(V2_URL).mock(return_value=sse(recorded("qianfan", "v2_malformed")))
-
-    events = await collect(Qianfan(), v2_chat())
-
-    assert events == [
-        TextDelta("好的"),
-        TextDelta("。"),
-        Usage(input_tokens=4, output_tokens=2),
-        Finish("stop"),
-    ]
-
-
-@respx.mock
-async def test_v2_connection_cut_mid_answer() -> None:
-    data = recorded("qianfan", "v2_answer")
-    respx.post(V2_URL).mock(return_value=sse(cut_before(data, "帮你的吗".encode())))
-
-    events = await collect(Qianfan(), v2_chat())
-
-    assert events == [
-        TextDelta("你好！"),
-        TextDelta("有什么可以"),
-        Failure(ErrorKind.NETWORK, "The connection to Baidu Qianfan was cut mid-answer", False),
-    ]
-
-
-@respx.mock
-async def test_v2_closing_early_closes_the_response() -> None:
-    body = Replay(pieces(recorded("qianfan", "v2_answer")))
-    respx.post(V2_URL).mock(return_value=sse(body))
-
-    async with httpx.AsyncClient() as client:
-        stream = Qianfan().stream(client, v2_chat(), sleep=FakeSleep())
-        assert await anext(stream) == TextDelta("你好！")
-        await stream.aclose()
-
-    assert body.closed
 
 
 def test_v2_declares_its_credentials_and_parameters() -> None:

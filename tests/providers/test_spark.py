@@ -1,5 +1,7 @@
-"""iFlytek Spark: the WebSocket API against a real local websocket server replaying recorded
-frames, and the HTTP endpoint replayed from recorded streams."""
+"""iFlytek Spark: the WebSocket API (signed URL, frames, errors, timeouts) against a real local
+websocket server replaying recorded frames, and what is the HTTP endpoint's own (its request
+bytes, tools as an object, error codes in a 200 body). The HTTP endpoint's shared scenarios
+are in test_contract.py."""
 
 from __future__ import annotations
 
@@ -43,11 +45,7 @@ from providers.spark import Spark, SparkHTTP, signed_url
 from tests.providers.replay import (
     STREAMS,
     FakeSleep,
-    Replay,
     collect,
-    cut_before,
-    error_body,
-    pieces,
     recorded,
     sent_json,
     sse,
@@ -651,21 +649,6 @@ async def test_http_answer_and_exact_request() -> None:
 
 
 @respx.mock
-async def test_http_reasoning() -> None:
-    respx.post(HTTP_URL).mock(return_value=sse(recorded("spark", "http_reasoning")))
-
-    events = await collect(SparkHTTP(), http_ask("x1"))
-
-    assert events == [
-        ReasoningDelta("先算27×400=10800，"),
-        ReasoningDelta("再加27×53=1431。"),
-        TextDelta("12231"),
-        Usage(input_tokens=11, output_tokens=37, reasoning_tokens=31),
-        Finish("stop"),
-    ]
-
-
-@respx.mock
 async def test_http_tool_call_given_as_an_object() -> None:
     route = respx.post(HTTP_URL).mock(return_value=sse(recorded("spark", "http_tool_call")))
 
@@ -689,56 +672,6 @@ async def test_http_tool_call_given_as_an_object() -> None:
 
 
 @respx.mock
-async def test_http_bad_password() -> None:
-    route = respx.post(HTTP_URL).mock(
-        return_value=error_body(
-            401,
-            {
-                "error": {
-                    "message": "invalid user",
-                    "type": "invalid_request_error",
-                    "param": None,
-                    "code": "10401",
-                }
-            },
-        )
-    )
-
-    events = await collect(SparkHTTP(), http_ask())
-
-    assert events == [
-        Failure(
-            ErrorKind.AUTH,
-            "iFlytek Spark (HTTP) rejected the API password (401): invalid user",
-            permanent=True,
-            status=401,
-        )
-    ]
-    assert route.call_count == 1
-
-
-@respx.mock
-async def test_http_429_honours_retry_after() -> None:
-    limited = {"code": 11202, "message": "AppIdQpsOverFlowError", "sid": "cha000b1a2c"}
-    route = respx.post(HTTP_URL).mock(return_value=error_body(429, limited, {"retry-after": "7"}))
-    sleep = FakeSleep()
-
-    events = await collect(SparkHTTP(), http_ask(), sleep)
-
-    assert events == [
-        Failure(
-            ErrorKind.RATE_LIMIT,
-            "Rate limited by iFlytek Spark (HTTP) (11202): AppIdQpsOverFlowError "
-            "— retried 3 times over 21 s",
-            permanent=False,
-            status=429,
-        )
-    ]
-    assert sleep.delays == [7.0, 7.0, 7.0]
-    assert route.call_count == 4
-
-
-@respx.mock
 async def test_http_error_code_in_a_200_body() -> None:
     route = respx.post(HTTP_URL).mock(
         return_value=httpx.Response(
@@ -759,66 +692,6 @@ async def test_http_error_code_in_a_200_body() -> None:
         )
     ]
     assert route.call_count == 1
-
-
-@respx.mock
-async def test_http_error_code_mid_stream() -> None:
-    respx.post(HTTP_URL).mock(return_value=sse(recorded("spark", "http_output_blocked")))
-
-    events = await collect(SparkHTTP(), http_ask())
-
-    assert events == [
-        TextDelta("我来"),
-        Failure(
-            ErrorKind.CONTENT_FILTER,
-            "iFlytek Spark (HTTP) blocked the content (10014): "
-            "输出内容涉及敏感信息，审核不通过，后续结果无法展示给用户",
-            permanent=True,
-        ),
-    ]
-
-
-@respx.mock
-async def test_http_malformed_line_is_skipped() -> None:
-    respx.post(HTTP_URL).mock(return_value=sse(recorded("spark", "http_malformed")))
-
-    events = await collect(SparkHTTP(), http_ask())
-
-    assert events == [
-        TextDelta("很好"),
-        TextDelta("，谢谢。"),
-        Usage(input_tokens=3, output_tokens=5),
-        Finish("stop"),
-    ]
-
-
-@respx.mock
-async def test_http_connection_cut() -> None:
-    data = recorded("spark", "http_answer")
-    respx.post(HTTP_URL).mock(return_value=sse(cut_before(data, "可以帮你".encode())))
-
-    events = await collect(SparkHTTP(), http_ask())
-
-    assert events == [
-        TextDelta("你好"),
-        TextDelta("，有什么"),
-        Failure(
-            ErrorKind.NETWORK, "The connection to iFlytek Spark (HTTP) was cut mid-answer", False
-        ),
-    ]
-
-
-@respx.mock
-async def test_http_closing_early_closes_the_response() -> None:
-    body = Replay(pieces(recorded("spark", "http_answer"), size=16))
-    respx.post(HTTP_URL).mock(return_value=sse(body))
-
-    async with httpx.AsyncClient() as client:
-        stream = SparkHTTP().stream(client, http_ask())
-        assert await anext(stream) == TextDelta("你好")
-        await stream.aclose()
-
-        assert body.closed
 
 
 def test_fixtures_are_one_frame_per_line() -> None:

@@ -1,5 +1,6 @@
-"""Zhipu GLM (open.bigmodel.cn), replayed from recorded streams; the JWT is recomputed here
-by hand from Zhipu's recipe (PROVIDERS.md §7)."""
+"""What is Zhipu GLM's own: the JWT (recomputed here by hand from Zhipu's recipe, PROVIDERS.md
+§7), the request bytes, its error codes and finish reasons. The scenarios every adapter
+shares are in test_contract.py."""
 
 from __future__ import annotations
 
@@ -22,18 +23,14 @@ from providers.base import (
     ReasoningDelta,
     TextDelta,
     TextPart,
-    ToolCall,
     ToolSpec,
     Usage,
 )
 from providers.zhipu import Zhipu
 from tests.providers.replay import (
-    FakeSleep,
     chat,
     collect,
-    cut_before,
     error_body,
-    head,
     recorded,
     sent_json,
     sse,
@@ -195,47 +192,6 @@ async def test_reasoning_content_of_glm_4_5() -> None:
 
 
 @respx.mock
-async def test_tool_call_in_one_chunk() -> None:
-    respx.post(URL).mock(return_value=sse(recorded("zhipu", "tool_call")))
-
-    events = await collect(zhipu(), chat("glm-4-plus", key=KEY))
-
-    assert events == [
-        ToolCall("call_-8963210461946870281", "get_weather", '{"city": "北京"}'),
-        Usage(input_tokens=178, output_tokens=12, reasoning_tokens=None),
-        Finish("tool_calls"),
-    ]
-
-
-@respx.mock
-async def test_bad_key_is_a_permanent_auth_failure() -> None:
-    route = respx.post(URL).mock(
-        return_value=error_body(
-            401,
-            {
-                "error": {
-                    "code": "1002",
-                    "message": "Authorization Token非法，请确认Token正确传递。",
-                }
-            },
-        )
-    )
-
-    events = await collect(zhipu(), chat("glm-4-flash", key=KEY))
-
-    assert events == [
-        Failure(
-            ErrorKind.AUTH,
-            "Zhipu GLM rejected the API key (401, 1002): "
-            "Authorization Token非法，请确认Token正确传递。",
-            permanent=True,
-            status=401,
-        )
-    ]
-    assert route.call_count == 1
-
-
-@respx.mock
 async def test_error_messages_never_hold_the_secret_or_the_token() -> None:
     echoed = f"token {expected_token()} for secret {SECRET} is not valid"
     respx.post(URL).mock(
@@ -252,27 +208,6 @@ async def test_error_messages_never_hold_the_secret_or_the_token() -> None:
         assert failure.kind is ErrorKind.AUTH
         assert failure.message.endswith("token [redacted] for secret [redacted] is not valid")
         assert SECRET not in failure.message
-
-
-@respx.mock
-async def test_concurrency_limit_honours_retry_after_then_gives_up() -> None:
-    busy = {"error": {"code": "1302", "message": "您当前使用该API的并发数过高，请降低并发。"}}
-    route = respx.post(URL).mock(return_value=error_body(429, busy, {"retry-after": "4"}))
-    sleep = FakeSleep()
-
-    events = await collect(zhipu(), chat("glm-4-flash", key=KEY), sleep)
-
-    assert events == [
-        Failure(
-            ErrorKind.RATE_LIMIT,
-            "Rate limited by Zhipu GLM for running too many at once (429, 1302): "
-            "您当前使用该API的并发数过高，请降低并发。 — retried 3 times over 12 s",
-            permanent=False,
-            status=429,
-        )
-    ]
-    assert route.call_count == 4
-    assert sleep.delays == [4.0, 4.0, 4.0]
 
 
 @pytest.mark.parametrize(
@@ -330,36 +265,6 @@ async def test_permanent_error_codes_are_not_retried(
 
 
 @respx.mock
-async def test_content_blocked_mid_stream_keeps_the_text_before() -> None:
-    route = respx.post(URL).mock(return_value=sse(recorded("zhipu", "error_in_stream")))
-
-    events = await collect(zhipu(), chat("glm-4-plus", key=KEY))
-
-    assert events == [
-        TextDelta("这个故事"),
-        Failure(
-            ErrorKind.CONTENT_FILTER,
-            "Zhipu GLM blocked the content as unsafe (1301): 系统检测到输入或生成内容可能包含"
-            "不安全或敏感内容，请您避免输入易产生敏感内容的提示语，感谢您的配合。",
-            permanent=True,
-        ),
-    ]
-    assert route.call_count == 1
-
-
-@respx.mock
-async def test_rate_limit_inside_a_200_stream_is_retried() -> None:
-    route = respx.post(URL).mock(
-        side_effect=[sse(recorded("zhipu", "busy_in_stream")), sse(recorded("zhipu", "answer"))]
-    )
-    sleep = FakeSleep()
-
-    assert await collect(zhipu(), chat("glm-4-flash", key=KEY), sleep) == ANSWER
-    assert route.call_count == 2
-    assert len(sleep.delays) == 1
-
-
-@respx.mock
 async def test_sensitive_finish_is_a_content_filter_finish() -> None:
     respx.post(URL).mock(return_value=sse(recorded("zhipu", "sensitive")))
 
@@ -370,59 +275,6 @@ async def test_sensitive_finish_is_a_content_filter_finish() -> None:
         Usage(input_tokens=20, output_tokens=3, reasoning_tokens=None),
         Finish("content_filter"),
     ]
-
-
-@respx.mock
-async def test_network_error_finish_is_a_failure_after_the_text() -> None:
-    respx.post(URL).mock(return_value=sse(recorded("zhipu", "network_error")))
-
-    events = await collect(zhipu(), chat("glm-4-flash", key=KEY))
-
-    assert events == [
-        TextDelta("Let me"),
-        Failure(ErrorKind.UPSTREAM, "Zhipu GLM broke off the answer (network_error)", False),
-    ]
-
-
-@respx.mock
-async def test_malformed_line_is_skipped() -> None:
-    respx.post(URL).mock(return_value=sse(recorded("zhipu", "malformed")))
-
-    events = await collect(zhipu(), chat("glm-4-flash", key=KEY))
-
-    assert events == [
-        TextDelta("早上"),
-        TextDelta("好"),
-        Usage(input_tokens=6, output_tokens=2, reasoning_tokens=None),
-        Finish("stop"),
-    ]
-
-
-@respx.mock
-async def test_connection_cut_mid_answer_keeps_the_text() -> None:
-    data = recorded("zhipu", "answer")
-    route = respx.post(URL).mock(return_value=sse(cut_before(data, "智谱清言".encode())))
-
-    events = await collect(zhipu(), chat("glm-4-flash", key=KEY))
-
-    assert events == [
-        TextDelta("你好"),
-        TextDelta("！我是"),
-        Failure(ErrorKind.NETWORK, "The connection to Zhipu GLM was cut mid-answer", False),
-    ]
-    assert route.call_count == 1
-
-
-@respx.mock
-async def test_stream_ending_without_finish_or_done_is_cut() -> None:
-    data = recorded("zhipu", "answer")
-    respx.post(URL).mock(return_value=sse(head(data, b'"finish_reason"')))
-
-    events = await collect(zhipu(), chat("glm-4-flash", key=KEY))
-
-    assert events[-1] == Failure(
-        ErrorKind.NETWORK, "The connection to Zhipu GLM was cut mid-answer", False
-    )
 
 
 def test_parameters_follow_zhipu_bounds() -> None:
