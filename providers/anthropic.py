@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import httpx
@@ -23,7 +22,6 @@ from providers.base import (
     Message,
     Param,
     ParamError,
-    Provider,
     ProviderError,
     ReasoningDelta,
     TextDelta,
@@ -31,7 +29,7 @@ from providers.base import (
     ToolSpec,
     Usage,
 )
-from providers.http import JSONLines, http_error, obj, stream_error
+from providers.http import HTTPProvider, JSONLines, int_or_none, obj, stream_error
 from providers.sse import iter_sse, read_rest
 
 DEFAULT_MAX_TOKENS = 4096  # max_tokens is required by the API
@@ -108,7 +106,7 @@ def image_block(part: ImagePart) -> dict[str, Any]:
     return {"type": "image", "source": source}
 
 
-class Anthropic(Provider):
+class Anthropic(HTTPProvider):
     name = "anthropic"
     display_name = "Anthropic"
     default_base_url = "https://api.anthropic.com"
@@ -184,21 +182,8 @@ class Anthropic(Provider):
         ]
         return {"role": message.role, "content": blocks}
 
-    async def open_stream(
-        self, client: httpx.AsyncClient, request: ChatRequest
-    ) -> AsyncIterator[Event]:
-        key = request.credentials.api_key
-        async with client.stream(
-            "POST", self.url(request), json=self.body(request), headers=self.headers(request)
-        ) as response:
-            if not response.is_success:
-                raise await self.status_error(response, key)
-            async with aclosing(self.read_events(response, key)) as events:
-                async for event in events:
-                    yield event
-
-    async def status_error(self, response: httpx.Response, key: str) -> ProviderError:
-        error, _ = await http_error(self.display_name, response, key)
+    async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
+        error = await super().status_error(response, request)
         if response.status_code == 529:
             # Anthropic's own status for "overloaded": worth another try.
             message = error.message.replace("had a server error", "is overloaded", 1)
@@ -211,7 +196,10 @@ class Anthropic(Provider):
             )
         return error
 
-    async def read_events(self, response: httpx.Response, key: str) -> AsyncGenerator[Event, None]:
+    async def read_events(
+        self, response: httpx.Response, request: ChatRequest
+    ) -> AsyncGenerator[Event, None]:
+        key = request.credentials.api_key
         lines = JSONLines(self.display_name)
         tools: dict[int, _PendingTool] = {}  # by content block index
         input_tokens: int | None = None
@@ -231,7 +219,7 @@ class Anthropic(Provider):
             if kind == "message_start":
                 usage = obj(obj(data.get("message")).get("usage"))
                 input_tokens = _input_tokens(usage)
-                output_tokens = _int(usage.get("output_tokens"))
+                output_tokens = int_or_none(usage.get("output_tokens"))
             elif kind == "content_block_start":
                 block = obj(data.get("content_block"))
                 if block.get("type") == "tool_use":
@@ -261,7 +249,7 @@ class Anthropic(Provider):
                     stop_reason = reason
                 usage = obj(data.get("usage"))
                 # output_tokens here is cumulative: the last one is the total.
-                output_tokens = _int(usage.get("output_tokens")) or output_tokens
+                output_tokens = int_or_none(usage.get("output_tokens")) or output_tokens
                 input_tokens = _input_tokens(usage) or input_tokens
             elif kind == "message_stop":
                 break
@@ -294,13 +282,9 @@ def _input_tokens(usage: Any) -> int | None:
     if not isinstance(usage, dict):
         return None
     counts = [
-        _int(usage.get(k))
+        int_or_none(usage.get(k))
         for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
     ]
     if counts[0] is None:
         return None
     return sum(c or 0 for c in counts)
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -11,6 +11,7 @@ from providers.base import (
     MAX_TOKENS,
     TEMPERATURE,
     TOP_P,
+    ChatRequest,
     Param,
     ProviderError,
     error_for_status,
@@ -55,8 +56,8 @@ class Baichuan(OpenAIChat):
         WITH_SEARCH_ENHANCE,
     )
 
-    async def status_error(self, response: httpx.Response, key: str) -> ProviderError:
-        error = await super().status_error(response, key)
+    async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
+        error = await super().status_error(response, request)
         # The error body's shape is UNCONFIRMED (§9): OpenAI's {"error": {…}} is read by the
         # shared code; a bare {"code", "msg"} (Baichuan's older API) is read here.
         try:
@@ -66,6 +67,7 @@ class Baichuan(OpenAIChat):
         words = body.get("msg")
         if "error" in body or "message" in body or not isinstance(words, str) or not words:
             return error
+        key = request.credentials.api_key
         return error_for_status(
             self.display_name, response.status_code, redact(words, key), response.headers
         )

@@ -103,6 +103,17 @@ class ChatRequest:
         """The messages without the system prompt (user and assistant turns)."""
         return [m for m in self.messages if m.role != "system"]
 
+    @property
+    def images(self) -> list[ImagePart]:
+        """The images of every message, in order."""
+        return [
+            p
+            for m in self.messages
+            if not isinstance(m.content, str)
+            for p in m.content
+            if isinstance(p, ImagePart)
+        ]
+
 
 # --------------------------------------------------------------------------- events
 
@@ -440,6 +451,18 @@ class Provider:
             hint = f" Set {self.key_env} or add a key." if self.key_env else ""
             raise ProviderError(
                 ErrorKind.AUTH, f"No API key for {self.display_name}.{hint}", permanent=True
+            )
+
+    def require(self, what: str, parts: Sequence[tuple[str | None, str]]) -> None:
+        """Refuse, naming the variables to set, credentials with an empty part: ``parts``
+        are (value, environment variable) pairs and ``what`` says what all of them are,
+        as in "{display_name} needs {what}: set …"."""
+        missing = [env for value, env in parts if not value]
+        if missing:
+            raise ProviderError(
+                ErrorKind.AUTH,
+                f"{self.display_name} needs {what}: set {', '.join(missing)}.",
+                permanent=True,
             )
 
     async def stream(

@@ -8,10 +8,8 @@ key only works in the region that issued it.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any, ClassVar
 
 import httpx
@@ -30,7 +28,6 @@ from providers.base import (
     ImagePart,
     Message,
     Param,
-    Provider,
     ProviderError,
     ReasoningDelta,
     TextDelta,
@@ -40,9 +37,20 @@ from providers.base import (
     error_for_status,
     retry_after_seconds,
 )
-from providers.http import JSONLines, bearer, classify, drop_empty, items, obj, redact
+from providers.http import (
+    HTTPProvider,
+    JSONLines,
+    bearer,
+    classify,
+    drop_empty,
+    int_or_none,
+    items,
+    json_or_none,
+    obj,
+    redact,
+)
 from providers.openai_compat import OpenAIChat
-from providers.sse import iter_sse
+from providers.sse import SSEEvent, iter_sse
 
 # --------------------------------------------------------------------------- regions
 
@@ -180,12 +188,10 @@ def _rule(code: str) -> tuple[str, ErrorKind, bool, str] | None:
     )
 
 
-async def status_error(provider: str, response: httpx.Response, key: str) -> ProviderError:
+async def dashscope_error(provider: str, response: httpx.Response, key: str) -> ProviderError:
+    """A non-2xx answer, of either protocol, as a :class:`ProviderError`."""
     raw = await response.aread()
-    try:
-        body: Any = json.loads(raw)
-    except ValueError:
-        body = None
+    body = json_or_none(raw)
     code, message = error_code(body)
     if body is None:
         message = raw.decode("utf-8", "replace")
@@ -292,16 +298,14 @@ class QwenCompatible(OpenAIChat):
             body["tools"] = [function_tool(t) for t in request.tools]
         return body
 
-    async def status_error(self, response: httpx.Response, key: str) -> ProviderError:
-        return await status_error(self.display_name, response, key)
+    async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
+        return await dashscope_error(self.display_name, response, request.credentials.api_key)
 
-    async def read_events(self, response: httpx.Response, key: str) -> AsyncGenerator[Event, None]:
-        async with aclosing(super().read_events(response, key)) as events:
-            try:
-                async for event in events:
-                    yield event
-            except ProviderError as error:
-                raise self.recoded(error, key) from None
+    def chunk(self, chunk: dict[str, Any], sse: SSEEvent, key: str) -> dict[str, Any]:
+        try:
+            return super().chunk(chunk, sse, key)
+        except ProviderError as error:
+            raise self.recoded(error, key) from None
 
     def recoded(self, error: ProviderError, key: str) -> ProviderError:
         """An error that arrived inside the stream, re-read with DashScope's codes (the
@@ -362,7 +366,7 @@ def _image(part: ImagePart) -> str:
     return part.url or part.data_url  # a web address, or the image inline as a data URL
 
 
-class QwenNative(Provider):
+class QwenNative(HTTPProvider):
     """DashScope's own protocol: ``{"model", "input", "parameters"}`` in, SSE ``event:result``
     out, no end sentinel (PROVIDERS.md §6b)."""
 
@@ -393,12 +397,7 @@ class QwenNative(Provider):
 
     @staticmethod
     def multimodal(request: ChatRequest) -> bool:
-        return any(
-            isinstance(p, ImagePart)
-            for m in request.messages
-            if not isinstance(m.content, str)
-            for p in m.content
-        )
+        return bool(request.images)
 
     def url(self, request: ChatRequest) -> str:
         # Vision models have their own endpoint, on the same pattern (§6b).
@@ -446,19 +445,13 @@ class QwenNative(Provider):
         ]
         return {"role": message.role, "content": content}
 
-    async def open_stream(
-        self, client: httpx.AsyncClient, request: ChatRequest
-    ) -> AsyncIterator[Event]:
-        key = request.credentials.api_key
-        url, body = self.url(request), self.body(request)
-        async with client.stream("POST", url, json=body, headers=self.headers(request)) as response:
-            if not response.is_success:
-                raise await status_error(self.display_name, response, key)
-            async with aclosing(self.read_events(response, key)) as events:
-                async for event in events:
-                    yield event
+    async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
+        return await dashscope_error(self.display_name, response, request.credentials.api_key)
 
-    async def read_events(self, response: httpx.Response, key: str) -> AsyncGenerator[Event, None]:
+    async def read_events(
+        self, response: httpx.Response, request: ChatRequest
+    ) -> AsyncGenerator[Event, None]:
+        key = request.credentials.api_key
         lines = JSONLines(self.display_name)
         text, reasoning = _Joined(), _Joined()
         tools: dict[int, Any] = {}
@@ -514,11 +507,8 @@ class QwenNative(Provider):
 
 def _usage(usage: Mapping[str, Any]) -> Usage:
     def first(*names: str) -> int | None:
-        for name in names:
-            value = usage.get(name)
-            if isinstance(value, int) and not isinstance(value, bool):
-                return value
-        return None
+        counts = (int_or_none(usage.get(name)) for name in names)
+        return next((count for count in counts if count is not None), None)
 
     details = obj(usage.get("output_tokens_details")) or obj(usage.get("completion_tokens_details"))
     reasoning = details.get("reasoning_tokens")

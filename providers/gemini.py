@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -25,7 +24,6 @@ from providers.base import (
     ImagePart,
     Message,
     Param,
-    Provider,
     ProviderError,
     ReasoningDelta,
     TextDelta,
@@ -33,7 +31,16 @@ from providers.base import (
     ToolSpec,
     Usage,
 )
-from providers.http import JSONLines, drop_empty, http_error, items, obj, stream_error
+from providers.http import (
+    HTTPProvider,
+    JSONLines,
+    drop_empty,
+    http_error,
+    int_or_none,
+    items,
+    obj,
+    stream_error,
+)
 from providers.sse import iter_sse
 
 TOP_K = Param("top_k", "Top K", "int", "Sample only from the K likeliest tokens.", 1, 500)
@@ -128,7 +135,7 @@ def part(item: Any, base: str = "") -> dict[str, Any]:
     return {"inlineData": {"mimeType": item.mime_type, "data": item.data}}
 
 
-class Gemini(Provider):
+class Gemini(HTTPProvider):
     name = "gemini"
     display_name = "Google Gemini"
     default_base_url = "https://generativelanguage.googleapis.com/v1beta"
@@ -199,21 +206,8 @@ class Gemini(Provider):
             return {"role": role, "parts": [{"text": message.content}]}
         return {"role": role, "parts": [part(p, base) for p in message.content]}
 
-    async def open_stream(
-        self, client: httpx.AsyncClient, request: ChatRequest
-    ) -> AsyncIterator[Event]:
-        key = request.credentials.api_key
-        async with client.stream(
-            "POST", self.url(request), json=self.body(request), headers=self.headers(request)
-        ) as response:
-            if not response.is_success:
-                raise await self.status_error(response, key)
-            async with aclosing(self.read_events(response, key)) as events:
-                async for event in events:
-                    yield event
-
-    async def status_error(self, response: httpx.Response, key: str) -> ProviderError:
-        error, body = await http_error(self.display_name, response, key)
+    async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
+        error, body = await http_error(self.display_name, response, request.credentials.api_key)
         details = _error_object(body).get("details")
         reasons = {d.get("reason") for d in details if isinstance(d, dict)} if details else set()
         if response.status_code == 400 and "API_KEY_INVALID" in reasons:
@@ -232,7 +226,10 @@ class Gemini(Provider):
                     break
         return error
 
-    async def read_events(self, response: httpx.Response, key: str) -> AsyncGenerator[Event, None]:
+    async def read_events(
+        self, response: httpx.Response, request: ChatRequest
+    ) -> AsyncGenerator[Event, None]:
+        key = request.credentials.api_key
         lines = JSONLines(self.display_name)
         usage: Mapping[str, Any] = {}
         finish: str | None = None
@@ -287,12 +284,12 @@ class Gemini(Provider):
 
 
 def _usage(meta: Mapping[str, Any]) -> Usage:
-    answer = _int(meta.get("candidatesTokenCount"))
-    thoughts = _int(meta.get("thoughtsTokenCount"))
+    answer = int_or_none(meta.get("candidatesTokenCount"))
+    thoughts = int_or_none(meta.get("thoughtsTokenCount"))
     # candidatesTokenCount leaves the thoughts out; report output the OpenAI way, with them.
     output = None if answer is None and thoughts is None else (answer or 0) + (thoughts or 0)
     return Usage(
-        input_tokens=_int(meta.get("promptTokenCount")),
+        input_tokens=int_or_none(meta.get("promptTokenCount")),
         output_tokens=output,
         reasoning_tokens=thoughts,
     )
@@ -303,7 +300,3 @@ def _error_object(body: Any) -> dict[str, Any]:
         body = body[0]
     error = body.get("error") if isinstance(body, dict) else None
     return error if isinstance(error, dict) else {}
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None

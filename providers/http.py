@@ -1,17 +1,19 @@
-"""Small helpers the HTTP adapters share: reading error bodies, classifying in-stream
-errors, keeping keys out of messages, decoding ``data:`` JSON leniently."""
+"""What the HTTP adapters share: :class:`HTTPProvider`, the one streaming POST, and small
+helpers for reading error bodies, classifying in-stream errors, keeping keys out of
+messages and decoding JSON leniently."""
 
 from __future__ import annotations
 
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, aclosing
 from typing import Any
 
 import httpx
 
-from providers.base import ErrorKind, ProviderError, error_for_status
+from providers.base import ChatRequest, ErrorKind, Event, Provider, ProviderError, error_for_status
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +26,18 @@ def redact(text: str, secret: str = "") -> str:
     if secret:
         text = text.replace(secret, "[redacted]")
     return _KEYLIKE.sub("[redacted]", text)
+
+
+def scrub(text: str, secrets: Sequence[str] = (), keylike: re.Pattern[str] | None = None) -> str:
+    """``text`` as a message detail: on one line, at most 300 characters, without any of
+    ``secrets``, anything shaped like an API key, or what the vendor's own ``keylike``
+    pattern matches."""
+    for secret in secrets:
+        text = redact(text, secret)
+    text = redact(text)
+    if keylike is not None:
+        text = keylike.sub("[redacted]", text)
+    return " ".join(text.split())[:300]
 
 
 def error_details(body: Any) -> tuple[str, str]:
@@ -172,3 +186,74 @@ def obj(value: Any) -> dict[str, Any]:
 def items(value: Any) -> list[Any]:
     """``value`` if it is a JSON array, else an empty one."""
     return value if isinstance(value, list) else []
+
+
+def int_or_none(value: Any) -> int | None:
+    """``value`` if it is a JSON whole number (``true`` is not one), else ``None``."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def json_or_none(raw: bytes) -> Any:
+    """``raw`` decoded as JSON, or ``None`` if it is not JSON."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+async def lines_of(raw: bytes) -> AsyncIterator[str]:
+    """The lines of a body already read whole, as a stream reader takes them."""
+    for line in raw.decode("utf-8", "replace").splitlines():
+        yield line
+
+
+# --------------------------------------------------------------------------- adapter
+
+
+class HTTPProvider(Provider):
+    """An adapter that POSTs one request and reads the answer from the streamed response.
+
+    :meth:`open_stream` is written once here: :meth:`send` the request, turn a non-2xx
+    answer into :meth:`status_error`'s error, else yield what :meth:`read_events` reads.
+    Subclasses give :meth:`url`, :meth:`body` and :meth:`read_events`, and override the
+    other hooks only where their API differs.
+    """
+
+    def url(self, request: ChatRequest) -> str:
+        raise NotImplementedError
+
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def headers(self, request: ChatRequest) -> dict[str, str]:
+        return bearer(request.credentials.api_key)
+
+    def send(
+        self, client: httpx.AsyncClient, request: ChatRequest
+    ) -> AbstractAsyncContextManager[httpx.Response]:
+        """The streaming request: :meth:`body` as JSON to :meth:`url` with :meth:`headers`
+        (in that order, so a bad URL is said before a bad body)."""
+        url, body = self.url(request), self.body(request)
+        return client.stream("POST", url, json=body, headers=self.headers(request))
+
+    async def open_stream(
+        self, client: httpx.AsyncClient, request: ChatRequest
+    ) -> AsyncGenerator[Event, None]:
+        async with self.send(client, request) as response:
+            if not response.is_success:
+                raise await self.status_error(response, request)
+            async with aclosing(self.read_events(response, request)) as events:
+                async for event in events:
+                    yield event
+
+    async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
+        """A non-2xx answer as a :class:`ProviderError`: the status's sentence with the body's
+        message, the key kept out, Retry-After honoured."""
+        error, _ = await http_error(self.display_name, response, request.credentials.api_key)
+        return error
+
+    def read_events(
+        self, response: httpx.Response, request: ChatRequest
+    ) -> AsyncGenerator[Event, None]:
+        """The events of a 2xx answer; raise :class:`ProviderError` for an error in it."""
+        raise NotImplementedError

@@ -18,7 +18,7 @@ import json
 import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
-from contextlib import aclosing
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -38,7 +38,6 @@ from providers.base import (
     ImagePart,
     Message,
     Param,
-    Provider,
     ProviderError,
     ReasoningDelta,
     TextDelta,
@@ -48,7 +47,18 @@ from providers.base import (
     error_for_status,
     retry_after_seconds,
 )
-from providers.http import JSONLines, body_message, classify, items, obj, redact
+from providers.http import (
+    HTTPProvider,
+    JSONLines,
+    body_message,
+    classify,
+    int_or_none,
+    items,
+    json_or_none,
+    lines_of,
+    obj,
+    scrub,
+)
 from providers.openai_compat import OpenAIChat
 from providers.sse import iter_sse_lines, read_rest
 
@@ -226,19 +236,10 @@ def tencent_error(
     text = words.format(p=provider)
     if code:
         text += f" ({code})"
-    detail = scrub(message, secrets)
+    detail = scrub(message, secrets, _SECRET_ID)
     if detail:
         text += f": {detail}"
     return ProviderError(kind, text, permanent=permanent, status=status, retry_after=retry_after)
-
-
-def scrub(text: str, secrets: Sequence[str] = ()) -> str:
-    """``text`` on one line, at most 300 characters, without ``secrets`` or anything shaped
-    like a SecretId or an API key."""
-    for secret in secrets:
-        if secret:
-            text = redact(text, secret)
-    return " ".join(_SECRET_ID.sub("[redacted]", redact(text)).split())[:300]
 
 
 def response_error(body: Any) -> tuple[str, str] | None:
@@ -266,7 +267,7 @@ class _PendingCall:
     arguments: list[str] = dataclasses.field(default_factory=list)
 
 
-class Hunyuan(Provider):
+class Hunyuan(HTTPProvider):
     """The native API 3.0 ``ChatCompletions`` action, signed with TC3-HMAC-SHA256."""
 
     name = "hunyuan"
@@ -288,20 +289,13 @@ class Hunyuan(Provider):
 
     def check_credentials(self, request: ChatRequest) -> None:
         creds = request.credentials
-        missing = [
-            env
-            for present, env in (
+        self.require(
+            "a SecretId and a SecretKey",
+            (
                 (creds.api_key, self.key_env),
                 (creds.extra.get("secret_key"), self.extra_credentials["secret_key"]),
-            )
-            if not present
-        ]
-        if missing:
-            raise ProviderError(
-                ErrorKind.AUTH,
-                f"{self.display_name} needs a SecretId and a SecretKey: set {', '.join(missing)}.",
-                permanent=True,
-            )
+            ),
+        )
 
     # ----------------------------------------------------------------- request
 
@@ -378,28 +372,29 @@ class Hunyuan(Provider):
 
     # ----------------------------------------------------------------- stream
 
-    async def open_stream(
+    def send(
         self, client: httpx.AsyncClient, request: ChatRequest
-    ) -> AsyncIterator[Event]:
+    ) -> AbstractAsyncContextManager[httpx.Response]:
         # The exact bytes are signed, so the body is serialized here, once.
         payload = json.dumps(self.body(request), ensure_ascii=False, separators=(",", ":"))
         data = payload.encode("utf-8")
         url, headers = self.signed(request, data)
-        signature = headers["Authorization"].rpartition("Signature=")[2]
-        creds = request.credentials
-        secrets = (creds.api_key, creds.extra.get("secret_key", ""), signature)
-        async with client.stream("POST", url, content=data, headers=headers) as response:
-            if not response.is_success:
-                raise await self.status_error(response, secrets)
-            async with aclosing(self.read_events(response, secrets)) as events:
-                async for event in events:
-                    yield event
+        return client.stream("POST", url, content=data, headers=headers)
 
-    async def status_error(self, response: httpx.Response, secrets: Sequence[str]) -> ProviderError:
+    @staticmethod
+    def secrets(response: httpx.Response, request: ChatRequest) -> tuple[str, ...]:
+        """What to keep out of messages: the SecretId, the SecretKey and the signature the
+        request carried."""
+        signature = response.request.headers.get("Authorization", "").rpartition("Signature=")[2]
+        creds = request.credentials
+        return (creds.api_key, creds.extra.get("secret_key", ""), signature)
+
+    async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
+        secrets = self.secrets(response, request)
         raw = await response.aread()
-        fields = response_error(_json(raw))
+        fields = response_error(json_or_none(raw))
         if fields is None:
-            detail = scrub(body_message(raw), secrets)
+            detail = scrub(body_message(raw), secrets, _SECRET_ID)
             return error_for_status(
                 self.display_name, response.status_code, detail, response.headers
             )
@@ -412,22 +407,22 @@ class Hunyuan(Provider):
         )
 
     async def read_events(
-        self, response: httpx.Response, secrets: Sequence[str]
+        self, response: httpx.Response, request: ChatRequest
     ) -> AsyncGenerator[Event, None]:
         """Translate the chunks; the last one has ``FinishReason`` set, but :class:`Finish`
         waits for the stream's end (a usage-only chunk or ``[DONE]`` might still follow:
         UNCONFIRMED that none does)."""
+        secrets = self.secrets(response, request)
         if "event-stream" in response.headers.get("content-type", "").lower():
             lines: AsyncIterator[str] = response.aiter_lines()
         else:
             # An error (the usual case: HTTP 200 with Response.Error) as one JSON body,
             # read whole so a pretty-printed one parses too.
             raw = await response.aread()
-            body = _json(raw)
-            fields = response_error(body)
+            fields = response_error(json_or_none(raw))
             if fields is not None:
                 raise tencent_error(*fields, secrets, provider=self.display_name)
-            lines = _lines(raw)
+            lines = lines_of(raw)
         decoder = JSONLines(self.display_name)
         tools: dict[int | str, _PendingCall] = {}
         usage: Usage | None = None
@@ -513,13 +508,13 @@ def _add_fragment(tools: dict[int | str, _PendingCall], fragment: Any) -> None:
 
 
 def _usage(usage: Mapping[str, Any]) -> Usage | None:
-    prompt = _int(usage.get("PromptTokens"))
-    completion = _int(usage.get("CompletionTokens"))
+    prompt = int_or_none(usage.get("PromptTokens"))
+    completion = int_or_none(usage.get("CompletionTokens"))
     if prompt is None and completion is None:
         return None
     # Reasoning tokens: the field name is UNCONFIRMED; read if present, else unknown.
     details = obj(usage.get("CompletionTokensDetails"))
-    reasoning = _int(details.get("ReasoningTokens"))
+    reasoning = int_or_none(details.get("ReasoningTokens"))
     return Usage(input_tokens=prompt, output_tokens=completion, reasoning_tokens=reasoning)
 
 
@@ -546,29 +541,8 @@ class HunyuanCompatible(OpenAIChat):
         HUNYUAN_STOP,
         ENABLE_ENHANCEMENT,
     )
-
-    async def read_events(self, response: httpx.Response, key: str) -> AsyncGenerator[Event, None]:
-        async with aclosing(super().read_events(response, key)) as events:
-            async for event in events:
-                if isinstance(event, Finish) and event.reason in _FINISH_REASONS:
-                    event = Finish(_FINISH_REASONS[event.reason])  # "sensitive": moderation
-                yield event
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
-
-
-async def _lines(raw: bytes) -> AsyncGenerator[str, None]:
-    for line in raw.decode("utf-8", "replace").splitlines():
-        yield line
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    #: "sensitive": output moderation stopped the answer.
+    finish_reasons: ClassVar[Mapping[str, str]] = {
+        **OpenAIChat.finish_reasons,
+        **_FINISH_REASONS,
+    }

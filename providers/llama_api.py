@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import httpx
@@ -25,10 +24,7 @@ from providers.base import (
     ChatRequest,
     Event,
     Finish,
-    ImagePart,
-    Message,
     Param,
-    Provider,
     ProviderError,
     ReasoningDelta,
     TextDelta,
@@ -36,8 +32,8 @@ from providers.base import (
     Usage,
     error_for_status,
 )
-from providers.http import JSONLines, bearer, error_details, items, obj, redact, stream_error
-from providers.openai_compat import OpenAIChat, tool_spec
+from providers.http import HTTPProvider, JSONLines, error_details, items, obj, redact, stream_error
+from providers.openai_compat import OpenAIChat, chat_messages, tool_spec
 from providers.sse import iter_sse, read_rest
 
 TOP_K = Param("top_k", "Top K", "int", "Sample only from the K likeliest tokens.", 1, 1000)
@@ -86,7 +82,7 @@ def _message(body: Any) -> str:
     return ": ".join(words)
 
 
-async def status_error(provider: str, response: httpx.Response, key: str) -> ProviderError:
+async def llama_error(provider: str, response: httpx.Response, key: str) -> ProviderError:
     """A non-2xx answer as a :class:`ProviderError`; Retry-After is honoured."""
     raw = await response.aread()
     detail = redact(error_text(raw), key)
@@ -112,7 +108,7 @@ class _PendingCall:
     parts: list[str] = dataclasses.field(default_factory=list)
 
 
-class LlamaAPI(Provider):
+class LlamaAPI(HTTPProvider):
     name = "llama_api"
     display_name = "Meta Llama API"
     default_base_url = "https://api.llama.com/v1"
@@ -126,14 +122,8 @@ class LlamaAPI(Provider):
     def url(self, request: ChatRequest) -> str:
         return f"{self.base_url(request)}/chat/completions"
 
-    def headers(self, request: ChatRequest) -> dict[str, str]:
-        return bearer(request.credentials.api_key)
-
     def body(self, request: ChatRequest) -> dict[str, Any]:
-        messages: list[dict[str, Any]] = []
-        if request.system_prompt:
-            messages.append({"role": "system", "content": request.system_prompt})
-        messages.extend(self.message(m) for m in request.conversation)
+        messages = chat_messages(request, OpenAIChat.message)  # text, or OpenAI's parts
         body: dict[str, Any] = {"model": request.model, "messages": messages}
         if request.tools:
             body["tools"] = [tool_spec(t) for t in request.tools]
@@ -146,32 +136,13 @@ class LlamaAPI(Provider):
         body["stream"] = True
         return body
 
-    @staticmethod
-    def message(message: Message) -> dict[str, Any]:
-        content = message.content
-        if isinstance(content, str) or not any(isinstance(p, ImagePart) for p in content):
-            return {"role": message.role, "content": message.text}
-        parts = [
-            {"type": "image_url", "image_url": {"url": p.data_url}}
-            if isinstance(p, ImagePart)
-            else {"type": "text", "text": p.text}
-            for p in content
-        ]
-        return {"role": message.role, "content": parts}
+    async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
+        return await llama_error(self.display_name, response, request.credentials.api_key)
 
-    async def open_stream(
-        self, client: httpx.AsyncClient, request: ChatRequest
-    ) -> AsyncIterator[Event]:
+    async def read_events(
+        self, response: httpx.Response, request: ChatRequest
+    ) -> AsyncGenerator[Event, None]:
         key = request.credentials.api_key
-        url, body = self.url(request), self.body(request)
-        async with client.stream("POST", url, json=body, headers=self.headers(request)) as response:
-            if not response.is_success:
-                raise await status_error(self.display_name, response, key)
-            async with aclosing(self.read_events(response, key)) as events:
-                async for event in events:
-                    yield event
-
-    async def read_events(self, response: httpx.Response, key: str) -> AsyncGenerator[Event, None]:
         lines = JSONLines(self.display_name)
         calls: list[_PendingCall] = []
         metrics: dict[str, int] = {}
@@ -287,5 +258,5 @@ class LlamaAPICompatible(OpenAIChat):
     # Only what the native API has too: no stop, seed or penalties (PROVIDERS.md §10).
     params = (TEMPERATURE, TOP_P, MAX_TOKENS)
 
-    async def status_error(self, response: httpx.Response, key: str) -> ProviderError:
-        return await status_error(self.display_name, response, key)
+    async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
+        return await llama_error(self.display_name, response, request.credentials.api_key)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import aclosing
 from typing import Any
 
 import httpx
@@ -29,7 +28,6 @@ from providers.base import (
     ImagePart,
     Message,
     Param,
-    Provider,
     ProviderError,
     ReasoningDelta,
     TextDelta,
@@ -37,16 +35,17 @@ from providers.base import (
     Usage,
 )
 from providers.http import (
+    HTTPProvider,
     JSONLines,
-    bearer,
     error_details,
     http_error,
+    int_or_none,
     items,
     obj,
     redact,
     stream_error,
 )
-from providers.openai_compat import tool_spec
+from providers.openai_compat import chat_messages, tool_spec
 from providers.sse import read_rest
 
 TOP_K = Param("top_k", "Top K", "int", "Sample only from the K likeliest tokens.", 1, 1000)
@@ -132,7 +131,7 @@ def images(message: Message) -> list[str]:
     return found
 
 
-class Ollama(Provider):
+class Ollama(HTTPProvider):
     name = "ollama_native"
     display_name = "Ollama"
     default_base_url = "http://127.0.0.1:11434"
@@ -152,14 +151,8 @@ class Ollama(Provider):
             base = base.removesuffix(suffix)
         return f"{base}/api/chat"
 
-    def headers(self, request: ChatRequest) -> dict[str, str]:
-        return bearer(request.credentials.api_key)
-
     def body(self, request: ChatRequest) -> dict[str, Any]:
-        messages: list[dict[str, Any]] = []
-        if request.system_prompt:
-            messages.append({"role": "system", "content": request.system_prompt})
-        messages.extend(self.message(m) for m in request.conversation)
+        messages = chat_messages(request, self.message)
         body: dict[str, Any] = {"model": request.model, "messages": messages, "stream": True}
         if request.tools:
             body["tools"] = [tool_spec(t) for t in request.tools]
@@ -184,18 +177,6 @@ class Ollama(Provider):
         if pictures:
             sent["images"] = pictures
         return sent
-
-    async def open_stream(
-        self, client: httpx.AsyncClient, request: ChatRequest
-    ) -> AsyncIterator[Event]:
-        key = request.credentials.api_key
-        url, body = self.url(request), self.body(request)
-        async with client.stream("POST", url, json=body, headers=self.headers(request)) as response:
-            if not response.is_success:
-                raise await self.status_error(response, request)
-            async with aclosing(self.read_events(response, key)) as events:
-                async for event in events:
-                    yield event
 
     async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
         key = request.credentials.api_key
@@ -232,7 +213,10 @@ class Ollama(Provider):
             )
         return error
 
-    async def read_events(self, response: httpx.Response, key: str) -> AsyncGenerator[Event, None]:
+    async def read_events(
+        self, response: httpx.Response, request: ChatRequest
+    ) -> AsyncGenerator[Event, None]:
+        key = request.credentials.api_key
         lines = JSONLines(self.display_name)
         calls = 0
         lines_read = iter_ndjson(response)
@@ -290,10 +274,6 @@ def _usage(final: Mapping[str, Any]) -> Usage:
     # eval_count includes the thinking tokens; Ollama does not count them apart. A prompt
     # served wholly from cache may come without prompt_eval_count.
     return Usage(
-        input_tokens=_int(final.get("prompt_eval_count")),
-        output_tokens=_int(final.get("eval_count")),
+        input_tokens=int_or_none(final.get("prompt_eval_count")),
+        output_tokens=int_or_none(final.get("eval_count")),
     )
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None

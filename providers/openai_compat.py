@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -32,7 +31,6 @@ from providers.base import (
     Message,
     Param,
     ParamError,
-    Provider,
     ProviderError,
     ReasoningDelta,
     TextDelta,
@@ -41,16 +39,18 @@ from providers.base import (
     Usage,
 )
 from providers.http import (
+    HTTPProvider,
     JSONLines,
     bearer,
     drop_empty,
     error_details,
     http_error,
+    int_or_none,
     items,
     obj,
     stream_error,
 )
-from providers.sse import iter_sse, read_rest
+from providers.sse import SSEEvent, iter_sse, read_rest
 
 _FINISH_REASONS = {
     "stop": "stop",
@@ -70,6 +70,17 @@ class _PendingToolCall:
     arguments: list[str] = dataclasses.field(default_factory=list)
 
 
+def chat_messages(
+    request: ChatRequest, message: Callable[[Message], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The system prompt as the first message, then each turn as ``message`` writes it."""
+    messages: list[dict[str, Any]] = []
+    if request.system_prompt:
+        messages.append({"role": "system", "content": request.system_prompt})
+    messages.extend(message(m) for m in request.conversation)
+    return messages
+
+
 def tool_spec(tool: ToolSpec) -> dict[str, Any]:
     """A tool in the Chat Completions shape (``strict`` left out: xAI strips it anyway)."""
     function = drop_empty({"name": tool.name, "description": tool.description})
@@ -77,8 +88,12 @@ def tool_spec(tool: ToolSpec) -> dict[str, Any]:
     return {"type": "function", "function": function}
 
 
-class OpenAIChat(Provider):
-    """``POST {base}/chat/completions`` with ``stream: true``, read as SSE ``data:`` chunks."""
+class OpenAIChat(HTTPProvider):
+    """``POST {base}/chat/completions`` with ``stream: true``, read as SSE ``data:`` chunks.
+
+    Dialects differ per chunk (:meth:`chunk`), in their finish words (:attr:`finish_reasons`,
+    :meth:`finish`) and in which credential the request carried (:meth:`secret`).
+    """
 
     params: ClassVar[tuple[Param, ...]] = ALL_SAMPLING
     #: The body field the shared ``max_tokens`` parameter is sent as.
@@ -87,6 +102,8 @@ class OpenAIChat(Provider):
     send_stream_options: ClassVar[bool] = True
     #: Whether an image may be given by web address; if not, only inline (base64) images.
     image_urls: ClassVar[bool] = True
+    #: The API's finish_reason words in ours; any other word is passed on as it is.
+    finish_reasons: ClassVar[Mapping[str, str]] = _FINISH_REASONS
 
     @classmethod
     def check_params(cls, model: str, params: Mapping[str, Any]) -> None:
@@ -95,13 +112,7 @@ class OpenAIChat(Provider):
 
     def refuse_unsupported(self, request: ChatRequest) -> None:
         """Refuse, before any call, what this server cannot take: a permanent error."""
-        images = [
-            p
-            for m in request.messages
-            if not isinstance(m.content, str)
-            for p in m.content
-            if isinstance(p, ImagePart)
-        ]
+        images = request.images
         problem = ""
         if request.tools and not self.supports_tools:
             problem = "cannot call tools; remove them from the turn"
@@ -132,15 +143,9 @@ class OpenAIChat(Provider):
             )
         return f"{base}/chat/completions"
 
-    def headers(self, request: ChatRequest) -> dict[str, str]:
-        return bearer(request.credentials.api_key)
-
     def body(self, request: ChatRequest) -> dict[str, Any]:
         self.refuse_unsupported(request)
-        messages: list[dict[str, Any]] = []
-        if request.system_prompt:
-            messages.append({"role": "system", "content": request.system_prompt})
-        messages.extend(self.message(m) for m in request.conversation)
+        messages = chat_messages(request, self.message)
         body: dict[str, Any] = {"model": request.model, "messages": messages, "stream": True}
         if self.send_stream_options:
             body["stream_options"] = {"include_usage": True}
@@ -172,20 +177,8 @@ class OpenAIChat(Provider):
         ]
         return {"role": message.role, "content": parts}
 
-    async def open_stream(
-        self, client: httpx.AsyncClient, request: ChatRequest
-    ) -> AsyncIterator[Event]:
-        url, body = self.url(request), self.body(request)
-        key = request.credentials.api_key
-        async with client.stream("POST", url, json=body, headers=self.headers(request)) as response:
-            if not response.is_success:
-                raise await self.status_error(response, key)
-            async with aclosing(self.read_events(response, key)) as events:
-                async for event in events:
-                    yield event
-
-    async def status_error(self, response: httpx.Response, key: str) -> ProviderError:
-        error, body = await http_error(self.display_name, response, key)
+    async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
+        error, body = await http_error(self.display_name, response, request.credentials.api_key)
         if response.status_code == 429 and "insufficient_quota" in error_details(body):
             # OpenAI's "out of credit" also comes as 429; waiting will not fix it.
             return ProviderError(
@@ -196,9 +189,33 @@ class OpenAIChat(Provider):
             )
         return error
 
-    async def read_events(self, response: httpx.Response, key: str) -> AsyncGenerator[Event, None]:
+    def secret(self, response: httpx.Response, request: ChatRequest) -> str:
+        """The credential the request carried, to keep out of every message: the API key."""
+        return request.credentials.api_key
+
+    def chunk(self, chunk: dict[str, Any], sse: SSEEvent, key: str) -> dict[str, Any]:
+        """One decoded chunk, checked before it is read: raise the error it carries (here
+        an ``error`` object or event), and return it in OpenAI's shape (a dialect rewrites
+        its own fields)."""
+        if chunk.get("error") or sse.event == "error":
+            raise stream_error(self.display_name, chunk, key)
+        return chunk
+
+    def finish(self, reason: str | None, tools: bool) -> Finish:
+        """The last event, from the last ``finish_reason`` (``None`` if none came before
+        ``[DONE]``) and whether tool calls came."""
+        if reason is None:
+            # xAI may send "" instead of "tool_calls" (PROVIDERS.md §4, per LiteLLM);
+            # otherwise the server says it is done.
+            reason = "tool_calls" if tools else "stop"
+        return Finish(self.finish_reasons.get(reason, reason))
+
+    async def read_events(
+        self, response: httpx.Response, request: ChatRequest
+    ) -> AsyncGenerator[Event, None]:
         """Translate the chunks; :class:`Finish` is held back until the stream ends, because
         the usage chunk comes after the chunk with ``finish_reason``."""
+        key = self.secret(response, request)
         lines = JSONLines(self.display_name)
         tools: dict[int, _PendingToolCall] = {}
         finish: str | None = None
@@ -212,11 +229,10 @@ class OpenAIChat(Provider):
             if data == "[DONE]":
                 done = True
                 break
-            chunk = lines.decode(data)
-            if chunk is None:
+            decoded = lines.decode(data)
+            if decoded is None:
                 continue
-            if chunk.get("error") or sse.event == "error":
-                raise stream_error(self.display_name, chunk, key)
+            chunk = self.chunk(decoded, sse, key)
             if isinstance(chunk.get("usage"), dict):
                 # Keep the last one: some servers repeat a running total on every chunk.
                 usage = self.usage(chunk["usage"])
@@ -236,7 +252,7 @@ class OpenAIChat(Provider):
                     self.add_tool_fragment(tools, fragment)
                 reason = choice.get("finish_reason")
                 if isinstance(reason, str) and reason and reason != "null":
-                    finish = _FINISH_REASONS.get(reason, reason)
+                    finish = reason
                     for call in self.tool_calls(tools):
                         yield call
         if finish is None and not (done and lines.good):
@@ -246,11 +262,7 @@ class OpenAIChat(Provider):
             yield call
         if usage is not None:
             yield usage
-        if finish is None:
-            # [DONE] without a finish_reason. xAI may send "" instead of "tool_calls"
-            # (PROVIDERS.md §4, per LiteLLM); otherwise the server says it is done.
-            finish = "tool_calls" if saw_tools else "stop"
-        yield Finish(finish)
+        yield self.finish(finish, saw_tools)
         await read_rest(events)  # the connection is kept for the next answer
 
     @staticmethod
@@ -284,11 +296,11 @@ class OpenAIChat(Provider):
 
     @staticmethod
     def usage(usage: Mapping[str, Any]) -> Usage:
-        prompt = _int(usage.get("prompt_tokens"))
-        completion = _int(usage.get("completion_tokens"))
+        prompt = int_or_none(usage.get("prompt_tokens"))
+        completion = int_or_none(usage.get("completion_tokens"))
         details = usage.get("completion_tokens_details")
-        reasoning = _int(details.get("reasoning_tokens")) if isinstance(details, dict) else None
-        total = _int(usage.get("total_tokens"))
+        reasoning = int_or_none(obj(details).get("reasoning_tokens"))
+        total = int_or_none(usage.get("total_tokens"))
         if (
             reasoning
             and None not in (prompt, completion, total)
@@ -298,10 +310,6 @@ class OpenAIChat(Provider):
             # like OpenAI, inside. Report output tokens the OpenAI way: reasoning included.
             completion = (completion or 0) + reasoning
         return Usage(input_tokens=prompt, output_tokens=completion, reasoning_tokens=reasoning)
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 REASONING_EFFORT = Param(
@@ -450,8 +458,8 @@ class XAI(OpenAIChat):
         ),
     )
 
-    async def status_error(self, response: httpx.Response, key: str) -> ProviderError:
-        error = await super().status_error(response, key)
+    async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
+        error = await super().status_error(response, request)
         if response.status_code == 400 and "incorrect api key" in error.message.lower():
             # xAI answers a bad key with 400 {"code": "Client specified an invalid argument",
             # "error": "Incorrect API key provided: …"}; not in PROVIDERS.md §4 (UNCONFIRMED

@@ -51,13 +51,13 @@ from providers.http import (
     body_message,
     classify,
     http_error,
+    int_or_none,
     items,
     obj,
-    redact,
-    stream_error,
+    scrub,
 )
 from providers.openai_compat import OpenAIChat, _PendingToolCall
-from providers.sse import iter_sse
+from providers.sse import SSEEvent
 
 DISPLAY_NAME = "iFlytek Spark"
 
@@ -170,16 +170,10 @@ def code_error(
     else:
         words = _WORDING.get(kind, "{p} reported an error ({c})")
     text = words.format(p=provider, c=code)
-    detail = _clean(message, secrets)
+    detail = scrub(message, secrets)
     if detail:
         text += f": {detail}"
     return ProviderError(kind, text, permanent=permanent)
-
-
-def _clean(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        text = redact(text, secret)
-    return " ".join(redact(text).split())[:300]
 
 
 def _code(value: Any) -> int | None:
@@ -377,7 +371,7 @@ class Spark(Provider):
             )
         except InvalidStatus as exc:
             response = exc.response
-            detail = _clean(body_message(bytes(response.body or b"")), secrets)
+            detail = scrub(body_message(bytes(response.body or b"")), secrets)
             error = error_for_status(name, response.status_code, detail, dict(response.headers))
             raise error from None
         except InvalidURI:
@@ -443,10 +437,10 @@ class Spark(Provider):
             counts = obj(obj(payload.get("usage")).get("text"))
             if counts:
                 usage = Usage(
-                    input_tokens=_int(counts.get("prompt_tokens")),
-                    output_tokens=_int(counts.get("completion_tokens")),
+                    input_tokens=int_or_none(counts.get("prompt_tokens")),
+                    output_tokens=int_or_none(counts.get("completion_tokens")),
                 )
-            if _int(header.get("status")) == 2 or _int(choices.get("status")) == 2:
+            if int_or_none(header.get("status")) == 2 or int_or_none(choices.get("status")) == 2:
                 break
         for i, call in enumerate(calls):
             yield ToolCall(call.id or f"call_{i}", call.name, "".join(call.arguments))
@@ -486,10 +480,6 @@ _FINISH_REASONS = {
 }
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 # --------------------------------------------------------------------------- HTTP
 
 
@@ -522,7 +512,8 @@ class SparkHTTP(OpenAIChat):
             body["tools"] = [{"type": "function", "function": function(t)} for t in request.tools]
         return body
 
-    async def status_error(self, response: httpx.Response, key: str) -> ProviderError:
+    async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
+        key = request.credentials.api_key
         error, body = await http_error(self.display_name, response, key)
         code = _code(obj(body).get("code"))
         if code:
@@ -539,53 +530,18 @@ class SparkHTTP(OpenAIChat):
             return ProviderError(ErrorKind.AUTH, message, permanent=True, status=401)
         return error
 
-    async def read_events(self, response: httpx.Response, key: str) -> AsyncGenerator[Event, None]:
-        lines = JSONLines(self.display_name)
-        tools: dict[int, _PendingToolCall] = {}
-        finish: str | None = None
-        usage: Usage | None = None
-        done = False
-        async for sse in iter_sse(response):
-            data = sse.data.strip()
-            if not data:
-                continue
-            if data == "[DONE]":
-                done = True
-                break
-            chunk = lines.decode(data)
-            if chunk is None:
-                continue
-            if chunk.get("error") or sse.event == "error":
-                raise stream_error(self.display_name, chunk, key)
-            code = _code(chunk.get("code"))
-            if code:
-                raise code_error(self.display_name, code, str(chunk.get("message") or ""), [key])
-            if isinstance(chunk.get("usage"), dict):
-                usage = self.usage(chunk["usage"])
-            for choice in items(chunk.get("choices")):
-                if not isinstance(choice, dict) or choice.get("index", 0) != 0:
-                    continue
-                delta = obj(choice.get("delta"))
-                reasoning = delta.get("reasoning_content")
-                if isinstance(reasoning, str) and reasoning:
-                    yield ReasoningDelta(reasoning)
-                content = delta.get("content")
-                if isinstance(content, str) and content:
-                    yield TextDelta(content)
-                fragments = delta.get("tool_calls")
-                for fragment in [fragments] if isinstance(fragments, dict) else items(fragments):
-                    self.add_tool_fragment(tools, fragment)
-                reason = choice.get("finish_reason")
-                if isinstance(reason, str) and reason and reason != "null":
-                    finish = reason
-        if finish is None and not (done and lines.good):
-            return  # cut short: no Finish, the caller reports it
-        calls = self.tool_calls(tools)
-        for call in calls:
-            yield call
-        if usage is not None:
-            yield usage
-        if finish is None or (calls and finish == "stop"):
-            # Spark may end a tool call with "stop" or with no reason at all (UNCONFIRMED).
-            finish = "tool_calls" if calls else "stop"
-        yield Finish(_FINISH_REASONS.get(finish, finish))
+    def chunk(self, chunk: dict[str, Any], sse: SSEEvent, key: str) -> dict[str, Any]:
+        chunk = super().chunk(chunk, sse, key)
+        code = _code(chunk.get("code"))
+        if code:
+            raise code_error(self.display_name, code, str(chunk.get("message") or ""), [key])
+        for choice in items(chunk.get("choices")):
+            delta = obj(choice.get("delta")) if isinstance(choice, dict) else {}
+            if isinstance(delta.get("tool_calls"), dict):
+                delta["tool_calls"] = [delta["tool_calls"]]  # one call as an object, not a list
+        return chunk
+
+    def finish(self, reason: str | None, tools: bool) -> Finish:
+        # Spark may end a tool call with "stop" or with no reason at all (UNCONFIRMED):
+        # "stop" counts as no reason, which tool calls make "tool_calls".
+        return super().finish(None if reason == "stop" else reason, tools)

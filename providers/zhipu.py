@@ -10,9 +10,8 @@ import hmac
 import json
 import re
 import time
-from collections.abc import AsyncGenerator, Callable
-from contextlib import aclosing
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 import httpx
 
@@ -24,7 +23,6 @@ from providers.base import (
     TOP_P,
     ChatRequest,
     ErrorKind,
-    Event,
     Finish,
     ImagePart,
     Message,
@@ -34,6 +32,7 @@ from providers.base import (
 )
 from providers.http import http_error, obj, redact
 from providers.openai_compat import OpenAIChat
+from providers.sse import SSEEvent
 
 TOKEN_TTL = 210.0  # seconds, as Zhipu's SDK
 
@@ -145,6 +144,11 @@ class Zhipu(OpenAIChat):
         DO_SAMPLE,
         THINKING,
     )
+    #: "sensitive": the answer was cut by Zhipu's safety check.
+    finish_reasons: ClassVar[Mapping[str, str]] = {
+        **OpenAIChat.finish_reasons,
+        "sensitive": "content_filter",
+    }
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
@@ -175,7 +179,8 @@ class Zhipu(OpenAIChat):
         ]
         return {"role": message.role, "content": parts}
 
-    async def status_error(self, response: httpx.Response, key: str) -> ProviderError:
+    async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
+        key = request.credentials.api_key
         error, body = await http_error(self.display_name, response, key)
         # {"error": {"code": "1261", "message": …}}; a bare {"code", "msg"} just in case.
         fault = obj(obj(body).get("error")) or obj(body)
@@ -196,23 +201,21 @@ class Zhipu(OpenAIChat):
             retry_after=retry_after_seconds(response.headers),
         )
 
-    async def read_events(self, response: httpx.Response, key: str) -> AsyncGenerator[Event, None]:
-        async with aclosing(super().read_events(response, key)) as events:
-            try:
-                async for event in events:
-                    if isinstance(event, Finish) and event.reason == "sensitive":
-                        # The answer was cut by Zhipu's safety check.
-                        event = Finish("content_filter")
-                    elif isinstance(event, Finish) and event.reason == "network_error":
-                        # Inference broke off on Zhipu's side; the answer is incomplete.
-                        raise ProviderError(
-                            ErrorKind.UPSTREAM,
-                            f"{self.display_name} broke off the answer (network_error)",
-                            permanent=False,
-                        )
-                    yield event
-            except ProviderError as error:
-                raise self.recoded(error, key) from None
+    def chunk(self, chunk: dict[str, Any], sse: SSEEvent, key: str) -> dict[str, Any]:
+        try:
+            return super().chunk(chunk, sse, key)
+        except ProviderError as error:
+            raise self.recoded(error, key) from None
+
+    def finish(self, reason: str | None, tools: bool) -> Finish:
+        if reason == "network_error":
+            # Inference broke off on Zhipu's side; the answer is incomplete.
+            raise ProviderError(
+                ErrorKind.UPSTREAM,
+                f"{self.display_name} broke off the answer (network_error)",
+                permanent=False,
+            )
+        return super().finish(reason, tools)
 
     def recoded(self, error: ProviderError, key: str) -> ProviderError:
         """An ``{"error": {"code", "message"}}`` that came inside the stream, read with
