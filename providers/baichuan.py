@@ -7,19 +7,12 @@ import dataclasses
 
 import httpx
 
-from providers.base import (
-    MAX_TOKENS,
-    TEMPERATURE,
-    TOP_P,
-    ChatRequest,
-    Param,
-    ProviderError,
-    error_for_status,
-)
+from providers import base
+from providers.base import ChatRequest, ProviderError
 from providers.http import obj, redact
 from providers.openai_compat import OpenAIChat
 
-TOP_K = Param(
+TOP_K = base.Param(
     "top_k",
     "Top K",
     "int",
@@ -27,7 +20,7 @@ TOP_K = Param(
     0,
     20,
 )
-WITH_SEARCH_ENHANCE = Param(
+WITH_SEARCH_ENHANCE = base.Param(
     "with_search_enhance",
     "Search enhancement",
     "bool",
@@ -49,10 +42,10 @@ class Baichuan(OpenAIChat):
     # can't say "below 1", so 0.99), max_tokens up to 32000 (some models stop lower; the
     # API then says so).
     params = (
-        dataclasses.replace(TEMPERATURE, maximum=1),
-        dataclasses.replace(TOP_P, maximum=0.99),
+        dataclasses.replace(base.TEMPERATURE, maximum=1),
+        dataclasses.replace(base.TOP_P, maximum=0.99),
         TOP_K,
-        dataclasses.replace(MAX_TOKENS, maximum=32000),
+        dataclasses.replace(base.MAX_TOKENS, maximum=32000),
         WITH_SEARCH_ENHANCE,
     )
 
@@ -68,6 +61,6 @@ class Baichuan(OpenAIChat):
         if "error" in body or "message" in body or not isinstance(words, str) or not words:
             return error
         key = request.credentials.api_key
-        return error_for_status(
+        return base.error_for_status(
             self.display_name, response.status_code, redact(words, key), response.headers
         )

@@ -289,6 +289,7 @@ TOP_P = Param("top_p", "Top P", "float", "Nucleus sampling: keep this much proba
 MAX_TOKENS = Param(
     "max_tokens", "Max output tokens", "int", "Upper bound on the answer's length.", 1, 1_000_000
 )
+TOP_K = Param("top_k", "Top K", "int", "Sample only from the K likeliest tokens.", 1, 1000)
 SEED = Param("seed", "Seed", "int", "Same seed, same answer (where supported).", 0, 2**31 - 1)
 STOP = Param("stop", "Stop sequences", "stops", "Stop when one of these appears.", maximum=4)
 PRESENCE_PENALTY = Param(

@@ -14,29 +14,8 @@ from typing import Any, ClassVar
 
 import httpx
 
-from providers.base import (
-    MAX_TOKENS,
-    PRESENCE_PENALTY,
-    SEED,
-    STOP,
-    TEMPERATURE,
-    TOP_P,
-    ChatRequest,
-    ErrorKind,
-    Event,
-    Finish,
-    ImagePart,
-    Message,
-    Param,
-    ProviderError,
-    ReasoningDelta,
-    TextDelta,
-    ToolCall,
-    ToolSpec,
-    Usage,
-    error_for_status,
-    retry_after_seconds,
-)
+from providers import base
+from providers.base import ChatRequest, ErrorKind, ProviderError
 from providers.http import (
     HTTPProvider,
     JSONLines,
@@ -167,7 +146,9 @@ def coded_error(
     detail = " ".join(redact(detail, key).split())[:300]
     rule = _rule(code)
     if rule is None and status is not None:
-        return error_for_status(provider, status, f"{code}: {detail}" if code else detail, headers)
+        return base.error_for_status(
+            provider, status, f"{code}: {detail}" if code else detail, headers
+        )
     if rule is None:
         kind, permanent = classify(f"{code} {detail}")
         sentence = f"{provider} reported an error"
@@ -178,7 +159,7 @@ def coded_error(
     message = f"{sentence} ({where})" if where else sentence
     if detail:
         message += f": {detail}"
-    retry_after = retry_after_seconds(headers) if headers is not None else None
+    retry_after = base.retry_after_seconds(headers) if headers is not None else None
     return ProviderError(kind, message, permanent=permanent, status=status, retry_after=retry_after)
 
 
@@ -202,13 +183,13 @@ async def dashscope_error(provider: str, response: httpx.Response, key: str) -> 
 
 # --------------------------------------------------------------------------- parameters
 
-ENABLE_THINKING = Param(
+ENABLE_THINKING = base.Param(
     "enable_thinking",
     "Thinking",
     "bool",
     "Let Qwen3 (hybrid thinking) models reason before answering.",
 )
-THINKING_BUDGET = Param(
+THINKING_BUDGET = base.Param(
     "thinking_budget",
     "Thinking budget",
     "int",
@@ -216,13 +197,13 @@ THINKING_BUDGET = Param(
     "Setting it turns thinking on.",
     1,
 )
-ENABLE_SEARCH = Param(
+ENABLE_SEARCH = base.Param(
     "enable_search",
     "Web search",
     "bool",
     "Let the model search the web before answering (models that support it).",
 )
-TOP_K = Param(
+TOP_K = base.Param(
     "top_k",
     "Top K",
     "int",
@@ -230,7 +211,7 @@ TOP_K = Param(
     0,
     2**31 - 1,
 )
-REPETITION_PENALTY = Param(
+REPETITION_PENALTY = base.Param(
     "repetition_penalty",
     "Repetition penalty",
     "float",
@@ -247,7 +228,7 @@ def thinking_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def function_tool(tool: ToolSpec) -> dict[str, Any]:
+def function_tool(tool: base.ToolSpec) -> dict[str, Any]:
     function = drop_empty({"name": tool.name, "description": tool.description})
     function["parameters"] = dict(tool.parameters)
     return {"type": "function", "function": function}
@@ -274,12 +255,12 @@ class QwenCompatible(OpenAIChat):
     # The usage chunk with include_usage follows OpenAI here: UNCONFIRMED (§6a). Usage is
     # read from whichever chunk carries it.
     params = (
-        TEMPERATURE,
-        TOP_P,
-        MAX_TOKENS,
-        SEED,
-        STOP,
-        PRESENCE_PENALTY,
+        base.TEMPERATURE,
+        base.TOP_P,
+        base.MAX_TOKENS,
+        base.SEED,
+        base.STOP,
+        base.PRESENCE_PENALTY,
         ENABLE_THINKING,
         THINKING_BUDGET,
         ENABLE_SEARCH,
@@ -362,7 +343,7 @@ def _text(content: Any) -> str:
     )
 
 
-def _image(part: ImagePart) -> str:
+def _image(part: base.ImagePart) -> str:
     return part.url or part.data_url  # a web address, or the image inline as a data URL
 
 
@@ -379,13 +360,13 @@ class QwenNative(HTTPProvider):
     supports_images = True
     supports_tools = True
     params = (
-        TEMPERATURE,
-        TOP_P,
+        base.TEMPERATURE,
+        base.TOP_P,
         TOP_K,
-        MAX_TOKENS,
-        SEED,
-        STOP,
-        PRESENCE_PENALTY,
+        base.MAX_TOKENS,
+        base.SEED,
+        base.STOP,
+        base.PRESENCE_PENALTY,
         REPETITION_PENALTY,
         ENABLE_THINKING,
         THINKING_BUDGET,
@@ -434,13 +415,13 @@ class QwenNative(HTTPProvider):
         return {"model": request.model, "input": {"messages": messages}, "parameters": parameters}
 
     @staticmethod
-    def message(message: Message, multimodal: bool) -> dict[str, Any]:
+    def message(message: base.Message, multimodal: bool) -> dict[str, Any]:
         if not multimodal:
             return {"role": message.role, "content": message.text}
         if isinstance(message.content, str):
             return {"role": message.role, "content": [{"text": message.content}]}
         content = [
-            {"image": _image(p)} if isinstance(p, ImagePart) else {"text": p.text}
+            {"image": _image(p)} if isinstance(p, base.ImagePart) else {"text": p.text}
             for p in message.content
         ]
         return {"role": message.role, "content": content}
@@ -450,7 +431,7 @@ class QwenNative(HTTPProvider):
 
     async def read_events(
         self, response: httpx.Response, request: ChatRequest
-    ) -> AsyncGenerator[Event, None]:
+    ) -> AsyncGenerator[base.Event, None]:
         key = request.credentials.api_key
         lines = JSONLines(self.display_name)
         text, reasoning = _Joined(), _Joined()
@@ -479,10 +460,10 @@ class QwenNative(HTTPProvider):
                 reason = output.get("finish_reason")
             thought = reasoning.delta(_text(message.get("reasoning_content")))
             if thought:
-                yield ReasoningDelta(thought)
+                yield base.ReasoningDelta(thought)
             said = text.delta(_text(message.get("content")))
             if said:
-                yield TextDelta(said)
+                yield base.TextDelta(said)
             for fragment in items(message.get("tool_calls")):
                 OpenAIChat.add_tool_fragment(tools, fragment)
             # "null" (a string) while streaming, then the reason.
@@ -490,12 +471,12 @@ class QwenNative(HTTPProvider):
                 finish = _FINISH_REASONS.get(reason, reason)
         if finish is None:
             return  # cut short: no Finish, the caller reports it
-        calls: list[ToolCall] = OpenAIChat.tool_calls(tools)
+        calls: list[base.ToolCall] = OpenAIChat.tool_calls(tools)
         for call in calls:
             yield call
         if usage:
             yield _usage(usage)
-        yield Finish("tool_calls" if calls and finish == "stop" else finish)
+        yield base.Finish("tool_calls" if calls and finish == "stop" else finish)
 
     @staticmethod
     def is_error(chunk: Mapping[str, Any]) -> bool:
@@ -505,14 +486,14 @@ class QwenNative(HTTPProvider):
         )
 
 
-def _usage(usage: Mapping[str, Any]) -> Usage:
+def _usage(usage: Mapping[str, Any]) -> base.Usage:
     def first(*names: str) -> int | None:
         counts = (int_or_none(usage.get(name)) for name in names)
         return next((count for count in counts if count is not None), None)
 
     details = obj(usage.get("output_tokens_details")) or obj(usage.get("completion_tokens_details"))
     reasoning = details.get("reasoning_tokens")
-    return Usage(
+    return base.Usage(
         input_tokens=first("input_tokens", "prompt_tokens"),
         # Includes the thinking, as OpenAI counts it.
         output_tokens=first("output_tokens", "completion_tokens"),

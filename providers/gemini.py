@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import AsyncGenerator, Mapping
@@ -11,26 +12,8 @@ from urllib.parse import quote
 
 import httpx
 
-from providers.base import (
-    MAX_TOKENS,
-    SEED,
-    STOP,
-    TEMPERATURE,
-    TOP_P,
-    ChatRequest,
-    ErrorKind,
-    Event,
-    Finish,
-    ImagePart,
-    Message,
-    Param,
-    ProviderError,
-    ReasoningDelta,
-    TextDelta,
-    ToolCall,
-    ToolSpec,
-    Usage,
-)
+from providers import base
+from providers.base import ChatRequest, ErrorKind, ProviderError
 from providers.http import (
     HTTPProvider,
     JSONLines,
@@ -43,8 +26,8 @@ from providers.http import (
 )
 from providers.sse import iter_sse
 
-TOP_K = Param("top_k", "Top K", "int", "Sample only from the K likeliest tokens.", 1, 500)
-THINKING_BUDGET = Param(
+TOP_K = dataclasses.replace(base.TOP_K, maximum=500)
+THINKING_BUDGET = base.Param(
     "thinking_budget",
     "Thinking budget",
     "int",
@@ -53,7 +36,7 @@ THINKING_BUDGET = Param(
     -1,
     32768,
 )
-INCLUDE_THOUGHTS = Param(
+INCLUDE_THOUGHTS = base.Param(
     "include_thoughts",
     "Show thoughts",
     "bool",
@@ -99,7 +82,7 @@ def _openapi_subset(schema: Any) -> bool:
     return all(_openapi_subset(s) for s in inner)
 
 
-def tool_spec(tool: ToolSpec) -> dict[str, Any]:
+def tool_spec(tool: base.ToolSpec) -> dict[str, Any]:
     spec: dict[str, Any] = {"name": tool.name}
     if tool.description:
         spec["description"] = tool.description
@@ -108,20 +91,20 @@ def tool_spec(tool: ToolSpec) -> dict[str, Any]:
     return spec
 
 
-def is_uploaded_file(url: str, base: str) -> bool:
-    """Whether ``url`` names a file uploaded through Gemini's Files API (``{base}/files/…``),
-    the only web address the API reads an image from."""
-    return bool(base) and url.startswith(f"{base}/files/")
+def is_uploaded_file(url: str, base_url: str) -> bool:
+    """Whether ``url`` names a file uploaded through Gemini's Files API
+    (``{base_url}/files/…``), the only web address the API reads an image from."""
+    return bool(base_url) and url.startswith(f"{base_url}/files/")
 
 
-def part(item: Any, base: str = "") -> dict[str, Any]:
-    if not isinstance(item, ImagePart):
+def part(item: Any, base_url: str = "") -> dict[str, Any]:
+    if not isinstance(item, base.ImagePart):
         return {"text": item.text}
     if item.url.startswith("data:") and ";base64," in item.url:
         mime, _, data = item.url[5:].partition(";base64,")
         return {"inlineData": {"mimeType": mime, "data": data}}
     if item.url:
-        if not is_uploaded_file(item.url, base):
+        if not is_uploaded_file(item.url, base_url):
             # Gemini does not fetch arbitrary https images: PROVIDERS.md §3 lists fileData
             # without saying it does, and Files API URIs are what it is for. Said before the
             # call; the address is left out of the sentence (a signed URL carries a token).
@@ -145,12 +128,12 @@ class Gemini(HTTPProvider):
     image_urls: ClassVar[bool] = False
     supports_tools = True
     params = (
-        TEMPERATURE,
-        TOP_P,
+        base.TEMPERATURE,
+        base.TOP_P,
         TOP_K,
-        MAX_TOKENS,
-        STOP,
-        SEED,
+        base.MAX_TOKENS,
+        base.STOP,
+        base.SEED,
         THINKING_BUDGET,
         INCLUDE_THOUGHTS,
     )
@@ -188,11 +171,11 @@ class Gemini(HTTPProvider):
             }
         )
         system = request.system_prompt
-        base = self.base_url(request)
+        base_url = self.base_url(request)
         tools = [tool_spec(t) for t in request.tools]
         return drop_empty(
             {
-                "contents": [self.content(m, base) for m in request.conversation],
+                "contents": [self.content(m, base_url) for m in request.conversation],
                 "systemInstruction": {"parts": [{"text": system}]} if system else None,
                 "tools": [{"functionDeclarations": tools}] if tools else None,
                 "generationConfig": config,
@@ -200,11 +183,11 @@ class Gemini(HTTPProvider):
         )
 
     @staticmethod
-    def content(message: Message, base: str = "") -> dict[str, Any]:
+    def content(message: base.Message, base_url: str = "") -> dict[str, Any]:
         role = "model" if message.role == "assistant" else "user"
         if isinstance(message.content, str):
             return {"role": role, "parts": [{"text": message.content}]}
-        return {"role": role, "parts": [part(p, base) for p in message.content]}
+        return {"role": role, "parts": [part(p, base_url) for p in message.content]}
 
     async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
         error, body = await http_error(self.display_name, response, request.credentials.api_key)
@@ -228,7 +211,7 @@ class Gemini(HTTPProvider):
 
     async def read_events(
         self, response: httpx.Response, request: ChatRequest
-    ) -> AsyncGenerator[Event, None]:
+    ) -> AsyncGenerator[base.Event, None]:
         key = request.credentials.api_key
         lines = JSONLines(self.display_name)
         usage: Mapping[str, Any] = {}
@@ -261,11 +244,11 @@ class Gemini(HTTPProvider):
                     continue
                 text = item.get("text")
                 if isinstance(text, str) and text:
-                    yield ReasoningDelta(text) if item.get("thought") else TextDelta(text)
+                    yield base.ReasoningDelta(text) if item.get("thought") else base.TextDelta(text)
                 call = item.get("functionCall")
                 if isinstance(call, dict):
                     called_tools += 1
-                    yield ToolCall(
+                    yield base.ToolCall(
                         str(call.get("id") or f"call_{called_tools}"),
                         str(call.get("name", "")),
                         json.dumps(call.get("args") or {}),
@@ -280,15 +263,15 @@ class Gemini(HTTPProvider):
             finish = "tool_calls"
         if usage:
             yield _usage(usage)
-        yield Finish(finish)
+        yield base.Finish(finish)
 
 
-def _usage(meta: Mapping[str, Any]) -> Usage:
+def _usage(meta: Mapping[str, Any]) -> base.Usage:
     answer = int_or_none(meta.get("candidatesTokenCount"))
     thoughts = int_or_none(meta.get("thoughtsTokenCount"))
     # candidatesTokenCount leaves the thoughts out; report output the OpenAI way, with them.
     output = None if answer is None and thoughts is None else (answer or 0) + (thoughts or 0)
-    return Usage(
+    return base.Usage(
         input_tokens=int_or_none(meta.get("promptTokenCount")),
         output_tokens=output,
         reasoning_tokens=thoughts,

@@ -188,6 +188,13 @@ def items(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def to_send(params: Mapping[str, Any], *names: str, **renamed: str) -> dict[str, Any]:
+    """The parameters of ``names`` and ``renamed`` that are set in ``params``, in that
+    order: ``names`` as they are, ``renamed`` under the API's own names."""
+    wire = {**{name: name for name in names}, **renamed}
+    return {wire[name]: params[name] for name in wire if params.get(name) is not None}
+
+
 def int_or_none(value: Any) -> int | None:
     """``value`` if it is a JSON whole number (``true`` is not one), else ``None``."""
     return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -25,28 +25,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from providers.base import (
-    MAX_TOKENS,
-    SEED,
-    STOP,
-    TEMPERATURE,
-    TOP_P,
-    ChatRequest,
-    ErrorKind,
-    Event,
-    Finish,
-    ImagePart,
-    Message,
-    Param,
-    ProviderError,
-    ReasoningDelta,
-    TextDelta,
-    ToolCall,
-    ToolSpec,
-    Usage,
-    error_for_status,
-    retry_after_seconds,
-)
+from providers import base
+from providers.base import ChatRequest, ErrorKind, ProviderError
 from providers.http import (
     HTTPProvider,
     JSONLines,
@@ -58,6 +38,7 @@ from providers.http import (
     lines_of,
     obj,
     scrub,
+    to_send,
 )
 from providers.openai_compat import OpenAIChat
 from providers.sse import iter_sse_lines, read_rest
@@ -73,13 +54,13 @@ CONTENT_TYPE = "application/json"
 SIGNED_HEADERS = "content-type;host"
 
 # Seed is "a positive whole number up to 10000" on both APIs.
-HUNYUAN_SEED = dataclasses.replace(SEED, minimum=1, maximum=10000)
+HUNYUAN_SEED = dataclasses.replace(base.SEED, minimum=1, maximum=10000)
 # Hunyuan stops *after* a stop word (OpenAI stops before it): said here, so no one is
 # surprised to see it in the answer.
 HUNYUAN_STOP = dataclasses.replace(
-    STOP, description="Stop after one of these appears (Hunyuan keeps the stop word)."
+    base.STOP, description="Stop after one of these appears (Hunyuan keeps the stop word)."
 )
-ENABLE_ENHANCEMENT = Param(
+ENABLE_ENHANCEMENT = base.Param(
     "enable_enhancement",
     "Enhancement (search)",
     "bool",
@@ -282,7 +263,7 @@ class Hunyuan(HTTPProvider):
     supports_tools = True  # hunyuan-turbo(s) and hunyuan-functioncall
     supports_images = True  # the vision models (Contents with ImageUrl)
     # No max-tokens field in the API (§11a). Bounds from the API reference.
-    params = (TEMPERATURE, TOP_P, HUNYUAN_SEED, HUNYUAN_STOP, ENABLE_ENHANCEMENT)
+    params = (base.TEMPERATURE, base.TOP_P, HUNYUAN_SEED, HUNYUAN_STOP, ENABLE_ENHANCEMENT)
 
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
@@ -306,14 +287,15 @@ class Hunyuan(HTTPProvider):
         messages.extend(self.message(m) for m in request.conversation)
         body: dict[str, Any] = {"Model": request.model, "Messages": messages, "Stream": True}
         params = request.params
-        for name, wire in (
-            ("temperature", "Temperature"),
-            ("top_p", "TopP"),
-            ("seed", "Seed"),
-            ("enable_enhancement", "EnableEnhancement"),
-        ):
-            if params.get(name) is not None:
-                body[wire] = params[name]
+        body.update(
+            to_send(
+                params,
+                temperature="Temperature",
+                top_p="TopP",
+                seed="Seed",
+                enable_enhancement="EnableEnhancement",
+            )
+        )
         if params.get("stop"):
             body["Stop"] = list(params["stop"])
         if request.tools:
@@ -321,17 +303,17 @@ class Hunyuan(HTTPProvider):
         return body
 
     @staticmethod
-    def message(message: Message) -> dict[str, Any]:
+    def message(message: base.Message) -> dict[str, Any]:
         role = message.role.lower()
         content = message.content
-        if isinstance(content, str) or not any(isinstance(p, ImagePart) for p in content):
+        if isinstance(content, str) or not any(isinstance(p, base.ImagePart) for p in content):
             return {"Role": role, "Content": message.text}
         # Whether ImageUrl.Url also takes a data: URL (not only http[s]) is UNCONFIRMED.
         return {
             "Role": role,
             "Contents": [
                 {"Type": "image_url", "ImageUrl": {"Url": p.data_url}}
-                if isinstance(p, ImagePart)
+                if isinstance(p, base.ImagePart)
                 else {"Type": "text", "Text": p.text}
                 for p in content
             ],
@@ -395,7 +377,7 @@ class Hunyuan(HTTPProvider):
         fields = response_error(json_or_none(raw))
         if fields is None:
             detail = scrub(body_message(raw), secrets, _SECRET_ID)
-            return error_for_status(
+            return base.error_for_status(
                 self.display_name, response.status_code, detail, response.headers
             )
         return tencent_error(
@@ -403,12 +385,12 @@ class Hunyuan(HTTPProvider):
             secrets,
             provider=self.display_name,
             status=response.status_code,
-            retry_after=retry_after_seconds(response.headers),
+            retry_after=base.retry_after_seconds(response.headers),
         )
 
     async def read_events(
         self, response: httpx.Response, request: ChatRequest
-    ) -> AsyncGenerator[Event, None]:
+    ) -> AsyncGenerator[base.Event, None]:
         """Translate the chunks; the last one has ``FinishReason`` set, but :class:`Finish`
         waits for the stream's end (a usage-only chunk or ``[DONE]`` might still follow:
         UNCONFIRMED that none does)."""
@@ -425,7 +407,7 @@ class Hunyuan(HTTPProvider):
             lines = lines_of(raw)
         decoder = JSONLines(self.display_name)
         tools: dict[int | str, _PendingCall] = {}
-        usage: Usage | None = None
+        usage: base.Usage | None = None
         finish: str | None = None
         events = iter_sse_lines(lines)
         async for sse in events:
@@ -449,10 +431,10 @@ class Hunyuan(HTTPProvider):
                 delta = obj(choice.get("Delta") or choice.get("Message"))
                 reasoning = delta.get("ReasoningContent")
                 if isinstance(reasoning, str) and reasoning:
-                    yield ReasoningDelta(reasoning)
+                    yield base.ReasoningDelta(reasoning)
                 content = delta.get("Content")
                 if isinstance(content, str) and content:
-                    yield TextDelta(content)
+                    yield base.TextDelta(content)
                 for fragment in items(delta.get("ToolCalls")):
                     _add_fragment(tools, fragment)
                 reason = choice.get("FinishReason")
@@ -461,18 +443,18 @@ class Hunyuan(HTTPProvider):
         if finish is None:
             return  # cut short (or nothing readable came): the caller reports it
         calls = [
-            ToolCall(p.id or f"call_{n}", p.name, "".join(p.arguments) or "{}")
+            base.ToolCall(p.id or f"call_{n}", p.name, "".join(p.arguments) or "{}")
             for n, p in enumerate(tools.values())
         ]
         for call in calls:
             yield call
         if usage is not None:
             yield usage
-        yield Finish(_FINISH_REASONS.get(finish, finish))
+        yield base.Finish(_FINISH_REASONS.get(finish, finish))
         await read_rest(events)  # the connection is kept for the next answer
 
 
-def tool_spec(tool: ToolSpec) -> dict[str, Any]:
+def tool_spec(tool: base.ToolSpec) -> dict[str, Any]:
     """A tool in the native shape; ``Parameters`` is the JSON Schema *as a string*."""
     function: dict[str, Any] = {"Name": tool.name}
     if tool.description:
@@ -507,7 +489,7 @@ def _add_fragment(tools: dict[int | str, _PendingCall], fragment: Any) -> None:
         pending.arguments.append(function["Arguments"])
 
 
-def _usage(usage: Mapping[str, Any]) -> Usage | None:
+def _usage(usage: Mapping[str, Any]) -> base.Usage | None:
     prompt = int_or_none(usage.get("PromptTokens"))
     completion = int_or_none(usage.get("CompletionTokens"))
     if prompt is None and completion is None:
@@ -515,7 +497,7 @@ def _usage(usage: Mapping[str, Any]) -> Usage | None:
     # Reasoning tokens: the field name is UNCONFIRMED; read if present, else unknown.
     details = obj(usage.get("CompletionTokensDetails"))
     reasoning = int_or_none(details.get("ReasoningTokens"))
-    return Usage(input_tokens=prompt, output_tokens=completion, reasoning_tokens=reasoning)
+    return base.Usage(input_tokens=prompt, output_tokens=completion, reasoning_tokens=reasoning)
 
 
 # --------------------------------------------------------------------------- compatible
@@ -534,9 +516,9 @@ class HunyuanCompatible(OpenAIChat):
     # max_tokens, seed 1-10000, stop; enable_enhancement as a top-level extra. No
     # presence or frequency penalty. Usage comes in the last chunk with include_usage.
     params = (
-        TEMPERATURE,
-        TOP_P,
-        MAX_TOKENS,
+        base.TEMPERATURE,
+        base.TOP_P,
+        base.MAX_TOKENS,
         HUNYUAN_SEED,
         HUNYUAN_STOP,
         ENABLE_ENHANCEMENT,

@@ -17,28 +17,23 @@ from typing import Any
 
 import httpx
 
-from providers.base import (
-    MAX_TOKENS,
-    TEMPERATURE,
-    TOP_P,
-    ChatRequest,
-    Event,
-    Finish,
-    Param,
-    ProviderError,
-    ReasoningDelta,
-    TextDelta,
-    ToolCall,
-    Usage,
-    error_for_status,
+from providers import base
+from providers.base import ChatRequest, ProviderError
+from providers.http import (
+    HTTPProvider,
+    JSONLines,
+    error_details,
+    items,
+    obj,
+    redact,
+    stream_error,
+    to_send,
 )
-from providers.http import HTTPProvider, JSONLines, error_details, items, obj, redact, stream_error
 from providers.openai_compat import OpenAIChat, chat_messages, tool_spec
 from providers.sse import iter_sse, read_rest
 
-TOP_K = Param("top_k", "Top K", "int", "Sample only from the K likeliest tokens.", 1, 1000)
 # Bounds UNCONFIRMED (the SDK gives none): 1 is no penalty, as in the usual samplers.
-REPETITION_PENALTY = Param(
+REPETITION_PENALTY = base.Param(
     "repetition_penalty",
     "Repetition penalty",
     "float",
@@ -86,7 +81,7 @@ async def llama_error(provider: str, response: httpx.Response, key: str) -> Prov
     """A non-2xx answer as a :class:`ProviderError`; Retry-After is honoured."""
     raw = await response.aread()
     detail = redact(error_text(raw), key)
-    return error_for_status(provider, response.status_code, detail, response.headers)
+    return base.error_for_status(provider, response.status_code, detail, response.headers)
 
 
 def _in_stream_error(provider: str, data: dict[str, Any] | None, key: str) -> ProviderError:
@@ -117,7 +112,7 @@ class LlamaAPI(HTTPProvider):
     supports_tools = True
     # No stop and no seed: the API's parameter list has neither (PROVIDERS.md §10).
     # Temperature's upper bound is UNCONFIRMED; the API's own 400 says if 2 is too high.
-    params = (TEMPERATURE, TOP_P, TOP_K, MAX_TOKENS, REPETITION_PENALTY)
+    params = (base.TEMPERATURE, base.TOP_P, base.TOP_K, base.MAX_TOKENS, REPETITION_PENALTY)
 
     def url(self, request: ChatRequest) -> str:
         return f"{self.base_url(request)}/chat/completions"
@@ -128,11 +123,13 @@ class LlamaAPI(HTTPProvider):
         if request.tools:
             body["tools"] = [tool_spec(t) for t in request.tools]
         params = request.params
-        for name in ("temperature", "top_p", "top_k", "repetition_penalty"):
-            if params.get(name) is not None:
-                body[name] = params[name]
-        if params.get("max_tokens") is not None:
-            body["max_completion_tokens"] = params["max_tokens"]
+        body.update(
+            to_send(
+                params,
+                *("temperature", "top_p", "top_k", "repetition_penalty"),
+                max_tokens="max_completion_tokens",
+            )
+        )
         body["stream"] = True
         return body
 
@@ -141,7 +138,7 @@ class LlamaAPI(HTTPProvider):
 
     async def read_events(
         self, response: httpx.Response, request: ChatRequest
-    ) -> AsyncGenerator[Event, None]:
+    ) -> AsyncGenerator[base.Event, None]:
         key = request.credentials.api_key
         lines = JSONLines(self.display_name)
         calls: list[_PendingCall] = []
@@ -172,13 +169,13 @@ class LlamaAPI(HTTPProvider):
             if kind == "text":
                 text = delta.get("text")
                 if isinstance(text, str) and text:
-                    yield TextDelta(text)
+                    yield base.TextDelta(text)
             elif kind == "reasoning":
                 # {"type": "reasoning", "reasoning": "…"}; an earlier SDK also had "answer",
                 # whose meaning is UNCONFIRMED, so it is left out.
                 thought = delta.get("reasoning")
                 if isinstance(thought, str) and thought:
-                    yield ReasoningDelta(thought)
+                    yield base.ReasoningDelta(thought)
             elif kind == "tool_call":
                 _add_tool_fragment(calls, delta)
             reason = event.get("stop_reason")
@@ -189,13 +186,13 @@ class LlamaAPI(HTTPProvider):
         if not complete and stop_reason is None:
             return  # closed before the complete event: cut short, the caller reports it
         for i, call in enumerate(calls):
-            yield ToolCall(call.id or f"call_{i}", call.name, "".join(call.parts) or "{}")
+            yield base.ToolCall(call.id or f"call_{i}", call.name, "".join(call.parts) or "{}")
         usage = _usage(metrics)
         if usage is not None:
             yield usage
         if stop_reason is None:
             stop_reason = "tool_calls" if calls else "stop"
-        yield Finish(_FINISH_REASONS.get(stop_reason, stop_reason))
+        yield base.Finish(_FINISH_REASONS.get(stop_reason, stop_reason))
         await read_rest(events)  # the connection is kept for the next answer
 
 
@@ -234,14 +231,14 @@ def _add_metric(metrics: dict[str, int], metric: Any) -> None:
         metrics[name] = int(value)  # "value: float" in the SDK; counts are whole
 
 
-def _usage(metrics: Mapping[str, int]) -> Usage | None:
+def _usage(metrics: Mapping[str, int]) -> base.Usage | None:
     def first(names: tuple[str, ...]) -> int | None:
         return next((metrics[n] for n in names if n in metrics), None)
 
     prompt, completion = first(_INPUT_METRICS), first(_OUTPUT_METRICS)
     if prompt is None and completion is None:
         return None
-    return Usage(input_tokens=prompt, output_tokens=completion)
+    return base.Usage(input_tokens=prompt, output_tokens=completion)
 
 
 class LlamaAPICompatible(OpenAIChat):
@@ -256,7 +253,7 @@ class LlamaAPICompatible(OpenAIChat):
     # The native API's name for it; whether /compat/v1 also takes max_tokens is UNCONFIRMED.
     max_tokens_field = "max_completion_tokens"
     # Only what the native API has too: no stop, seed or penalties (PROVIDERS.md §10).
-    params = (TEMPERATURE, TOP_P, MAX_TOKENS)
+    params = (base.TEMPERATURE, base.TOP_P, base.MAX_TOKENS)
 
     async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
         return await llama_error(self.display_name, response, request.credentials.api_key)

@@ -15,25 +15,8 @@ from typing import Any
 
 import httpx
 
-from providers.base import (
-    MAX_TOKENS,
-    SEED,
-    STOP,
-    TEMPERATURE,
-    TOP_P,
-    ChatRequest,
-    ErrorKind,
-    Event,
-    Finish,
-    ImagePart,
-    Message,
-    Param,
-    ProviderError,
-    ReasoningDelta,
-    TextDelta,
-    ToolCall,
-    Usage,
-)
+from providers import base
+from providers.base import ChatRequest, ErrorKind, ProviderError
 from providers.http import (
     HTTPProvider,
     JSONLines,
@@ -48,8 +31,7 @@ from providers.http import (
 from providers.openai_compat import chat_messages, tool_spec
 from providers.sse import read_rest
 
-TOP_K = Param("top_k", "Top K", "int", "Sample only from the K likeliest tokens.", 1, 1000)
-NUM_CTX = Param(
+NUM_CTX = base.Param(
     "num_ctx",
     "Context window",
     "int",
@@ -57,7 +39,7 @@ NUM_CTX = Param(
     256,
     1_048_576,
 )
-REPEAT_PENALTY = Param(
+REPEAT_PENALTY = base.Param(
     "repeat_penalty",
     "Repeat penalty",
     "float",
@@ -65,7 +47,7 @@ REPEAT_PENALTY = Param(
     0,
     2,
 )
-THINK = Param(
+THINK = base.Param(
     "think",
     "Thinking",
     "bool",
@@ -110,11 +92,11 @@ async def iter_ndjson(response: httpx.Response) -> AsyncIterator[str]:
         yield pending.rstrip(b"\r").decode("utf-8", "replace")
 
 
-def images(message: Message) -> list[str]:
+def images(message: base.Message) -> list[str]:
     """The message's images as bare base64, the only form ``images`` takes."""
     found: list[str] = []
     for part in message.content if not isinstance(message.content, str) else ():
-        if not isinstance(part, ImagePart):
+        if not isinstance(part, base.ImagePart):
             continue
         if part.url.startswith("data:") and ";base64," in part.url:
             found.append(part.url.partition(";base64,")[2])
@@ -141,15 +123,25 @@ class Ollama(HTTPProvider):
     key_env = "OLLAMA_API_KEY"
     supports_images = True  # for vision models (llava, gemma3, qwen2.5vl …): base64 only
     supports_tools = True
-    params = (TEMPERATURE, TOP_P, TOP_K, MAX_TOKENS, SEED, STOP, NUM_CTX, REPEAT_PENALTY, THINK)
+    params = (
+        base.TEMPERATURE,
+        base.TOP_P,
+        base.TOP_K,
+        base.MAX_TOKENS,
+        base.SEED,
+        base.STOP,
+        NUM_CTX,
+        REPEAT_PENALTY,
+        THINK,
+    )
 
     def url(self, request: ChatRequest) -> str:
-        base = self.base_url(request)
+        base_url = self.base_url(request)
         # A base URL copied from the OpenAI-compatible setup (…/v1) or from ollama.com's docs
         # (…/api) names the same server; the native path is always {server}/api/chat.
         for suffix in ("/v1", "/api"):
-            base = base.removesuffix(suffix)
-        return f"{base}/api/chat"
+            base_url = base_url.removesuffix(suffix)
+        return f"{base_url}/api/chat"
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
         messages = chat_messages(request, self.message)
@@ -171,7 +163,7 @@ class Ollama(HTTPProvider):
         return body
 
     @staticmethod
-    def message(message: Message) -> dict[str, Any]:
+    def message(message: base.Message) -> dict[str, Any]:
         sent: dict[str, Any] = {"role": message.role, "content": message.text}
         pictures = images(message)
         if pictures:
@@ -215,7 +207,7 @@ class Ollama(HTTPProvider):
 
     async def read_events(
         self, response: httpx.Response, request: ChatRequest
-    ) -> AsyncGenerator[Event, None]:
+    ) -> AsyncGenerator[base.Event, None]:
         key = request.credentials.api_key
         lines = JSONLines(self.display_name)
         calls = 0
@@ -232,17 +224,17 @@ class Ollama(HTTPProvider):
             message = obj(chunk.get("message"))
             thinking = message.get("thinking")
             if isinstance(thinking, str) and thinking:
-                yield ReasoningDelta(thinking)
+                yield base.ReasoningDelta(thinking)
             content = message.get("content")
             if isinstance(content, str) and content:
-                yield TextDelta(content)
+                yield base.TextDelta(content)
             for call in items(message.get("tool_calls")):
                 # Each call arrives whole, its arguments a JSON object, not fragments.
                 if not isinstance(call, dict):
                     continue
                 calls += 1
                 function = obj(call.get("function"))
-                yield ToolCall(
+                yield base.ToolCall(
                     str(call.get("id") or f"call_{calls}"),
                     str(function.get("name", "")),
                     _arguments(function.get("arguments")),
@@ -255,7 +247,7 @@ class Ollama(HTTPProvider):
                 if finish == "stop" and calls:
                     # Ollama says "stop" after tool calls; say it the way the others do.
                     finish = "tool_calls"
-                yield Finish(finish)
+                yield base.Finish(finish)
                 await read_rest(lines_read)  # the connection is kept for the next answer
                 return
         # The body ended before a done line: cut short, no Finish; the caller reports it.
@@ -270,10 +262,10 @@ def _arguments(value: Any) -> str:
     return json.dumps(arguments, ensure_ascii=False, separators=(",", ":"))
 
 
-def _usage(final: Mapping[str, Any]) -> Usage:
+def _usage(final: Mapping[str, Any]) -> base.Usage:
     # eval_count includes the thinking tokens; Ollama does not count them apart. A prompt
     # served wholly from cache may come without prompt_eval_count.
-    return Usage(
+    return base.Usage(
         input_tokens=int_or_none(final.get("prompt_eval_count")),
         output_tokens=int_or_none(final.get("eval_count")),
     )

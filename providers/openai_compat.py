@@ -15,29 +15,8 @@ from typing import Any, ClassVar
 
 import httpx
 
-from providers.base import (
-    FREQUENCY_PENALTY,
-    MAX_TOKENS,
-    PRESENCE_PENALTY,
-    SEED,
-    STOP,
-    TEMPERATURE,
-    TOP_P,
-    ChatRequest,
-    ErrorKind,
-    Event,
-    Finish,
-    ImagePart,
-    Message,
-    Param,
-    ParamError,
-    ProviderError,
-    ReasoningDelta,
-    TextDelta,
-    ToolCall,
-    ToolSpec,
-    Usage,
-)
+from providers import base
+from providers.base import ChatRequest, ErrorKind, ProviderError
 from providers.http import (
     HTTPProvider,
     JSONLines,
@@ -60,7 +39,15 @@ _FINISH_REASONS = {
     "content_filter": "content_filter",
 }
 
-ALL_SAMPLING = (TEMPERATURE, TOP_P, MAX_TOKENS, SEED, STOP, PRESENCE_PENALTY, FREQUENCY_PENALTY)
+ALL_SAMPLING = (
+    base.TEMPERATURE,
+    base.TOP_P,
+    base.MAX_TOKENS,
+    base.SEED,
+    base.STOP,
+    base.PRESENCE_PENALTY,
+    base.FREQUENCY_PENALTY,
+)
 
 
 @dataclass
@@ -71,7 +58,7 @@ class _PendingToolCall:
 
 
 def chat_messages(
-    request: ChatRequest, message: Callable[[Message], dict[str, Any]]
+    request: ChatRequest, message: Callable[[base.Message], dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """The system prompt as the first message, then each turn as ``message`` writes it."""
     messages: list[dict[str, Any]] = []
@@ -81,7 +68,7 @@ def chat_messages(
     return messages
 
 
-def tool_spec(tool: ToolSpec) -> dict[str, Any]:
+def tool_spec(tool: base.ToolSpec) -> dict[str, Any]:
     """A tool in the Chat Completions shape (``strict`` left out: xAI strips it anyway)."""
     function = drop_empty({"name": tool.name, "description": tool.description})
     function["parameters"] = dict(tool.parameters)
@@ -95,7 +82,7 @@ class OpenAIChat(HTTPProvider):
     :meth:`finish`) and in which credential the request carried (:meth:`secret`).
     """
 
-    params: ClassVar[tuple[Param, ...]] = ALL_SAMPLING
+    params: ClassVar[tuple[base.Param, ...]] = ALL_SAMPLING
     #: The body field the shared ``max_tokens`` parameter is sent as.
     max_tokens_field: ClassVar[str] = "max_tokens"
     #: Ask for the usage chunk (``stream_options.include_usage``).
@@ -126,7 +113,7 @@ class OpenAIChat(HTTPProvider):
             )
         try:
             self.check_params(request.model, request.params)
-        except ParamError as error:
+        except base.ParamError as error:
             raise ProviderError(
                 ErrorKind.BAD_REQUEST,
                 f"{self.display_name} was not called: {error}",
@@ -134,14 +121,14 @@ class OpenAIChat(HTTPProvider):
             ) from None
 
     def url(self, request: ChatRequest) -> str:
-        base = self.base_url(request)
-        if not base:
+        base_url = self.base_url(request)
+        if not base_url:
             raise ProviderError(
                 ErrorKind.BAD_REQUEST,
                 f"No base URL configured for {self.display_name}.",
                 permanent=True,
             )
-        return f"{base}/chat/completions"
+        return f"{base_url}/chat/completions"
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
         self.refuse_unsupported(request)
@@ -164,14 +151,14 @@ class OpenAIChat(HTTPProvider):
         }
 
     @staticmethod
-    def message(message: Message) -> dict[str, Any]:
+    def message(message: base.Message) -> dict[str, Any]:
         content = message.content
-        if isinstance(content, str) or not any(isinstance(p, ImagePart) for p in content):
+        if isinstance(content, str) or not any(isinstance(p, base.ImagePart) for p in content):
             # Text only: a plain string, which every compatible server accepts.
             return {"role": message.role, "content": message.text}
         parts = [
             {"type": "image_url", "image_url": {"url": p.data_url}}
-            if isinstance(p, ImagePart)
+            if isinstance(p, base.ImagePart)
             else {"type": "text", "text": p.text}
             for p in content
         ]
@@ -201,25 +188,25 @@ class OpenAIChat(HTTPProvider):
             raise stream_error(self.display_name, chunk, key)
         return chunk
 
-    def finish(self, reason: str | None, tools: bool) -> Finish:
+    def finish(self, reason: str | None, tools: bool) -> base.Finish:
         """The last event, from the last ``finish_reason`` (``None`` if none came before
         ``[DONE]``) and whether tool calls came."""
         if reason is None:
             # xAI may send "" instead of "tool_calls" (PROVIDERS.md §4, per LiteLLM);
             # otherwise the server says it is done.
             reason = "tool_calls" if tools else "stop"
-        return Finish(self.finish_reasons.get(reason, reason))
+        return base.Finish(self.finish_reasons.get(reason, reason))
 
     async def read_events(
         self, response: httpx.Response, request: ChatRequest
-    ) -> AsyncGenerator[Event, None]:
+    ) -> AsyncGenerator[base.Event, None]:
         """Translate the chunks; :class:`Finish` is held back until the stream ends, because
         the usage chunk comes after the chunk with ``finish_reason``."""
         key = self.secret(response, request)
         lines = JSONLines(self.display_name)
         tools: dict[int, _PendingToolCall] = {}
         finish: str | None = None
-        usage: Usage | None = None
+        usage: base.Usage | None = None
         done = saw_tools = False
         events = iter_sse(response)
         async for sse in events:
@@ -243,10 +230,10 @@ class OpenAIChat(HTTPProvider):
                 # DeepSeek, xAI and Qwen say reasoning_content; Ollama says reasoning.
                 reasoning = delta.get("reasoning_content") or delta.get("reasoning")
                 if isinstance(reasoning, str) and reasoning:
-                    yield ReasoningDelta(reasoning)
+                    yield base.ReasoningDelta(reasoning)
                 content = delta.get("content")
                 if isinstance(content, str) and content:
-                    yield TextDelta(content)
+                    yield base.TextDelta(content)
                 for fragment in items(delta.get("tool_calls")):
                     saw_tools = True
                     self.add_tool_fragment(tools, fragment)
@@ -285,17 +272,17 @@ class OpenAIChat(HTTPProvider):
             pending.arguments.append(function["arguments"])
 
     @staticmethod
-    def tool_calls(tools: dict[int, _PendingToolCall]) -> list[ToolCall]:
+    def tool_calls(tools: dict[int, _PendingToolCall]) -> list[base.ToolCall]:
         """The accumulated calls in index order; empties ``tools``."""
         calls = [
-            ToolCall(t.id or f"call_{i}", t.name, "".join(t.arguments))
+            base.ToolCall(t.id or f"call_{i}", t.name, "".join(t.arguments))
             for i, t in sorted(tools.items())
         ]
         tools.clear()
         return calls
 
     @staticmethod
-    def usage(usage: Mapping[str, Any]) -> Usage:
+    def usage(usage: Mapping[str, Any]) -> base.Usage:
         prompt = int_or_none(usage.get("prompt_tokens"))
         completion = int_or_none(usage.get("completion_tokens"))
         details = usage.get("completion_tokens_details")
@@ -309,10 +296,10 @@ class OpenAIChat(HTTPProvider):
             # xAI counts reasoning outside completion_tokens (PROVIDERS.md §4); the others,
             # like OpenAI, inside. Report output tokens the OpenAI way: reasoning included.
             completion = (completion or 0) + reasoning
-        return Usage(input_tokens=prompt, output_tokens=completion, reasoning_tokens=reasoning)
+        return base.Usage(input_tokens=prompt, output_tokens=completion, reasoning_tokens=reasoning)
 
 
-REASONING_EFFORT = Param(
+REASONING_EFFORT = base.Param(
     "reasoning_effort",
     "Reasoning effort",
     "choice",
@@ -371,16 +358,16 @@ class OpenAI(OpenAIChat):
                 and not (name == "temperature" and params[name] == 1)
             ]
             if refused:
-                raise ParamError(
+                raise base.ParamError(
                     f"{model} is a reasoning model and takes no {' or '.join(refused)}; "
                     f"clear {'it' if len(refused) == 1 else 'them'} and send again."
                 )
             if effort == "minimal" and _OPENAI_O_SERIES.match(model):
-                raise ParamError(
+                raise base.ParamError(
                     f"{model} takes Reasoning effort low, medium or high, not minimal."
                 )
         elif effort is not None and _OPENAI_NOT_REASONING.search(model):
-            raise ParamError(f"{model} is not a reasoning model; clear Reasoning effort.")
+            raise base.ParamError(f"{model} is not a reasoning model; clear Reasoning effort.")
 
     def wire_params(self, request: ChatRequest) -> dict[str, Any]:
         sent = super().wire_params(request)
@@ -399,13 +386,13 @@ class DeepSeek(OpenAIChat):
     supports_images = True
     # No seed: DeepSeek's support for it is UNCONFIRMED (PROVIDERS.md §5).
     params = (
-        TEMPERATURE,
-        TOP_P,
-        MAX_TOKENS,
-        STOP,
-        PRESENCE_PENALTY,
-        FREQUENCY_PENALTY,
-        Param(
+        base.TEMPERATURE,
+        base.TOP_P,
+        base.MAX_TOKENS,
+        base.STOP,
+        base.PRESENCE_PENALTY,
+        base.FREQUENCY_PENALTY,
+        base.Param(
             "thinking",
             "Thinking",
             "bool",
@@ -416,7 +403,7 @@ class DeepSeek(OpenAIChat):
     @classmethod
     def check_params(cls, model: str, params: Mapping[str, Any]) -> None:
         if params.get("thinking") is False and _is_deepseek_reasoner(model):
-            raise ParamError(f"{model} always thinks; turn Thinking on or pick deepseek-chat.")
+            raise base.ParamError(f"{model} always thinks; turn Thinking on or pick deepseek-chat.")
 
     def wire_params(self, request: ChatRequest) -> dict[str, Any]:
         sent = super().wire_params(request)
@@ -471,7 +458,7 @@ class XAI(OpenAIChat):
     @classmethod
     def check_params(cls, model: str, params: Mapping[str, Any]) -> None:
         if params.get("reasoning_effort") is not None and _XAI_NO_EFFORT.match(model):
-            raise ParamError(
+            raise base.ParamError(
                 f"{model} decides for itself how long to think and takes no Reasoning effort; "
                 "clear it and send again."
             )

@@ -33,17 +33,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from providers.base import (
-    FREQUENCY_PENALTY,
-    MAX_TOKENS,
-    PRESENCE_PENALTY,
-    TEMPERATURE,
-    TOP_P,
-    ChatRequest,
-    ErrorKind,
-    ProviderError,
-    error_for_status,
-)
+from providers import base
+from providers.base import ChatRequest, ErrorKind, ProviderError
 from providers.http import classify, items, json_or_none, obj, scrub
 from providers.openai_compat import OpenAIChat
 from providers.sse import SSEEvent
@@ -146,11 +137,11 @@ class Pangu(TokenAuth, OpenAIChat):
     # The V1 API's sampling parameters. temperature goes from 0 to 1; max_tokens is model
     # dependent (2048 in the v1 SDK's docs, more on newer models: the API says when).
     params = (
-        dataclasses.replace(TEMPERATURE, maximum=1),
-        TOP_P,
-        dataclasses.replace(MAX_TOKENS, maximum=32768),
-        PRESENCE_PENALTY,
-        FREQUENCY_PENALTY,
+        dataclasses.replace(base.TEMPERATURE, maximum=1),
+        base.TOP_P,
+        dataclasses.replace(base.MAX_TOKENS, maximum=32768),
+        base.PRESENCE_PENALTY,
+        base.FREQUENCY_PENALTY,
     )
     # The docs list tool_calls in answers and finish_reason "tool_calls"; the request's
     # ``tools`` field is UNCONFIRMED (sent in OpenAI's shape, only when there are tools).
@@ -165,8 +156,8 @@ class Pangu(TokenAuth, OpenAIChat):
     # ----------------------------------------------------------------- request
 
     def url(self, request: ChatRequest) -> str:
-        base = self.base_url(request)
-        if not base:
+        base_url = self.base_url(request)
+        if not base_url:
             raise ProviderError(
                 ErrorKind.BAD_REQUEST,
                 f"No endpoint configured for {self.display_name}: set {BASE_URL_ENV} to the "
@@ -174,9 +165,9 @@ class Pangu(TokenAuth, OpenAIChat):
                 "/deployments/<deployment_id>).",
                 permanent=True,
             )
-        if base.endswith("/chat/completions"):
-            return base
-        return f"{base}/chat/completions"
+        if base_url.endswith("/chat/completions"):
+            return base_url
+        return f"{base_url}/chat/completions"
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
         body = super().body(request)
@@ -268,7 +259,7 @@ class Pangu(TokenAuth, OpenAIChat):
                 if detail:
                     words += f": {detail}"
                 raise ProviderError(ErrorKind.AUTH, words, permanent=True, status=status)
-            raise error_for_status(
+            raise base.error_for_status(
                 f"Huawei Cloud IAM (for {self.display_name})", status, detail, response.headers
             )
         value = response.headers.get("x-subject-token", "")
@@ -313,7 +304,9 @@ class Pangu(TokenAuth, OpenAIChat):
         detail = scrub(message or raw.decode("utf-8", "replace"), (secret,))
         if code and detail:
             detail = f"{detail} [{code}]"
-        error = error_for_status(self.display_name, response.status_code, detail, response.headers)
+        error = base.error_for_status(
+            self.display_name, response.status_code, detail, response.headers
+        )
         credential = "the app code" if app_code else "the IAM token"
         if error.status == 401:
             error.message = error.message.replace("the API key", credential, 1)

@@ -28,26 +28,8 @@ from typing import Any, ClassVar
 
 import httpx
 
-from providers.base import (
-    FREQUENCY_PENALTY,
-    MAX_TOKENS,
-    PRESENCE_PENALTY,
-    SEED,
-    STOP,
-    TEMPERATURE,
-    TOP_P,
-    ChatRequest,
-    ErrorKind,
-    Event,
-    Finish,
-    Param,
-    ProviderError,
-    TextDelta,
-    ToolCall,
-    Usage,
-    error_for_status,
-    retry_after_seconds,
-)
+from providers import base
+from providers.base import ChatRequest, ErrorKind, ProviderError
 from providers.http import (
     JSONLines,
     bearer,
@@ -58,6 +40,7 @@ from providers.http import (
     lines_of,
     obj,
     scrub,
+    to_send,
 )
 from providers.openai_compat import OpenAIChat
 from providers.sse import SSEEvent, iter_sse_lines, read_rest
@@ -69,7 +52,7 @@ V1_BASE_URL = "https://aip.baidubce.com"
 OAUTH_PATH = "/oauth/2.0/token"
 CHAT_PATH = "/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/"
 
-PENALTY_SCORE = Param(
+PENALTY_SCORE = base.Param(
     "penalty_score",
     "Penalty score",
     "float",
@@ -190,7 +173,7 @@ def code_error(
         text += f" ({code})"
     if detail:
         text += f": {detail}"
-    retry_after = retry_after_seconds(headers) if headers is not None else None
+    retry_after = base.retry_after_seconds(headers) if headers is not None else None
     return ProviderError(kind, text, permanent=permanent, status=status, retry_after=retry_after)
 
 
@@ -243,12 +226,15 @@ class QianfanV1(TokenAuth):
     # which), at most 4 stop words.
     params = (
         dataclasses.replace(
-            TEMPERATURE, minimum=0.01, maximum=1, description="Randomness of sampling (0 to 1)."
+            base.TEMPERATURE,
+            minimum=0.01,
+            maximum=1,
+            description="Randomness of sampling (0 to 1).",
         ),
-        TOP_P,
+        base.TOP_P,
         PENALTY_SCORE,
-        dataclasses.replace(MAX_TOKENS, minimum=2, maximum=4096),
-        STOP,
+        dataclasses.replace(base.MAX_TOKENS, minimum=2, maximum=4096),
+        base.STOP,
     )
 
     tokens: AccessTokens
@@ -299,14 +285,9 @@ class QianfanV1(TokenAuth):
         if request.system_prompt:
             body["system"] = request.system_prompt
         params = request.params
-        for name, wire in (
-            ("temperature", "temperature"),
-            ("top_p", "top_p"),
-            ("penalty_score", "penalty_score"),
-            ("max_tokens", "max_output_tokens"),
-        ):
-            if params.get(name) is not None:
-                body[wire] = params[name]
+        body.update(
+            to_send(params, "temperature", "top_p", "penalty_score", max_tokens="max_output_tokens")
+        )
         if params.get("stop"):
             body["stop"] = list(params["stop"])
         if request.tools:
@@ -354,7 +335,7 @@ class QianfanV1(TokenAuth):
                     f"{self.display_name} could not issue an access token: {detail}",
                     permanent=False,
                 )
-            raise error_for_status(
+            raise base.error_for_status(
                 f"{self.display_name} (token exchange)",
                 response.status_code,
                 detail,
@@ -399,7 +380,7 @@ class QianfanV1(TokenAuth):
         fields = error_fields(json_or_none(raw))
         if fields is None:
             detail = scrub(body_message(raw), secrets, _BCE_KEY)
-            return error_for_status(
+            return base.error_for_status(
                 self.display_name, response.status_code, detail, response.headers
             )
         return self.failure(*fields, secrets, response, started=False)
@@ -429,7 +410,7 @@ class QianfanV1(TokenAuth):
 
     async def read_events(
         self, response: httpx.Response, request: ChatRequest
-    ) -> AsyncGenerator[Event, None]:
+    ) -> AsyncGenerator[base.Event, None]:
         secrets = self.secrets(response, request)
         chunks: AsyncGenerator[dict[str, Any], None]
         if "json" in response.headers.get("content-type", "").lower():
@@ -443,7 +424,7 @@ class QianfanV1(TokenAuth):
         started = False
         text_seen = False
         calls: list[_PendingCall] = []
-        usage: Usage | None = None
+        usage: base.Usage | None = None
         reason: str | None = None
         blocked = truncated = False
         async with aclosing(chunks):
@@ -454,7 +435,7 @@ class QianfanV1(TokenAuth):
                 text = chunk.get("result")
                 if isinstance(text, str) and text:
                     started = text_seen = True
-                    yield TextDelta(text)
+                    yield base.TextDelta(text)
                 call = chunk.get("function_call")
                 if isinstance(call, dict):
                     started = True
@@ -473,7 +454,9 @@ class QianfanV1(TokenAuth):
             else:
                 return  # ended without is_end: cut short, the caller reports it
             for index, pending in enumerate(calls):
-                yield ToolCall(f"call_{index}", pending.name, "".join(pending.arguments) or "{}")
+                yield base.ToolCall(
+                    f"call_{index}", pending.name, "".join(pending.arguments) or "{}"
+                )
             if usage is not None:
                 yield usage
             if blocked:
@@ -484,7 +467,7 @@ class QianfanV1(TokenAuth):
                 final = "length" if truncated and text_seen else "stop"
             if calls and final == "stop":
                 final = "tool_calls"  # a call that came with "normal" (or no reason)
-            yield Finish(final)
+            yield base.Finish(final)
             await read_rest(chunks)  # the connection is kept for the next answer
 
     async def chunks(self, lines: AsyncIterator[str]) -> AsyncGenerator[dict[str, Any], None]:
@@ -513,12 +496,12 @@ def _add_call(calls: list[_PendingCall], call: Mapping[str, Any]) -> None:
         calls[-1].arguments.append(json.dumps(arguments, ensure_ascii=False))
 
 
-def _usage(usage: Mapping[str, Any]) -> Usage | None:
+def _usage(usage: Mapping[str, Any]) -> base.Usage | None:
     prompt = int_or_none(usage.get("prompt_tokens"))
     completion = int_or_none(usage.get("completion_tokens"))
     if prompt is None and completion is None:
         return None
-    return Usage(input_tokens=prompt, output_tokens=completion)
+    return base.Usage(input_tokens=prompt, output_tokens=completion)
 
 
 async def _one(body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
@@ -543,13 +526,13 @@ class Qianfan(OpenAIChat):
     # §8b lists max_completion_tokens first (max_tokens too); the newer name is sent.
     max_tokens_field = "max_completion_tokens"
     params = (
-        TEMPERATURE,
-        TOP_P,
-        MAX_TOKENS,
-        SEED,
-        STOP,
-        PRESENCE_PENALTY,
-        FREQUENCY_PENALTY,
+        base.TEMPERATURE,
+        base.TOP_P,
+        base.MAX_TOKENS,
+        base.SEED,
+        base.STOP,
+        base.PRESENCE_PENALTY,
+        base.FREQUENCY_PENALTY,
         PENALTY_SCORE,
     )
     #: ERNIE says "normal" for a complete answer on v2 too (UNCONFIRMED in §8b; Baidu's v2

@@ -26,26 +26,8 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from providers.base import (
-    FREQUENCY_PENALTY,
-    MAX_TOKENS,
-    PRESENCE_PENALTY,
-    TEMPERATURE,
-    ChatRequest,
-    ErrorKind,
-    Event,
-    Finish,
-    ImagePart,
-    Param,
-    Provider,
-    ProviderError,
-    ReasoningDelta,
-    TextDelta,
-    ToolCall,
-    ToolSpec,
-    Usage,
-    error_for_status,
-)
+from providers import base
+from providers.base import ChatRequest, ErrorKind, ProviderError
 from providers.http import (
     JSONLines,
     body_message,
@@ -55,6 +37,7 @@ from providers.http import (
     items,
     obj,
     scrub,
+    to_send,
 )
 from providers.openai_compat import OpenAIChat, _PendingToolCall
 from providers.sse import SSEEvent
@@ -63,11 +46,14 @@ DISPLAY_NAME = "iFlytek Spark"
 
 # Spark samples from (0, 1]; a bound of 0 would be refused by the API.
 SPARK_TEMPERATURE = dataclasses.replace(
-    TEMPERATURE, minimum=0.01, maximum=1, description="Randomness of sampling (above 0, up to 1)."
+    base.TEMPERATURE,
+    minimum=0.01,
+    maximum=1,
+    description="Randomness of sampling (above 0, up to 1).",
 )
-TOP_K = Param("top_k", "Top K", "int", "Sample only from the K likeliest tokens.", 1, 6)
+TOP_K = dataclasses.replace(base.TOP_K, maximum=6)
 # Lite and Pro-128K stop at 4096; the others at 8192. The API refuses more with code 10907.
-SPARK_MAX_TOKENS = dataclasses.replace(MAX_TOKENS, maximum=8192)
+SPARK_MAX_TOKENS = dataclasses.replace(base.MAX_TOKENS, maximum=8192)
 
 
 # --------------------------------------------------------------------------- models
@@ -228,7 +214,7 @@ class _Connect(connect):
 # --------------------------------------------------------------------------- websocket
 
 
-class Spark(Provider):
+class Spark(base.Provider):
     """The WebSocket API: ``wss://spark-api.xf-yun.com/<path>?<signed query>``."""
 
     name = "spark"
@@ -280,8 +266,8 @@ class Spark(Provider):
 
     def endpoint(self, request: ChatRequest) -> tuple[str, SparkModel]:
         """The unsigned websocket URL and the model (its ``domain``) for ``request``."""
-        base = self.base_url(request)
-        parts = urlsplit(base)
+        base_url = self.base_url(request)
+        parts = urlsplit(base_url)
         scheme = {"https": "wss", "http": "ws"}.get(parts.scheme, parts.scheme)
         if scheme not in ("ws", "wss") or not parts.netloc:
             raise ProviderError(
@@ -310,7 +296,7 @@ class Spark(Provider):
     def frame(self, request: ChatRequest, domain: str) -> dict[str, Any]:
         """The one JSON frame the client sends."""
         if any(
-            isinstance(part, ImagePart)
+            isinstance(part, base.ImagePart)
             for m in request.messages
             if not isinstance(m.content, str)
             for part in m.content
@@ -321,10 +307,7 @@ class Spark(Provider):
                 f"{self.display_name} cannot take images; remove them from the turn.",
                 permanent=True,
             )
-        chat: dict[str, Any] = {"domain": domain}
-        for name in ("temperature", "max_tokens", "top_k"):
-            if request.params.get(name) is not None:
-                chat[name] = request.params[name]
+        chat = {"domain": domain, **to_send(request.params, "temperature", "max_tokens", "top_k")}
         texts: list[dict[str, str]] = []
         if request.system_prompt:
             texts.append({"role": "system", "content": request.system_prompt})
@@ -340,7 +323,7 @@ class Spark(Provider):
 
     async def open_stream(
         self, client: httpx.AsyncClient, request: ChatRequest
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncIterator[base.Event]:
         creds = request.credentials
         secrets = (creds.api_key, creds.extra.get("api_secret", ""))
         url, model = self.endpoint(request)
@@ -372,7 +355,9 @@ class Spark(Provider):
         except InvalidStatus as exc:
             response = exc.response
             detail = scrub(body_message(bytes(response.body or b"")), secrets)
-            error = error_for_status(name, response.status_code, detail, dict(response.headers))
+            error = base.error_for_status(
+                name, response.status_code, detail, dict(response.headers)
+            )
             raise error from None
         except InvalidURI:
             raise ProviderError(
@@ -391,10 +376,10 @@ class Spark(Provider):
 
     async def read_frames(
         self, ws: ClientConnection, secrets: Sequence[str]
-    ) -> AsyncGenerator[Event, None]:
+    ) -> AsyncGenerator[base.Event, None]:
         lines = JSONLines(self.display_name)
         calls: list[_PendingToolCall] = []
-        usage: Usage | None = None
+        usage: base.Usage | None = None
         reason: str | None = None
         started = False
         while True:
@@ -423,11 +408,11 @@ class Spark(Provider):
                 reasoning = item.get("reasoning_content")
                 if isinstance(reasoning, str) and reasoning:
                     started = True
-                    yield ReasoningDelta(reasoning)
+                    yield base.ReasoningDelta(reasoning)
                 content = item.get("content")
                 if isinstance(content, str) and content:
                     started = True
-                    yield TextDelta(content)
+                    yield base.TextDelta(content)
                 if isinstance(item.get("function_call"), dict):
                     _add_function_call(calls, item["function_call"])
                 if isinstance(item.get("finish_reason"), str) and item["finish_reason"]:
@@ -436,22 +421,22 @@ class Spark(Provider):
                     reason = item["finish_reason"]
             counts = obj(obj(payload.get("usage")).get("text"))
             if counts:
-                usage = Usage(
+                usage = base.Usage(
                     input_tokens=int_or_none(counts.get("prompt_tokens")),
                     output_tokens=int_or_none(counts.get("completion_tokens")),
                 )
             if int_or_none(header.get("status")) == 2 or int_or_none(choices.get("status")) == 2:
                 break
         for i, call in enumerate(calls):
-            yield ToolCall(call.id or f"call_{i}", call.name, "".join(call.arguments))
+            yield base.ToolCall(call.id or f"call_{i}", call.name, "".join(call.arguments))
         if usage is not None:
             yield usage
         if reason is None:
             reason = "tool_calls" if calls else "stop"
-        yield Finish(_FINISH_REASONS.get(reason, reason))
+        yield base.Finish(_FINISH_REASONS.get(reason, reason))
 
 
-def function(tool: ToolSpec) -> dict[str, Any]:
+def function(tool: base.ToolSpec) -> dict[str, Any]:
     """A tool in Spark's ``functions.text`` shape (and OpenAI's ``function`` object)."""
     return {"name": tool.name, "description": tool.description, "parameters": dict(tool.parameters)}
 
@@ -498,7 +483,13 @@ class SparkHTTP(OpenAIChat):
     display_name = "iFlytek Spark (HTTP)"
     default_base_url = "https://spark-api-open.xf-yun.com/v1"
     key_env = "SPARK_API_PASSWORD"
-    params = (SPARK_TEMPERATURE, TOP_K, SPARK_MAX_TOKENS, PRESENCE_PENALTY, FREQUENCY_PENALTY)
+    params = (
+        SPARK_TEMPERATURE,
+        TOP_K,
+        SPARK_MAX_TOKENS,
+        base.PRESENCE_PENALTY,
+        base.FREQUENCY_PENALTY,
+    )
     supports_tools = True  # Max and 4.0 Ultra
     # Not documented for Spark; an unknown field risks a schema refusal (10163).
     send_stream_options = False
@@ -541,7 +532,7 @@ class SparkHTTP(OpenAIChat):
                 delta["tool_calls"] = [delta["tool_calls"]]  # one call as an object, not a list
         return chunk
 
-    def finish(self, reason: str | None, tools: bool) -> Finish:
+    def finish(self, reason: str | None, tools: bool) -> base.Finish:
         # Spark may end a tool call with "stop" or with no reason at all (UNCONFIRMED):
         # "stop" counts as no reason, which tool calls make "tool_calls".
         return super().finish(None if reason == "stop" else reason, tools)

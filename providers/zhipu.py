@@ -15,34 +15,21 @@ from typing import Any, ClassVar
 
 import httpx
 
-from providers.base import (
-    MAX_TOKENS,
-    SEED,
-    STOP,
-    TEMPERATURE,
-    TOP_P,
-    ChatRequest,
-    ErrorKind,
-    Finish,
-    ImagePart,
-    Message,
-    Param,
-    ProviderError,
-    retry_after_seconds,
-)
+from providers import base
+from providers.base import ChatRequest, ErrorKind, ProviderError
 from providers.http import http_error, obj, redact
 from providers.openai_compat import OpenAIChat
 from providers.sse import SSEEvent
 
 TOKEN_TTL = 210.0  # seconds, as Zhipu's SDK
 
-DO_SAMPLE = Param(
+DO_SAMPLE = base.Param(
     "do_sample",
     "Sampling",
     "bool",
     "Off: always take the likeliest token (temperature and top P are then ignored).",
 )
-THINKING = Param(
+THINKING = base.Param(
     "thinking",
     "Thinking",
     "bool",
@@ -118,7 +105,7 @@ def scrub(text: str, key: str) -> str:
     return _JWT.sub("[redacted]", text)
 
 
-def _image_url(part: ImagePart) -> str:
+def _image_url(part: base.ImagePart) -> str:
     # Zhipu's own examples send inline images as bare base64, without the data: prefix;
     # whether it also takes a data URL is UNCONFIRMED, so it never gets one.
     if part.url.startswith("data:") and ";base64," in part.url:
@@ -136,11 +123,11 @@ class Zhipu(OpenAIChat):
     # Bounds from Zhipu's API reference (§7 gives none): temperature [0, 1], top_p
     # [0.01, 1], a single stop word.
     params = (
-        dataclasses.replace(TEMPERATURE, maximum=1),
-        dataclasses.replace(TOP_P, minimum=0.01),
-        MAX_TOKENS,
-        SEED,
-        dataclasses.replace(STOP, maximum=1),
+        dataclasses.replace(base.TEMPERATURE, maximum=1),
+        dataclasses.replace(base.TOP_P, minimum=0.01),
+        base.MAX_TOKENS,
+        base.SEED,
+        dataclasses.replace(base.STOP, maximum=1),
         DO_SAMPLE,
         THINKING,
     )
@@ -167,13 +154,13 @@ class Zhipu(OpenAIChat):
         return wire
 
     @staticmethod
-    def message(message: Message) -> dict[str, Any]:
+    def message(message: base.Message) -> dict[str, Any]:
         wire = OpenAIChat.message(message)
         if isinstance(message.content, str) or isinstance(wire["content"], str):
             return wire
         parts = [
             {"type": "image_url", "image_url": {"url": _image_url(p)}}
-            if isinstance(p, ImagePart)
+            if isinstance(p, base.ImagePart)
             else {"type": "text", "text": p.text}
             for p in message.content
         ]
@@ -198,7 +185,7 @@ class Zhipu(OpenAIChat):
             message,
             permanent=permanent,
             status=response.status_code,
-            retry_after=retry_after_seconds(response.headers),
+            retry_after=base.retry_after_seconds(response.headers),
         )
 
     def chunk(self, chunk: dict[str, Any], sse: SSEEvent, key: str) -> dict[str, Any]:
@@ -207,7 +194,7 @@ class Zhipu(OpenAIChat):
         except ProviderError as error:
             raise self.recoded(error, key) from None
 
-    def finish(self, reason: str | None, tools: bool) -> Finish:
+    def finish(self, reason: str | None, tools: bool) -> base.Finish:
         if reason == "network_error":
             # Inference broke off on Zhipu's side; the answer is incomplete.
             raise ProviderError(
