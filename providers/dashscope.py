@@ -28,7 +28,7 @@ from providers.http import (
     obj,
     redact,
 )
-from providers.openai_compat import OpenAIChat
+from providers.openai_compat import ALL_SAMPLING, OpenAIChat
 from providers.sse import SSEEvent, iter_sse
 
 # --------------------------------------------------------------------------- regions
@@ -228,6 +228,29 @@ def thinking_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return {}
 
 
+#: What both ways in take besides sampling, top-level in the compatible mode and among the
+#: native ``parameters``.
+QWEN_SWITCHES = (ENABLE_THINKING, THINKING_BUDGET, ENABLE_SEARCH)
+
+
+class DashScope(HTTPProvider):
+    """What both ways in share: the key, its region, and DashScope's error codes."""
+
+    key_env = "DASHSCOPE_API_KEY"
+    extra_credentials: ClassVar[Mapping[str, str]] = {"region": REGION_ENV}
+    optional_credentials: ClassVar[frozenset[str]] = OPTIONAL_CREDENTIALS
+    supports_images = True
+    supports_tools = True
+    #: The API's path on the region's host.
+    path: ClassVar[str]
+
+    def base_url(self, request: ChatRequest) -> str:
+        return region_base_url(request, self.path, self.display_name)
+
+    async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
+        return await dashscope_error(self.display_name, response, request.credentials.api_key)
+
+
 def function_tool(tool: base.ToolSpec) -> dict[str, Any]:
     function = drop_empty({"name": tool.name, "description": tool.description})
     function["parameters"] = dict(tool.parameters)
@@ -239,35 +262,21 @@ def function_tool(tool: base.ToolSpec) -> dict[str, Any]:
 _REPORTED = re.compile(r"^.+? reported an error \((?P<code>[^)]*)\)(?:: (?P<detail>.*))?$", re.S)
 
 
-class QwenCompatible(OpenAIChat):
-    """DashScope's OpenAI-compatible mode (PROVIDERS.md §6a)."""
+class QwenCompatible(DashScope, OpenAIChat):
+    """DashScope's OpenAI-compatible mode (PROVIDERS.md §6a). Qwen-VL models take OpenAI
+    image_url parts (UNCONFIRMED from source, §6a); text models refuse them with a 400
+    that says so."""
 
     name = "qwen"
     display_name = "Alibaba Qwen"
-    default_base_url = REGION_HOSTS["beijing"] + "/compatible-mode/v1"
-    key_env = "DASHSCOPE_API_KEY"
-    extra_credentials: ClassVar[Mapping[str, str]] = {"region": REGION_ENV}
-    optional_credentials: ClassVar[frozenset[str]] = OPTIONAL_CREDENTIALS
-    # Qwen-VL models take OpenAI image_url parts (UNCONFIRMED from source, §6a); text models
-    # refuse them with a 400 that says so.
-    supports_images = True
-    supports_tools = True
+    path = "/compatible-mode/v1"
+    default_base_url = REGION_HOSTS["beijing"] + path
     # The usage chunk with include_usage follows OpenAI here: UNCONFIRMED (§6a). Usage is
-    # read from whichever chunk carries it.
+    # read from whichever chunk carries it. No frequency penalty.
     params = (
-        base.TEMPERATURE,
-        base.TOP_P,
-        base.MAX_TOKENS,
-        base.SEED,
-        base.STOP,
-        base.PRESENCE_PENALTY,
-        ENABLE_THINKING,
-        THINKING_BUDGET,
-        ENABLE_SEARCH,
+        *(p for p in ALL_SAMPLING if p is not base.FREQUENCY_PENALTY),
+        *QWEN_SWITCHES,
     )
-
-    def base_url(self, request: ChatRequest) -> str:
-        return region_base_url(request, "/compatible-mode/v1", self.display_name)
 
     def wire_params(self, request: ChatRequest) -> dict[str, Any]:
         # enable_thinking, thinking_budget and enable_search go top-level, under their names.
@@ -278,9 +287,6 @@ class QwenCompatible(OpenAIChat):
         if request.tools and "tools" not in body:
             body["tools"] = [function_tool(t) for t in request.tools]
         return body
-
-    async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
-        return await dashscope_error(self.display_name, response, request.credentials.api_key)
 
     def chunk(self, chunk: dict[str, Any], sse: SSEEvent, key: str) -> dict[str, Any]:
         try:
@@ -347,18 +353,14 @@ def _image(part: base.ImagePart) -> str:
     return part.url or part.data_url  # a web address, or the image inline as a data URL
 
 
-class QwenNative(HTTPProvider):
+class QwenNative(DashScope):
     """DashScope's own protocol: ``{"model", "input", "parameters"}`` in, SSE ``event:result``
     out, no end sentinel (PROVIDERS.md §6b)."""
 
     name = "qwen_native"
     display_name = "Alibaba DashScope"
-    default_base_url = REGION_HOSTS["beijing"] + "/api/v1"
-    key_env = "DASHSCOPE_API_KEY"
-    extra_credentials: ClassVar[Mapping[str, str]] = {"region": REGION_ENV}
-    optional_credentials: ClassVar[frozenset[str]] = OPTIONAL_CREDENTIALS
-    supports_images = True
-    supports_tools = True
+    path = "/api/v1"
+    default_base_url = REGION_HOSTS["beijing"] + path
     params = (
         base.TEMPERATURE,
         base.TOP_P,
@@ -368,13 +370,8 @@ class QwenNative(HTTPProvider):
         base.STOP,
         base.PRESENCE_PENALTY,
         REPETITION_PENALTY,
-        ENABLE_THINKING,
-        THINKING_BUDGET,
-        ENABLE_SEARCH,
+        *QWEN_SWITCHES,
     )
-
-    def base_url(self, request: ChatRequest) -> str:
-        return region_base_url(request, "/api/v1", self.display_name)
 
     @staticmethod
     def multimodal(request: ChatRequest) -> bool:
@@ -425,9 +422,6 @@ class QwenNative(HTTPProvider):
             for p in message.content
         ]
         return {"role": message.role, "content": content}
-
-    async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
-        return await dashscope_error(self.display_name, response, request.credentials.api_key)
 
     async def read_events(
         self, response: httpx.Response, request: ChatRequest

@@ -40,7 +40,7 @@ from providers.http import (
     scrub,
     to_send,
 )
-from providers.openai_compat import OpenAIChat
+from providers.openai_compat import OpenAIChat, PendingToolCall
 from providers.sse import iter_sse_lines, read_rest
 
 DISPLAY_NAME = "Tencent Hunyuan"
@@ -241,13 +241,6 @@ def response_error(body: Any) -> tuple[str, str] | None:
 # --------------------------------------------------------------------------- native
 
 
-@dataclasses.dataclass
-class _PendingCall:
-    id: str = ""
-    name: str = ""
-    arguments: list[str] = dataclasses.field(default_factory=list)
-
-
 class Hunyuan(HTTPProvider):
     """The native API 3.0 ``ChatCompletions`` action, signed with TC3-HMAC-SHA256."""
 
@@ -406,7 +399,7 @@ class Hunyuan(HTTPProvider):
                 raise tencent_error(*fields, secrets, provider=self.display_name)
             lines = lines_of(raw)
         decoder = JSONLines(self.display_name)
-        tools: dict[int | str, _PendingCall] = {}
+        tools: dict[int | str, PendingToolCall] = {}
         usage: base.Usage | None = None
         finish: str | None = None
         events = iter_sse_lines(lines)
@@ -442,10 +435,7 @@ class Hunyuan(HTTPProvider):
                     finish = reason
         if finish is None:
             return  # cut short (or nothing readable came): the caller reports it
-        calls = [
-            base.ToolCall(p.id or f"call_{n}", p.name, "".join(p.arguments) or "{}")
-            for n, p in enumerate(tools.values())
-        ]
+        calls = [pending.call(index, "{}") for index, pending in enumerate(tools.values())]
         for call in calls:
             yield call
         if usage is not None:
@@ -463,7 +453,7 @@ def tool_spec(tool: base.ToolSpec) -> dict[str, Any]:
     return {"Type": "function", "Function": function}
 
 
-def _add_fragment(tools: dict[int | str, _PendingCall], fragment: Any) -> None:
+def _add_fragment(tools: dict[int | str, PendingToolCall], fragment: Any) -> None:
     """Join a call that comes in pieces (UNCONFIRMED whether it does): by ``Index`` when
     given, else by ``Id``; a piece with neither continues the last call."""
     if not isinstance(fragment, dict):
@@ -479,7 +469,7 @@ def _add_fragment(tools: dict[int | str, _PendingCall], fragment: Any) -> None:
         key = list(tools)[-1]
     else:
         key = 0
-    pending = tools.setdefault(key, _PendingCall())
+    pending = tools.setdefault(key, PendingToolCall())
     if isinstance(call_id, str) and call_id:
         pending.id = call_id
     function = obj(fragment.get("Function"))

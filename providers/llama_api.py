@@ -10,7 +10,6 @@ closes the connection.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
@@ -29,7 +28,7 @@ from providers.http import (
     stream_error,
     to_send,
 )
-from providers.openai_compat import OpenAIChat, chat_messages, tool_spec
+from providers.openai_compat import OpenAIChat, PendingToolCall, chat_messages, tool_spec
 from providers.sse import iter_sse, read_rest
 
 # Bounds UNCONFIRMED (the SDK gives none): 1 is no penalty, as in the usual samplers.
@@ -96,13 +95,6 @@ def _in_stream_error(provider: str, data: dict[str, Any] | None, key: str) -> Pr
     return stream_error(provider, body, key)
 
 
-@dataclasses.dataclass
-class _PendingCall:
-    id: str = ""
-    name: str = ""
-    parts: list[str] = dataclasses.field(default_factory=list)
-
-
 class LlamaAPI(HTTPProvider):
     name = "llama_api"
     display_name = "Meta Llama API"
@@ -141,7 +133,7 @@ class LlamaAPI(HTTPProvider):
     ) -> AsyncGenerator[base.Event, None]:
         key = request.credentials.api_key
         lines = JSONLines(self.display_name)
-        calls: list[_PendingCall] = []
+        calls: list[PendingToolCall] = []
         metrics: dict[str, int] = {}
         complete = False
         stop_reason: str | None = None
@@ -185,8 +177,8 @@ class LlamaAPI(HTTPProvider):
                 complete = True
         if not complete and stop_reason is None:
             return  # closed before the complete event: cut short, the caller reports it
-        for i, call in enumerate(calls):
-            yield base.ToolCall(call.id or f"call_{i}", call.name, "".join(call.parts) or "{}")
+        for index, pending in enumerate(calls):
+            yield pending.call(index, "{}")
         usage = _usage(metrics)
         if usage is not None:
             yield usage
@@ -196,7 +188,7 @@ class LlamaAPI(HTTPProvider):
         await read_rest(events)  # the connection is kept for the next answer
 
 
-def _add_tool_fragment(calls: list[_PendingCall], delta: Mapping[str, Any]) -> None:
+def _add_tool_fragment(calls: list[PendingToolCall], delta: Mapping[str, Any]) -> None:
     """Fold one ``tool_call`` delta into ``calls``. The first fragment of a call brings its
     id and name, later ones argument text only (the SDK's own example reads them so); a
     fragment with a new id, or a second name without one, starts the next call."""
@@ -212,16 +204,16 @@ def _add_tool_fragment(calls: list[_PendingCall], delta: Mapping[str, Any]) -> N
         or (call_id and last.id and call_id != last.id)
         or (not call_id and name and last.name)
     ):
-        last = _PendingCall()
+        last = PendingToolCall()
         calls.append(last)
     if call_id:
         last.id = call_id
     if name:
         last.name = name
     if isinstance(arguments, str):
-        last.parts.append(arguments)
+        last.arguments.append(arguments)
     elif isinstance(arguments, dict):
-        last.parts.append(json.dumps(arguments))  # an object instead of text: UNCONFIRMED
+        last.arguments.append(json.dumps(arguments))  # an object instead of text: UNCONFIRMED
 
 
 def _add_metric(metrics: dict[str, int], metric: Any) -> None:

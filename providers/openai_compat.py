@@ -51,10 +51,18 @@ ALL_SAMPLING = (
 
 
 @dataclass
-class _PendingToolCall:
+class PendingToolCall:
+    """A tool call whose pieces are still arriving."""
+
     id: str = ""
     name: str = ""
     arguments: list[str] = dataclasses.field(default_factory=list)
+
+    def call(self, index: int, no_arguments: str = "") -> base.ToolCall:
+        """The finished call: ``call_{index}`` when it came without an id, and
+        ``no_arguments`` when it came without arguments."""
+        arguments = "".join(self.arguments) or no_arguments
+        return base.ToolCall(self.id or f"call_{index}", self.name, arguments)
 
 
 def chat_messages(
@@ -204,7 +212,7 @@ class OpenAIChat(HTTPProvider):
         the usage chunk comes after the chunk with ``finish_reason``."""
         key = self.secret(response, request)
         lines = JSONLines(self.display_name)
-        tools: dict[int, _PendingToolCall] = {}
+        tools: dict[int, PendingToolCall] = {}
         finish: str | None = None
         usage: base.Usage | None = None
         done = saw_tools = False
@@ -253,7 +261,7 @@ class OpenAIChat(HTTPProvider):
         await read_rest(events)  # the connection is kept for the next answer
 
     @staticmethod
-    def add_tool_fragment(tools: dict[int, _PendingToolCall], fragment: Any) -> None:
+    def add_tool_fragment(tools: dict[int, PendingToolCall], fragment: Any) -> None:
         if not isinstance(fragment, dict):
             return
         index = fragment.get("index")
@@ -262,7 +270,7 @@ class OpenAIChat(HTTPProvider):
             # one without continues the last.
             last = max(tools, default=-1)
             index = last + 1 if fragment.get("id") or last < 0 else last
-        pending = tools.setdefault(index, _PendingToolCall())
+        pending = tools.setdefault(index, PendingToolCall())
         if fragment.get("id"):
             pending.id = str(fragment["id"])
         function = obj(fragment.get("function"))
@@ -272,12 +280,9 @@ class OpenAIChat(HTTPProvider):
             pending.arguments.append(function["arguments"])
 
     @staticmethod
-    def tool_calls(tools: dict[int, _PendingToolCall]) -> list[base.ToolCall]:
+    def tool_calls(tools: dict[int, PendingToolCall]) -> list[base.ToolCall]:
         """The accumulated calls in index order; empties ``tools``."""
-        calls = [
-            base.ToolCall(t.id or f"call_{i}", t.name, "".join(t.arguments))
-            for i, t in sorted(tools.items())
-        ]
+        calls = [pending.call(index) for index, pending in sorted(tools.items())]
         tools.clear()
         return calls
 

@@ -42,7 +42,7 @@ from providers.http import (
     scrub,
     to_send,
 )
-from providers.openai_compat import OpenAIChat
+from providers.openai_compat import ALL_SAMPLING, OpenAIChat, PendingToolCall
 from providers.sse import SSEEvent, iter_sse_lines, read_rest
 from providers.tokens import Token, TokenAuth, TokenCache, TokenRefused
 
@@ -203,12 +203,6 @@ def token_key(token_url: str, api_key: str, secret_key: str) -> str:
 
 
 # --------------------------------------------------------------------------- v1
-
-
-@dataclasses.dataclass
-class _PendingCall:
-    name: str
-    arguments: list[str] = dataclasses.field(default_factory=list)
 
 
 class QianfanV1(TokenAuth):
@@ -423,7 +417,7 @@ class QianfanV1(TokenAuth):
             chunks = self.chunks(response.aiter_lines())
         started = False
         text_seen = False
-        calls: list[_PendingCall] = []
+        calls: list[PendingToolCall] = []
         usage: base.Usage | None = None
         reason: str | None = None
         blocked = truncated = False
@@ -454,9 +448,7 @@ class QianfanV1(TokenAuth):
             else:
                 return  # ended without is_end: cut short, the caller reports it
             for index, pending in enumerate(calls):
-                yield base.ToolCall(
-                    f"call_{index}", pending.name, "".join(pending.arguments) or "{}"
-                )
+                yield pending.call(index, "{}")
             if usage is not None:
                 yield usage
             if blocked:
@@ -483,13 +475,13 @@ class QianfanV1(TokenAuth):
                 yield chunk
 
 
-def _add_call(calls: list[_PendingCall], call: Mapping[str, Any]) -> None:
+def _add_call(calls: list[PendingToolCall], call: Mapping[str, Any]) -> None:
     """ERNIE sends a function call whole; one that came in pieces (UNCONFIRMED) is joined:
     a piece with a new name starts a call, one without continues the last."""
     name = call.get("name")
     arguments = call.get("arguments")
     if isinstance(name, str) and name and (not calls or calls[-1].name != name):
-        calls.append(_PendingCall(name))
+        calls.append(PendingToolCall(name=name))
     if calls and isinstance(arguments, str):
         calls[-1].arguments.append(arguments)
     elif calls and isinstance(arguments, dict):
@@ -525,16 +517,7 @@ class Qianfan(OpenAIChat):
     supports_images = True  # the ERNIE VL models; the catalog says which models take them
     # §8b lists max_completion_tokens first (max_tokens too); the newer name is sent.
     max_tokens_field = "max_completion_tokens"
-    params = (
-        base.TEMPERATURE,
-        base.TOP_P,
-        base.MAX_TOKENS,
-        base.SEED,
-        base.STOP,
-        base.PRESENCE_PENALTY,
-        base.FREQUENCY_PENALTY,
-        PENALTY_SCORE,
-    )
+    params = (*ALL_SAMPLING, PENALTY_SCORE)
     #: ERNIE says "normal" for a complete answer on v2 too (UNCONFIRMED in §8b; Baidu's v2
     #: reference lists ERNIE's words).
     finish_reasons: ClassVar[Mapping[str, str]] = {

@@ -39,7 +39,7 @@ from providers.http import (
     scrub,
     to_send,
 )
-from providers.openai_compat import OpenAIChat, _PendingToolCall
+from providers.openai_compat import OpenAIChat, PendingToolCall
 from providers.sse import SSEEvent
 
 DISPLAY_NAME = "iFlytek Spark"
@@ -378,7 +378,7 @@ class Spark(base.Provider):
         self, ws: ClientConnection, secrets: Sequence[str]
     ) -> AsyncGenerator[base.Event, None]:
         lines = JSONLines(self.display_name)
-        calls: list[_PendingToolCall] = []
+        calls: list[PendingToolCall] = []
         usage: base.Usage | None = None
         reason: str | None = None
         started = False
@@ -427,8 +427,8 @@ class Spark(base.Provider):
                 )
             if int_or_none(header.get("status")) == 2 or int_or_none(choices.get("status")) == 2:
                 break
-        for i, call in enumerate(calls):
-            yield base.ToolCall(call.id or f"call_{i}", call.name, "".join(call.arguments))
+        for index, pending in enumerate(calls):
+            yield pending.call(index)
         if usage is not None:
             yield usage
         if reason is None:
@@ -441,14 +441,14 @@ def function(tool: base.ToolSpec) -> dict[str, Any]:
     return {"name": tool.name, "description": tool.description, "parameters": dict(tool.parameters)}
 
 
-def _add_function_call(calls: list[_PendingToolCall], call: Mapping[str, Any]) -> None:
+def _add_function_call(calls: list[PendingToolCall], call: Mapping[str, Any]) -> None:
     """Spark sends a call whole in the last frame; should it come in pieces over several
     frames (UNCONFIRMED), the name starts a call and argument text is appended."""
     name = call.get("name")
     if isinstance(name, str) and name and (not calls or calls[-1].name != name):
-        calls.append(_PendingToolCall(name=name))
+        calls.append(PendingToolCall(name=name))
     if not calls:
-        calls.append(_PendingToolCall())
+        calls.append(PendingToolCall())
     arguments = call.get("arguments")
     if isinstance(arguments, str):
         calls[-1].arguments.append(arguments)
