@@ -11,7 +11,8 @@ import httpx
 
 from providers import base
 from providers.base import ChatRequest, ErrorKind, ProviderError
-from providers.http import HTTPProvider, JSONLines, int_or_none, obj, stream_error, to_send
+from providers.errors import stream_error
+from providers.http import HTTPProvider, JSONLines, int_or_none, obj, to_send
 from providers.sse import iter_sse, read_rest
 
 DEFAULT_MAX_TOKENS = 4096  # max_tokens is required by the API
@@ -126,11 +127,7 @@ class Anthropic(HTTPProvider):
         try:
             check_thinking(params)  # cleaned params passed it already; others may not have
         except base.ParamError as error:
-            raise ProviderError(
-                ErrorKind.BAD_REQUEST,
-                f"{self.display_name} was not called: {error}",
-                permanent=True,
-            ) from None
+            raise self.not_called(error) from None
         budget = params.get("thinking_budget")
         max_tokens = params.get("max_tokens")
         if max_tokens is None:
@@ -179,7 +176,6 @@ class Anthropic(HTTPProvider):
     async def read_events(
         self, response: httpx.Response, request: ChatRequest
     ) -> AsyncGenerator[base.Event, None]:
-        key = request.credentials.api_key
         lines = JSONLines(self.display_name)
         tools: dict[int, _PendingTool] = {}  # by content block index
         input_tokens: int | None = None
@@ -194,7 +190,7 @@ class Anthropic(HTTPProvider):
                 continue
             kind = sse.event if sse.event != "message" else str(data.get("type", ""))
             if kind == "error" or data.get("type") == "error":
-                raise stream_error(self.display_name, data, key)
+                raise stream_error(self.display_name, data, request.credentials.api_key)
             index = data.get("index", 0) if isinstance(data.get("index"), int) else 0
             if kind == "message_start":
                 usage = obj(obj(data.get("message")).get("usage"))

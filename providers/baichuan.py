@@ -9,7 +9,8 @@ import httpx
 
 from providers import base
 from providers.base import ChatRequest, ProviderError
-from providers.http import obj, redact
+from providers.errors import redact
+from providers.http import obj
 from providers.openai_compat import OpenAIChat
 
 TOP_K = base.Param(

@@ -454,6 +454,12 @@ class Provider:
                 ErrorKind.AUTH, f"No API key for {self.display_name}.{hint}", permanent=True
             )
 
+    def not_called(self, error: ParamError) -> ProviderError:
+        """A parameter refused before any call, as the permanent error the person sees."""
+        return ProviderError(
+            ErrorKind.BAD_REQUEST, f"{self.display_name} was not called: {error}", permanent=True
+        )
+
     def require(self, what: str, parts: Sequence[tuple[str | None, str]]) -> None:
         """Refuse, naming the variables to set, credentials with an empty part: ``parts``
         are (value, environment variable) pairs and ``what`` says what all of them are,

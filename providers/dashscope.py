@@ -8,7 +8,6 @@ key only works in the region that issued it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any, ClassVar
 
@@ -16,17 +15,16 @@ import httpx
 
 from providers import base
 from providers.base import ChatRequest, ErrorKind, ProviderError
+from providers.errors import REPORTED, classify, redact
 from providers.http import (
     HTTPProvider,
     JSONLines,
     bearer,
-    classify,
     drop_empty,
     int_or_none,
     items,
     json_or_none,
     obj,
-    redact,
 )
 from providers.openai_compat import ALL_SAMPLING, OpenAIChat
 from providers.sse import SSEEvent, iter_sse
@@ -259,8 +257,6 @@ def function_tool(tool: base.ToolSpec) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- compatible mode
 
-_REPORTED = re.compile(r"^.+? reported an error \((?P<code>[^)]*)\)(?:: (?P<detail>.*))?$", re.S)
-
 
 class QwenCompatible(DashScope, OpenAIChat):
     """DashScope's OpenAI-compatible mode (PROVIDERS.md §6a). Qwen-VL models take OpenAI
@@ -299,7 +295,7 @@ class QwenCompatible(DashScope, OpenAIChat):
         shared reader only knows OpenAI's words, and would retry a content block). The
         in-stream shape, OpenAI's ``{"error": {"code", "type", "message"}}``, is UNCONFIRMED
         (§6a); anything else keeps the shared reader's reading."""
-        match = _REPORTED.match(error.message)
+        match = REPORTED.match(error.message)
         if match is None or _rule(match["code"]) is None:
             return error
         return coded_error(self.display_name, match["code"], match["detail"] or "", key=key)

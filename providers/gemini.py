@@ -14,16 +14,8 @@ import httpx
 
 from providers import base
 from providers.base import ChatRequest, ErrorKind, ProviderError
-from providers.http import (
-    HTTPProvider,
-    JSONLines,
-    drop_empty,
-    http_error,
-    int_or_none,
-    items,
-    obj,
-    stream_error,
-)
+from providers.errors import http_error, stream_error
+from providers.http import HTTPProvider, JSONLines, drop_empty, int_or_none, items, obj
 from providers.sse import iter_sse
 
 TOP_K = dataclasses.replace(base.TOP_K, maximum=500)
@@ -212,7 +204,6 @@ class Gemini(HTTPProvider):
     async def read_events(
         self, response: httpx.Response, request: ChatRequest
     ) -> AsyncGenerator[base.Event, None]:
-        key = request.credentials.api_key
         lines = JSONLines(self.display_name)
         usage: Mapping[str, Any] = {}
         finish: str | None = None
@@ -224,7 +215,7 @@ class Gemini(HTTPProvider):
             if chunk is None:
                 continue
             if chunk.get("error"):
-                raise stream_error(self.display_name, chunk, key)
+                raise stream_error(self.display_name, chunk, request.credentials.api_key)
             if isinstance(chunk.get("usageMetadata"), dict):
                 # UNCONFIRMED whether intermediate chunks carry usage: keep the last seen.
                 usage = chunk["usageMetadata"]

@@ -27,17 +27,15 @@ import httpx
 
 from providers import base
 from providers.base import ChatRequest, ErrorKind, ProviderError
+from providers.errors import classify, reported, scrub, status_sentence
 from providers.http import (
     HTTPProvider,
     JSONLines,
-    body_message,
-    classify,
     int_or_none,
     items,
     json_or_none,
     lines_of,
     obj,
-    scrub,
     to_send,
 )
 from providers.openai_compat import OpenAIChat, PendingToolCall
@@ -214,12 +212,7 @@ def tencent_error(
     else:
         kind, permanent = classify(f"{code} {message}")
         words = "{p} reported an error"
-    text = words.format(p=provider)
-    if code:
-        text += f" ({code})"
-    detail = scrub(message, secrets, _SECRET_ID)
-    if detail:
-        text += f": {detail}"
+    text = reported(words.format(p=provider), code, scrub(message, secrets, _SECRET_ID))
     return ProviderError(kind, text, permanent=permanent, status=status, retry_after=retry_after)
 
 
@@ -369,10 +362,7 @@ class Hunyuan(HTTPProvider):
         raw = await response.aread()
         fields = response_error(json_or_none(raw))
         if fields is None:
-            detail = scrub(body_message(raw), secrets, _SECRET_ID)
-            return base.error_for_status(
-                self.display_name, response.status_code, detail, response.headers
-            )
+            return status_sentence(self.display_name, response, raw, secrets, _SECRET_ID)
         return tencent_error(
             *fields,
             secrets,

@@ -18,16 +18,8 @@ import httpx
 
 from providers import base
 from providers.base import ChatRequest, ProviderError
-from providers.http import (
-    HTTPProvider,
-    JSONLines,
-    error_details,
-    items,
-    obj,
-    redact,
-    stream_error,
-    to_send,
-)
+from providers.errors import error_details, redact, stream_error
+from providers.http import HTTPProvider, JSONLines, items, obj, to_send
 from providers.openai_compat import OpenAIChat, PendingToolCall, chat_messages, tool_spec
 from providers.sse import iter_sse, read_rest
 
@@ -140,10 +132,10 @@ class LlamaAPI(HTTPProvider):
         events = iter_sse(response)
         async for sse in events:
             data = sse.data.strip()
-            if not data:
-                continue
             if data == "[DONE]":
                 break  # not sent, as far as anyone knows (UNCONFIRMED); harmless if it is
+            if not data:
+                continue
             chunk = lines.decode(data)
             if sse.event == "error":
                 raise _in_stream_error(self.display_name, chunk, key)

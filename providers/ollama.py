@@ -17,17 +17,8 @@ import httpx
 
 from providers import base
 from providers.base import ChatRequest, ErrorKind, ProviderError
-from providers.http import (
-    HTTPProvider,
-    JSONLines,
-    error_details,
-    http_error,
-    int_or_none,
-    items,
-    obj,
-    redact,
-    stream_error,
-)
+from providers.errors import error_details, http_error, redact, stream_error
+from providers.http import HTTPProvider, JSONLines, int_or_none, items, obj
 from providers.openai_compat import chat_messages, tool_spec
 from providers.sse import read_rest
 
@@ -208,7 +199,6 @@ class Ollama(HTTPProvider):
     async def read_events(
         self, response: httpx.Response, request: ChatRequest
     ) -> AsyncGenerator[base.Event, None]:
-        key = request.credentials.api_key
         lines = JSONLines(self.display_name)
         calls = 0
         lines_read = iter_ndjson(response)
@@ -220,7 +210,7 @@ class Ollama(HTTPProvider):
                 continue
             if chunk.get("error"):
                 # Mid-stream the status stays 200 and the last line is {"error": "…"}.
-                raise stream_error(self.display_name, chunk, key)
+                raise stream_error(self.display_name, chunk, request.credentials.api_key)
             message = obj(chunk.get("message"))
             thinking = message.get("thinking")
             if isinstance(thinking, str) and thinking:

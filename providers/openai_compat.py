@@ -17,18 +17,8 @@ import httpx
 
 from providers import base
 from providers.base import ChatRequest, ErrorKind, ProviderError
-from providers.http import (
-    HTTPProvider,
-    JSONLines,
-    bearer,
-    drop_empty,
-    error_details,
-    http_error,
-    int_or_none,
-    items,
-    obj,
-    stream_error,
-)
+from providers.errors import error_details, http_error, stream_error
+from providers.http import HTTPProvider, JSONLines, bearer, drop_empty, int_or_none, items, obj
 from providers.sse import SSEEvent, iter_sse, read_rest
 
 _FINISH_REASONS = {
@@ -122,11 +112,7 @@ class OpenAIChat(HTTPProvider):
         try:
             self.check_params(request.model, request.params)
         except base.ParamError as error:
-            raise ProviderError(
-                ErrorKind.BAD_REQUEST,
-                f"{self.display_name} was not called: {error}",
-                permanent=True,
-            ) from None
+            raise self.not_called(error) from None
 
     def url(self, request: ChatRequest) -> str:
         base_url = self.base_url(request)

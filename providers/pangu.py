@@ -35,7 +35,8 @@ import httpx
 
 from providers import base
 from providers.base import ChatRequest, ErrorKind, ProviderError
-from providers.http import classify, items, json_or_none, obj, scrub
+from providers.errors import classify, reported, scrub
+from providers.http import items, json_or_none, obj
 from providers.openai_compat import OpenAIChat
 from providers.sse import SSEEvent
 from providers.tokens import Token, TokenAuth, TokenCache, TokenRefused
@@ -332,12 +333,9 @@ class Pangu(TokenAuth, OpenAIChat):
         message, code = huawei_error(body)
         kind, permanent = _kind_of(code, message)
         words = f"{self.display_name} reported an error"
-        if code:
-            words += f" ({code})"
-        detail = scrub(message, (secret,))
-        if detail:
-            words += f": {detail}"
-        return ProviderError(kind, words, permanent=permanent)
+        return ProviderError(
+            kind, reported(words, code, scrub(message, (secret,))), permanent=permanent
+        )
 
     def chunk(self, chunk: dict[str, Any], sse: SSEEvent, key: str) -> dict[str, Any]:
         failure = self.stream_failure(chunk, key)

@@ -30,18 +30,8 @@ import httpx
 
 from providers import base
 from providers.base import ChatRequest, ErrorKind, ProviderError
-from providers.http import (
-    JSONLines,
-    bearer,
-    body_message,
-    classify,
-    int_or_none,
-    json_or_none,
-    lines_of,
-    obj,
-    scrub,
-    to_send,
-)
+from providers.errors import classify, reported, scrub, status_sentence
+from providers.http import JSONLines, bearer, int_or_none, json_or_none, lines_of, obj, to_send
 from providers.openai_compat import ALL_SAMPLING, OpenAIChat, PendingToolCall
 from providers.sse import SSEEvent, iter_sse_lines, read_rest
 from providers.tokens import Token, TokenAuth, TokenCache, TokenRefused
@@ -168,11 +158,7 @@ def code_error(
     else:
         kind, permanent = classify(f"{code} {message}")
         words = "{p} reported an error"
-    text = words.format(p=provider)
-    if code:
-        text += f" ({code})"
-    if detail:
-        text += f": {detail}"
+    text = reported(words.format(p=provider), code, detail)
     retry_after = base.retry_after_seconds(headers) if headers is not None else None
     return ProviderError(kind, text, permanent=permanent, status=status, retry_after=retry_after)
 
@@ -373,10 +359,7 @@ class QianfanV1(TokenAuth):
         raw = await response.aread()
         fields = error_fields(json_or_none(raw))
         if fields is None:
-            detail = scrub(body_message(raw), secrets, _BCE_KEY)
-            return base.error_for_status(
-                self.display_name, response.status_code, detail, response.headers
-            )
+            return status_sentence(self.display_name, response, raw, secrets, _BCE_KEY)
         return self.failure(*fields, secrets, response, started=False)
 
     def failure(

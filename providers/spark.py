@@ -28,17 +28,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from providers import base
 from providers.base import ChatRequest, ErrorKind, ProviderError
-from providers.http import (
-    JSONLines,
-    body_message,
-    classify,
-    http_error,
-    int_or_none,
-    items,
-    obj,
-    scrub,
-    to_send,
-)
+from providers.errors import body_message, classify, http_error, scrub
+from providers.http import JSONLines, int_or_none, items, obj, to_send
 from providers.openai_compat import OpenAIChat, PendingToolCall
 from providers.sse import SSEEvent
 

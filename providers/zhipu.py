@@ -17,7 +17,8 @@ import httpx
 
 from providers import base
 from providers.base import ChatRequest, ErrorKind, ProviderError
-from providers.http import http_error, obj, redact
+from providers.errors import REPORTED, http_error, redact
+from providers.http import obj
 from providers.openai_compat import OpenAIChat
 from providers.sse import SSEEvent
 
@@ -75,7 +76,6 @@ _CODES: dict[str, tuple[ErrorKind, bool, str]] = {
 }
 
 _JWT = re.compile(r"\beyJ[-_A-Za-z0-9]+\.[-_A-Za-z0-9]+\.[-_A-Za-z0-9]+")
-_REPORTED = re.compile(r"^.+? reported an error \((?P<code>[^)]*)\)(?:: (?P<detail>.*))?$", re.S)
 
 
 def _b64url(data: bytes) -> str:
@@ -207,7 +207,7 @@ class Zhipu(OpenAIChat):
     def recoded(self, error: ProviderError, key: str) -> ProviderError:
         """An ``{"error": {"code", "message"}}`` that came inside the stream, read with
         Zhipu's codes (the shared reader would count a content block as worth a retry)."""
-        match = _REPORTED.match(error.message)
+        match = REPORTED.match(error.message)
         rule = _CODES.get(match["code"]) if match else None
         if match is None or rule is None:
             return _scrubbed(error, key)
