@@ -15,7 +15,7 @@ import httpx
 
 from providers import base
 from providers.base import ChatRequest, ErrorKind, ProviderError
-from providers.errors import REPORTED, classify, redact
+from providers.errors import REPORTED, by_kind, classify, redact
 from providers.http import (
     HTTPProvider,
     JSONLines,
@@ -84,33 +84,64 @@ def region_base_url(request: ChatRequest, path: str, provider: str) -> str:
 # DashScope's error codes (its "status codes" page); matched exactly or as a prefix before a
 # dot, so "Throttling.RateQuota" falls under "Throttling". The compatible mode reports the
 # same errors in OpenAI's shape with snake_case codes.
-_CODES: tuple[tuple[str, ErrorKind, bool, str], ...] = (
-    ("InvalidApiKey", ErrorKind.AUTH, True, "{p} rejected the API key"),
-    ("invalid_api_key", ErrorKind.AUTH, True, "{p} rejected the API key"),
-    ("Arrearage", ErrorKind.AUTH, True, "{p} refused the request: the account is in arrears"),
-    # "Use the free tier only" is on and the free quota is spent; waiting will not help.
-    # UNCONFIRMED: the code name is not on the status-code pages we read.
-    ("AllocationQuota.FreeTierOnly", ErrorKind.AUTH, True, "{p}'s free quota is used up"),
-    ("AccessDenied", ErrorKind.AUTH, True, "{p} refused access for this key"),
-    ("access_denied", ErrorKind.AUTH, True, "{p} refused access for this key"),
-    ("DataInspectionFailed", ErrorKind.CONTENT_FILTER, True, "{p} blocked the content"),
-    ("data_inspection_failed", ErrorKind.CONTENT_FILTER, True, "{p} blocked the content"),
-    ("Throttling", ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),
-    ("limit_requests", ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),
-    # DashScope pairs insufficient_quota with Throttling.AllocationQuota (a per-minute token
-    # quota), unlike OpenAI where it means "out of credit": here it is worth waiting.
-    ("insufficient_quota", ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),
-    ("RequestTimeOut", ErrorKind.TIMEOUT, False, "{p} timed out"),
-    ("InternalError", ErrorKind.UPSTREAM, False, "{p} had a server error"),
-    ("internal_error", ErrorKind.UPSTREAM, False, "{p} had a server error"),
-    ("ServiceUnavailable", ErrorKind.UPSTREAM, False, "{p} is unavailable"),
-    ("ModelNotFound", ErrorKind.BAD_REQUEST, True, "{p} does not know this model"),
-    ("model_not_found", ErrorKind.BAD_REQUEST, True, "{p} does not know this model"),
-    ("InvalidParameter", ErrorKind.BAD_REQUEST, True, "{p} refused the request"),
-    ("invalid_parameter_error", ErrorKind.BAD_REQUEST, True, "{p} refused the request"),
-    ("BadRequest", ErrorKind.BAD_REQUEST, True, "{p} refused the request"),
-    ("InvalidURL", ErrorKind.BAD_REQUEST, True, "{p} refused the request"),
-    ("UnsupportedOperation", ErrorKind.BAD_REQUEST, True, "{p} refused the request"),
+_CODES = by_kind(
+    (
+        ErrorKind.AUTH,
+        True,
+        {
+            "InvalidApiKey": "{p} rejected the API key",
+            "invalid_api_key": "{p} rejected the API key",
+            "Arrearage": "{p} refused the request: the account is in arrears",
+            # "Use the free tier only" is on and the free quota is spent; waiting will
+            # not help. UNCONFIRMED: the code name is not on the status-code pages we read.
+            "AllocationQuota.FreeTierOnly": "{p}'s free quota is used up",
+            "AccessDenied": "{p} refused access for this key",
+            "access_denied": "{p} refused access for this key",
+        },
+    ),
+    (
+        ErrorKind.CONTENT_FILTER,
+        True,
+        {
+            "DataInspectionFailed": "{p} blocked the content",
+            "data_inspection_failed": "{p} blocked the content",
+        },
+    ),
+    (
+        ErrorKind.RATE_LIMIT,
+        False,
+        {
+            "Throttling": "Rate limited by {p}",
+            "limit_requests": "Rate limited by {p}",
+            # DashScope pairs insufficient_quota with Throttling.AllocationQuota (a
+            # per-minute token quota), unlike OpenAI where it means "out of credit":
+            # here it is worth waiting.
+            "insufficient_quota": "Rate limited by {p}",
+        },
+    ),
+    (ErrorKind.TIMEOUT, False, {"RequestTimeOut": "{p} timed out"}),
+    (
+        ErrorKind.UPSTREAM,
+        False,
+        {
+            "InternalError": "{p} had a server error",
+            "internal_error": "{p} had a server error",
+            "ServiceUnavailable": "{p} is unavailable",
+        },
+    ),
+    (
+        ErrorKind.BAD_REQUEST,
+        True,
+        {
+            "ModelNotFound": "{p} does not know this model",
+            "model_not_found": "{p} does not know this model",
+            "InvalidParameter": "{p} refused the request",
+            "invalid_parameter_error": "{p} refused the request",
+            "BadRequest": "{p} refused the request",
+            "InvalidURL": "{p} refused the request",
+            "UnsupportedOperation": "{p} refused the request",
+        },
+    ),
 )
 
 
@@ -151,7 +182,7 @@ def coded_error(
         kind, permanent = classify(f"{code} {detail}")
         sentence = f"{provider} reported an error"
     else:
-        _, kind, permanent, words = rule
+        kind, permanent, words = rule
         sentence = words.format(p=provider)
     where = ", ".join(str(x) for x in (status, code) if x)
     message = f"{sentence} ({where})" if where else sentence
@@ -161,9 +192,15 @@ def coded_error(
     return ProviderError(kind, message, permanent=permanent, status=status, retry_after=retry_after)
 
 
-def _rule(code: str) -> tuple[str, ErrorKind, bool, str] | None:
+def _rule(code: str) -> tuple[ErrorKind, bool, str] | None:
+    """The rule for ``code``: its own, or that of the code it is a dotted case of."""
     return next(
-        (r for r in _CODES if code.lower() == r[0].lower() or code.startswith(r[0] + ".")), None
+        (
+            rule
+            for known, rule in _CODES.items()
+            if code.lower() == known.lower() or code.startswith(known + ".")
+        ),
+        None,
     )
 
 

@@ -156,6 +156,18 @@ _KINDS: tuple[tuple[re.Pattern[str], ErrorKind, bool], ...] = tuple(
 )
 
 
+def by_kind(
+    *groups: tuple[ErrorKind, bool, Mapping[str, str]],
+) -> dict[str, tuple[ErrorKind, bool, str]]:
+    """A vendor's error-code table, written as groups of one kind and permanence, each
+    mapping codes to their sentences: as one table, code to (kind, permanent, sentence)."""
+    return {
+        code: (kind, permanent, words)
+        for kind, permanent, sentences in groups
+        for code, words in sentences.items()
+    }
+
+
 def classify(words: str) -> tuple[ErrorKind, bool]:
     """Guess an error's kind and permanence from its type, code and message; unknown
     errors count as the provider's own trouble, worth another try."""

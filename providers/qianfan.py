@@ -30,7 +30,7 @@ import httpx
 
 from providers import base
 from providers.base import ChatRequest, ErrorKind, ProviderError
-from providers.errors import classify, reported, scrub, status_sentence
+from providers.errors import by_kind, classify, reported, scrub, status_sentence
 from providers.http import JSONLines, bearer, int_or_none, json_or_none, lines_of, obj, to_send
 from providers.openai_compat import ALL_SAMPLING, OpenAIChat, PendingToolCall
 from providers.sse import SSEEvent, iter_sse_lines, read_rest
@@ -81,37 +81,67 @@ _FINISH_REASONS = {
 
 # v1 error codes (§8a table, completed from bce-qianfan-sdk's consts.py and Baidu's
 # published error-code list): kind, whether another try can help, and the sentence.
-_CODES: Mapping[str, tuple[ErrorKind, bool, str]] = {
-    "1": (ErrorKind.UPSTREAM, False, "{p} had an internal error"),
-    "2": (ErrorKind.UPSTREAM, False, "{p} is temporarily unavailable"),
-    "3": (ErrorKind.BAD_REQUEST, True, "{p} does not know this API"),
-    "4": (ErrorKind.RATE_LIMIT, False, "Rate limited by {p}: its cluster is over its limit"),
-    "6": (ErrorKind.AUTH, True, "{p} refused access: the app has no permission for this service"),
-    "13": (ErrorKind.AUTH, True, "{p} could not issue a service token"),
-    "14": (ErrorKind.AUTH, True, "{p} refused the credentials (IAM check failed)"),
-    "15": (ErrorKind.UPSTREAM, False, "{p} could not find or create the app"),
-    "17": (ErrorKind.RATE_LIMIT, True, "{p}'s daily request limit is reached (or billing is off)"),
-    "18": (ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),
-    "19": (ErrorKind.RATE_LIMIT, True, "{p}'s total request limit is reached"),
-    "100": (ErrorKind.AUTH, True, "{p} refused the access token"),
-    "110": (ErrorKind.AUTH, True, "{p} says the access token is invalid"),
-    "111": (ErrorKind.AUTH, True, "{p} says the access token has expired"),
-    "336000": (ErrorKind.UPSTREAM, False, "{p} had an internal error"),
-    "336001": (ErrorKind.BAD_REQUEST, True, "{p} refused the request"),
-    "336002": (ErrorKind.BAD_REQUEST, True, "{p} refused the request as invalid JSON"),
-    "336003": (ErrorKind.BAD_REQUEST, True, "{p} refused a parameter"),
-    "336004": (ErrorKind.AUTH, True, "{p} refused access for these credentials"),
-    "336005": (ErrorKind.BAD_REQUEST, True, "{p} does not know this model endpoint"),
-    "336100": (ErrorKind.UPSTREAM, False, "{p} is under heavy load"),
-    "336101": (ErrorKind.BAD_REQUEST, True, "{p} refused the request"),
-    "336104": (ErrorKind.BAD_REQUEST, True, "{p} refused the request"),
-    "336105": (ErrorKind.BAD_REQUEST, True, "{p} refused the request"),
-    "336501": (ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),  # requests per minute
-    "336502": (ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),  # tokens per minute
-    # The rate-limit page also shows these as string codes (and {"code", "msg"}).
-    "rpm_rate_limit_exceeded": (ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),
-    "tpm_rate_limit_exceeded": (ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),
-}
+_CODES = by_kind(
+    (
+        ErrorKind.UPSTREAM,
+        False,
+        {
+            "1": "{p} had an internal error",
+            "2": "{p} is temporarily unavailable",
+            "15": "{p} could not find or create the app",
+            "336000": "{p} had an internal error",
+            "336100": "{p} is under heavy load",
+        },
+    ),
+    (
+        ErrorKind.BAD_REQUEST,
+        True,
+        {
+            "3": "{p} does not know this API",
+            "336001": "{p} refused the request",
+            "336002": "{p} refused the request as invalid JSON",
+            "336003": "{p} refused a parameter",
+            "336005": "{p} does not know this model endpoint",
+            "336101": "{p} refused the request",
+            "336104": "{p} refused the request",
+            "336105": "{p} refused the request",
+        },
+    ),
+    (
+        ErrorKind.RATE_LIMIT,
+        False,
+        {
+            "4": "Rate limited by {p}: its cluster is over its limit",
+            "18": "Rate limited by {p}",
+            "336501": "Rate limited by {p}",  # requests per minute
+            "336502": "Rate limited by {p}",  # tokens per minute
+            # The rate-limit page also shows these as string codes (and {"code", "msg"}).
+            "rpm_rate_limit_exceeded": "Rate limited by {p}",
+            "tpm_rate_limit_exceeded": "Rate limited by {p}",
+        },
+    ),
+    (
+        ErrorKind.RATE_LIMIT,
+        True,
+        {
+            "17": "{p}'s daily request limit is reached (or billing is off)",
+            "19": "{p}'s total request limit is reached",
+        },
+    ),
+    (
+        ErrorKind.AUTH,
+        True,
+        {
+            "6": "{p} refused access: the app has no permission for this service",
+            "13": "{p} could not issue a service token",
+            "14": "{p} refused the credentials (IAM check failed)",
+            "100": "{p} refused the access token",
+            "110": "{p} says the access token is invalid",
+            "111": "{p} says the access token has expired",
+            "336004": "{p} refused access for these credentials",
+        },
+    ),
+)
 
 #: "Access token invalid" and "expired": a fresh token may fix them (§8a).
 TOKEN_EXPIRED_CODES = frozenset({"110", "111"})

@@ -17,7 +17,7 @@ import httpx
 
 from providers import base
 from providers.base import ChatRequest, ErrorKind, ProviderError
-from providers.errors import REPORTED, http_error, redact
+from providers.errors import REPORTED, by_kind, http_error, redact
 from providers.http import obj
 from providers.openai_compat import OpenAIChat
 from providers.sse import SSEEvent
@@ -39,41 +39,68 @@ THINKING = base.Param(
 
 # Zhipu's error codes (docs.bigmodel.cn, "API 错误码"): kind, whether retrying can help, and
 # the sentence. Codes not listed fall back to the HTTP status.
-_CODES: dict[str, tuple[ErrorKind, bool, str]] = {
-    "500": (ErrorKind.UPSTREAM, False, "{p} had a server error"),
-    **{
-        c: (ErrorKind.AUTH, True, "{p} rejected the API key")
-        for c in ("1000", "1001", "1002", "1003", "1004")
-    },
-    **{
-        c: (ErrorKind.AUTH, True, "{p} refused the account")
-        for c in ("1110", "1111", "1112", "1121")
-    },
-    "1113": (ErrorKind.AUTH, True, "{p} refused the request: the account is in arrears"),
-    "1120": (ErrorKind.UPSTREAM, False, "{p} could not reach the account"),
-    **{
-        c: (ErrorKind.BAD_REQUEST, True, "{p} refused the request")
-        for c in ("1200", "1210", "1212", "1213", "1214", "1215", "1221", "1222")
-    },
-    "1211": (ErrorKind.BAD_REQUEST, True, "{p} does not know this model"),
-    "1220": (ErrorKind.AUTH, True, "{p} refused access for this key"),
-    "1230": (ErrorKind.UPSTREAM, False, "{p} had a server error"),
-    "1231": (ErrorKind.UPSTREAM, False, "{p} is still busy with an earlier request"),
-    "1234": (ErrorKind.UPSTREAM, False, "{p} had a network error"),
-    "1261": (ErrorKind.BAD_REQUEST, True, "{p} says the prompt is too long"),
-    "1300": (ErrorKind.CONTENT_FILTER, True, "{p} blocked the request by policy"),
-    "1301": (ErrorKind.CONTENT_FILTER, True, "{p} blocked the content as unsafe"),
-    "1302": (ErrorKind.RATE_LIMIT, False, "Rate limited by {p} for running too many at once"),
-    "1303": (ErrorKind.RATE_LIMIT, False, "Rate limited by {p} for calling too often"),
-    "1304": (ErrorKind.RATE_LIMIT, True, "{p}'s daily call limit is reached"),
-    "1305": (ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),
-    "1308": (ErrorKind.RATE_LIMIT, True, "{p}'s usage limit is reached"),
-    "1309": (ErrorKind.AUTH, True, "{p} refused the request: the plan has expired"),
-    "1310": (ErrorKind.RATE_LIMIT, True, "{p}'s weekly or monthly limit is reached"),
-    "1311": (ErrorKind.AUTH, True, "{p} refused access: the plan does not include this model"),
-    "1312": (ErrorKind.UPSTREAM, False, "{p} is overloaded for this model"),
-    "1313": (ErrorKind.RATE_LIMIT, True, "{p} limited the account under its fair-use policy"),
-}
+_CODES = by_kind(
+    (
+        ErrorKind.AUTH,
+        True,
+        {
+            **dict.fromkeys(("1000", "1001", "1002", "1003", "1004"), "{p} rejected the API key"),
+            **dict.fromkeys(("1110", "1111", "1112", "1121"), "{p} refused the account"),
+            "1113": "{p} refused the request: the account is in arrears",
+            "1220": "{p} refused access for this key",
+            "1309": "{p} refused the request: the plan has expired",
+            "1311": "{p} refused access: the plan does not include this model",
+        },
+    ),
+    (
+        ErrorKind.BAD_REQUEST,
+        True,
+        {
+            **dict.fromkeys(
+                ("1200", "1210", "1212", "1213", "1214", "1215", "1221", "1222"),
+                "{p} refused the request",
+            ),
+            "1211": "{p} does not know this model",
+            "1261": "{p} says the prompt is too long",
+        },
+    ),
+    (
+        ErrorKind.UPSTREAM,
+        False,
+        {
+            "500": "{p} had a server error",
+            "1120": "{p} could not reach the account",
+            "1230": "{p} had a server error",
+            "1231": "{p} is still busy with an earlier request",
+            "1234": "{p} had a network error",
+            "1312": "{p} is overloaded for this model",
+        },
+    ),
+    (
+        ErrorKind.CONTENT_FILTER,
+        True,
+        {"1300": "{p} blocked the request by policy", "1301": "{p} blocked the content as unsafe"},
+    ),
+    (
+        ErrorKind.RATE_LIMIT,
+        False,
+        {
+            "1302": "Rate limited by {p} for running too many at once",
+            "1303": "Rate limited by {p} for calling too often",
+            "1305": "Rate limited by {p}",
+        },
+    ),
+    (
+        ErrorKind.RATE_LIMIT,
+        True,
+        {
+            "1304": "{p}'s daily call limit is reached",
+            "1308": "{p}'s usage limit is reached",
+            "1310": "{p}'s weekly or monthly limit is reached",
+            "1313": "{p} limited the account under its fair-use policy",
+        },
+    ),
+)
 
 _JWT = re.compile(r"\beyJ[-_A-Za-z0-9]+\.[-_A-Za-z0-9]+\.[-_A-Za-z0-9]+")
 
