@@ -20,13 +20,13 @@ from providers.http import (
     HTTPProvider,
     JSONLines,
     bearer,
-    drop_empty,
+    deltas,
     int_or_none,
     items,
     json_or_none,
     obj,
 )
-from providers.openai_compat import ALL_SAMPLING, OpenAIChat
+from providers.openai_compat import ALL_SAMPLING, OpenAIChat, tool_spec
 from providers.sse import SSEEvent, iter_sse
 
 # --------------------------------------------------------------------------- regions
@@ -286,12 +286,6 @@ class DashScope(HTTPProvider):
         return await dashscope_error(self.display_name, response, request.credentials.api_key)
 
 
-def function_tool(tool: base.ToolSpec) -> dict[str, Any]:
-    function = drop_empty({"name": tool.name, "description": tool.description})
-    function["parameters"] = dict(tool.parameters)
-    return {"type": "function", "function": function}
-
-
 # --------------------------------------------------------------------------- compatible mode
 
 
@@ -314,12 +308,6 @@ class QwenCompatible(DashScope, OpenAIChat):
     def wire_params(self, request: ChatRequest) -> dict[str, Any]:
         # enable_thinking, thinking_budget and enable_search go top-level, under their names.
         return {**super().wire_params(request), **thinking_params(request.params)}
-
-    def body(self, request: ChatRequest) -> dict[str, Any]:
-        body = super().body(request)
-        if request.tools and "tools" not in body:
-            body["tools"] = [function_tool(t) for t in request.tools]
-        return body
 
     def chunk(self, chunk: dict[str, Any], sse: SSEEvent, key: str) -> dict[str, Any]:
         try:
@@ -441,7 +429,7 @@ class QwenNative(DashScope):
             **thinking_params(request.params),
         }
         if request.tools:
-            parameters["tools"] = [function_tool(t) for t in request.tools]
+            parameters["tools"] = [tool_spec(t) for t in request.tools]  # OpenAI's shape
         return {"model": request.model, "input": {"messages": messages}, "parameters": parameters}
 
     @staticmethod
@@ -486,11 +474,8 @@ class QwenNative(DashScope):
                 message = {"content": output.get("text")}
                 reason = output.get("finish_reason")
             thought = reasoning.delta(_text(message.get("reasoning_content")))
-            if thought:
-                yield base.ReasoningDelta(thought)
-            said = text.delta(_text(message.get("content")))
-            if said:
-                yield base.TextDelta(said)
+            for event in deltas(thought, text.delta(_text(message.get("content")))):
+                yield event
             for fragment in items(message.get("tool_calls")):
                 OpenAIChat.add_tool_fragment(tools, fragment)
             # "null" (a string) while streaming, then the reason.

@@ -12,7 +12,14 @@ from typing import Any
 
 import httpx
 
-from providers.base import ChatRequest, Event, Provider, ProviderError
+from providers.base import (
+    ChatRequest,
+    Event,
+    Provider,
+    ProviderError,
+    ReasoningDelta,
+    TextDelta,
+)
 
 # classify and redact were first written here, and are still imported from here.
 from providers.errors import classify as classify
@@ -61,6 +68,17 @@ def obj(value: Any) -> dict[str, Any]:
 def items(value: Any) -> list[Any]:
     """``value`` if it is a JSON array, else an empty one."""
     return value if isinstance(value, list) else []
+
+
+def deltas(reasoning: Any, text: Any) -> list[Event]:
+    """A :class:`ReasoningDelta` and a :class:`TextDelta` for whichever of ``reasoning``
+    and ``text`` is text that is not empty, the reasoning first."""
+    events: list[Event] = []
+    if isinstance(reasoning, str) and reasoning:
+        events.append(ReasoningDelta(reasoning))
+    if isinstance(text, str) and text:
+        events.append(TextDelta(text))
+    return events
 
 
 def to_send(params: Mapping[str, Any], *names: str, **renamed: str) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from providers.errors import classify, reported, scrub, status_sentence
 from providers.http import (
     HTTPProvider,
     JSONLines,
+    deltas,
     int_or_none,
     items,
     json_or_none,
@@ -412,12 +413,8 @@ class Hunyuan(HTTPProvider):
                 if not isinstance(choice, dict) or choice.get("Index", 0) != 0:
                     continue
                 delta = obj(choice.get("Delta") or choice.get("Message"))
-                reasoning = delta.get("ReasoningContent")
-                if isinstance(reasoning, str) and reasoning:
-                    yield base.ReasoningDelta(reasoning)
-                content = delta.get("Content")
-                if isinstance(content, str) and content:
-                    yield base.TextDelta(content)
+                for event in deltas(delta.get("ReasoningContent"), delta.get("Content")):
+                    yield event
                 for fragment in items(delta.get("ToolCalls")):
                     _add_fragment(tools, fragment)
                 reason = choice.get("FinishReason")

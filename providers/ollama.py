@@ -18,7 +18,7 @@ import httpx
 from providers import base
 from providers.base import ChatRequest, ErrorKind, ProviderError
 from providers.errors import error_details, http_error, redact, stream_error
-from providers.http import HTTPProvider, JSONLines, int_or_none, items, obj
+from providers.http import HTTPProvider, JSONLines, deltas, int_or_none, items, obj
 from providers.openai_compat import chat_messages, tool_spec
 from providers.sse import read_rest
 
@@ -212,12 +212,8 @@ class Ollama(HTTPProvider):
                 # Mid-stream the status stays 200 and the last line is {"error": "…"}.
                 raise stream_error(self.display_name, chunk, request.credentials.api_key)
             message = obj(chunk.get("message"))
-            thinking = message.get("thinking")
-            if isinstance(thinking, str) and thinking:
-                yield base.ReasoningDelta(thinking)
-            content = message.get("content")
-            if isinstance(content, str) and content:
-                yield base.TextDelta(content)
+            for event in deltas(message.get("thinking"), message.get("content")):
+                yield event
             for call in items(message.get("tool_calls")):
                 # Each call arrives whole, its arguments a JSON object, not fragments.
                 if not isinstance(call, dict):

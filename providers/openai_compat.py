@@ -18,7 +18,16 @@ import httpx
 from providers import base
 from providers.base import ChatRequest, ErrorKind, ProviderError
 from providers.errors import error_details, http_error, stream_error
-from providers.http import HTTPProvider, JSONLines, bearer, drop_empty, int_or_none, items, obj
+from providers.http import (
+    HTTPProvider,
+    JSONLines,
+    bearer,
+    deltas,
+    drop_empty,
+    int_or_none,
+    items,
+    obj,
+)
 from providers.sse import SSEEvent, iter_sse, read_rest
 
 _FINISH_REASONS = {
@@ -223,11 +232,8 @@ class OpenAIChat(HTTPProvider):
                 delta = obj(choice.get("delta"))
                 # DeepSeek, xAI and Qwen say reasoning_content; Ollama says reasoning.
                 reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-                if isinstance(reasoning, str) and reasoning:
-                    yield base.ReasoningDelta(reasoning)
-                content = delta.get("content")
-                if isinstance(content, str) and content:
-                    yield base.TextDelta(content)
+                for event in deltas(reasoning, delta.get("content")):
+                    yield event
                 for fragment in items(delta.get("tool_calls")):
                     saw_tools = True
                     self.add_tool_fragment(tools, fragment)
