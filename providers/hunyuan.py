@@ -27,7 +27,7 @@ import httpx
 
 from providers import base
 from providers.base import ChatRequest, ErrorKind, ProviderError
-from providers.errors import classify, reported, scrub, status_sentence
+from providers.errors import by_kind, classify, reported, scrub, status_sentence
 from providers.http import (
     HTTPProvider,
     JSONLines,
@@ -127,72 +127,102 @@ def tc3_authorization(
 
 # --------------------------------------------------------------------------- errors
 
-# TencentCloud error codes (the common API 3.0 list and hunyuan's errorcodes.py), matched
-# on the code or a dotted prefix of it, most specific first.
-_CODE_RULES: tuple[tuple[str, ErrorKind, bool, str], ...] = (
+# TencentCloud error codes (the common API 3.0 list and hunyuan's errorcodes.py). A code
+# not listed takes the rule of the longest listed code it is a dotted case of.
+_CODE_RULES = by_kind(
     (
-        "AuthFailure.SignatureExpire",
         ErrorKind.AUTH,
         True,
-        "{p} refused the signature as expired (is this machine's clock right?)",
+        {
+            "AuthFailure.SignatureExpire": (
+                "{p} refused the signature as expired (is this machine's clock right?)"
+            ),
+            "AuthFailure": "{p} rejected the SecretId or SecretKey",
+            "UnauthorizedOperation": "{p} refused access for these credentials",
+            "OperationDenied": "{p} refused the operation",
+            **dict.fromkeys(
+                (
+                    "FailedOperation.FreeResourcePackExhausted",
+                    "FailedOperation.ResourcePackExhausted",
+                    "FailedOperation.ServiceNotActivated",
+                    "FailedOperation.ServiceStop",
+                    "FailedOperation.ServiceStopArrears",
+                    "FailedOperation.UserUnAuthError",
+                    "FailedOperation.PartnerAccountUnSupport",
+                    "ResourceInsufficient",
+                    "ResourceUnavailable",
+                ),
+                "{p} refused the account: billing or service problem",
+            ),
+        },
     ),
-    ("AuthFailure", ErrorKind.AUTH, True, "{p} rejected the SecretId or SecretKey"),
-    ("UnauthorizedOperation", ErrorKind.AUTH, True, "{p} refused access for these credentials"),
-    ("OperationDenied.TextIllegalDetected", ErrorKind.CONTENT_FILTER, True, "{p} blocked the text"),
     (
-        "OperationDenied.ImageIllegalDetected",
         ErrorKind.CONTENT_FILTER,
         True,
-        "{p} blocked the image",
+        {
+            "OperationDenied.TextIllegalDetected": "{p} blocked the text",
+            "OperationDenied.ImageIllegalDetected": "{p} blocked the image",
+        },
     ),
-    ("OperationDenied", ErrorKind.AUTH, True, "{p} refused the operation"),
-    ("RequestLimitExceeded", ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),
-    ("LimitExceeded", ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),
     (
-        "FailedOperation.EngineServerLimitExceeded",
         ErrorKind.RATE_LIMIT,
         False,
-        "Rate limited by {p}",
+        dict.fromkeys(
+            (
+                "RequestLimitExceeded",
+                "LimitExceeded",
+                "FailedOperation.EngineServerLimitExceeded",
+            ),
+            "Rate limited by {p}",
+        ),
     ),
-    ("FailedOperation.EngineRequestTimeout", ErrorKind.TIMEOUT, False, "{p} timed out"),
-    ("FailedOperation.EngineServerError", ErrorKind.UPSTREAM, False, "{p} had a server error"),
-    *(
-        (code, ErrorKind.AUTH, True, "{p} refused the account: billing or service problem")
-        for code in (
-            "FailedOperation.FreeResourcePackExhausted",
-            "FailedOperation.ResourcePackExhausted",
-            "FailedOperation.ServiceNotActivated",
-            "FailedOperation.ServiceStop",
-            "FailedOperation.ServiceStopArrears",
-            "FailedOperation.UserUnAuthError",
-            "FailedOperation.PartnerAccountUnSupport",
-            "ResourceInsufficient",
-            "ResourceUnavailable",
-        )
+    (ErrorKind.TIMEOUT, False, {"FailedOperation.EngineRequestTimeout": "{p} timed out"}),
+    (
+        ErrorKind.UPSTREAM,
+        False,
+        {
+            "FailedOperation.EngineServerError": "{p} had a server error",
+            "InternalError": "{p} had an internal error",
+            "ServiceUnavailable": "{p} is unavailable",
+            "FailedOperation": "{p} could not answer",
+        },
     ),
-    ("InvalidParameterValue.Model", ErrorKind.BAD_REQUEST, True, "{p} does not know this model"),
-    *(
-        (code, ErrorKind.BAD_REQUEST, True, "{p} refused the request")
-        for code in (
-            "InvalidParameter",
-            "InvalidParameterValue",
-            "MissingParameter",
-            "UnknownParameter",
-            "InvalidAction",
-            "InvalidRequest",
-            "RequestSizeLimitExceeded",
-            "UnsupportedOperation",
-            "UnsupportedRegion",
-            "UnsupportedProtocol",
-            "NoSuchProduct",
-            "NoSuchVersion",
-            "ResourceNotFound",
-        )
+    (
+        ErrorKind.BAD_REQUEST,
+        True,
+        {
+            "InvalidParameterValue.Model": "{p} does not know this model",
+            **dict.fromkeys(
+                (
+                    "InvalidParameter",
+                    "InvalidParameterValue",
+                    "MissingParameter",
+                    "UnknownParameter",
+                    "InvalidAction",
+                    "InvalidRequest",
+                    "RequestSizeLimitExceeded",
+                    "UnsupportedOperation",
+                    "UnsupportedRegion",
+                    "UnsupportedProtocol",
+                    "NoSuchProduct",
+                    "NoSuchVersion",
+                    "ResourceNotFound",
+                ),
+                "{p} refused the request",
+            ),
+        },
     ),
-    ("InternalError", ErrorKind.UPSTREAM, False, "{p} had an internal error"),
-    ("ServiceUnavailable", ErrorKind.UPSTREAM, False, "{p} is unavailable"),
-    ("FailedOperation", ErrorKind.UPSTREAM, False, "{p} could not answer"),
 )
+
+
+def _rule(code: str) -> tuple[ErrorKind, bool, str] | None:
+    """The rule for ``code``, else for the longest listed code it is a dotted case of."""
+    while code:
+        if code in _CODE_RULES:
+            return _CODE_RULES[code]
+        code = code.rpartition(".")[0]
+    return None
+
 
 _SECRET_ID = re.compile(r"\bAKID[0-9A-Za-z]{8,}")
 
@@ -207,9 +237,9 @@ def tencent_error(
     retry_after: float | None = None,
 ) -> ProviderError:
     """A TencentCloud error code (or a mid-stream ``ErrorMsg`` code) as a ProviderError."""
-    rule = next((r for r in _CODE_RULES if code == r[0] or code.startswith(r[0] + ".")), None)
+    rule = _rule(code)
     if rule is not None:
-        _, kind, permanent, words = rule
+        kind, permanent, words = rule
     else:
         kind, permanent = classify(f"{code} {message}")
         words = "{p} reported an error"
