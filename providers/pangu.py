@@ -83,7 +83,7 @@ class IAMTokens(TokenCache):
     def token(self, value: str, expires: float | None) -> Token:
         """``value``, expiring at ``expires`` (or after the default lifetime), less the
         margin."""
-        if expires is None:
+        if not expires:
             expires = self.clock() + self.default_lifetime
         return Token(value, expires - self.margin)
 
