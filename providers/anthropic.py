@@ -4,40 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import httpx
 
-from providers.base import (
-    MAX_TOKENS,
-    STOP,
-    TEMPERATURE,
-    TOP_P,
-    ChatRequest,
-    ErrorKind,
-    Event,
-    Finish,
-    ImagePart,
-    Message,
-    Param,
-    ParamError,
-    Provider,
-    ProviderError,
-    ReasoningDelta,
-    TextDelta,
-    ToolCall,
-    ToolSpec,
-    Usage,
-)
-from providers.http import JSONLines, http_error, obj, stream_error
+from providers import base
+from providers.base import ChatRequest, ErrorKind, ProviderError
+from providers.errors import stream_error
+from providers.http import HTTPProvider, JSONLines, int_or_none, obj, to_send
 from providers.sse import iter_sse, read_rest
 
 DEFAULT_MAX_TOKENS = 4096  # max_tokens is required by the API
 
-TOP_K = Param("top_k", "Top K", "int", "Sample only from the K likeliest tokens.", 0, 500)
-THINKING_BUDGET = Param(
+TOP_K = dataclasses.replace(base.TOP_K, minimum=0, maximum=500)
+THINKING_BUDGET = base.Param(
     "thinking_budget",
     "Thinking budget",
     "int",
@@ -57,7 +38,7 @@ _FINISH_REASONS = {
 }
 
 
-def tool_spec(tool: ToolSpec) -> dict[str, Any]:
+def tool_spec(tool: base.ToolSpec) -> dict[str, Any]:
     spec: dict[str, Any] = {"name": tool.name}
     if tool.description:
         spec["description"] = tool.description
@@ -75,7 +56,7 @@ def check_thinking(params: Mapping[str, Any]) -> None:
         return
     max_tokens = params.get("max_tokens")
     if max_tokens is not None and budget >= max_tokens:
-        raise ParamError(
+        raise base.ParamError(
             f"Thinking budget ({budget}) must be less than Max output tokens ({max_tokens}); "
             "raise Max output tokens or lower the budget."
         )
@@ -85,19 +66,19 @@ def check_thinking(params: Mapping[str, Any]) -> None:
         if params.get(name) is not None and not (name == "temperature" and params[name] == 1)
     ]
     if clashes:
-        raise ParamError(
+        raise base.ParamError(
             f"{' and '.join(clashes)} cannot be set together with a thinking budget; "
             "clear one of them."
         )
     top_p = params.get("top_p")
     if top_p is not None and top_p < THINKING_MIN_TOP_P:
-        raise ParamError(
+        raise base.ParamError(
             f"With a thinking budget, Top P must be from {THINKING_MIN_TOP_P:g} to 1; "
             f"got {top_p:g}."
         )
 
 
-def image_block(part: ImagePart) -> dict[str, Any]:
+def image_block(part: base.ImagePart) -> dict[str, Any]:
     url = part.url
     if url.startswith("data:") and ";base64," in url:
         mime, _, data = url[5:].partition(";base64,")
@@ -108,7 +89,7 @@ def image_block(part: ImagePart) -> dict[str, Any]:
     return {"type": "image", "source": source}
 
 
-class Anthropic(Provider):
+class Anthropic(HTTPProvider):
     name = "anthropic"
     display_name = "Anthropic"
     default_base_url = "https://api.anthropic.com"
@@ -117,11 +98,11 @@ class Anthropic(Provider):
     supports_tools = True
     # Anthropic's temperature goes from 0 to 1, not 2. There is no seed.
     params = (
-        dataclasses.replace(TEMPERATURE, maximum=1),
-        TOP_P,
+        dataclasses.replace(base.TEMPERATURE, maximum=1),
+        base.TOP_P,
         TOP_K,
-        MAX_TOKENS,
-        STOP,
+        base.MAX_TOKENS,
+        base.STOP,
         THINKING_BUDGET,
     )
 
@@ -145,12 +126,8 @@ class Anthropic(Provider):
         params = request.params
         try:
             check_thinking(params)  # cleaned params passed it already; others may not have
-        except ParamError as error:
-            raise ProviderError(
-                ErrorKind.BAD_REQUEST,
-                f"{self.display_name} was not called: {error}",
-                permanent=True,
-            ) from None
+        except base.ParamError as error:
+            raise self.not_called(error) from None
         budget = params.get("thinking_budget")
         max_tokens = params.get("max_tokens")
         if max_tokens is None:
@@ -162,9 +139,7 @@ class Anthropic(Provider):
         body["messages"] = [self.message(m) for m in request.conversation]
         if request.tools:
             body["tools"] = [tool_spec(t) for t in request.tools]
-        for name in ("temperature", "top_p", "top_k"):
-            if params.get(name) is not None:
-                body[name] = params[name]
+        body.update(to_send(params, "temperature", "top_p", "top_k"))
         if budget is not None:
             body.pop("temperature", None)  # only 1 passed the check, and 1 is the default
         if params.get("stop"):
@@ -175,30 +150,17 @@ class Anthropic(Provider):
         return body
 
     @staticmethod
-    def message(message: Message) -> dict[str, Any]:
+    def message(message: base.Message) -> dict[str, Any]:
         if isinstance(message.content, str):
             return {"role": message.role, "content": message.content}
         blocks = [
-            image_block(p) if isinstance(p, ImagePart) else {"type": "text", "text": p.text}
+            image_block(p) if isinstance(p, base.ImagePart) else {"type": "text", "text": p.text}
             for p in message.content
         ]
         return {"role": message.role, "content": blocks}
 
-    async def open_stream(
-        self, client: httpx.AsyncClient, request: ChatRequest
-    ) -> AsyncIterator[Event]:
-        key = request.credentials.api_key
-        async with client.stream(
-            "POST", self.url(request), json=self.body(request), headers=self.headers(request)
-        ) as response:
-            if not response.is_success:
-                raise await self.status_error(response, key)
-            async with aclosing(self.read_events(response, key)) as events:
-                async for event in events:
-                    yield event
-
-    async def status_error(self, response: httpx.Response, key: str) -> ProviderError:
-        error, _ = await http_error(self.display_name, response, key)
+    async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
+        error = await super().status_error(response, request)
         if response.status_code == 529:
             # Anthropic's own status for "overloaded": worth another try.
             message = error.message.replace("had a server error", "is overloaded", 1)
@@ -211,7 +173,9 @@ class Anthropic(Provider):
             )
         return error
 
-    async def read_events(self, response: httpx.Response, key: str) -> AsyncGenerator[Event, None]:
+    async def read_events(
+        self, response: httpx.Response, request: ChatRequest
+    ) -> AsyncGenerator[base.Event, None]:
         lines = JSONLines(self.display_name)
         tools: dict[int, _PendingTool] = {}  # by content block index
         input_tokens: int | None = None
@@ -226,12 +190,12 @@ class Anthropic(Provider):
                 continue
             kind = sse.event if sse.event != "message" else str(data.get("type", ""))
             if kind == "error" or data.get("type") == "error":
-                raise stream_error(self.display_name, data, key)
+                raise stream_error(self.display_name, data, request.credentials.api_key)
             index = data.get("index", 0) if isinstance(data.get("index"), int) else 0
             if kind == "message_start":
                 usage = obj(obj(data.get("message")).get("usage"))
                 input_tokens = _input_tokens(usage)
-                output_tokens = _int(usage.get("output_tokens"))
+                output_tokens = int_or_none(usage.get("output_tokens"))
             elif kind == "content_block_start":
                 block = obj(data.get("content_block"))
                 if block.get("type") == "tool_use":
@@ -239,16 +203,16 @@ class Anthropic(Provider):
                         str(block.get("id", "")), str(block.get("name", "")), block.get("input")
                     )
                 elif block.get("type") == "text" and block.get("text"):
-                    yield TextDelta(str(block["text"]))
+                    yield base.TextDelta(str(block["text"]))
                 elif block.get("type") == "thinking" and block.get("thinking"):
-                    yield ReasoningDelta(str(block["thinking"]))
+                    yield base.ReasoningDelta(str(block["thinking"]))
             elif kind == "content_block_delta":
                 delta = obj(data.get("delta"))
                 dtype = delta.get("type")
                 if dtype == "text_delta" and delta.get("text"):
-                    yield TextDelta(str(delta["text"]))
+                    yield base.TextDelta(str(delta["text"]))
                 elif dtype == "thinking_delta" and delta.get("thinking"):
-                    yield ReasoningDelta(str(delta["thinking"]))
+                    yield base.ReasoningDelta(str(delta["thinking"]))
                 elif dtype == "input_json_delta" and index in tools:
                     tools[index].parts.append(str(delta.get("partial_json", "")))
             elif kind == "content_block_stop":
@@ -261,7 +225,7 @@ class Anthropic(Provider):
                     stop_reason = reason
                 usage = obj(data.get("usage"))
                 # output_tokens here is cumulative: the last one is the total.
-                output_tokens = _int(usage.get("output_tokens")) or output_tokens
+                output_tokens = int_or_none(usage.get("output_tokens")) or output_tokens
                 input_tokens = _input_tokens(usage) or input_tokens
             elif kind == "message_stop":
                 break
@@ -269,8 +233,8 @@ class Anthropic(Provider):
         else:
             if stop_reason is None:
                 return  # cut short: no Finish, the caller reports it
-        yield Usage(input_tokens=input_tokens, output_tokens=output_tokens)
-        yield Finish(_FINISH_REASONS.get(stop_reason or "end_turn", stop_reason or "stop"))
+        yield base.Usage(input_tokens=input_tokens, output_tokens=output_tokens)
+        yield base.Finish(_FINISH_REASONS.get(stop_reason or "end_turn", stop_reason or "stop"))
         await read_rest(events)  # the connection is kept for the next answer
 
 
@@ -281,12 +245,12 @@ class _PendingTool:
     input: Any
     parts: list[str] = dataclasses.field(default_factory=list)
 
-    def call(self) -> ToolCall:
+    def call(self) -> base.ToolCall:
         arguments = "".join(self.parts)
         if not arguments:
             # A tool without arguments may send no input_json_delta at all.
             arguments = json.dumps(self.input if isinstance(self.input, dict) else {})
-        return ToolCall(self.id, self.name, arguments)
+        return base.ToolCall(self.id, self.name, arguments)
 
 
 def _input_tokens(usage: Any) -> int | None:
@@ -294,13 +258,9 @@ def _input_tokens(usage: Any) -> int | None:
     if not isinstance(usage, dict):
         return None
     counts = [
-        _int(usage.get(k))
+        int_or_none(usage.get(k))
         for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
     ]
     if counts[0] is None:
         return None
     return sum(c or 0 for c in counts)
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None

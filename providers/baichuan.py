@@ -7,18 +7,13 @@ import dataclasses
 
 import httpx
 
-from providers.base import (
-    MAX_TOKENS,
-    TEMPERATURE,
-    TOP_P,
-    Param,
-    ProviderError,
-    error_for_status,
-)
-from providers.http import obj, redact
+from providers import base
+from providers.base import ChatRequest, ProviderError
+from providers.errors import redact
+from providers.http import obj
 from providers.openai_compat import OpenAIChat
 
-TOP_K = Param(
+TOP_K = base.Param(
     "top_k",
     "Top K",
     "int",
@@ -26,7 +21,7 @@ TOP_K = Param(
     0,
     20,
 )
-WITH_SEARCH_ENHANCE = Param(
+WITH_SEARCH_ENHANCE = base.Param(
     "with_search_enhance",
     "Search enhancement",
     "bool",
@@ -48,15 +43,15 @@ class Baichuan(OpenAIChat):
     # can't say "below 1", so 0.99), max_tokens up to 32000 (some models stop lower; the
     # API then says so).
     params = (
-        dataclasses.replace(TEMPERATURE, maximum=1),
-        dataclasses.replace(TOP_P, maximum=0.99),
+        dataclasses.replace(base.TEMPERATURE, maximum=1),
+        dataclasses.replace(base.TOP_P, maximum=0.99),
         TOP_K,
-        dataclasses.replace(MAX_TOKENS, maximum=32000),
+        dataclasses.replace(base.MAX_TOKENS, maximum=32000),
         WITH_SEARCH_ENHANCE,
     )
 
-    async def status_error(self, response: httpx.Response, key: str) -> ProviderError:
-        error = await super().status_error(response, key)
+    async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
+        error = await super().status_error(response, request)
         # The error body's shape is UNCONFIRMED (§9): OpenAI's {"error": {…}} is read by the
         # shared code; a bare {"code", "msg"} (Baichuan's older API) is read here.
         try:
@@ -66,6 +61,7 @@ class Baichuan(OpenAIChat):
         words = body.get("msg")
         if "error" in body or "message" in body or not isinstance(words, str) or not words:
             return error
-        return error_for_status(
+        key = request.credentials.api_key
+        return base.error_for_status(
             self.display_name, response.status_code, redact(words, key), response.headers
         )

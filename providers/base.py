@@ -103,6 +103,17 @@ class ChatRequest:
         """The messages without the system prompt (user and assistant turns)."""
         return [m for m in self.messages if m.role != "system"]
 
+    @property
+    def images(self) -> list[ImagePart]:
+        """The images of every message, in order."""
+        return [
+            p
+            for m in self.messages
+            if not isinstance(m.content, str)
+            for p in m.content
+            if isinstance(p, ImagePart)
+        ]
+
 
 # --------------------------------------------------------------------------- events
 
@@ -278,6 +289,7 @@ TOP_P = Param("top_p", "Top P", "float", "Nucleus sampling: keep this much proba
 MAX_TOKENS = Param(
     "max_tokens", "Max output tokens", "int", "Upper bound on the answer's length.", 1, 1_000_000
 )
+TOP_K = Param("top_k", "Top K", "int", "Sample only from the K likeliest tokens.", 1, 1000)
 SEED = Param("seed", "Seed", "int", "Same seed, same answer (where supported).", 0, 2**31 - 1)
 STOP = Param("stop", "Stop sequences", "stops", "Stop when one of these appears.", maximum=4)
 PRESENCE_PENALTY = Param(
@@ -440,6 +452,24 @@ class Provider:
             hint = f" Set {self.key_env} or add a key." if self.key_env else ""
             raise ProviderError(
                 ErrorKind.AUTH, f"No API key for {self.display_name}.{hint}", permanent=True
+            )
+
+    def not_called(self, error: ParamError) -> ProviderError:
+        """A parameter refused before any call, as the permanent error the person sees."""
+        return ProviderError(
+            ErrorKind.BAD_REQUEST, f"{self.display_name} was not called: {error}", permanent=True
+        )
+
+    def require(self, what: str, parts: Sequence[tuple[str | None, str]]) -> None:
+        """Refuse, naming the variables to set, credentials with an empty part: ``parts``
+        are (value, environment variable) pairs and ``what`` says what all of them are,
+        as in "{display_name} needs {what}: set …"."""
+        missing = [env for value, env in parts if not value]
+        if missing:
+            raise ProviderError(
+                ErrorKind.AUTH,
+                f"{self.display_name} needs {what}: set {', '.join(missing)}.",
+                permanent=True,
             )
 
     async def stream(

@@ -8,41 +8,26 @@ key only works in the region that issued it.
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any, ClassVar
 
 import httpx
 
-from providers.base import (
-    MAX_TOKENS,
-    PRESENCE_PENALTY,
-    SEED,
-    STOP,
-    TEMPERATURE,
-    TOP_P,
-    ChatRequest,
-    ErrorKind,
-    Event,
-    Finish,
-    ImagePart,
-    Message,
-    Param,
-    Provider,
-    ProviderError,
-    ReasoningDelta,
-    TextDelta,
-    ToolCall,
-    ToolSpec,
-    Usage,
-    error_for_status,
-    retry_after_seconds,
+from providers import base
+from providers.base import ChatRequest, ErrorKind, ProviderError
+from providers.errors import REPORTED, by_kind, classify, redact
+from providers.http import (
+    HTTPProvider,
+    JSONLines,
+    bearer,
+    deltas,
+    int_or_none,
+    items,
+    json_or_none,
+    obj,
 )
-from providers.http import JSONLines, bearer, classify, drop_empty, items, obj, redact
-from providers.openai_compat import OpenAIChat
-from providers.sse import iter_sse
+from providers.openai_compat import ALL_SAMPLING, OpenAIChat, tool_spec
+from providers.sse import SSEEvent, iter_sse
 
 # --------------------------------------------------------------------------- regions
 
@@ -99,33 +84,64 @@ def region_base_url(request: ChatRequest, path: str, provider: str) -> str:
 # DashScope's error codes (its "status codes" page); matched exactly or as a prefix before a
 # dot, so "Throttling.RateQuota" falls under "Throttling". The compatible mode reports the
 # same errors in OpenAI's shape with snake_case codes.
-_CODES: tuple[tuple[str, ErrorKind, bool, str], ...] = (
-    ("InvalidApiKey", ErrorKind.AUTH, True, "{p} rejected the API key"),
-    ("invalid_api_key", ErrorKind.AUTH, True, "{p} rejected the API key"),
-    ("Arrearage", ErrorKind.AUTH, True, "{p} refused the request: the account is in arrears"),
-    # "Use the free tier only" is on and the free quota is spent; waiting will not help.
-    # UNCONFIRMED: the code name is not on the status-code pages we read.
-    ("AllocationQuota.FreeTierOnly", ErrorKind.AUTH, True, "{p}'s free quota is used up"),
-    ("AccessDenied", ErrorKind.AUTH, True, "{p} refused access for this key"),
-    ("access_denied", ErrorKind.AUTH, True, "{p} refused access for this key"),
-    ("DataInspectionFailed", ErrorKind.CONTENT_FILTER, True, "{p} blocked the content"),
-    ("data_inspection_failed", ErrorKind.CONTENT_FILTER, True, "{p} blocked the content"),
-    ("Throttling", ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),
-    ("limit_requests", ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),
-    # DashScope pairs insufficient_quota with Throttling.AllocationQuota (a per-minute token
-    # quota), unlike OpenAI where it means "out of credit": here it is worth waiting.
-    ("insufficient_quota", ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),
-    ("RequestTimeOut", ErrorKind.TIMEOUT, False, "{p} timed out"),
-    ("InternalError", ErrorKind.UPSTREAM, False, "{p} had a server error"),
-    ("internal_error", ErrorKind.UPSTREAM, False, "{p} had a server error"),
-    ("ServiceUnavailable", ErrorKind.UPSTREAM, False, "{p} is unavailable"),
-    ("ModelNotFound", ErrorKind.BAD_REQUEST, True, "{p} does not know this model"),
-    ("model_not_found", ErrorKind.BAD_REQUEST, True, "{p} does not know this model"),
-    ("InvalidParameter", ErrorKind.BAD_REQUEST, True, "{p} refused the request"),
-    ("invalid_parameter_error", ErrorKind.BAD_REQUEST, True, "{p} refused the request"),
-    ("BadRequest", ErrorKind.BAD_REQUEST, True, "{p} refused the request"),
-    ("InvalidURL", ErrorKind.BAD_REQUEST, True, "{p} refused the request"),
-    ("UnsupportedOperation", ErrorKind.BAD_REQUEST, True, "{p} refused the request"),
+_CODES = by_kind(
+    (
+        ErrorKind.AUTH,
+        True,
+        {
+            "InvalidApiKey": "{p} rejected the API key",
+            "invalid_api_key": "{p} rejected the API key",
+            "Arrearage": "{p} refused the request: the account is in arrears",
+            # "Use the free tier only" is on and the free quota is spent; waiting will
+            # not help. UNCONFIRMED: the code name is not on the status-code pages we read.
+            "AllocationQuota.FreeTierOnly": "{p}'s free quota is used up",
+            "AccessDenied": "{p} refused access for this key",
+            "access_denied": "{p} refused access for this key",
+        },
+    ),
+    (
+        ErrorKind.CONTENT_FILTER,
+        True,
+        {
+            "DataInspectionFailed": "{p} blocked the content",
+            "data_inspection_failed": "{p} blocked the content",
+        },
+    ),
+    (
+        ErrorKind.RATE_LIMIT,
+        False,
+        {
+            "Throttling": "Rate limited by {p}",
+            "limit_requests": "Rate limited by {p}",
+            # DashScope pairs insufficient_quota with Throttling.AllocationQuota (a
+            # per-minute token quota), unlike OpenAI where it means "out of credit":
+            # here it is worth waiting.
+            "insufficient_quota": "Rate limited by {p}",
+        },
+    ),
+    (ErrorKind.TIMEOUT, False, {"RequestTimeOut": "{p} timed out"}),
+    (
+        ErrorKind.UPSTREAM,
+        False,
+        {
+            "InternalError": "{p} had a server error",
+            "internal_error": "{p} had a server error",
+            "ServiceUnavailable": "{p} is unavailable",
+        },
+    ),
+    (
+        ErrorKind.BAD_REQUEST,
+        True,
+        {
+            "ModelNotFound": "{p} does not know this model",
+            "model_not_found": "{p} does not know this model",
+            "InvalidParameter": "{p} refused the request",
+            "invalid_parameter_error": "{p} refused the request",
+            "BadRequest": "{p} refused the request",
+            "InvalidURL": "{p} refused the request",
+            "UnsupportedOperation": "{p} refused the request",
+        },
+    ),
 )
 
 
@@ -159,33 +175,39 @@ def coded_error(
     detail = " ".join(redact(detail, key).split())[:300]
     rule = _rule(code)
     if rule is None and status is not None:
-        return error_for_status(provider, status, f"{code}: {detail}" if code else detail, headers)
+        return base.error_for_status(
+            provider, status, f"{code}: {detail}" if code else detail, headers
+        )
     if rule is None:
         kind, permanent = classify(f"{code} {detail}")
         sentence = f"{provider} reported an error"
     else:
-        _, kind, permanent, words = rule
+        kind, permanent, words = rule
         sentence = words.format(p=provider)
     where = ", ".join(str(x) for x in (status, code) if x)
     message = f"{sentence} ({where})" if where else sentence
     if detail:
         message += f": {detail}"
-    retry_after = retry_after_seconds(headers) if headers is not None else None
+    retry_after = base.retry_after_seconds(headers) if headers is not None else None
     return ProviderError(kind, message, permanent=permanent, status=status, retry_after=retry_after)
 
 
-def _rule(code: str) -> tuple[str, ErrorKind, bool, str] | None:
+def _rule(code: str) -> tuple[ErrorKind, bool, str] | None:
+    """The rule for ``code``: its own, or that of the code it is a dotted case of."""
     return next(
-        (r for r in _CODES if code.lower() == r[0].lower() or code.startswith(r[0] + ".")), None
+        (
+            rule
+            for known, rule in _CODES.items()
+            if code.lower() == known.lower() or code.startswith(known + ".")
+        ),
+        None,
     )
 
 
-async def status_error(provider: str, response: httpx.Response, key: str) -> ProviderError:
+async def dashscope_error(provider: str, response: httpx.Response, key: str) -> ProviderError:
+    """A non-2xx answer, of either protocol, as a :class:`ProviderError`."""
     raw = await response.aread()
-    try:
-        body: Any = json.loads(raw)
-    except ValueError:
-        body = None
+    body = json_or_none(raw)
     code, message = error_code(body)
     if body is None:
         message = raw.decode("utf-8", "replace")
@@ -196,13 +218,13 @@ async def status_error(provider: str, response: httpx.Response, key: str) -> Pro
 
 # --------------------------------------------------------------------------- parameters
 
-ENABLE_THINKING = Param(
+ENABLE_THINKING = base.Param(
     "enable_thinking",
     "Thinking",
     "bool",
     "Let Qwen3 (hybrid thinking) models reason before answering.",
 )
-THINKING_BUDGET = Param(
+THINKING_BUDGET = base.Param(
     "thinking_budget",
     "Thinking budget",
     "int",
@@ -210,13 +232,13 @@ THINKING_BUDGET = Param(
     "Setting it turns thinking on.",
     1,
 )
-ENABLE_SEARCH = Param(
+ENABLE_SEARCH = base.Param(
     "enable_search",
     "Web search",
     "bool",
     "Let the model search the web before answering (models that support it).",
 )
-TOP_K = Param(
+TOP_K = base.Param(
     "top_k",
     "Top K",
     "int",
@@ -224,7 +246,7 @@ TOP_K = Param(
     0,
     2**31 - 1,
 )
-REPETITION_PENALTY = Param(
+REPETITION_PENALTY = base.Param(
     "repetition_penalty",
     "Repetition penalty",
     "float",
@@ -241,74 +263,64 @@ def thinking_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def function_tool(tool: ToolSpec) -> dict[str, Any]:
-    function = drop_empty({"name": tool.name, "description": tool.description})
-    function["parameters"] = dict(tool.parameters)
-    return {"type": "function", "function": function}
+#: What both ways in take besides sampling, top-level in the compatible mode and among the
+#: native ``parameters``.
+QWEN_SWITCHES = (ENABLE_THINKING, THINKING_BUDGET, ENABLE_SEARCH)
+
+
+class DashScope(HTTPProvider):
+    """What both ways in share: the key, its region, and DashScope's error codes."""
+
+    key_env = "DASHSCOPE_API_KEY"
+    extra_credentials: ClassVar[Mapping[str, str]] = {"region": REGION_ENV}
+    optional_credentials: ClassVar[frozenset[str]] = OPTIONAL_CREDENTIALS
+    supports_images = True
+    supports_tools = True
+    #: The API's path on the region's host.
+    path: ClassVar[str]
+
+    def base_url(self, request: ChatRequest) -> str:
+        return region_base_url(request, self.path, self.display_name)
+
+    async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
+        return await dashscope_error(self.display_name, response, request.credentials.api_key)
 
 
 # --------------------------------------------------------------------------- compatible mode
 
-_REPORTED = re.compile(r"^.+? reported an error \((?P<code>[^)]*)\)(?:: (?P<detail>.*))?$", re.S)
 
-
-class QwenCompatible(OpenAIChat):
-    """DashScope's OpenAI-compatible mode (PROVIDERS.md §6a)."""
+class QwenCompatible(DashScope, OpenAIChat):
+    """DashScope's OpenAI-compatible mode (PROVIDERS.md §6a). Qwen-VL models take OpenAI
+    image_url parts (UNCONFIRMED from source, §6a); text models refuse them with a 400
+    that says so."""
 
     name = "qwen"
     display_name = "Alibaba Qwen"
-    default_base_url = REGION_HOSTS["beijing"] + "/compatible-mode/v1"
-    key_env = "DASHSCOPE_API_KEY"
-    extra_credentials: ClassVar[Mapping[str, str]] = {"region": REGION_ENV}
-    optional_credentials: ClassVar[frozenset[str]] = OPTIONAL_CREDENTIALS
-    # Qwen-VL models take OpenAI image_url parts (UNCONFIRMED from source, §6a); text models
-    # refuse them with a 400 that says so.
-    supports_images = True
-    supports_tools = True
+    path = "/compatible-mode/v1"
+    default_base_url = REGION_HOSTS["beijing"] + path
     # The usage chunk with include_usage follows OpenAI here: UNCONFIRMED (§6a). Usage is
-    # read from whichever chunk carries it.
+    # read from whichever chunk carries it. No frequency penalty.
     params = (
-        TEMPERATURE,
-        TOP_P,
-        MAX_TOKENS,
-        SEED,
-        STOP,
-        PRESENCE_PENALTY,
-        ENABLE_THINKING,
-        THINKING_BUDGET,
-        ENABLE_SEARCH,
+        *(p for p in ALL_SAMPLING if p is not base.FREQUENCY_PENALTY),
+        *QWEN_SWITCHES,
     )
-
-    def base_url(self, request: ChatRequest) -> str:
-        return region_base_url(request, "/compatible-mode/v1", self.display_name)
 
     def wire_params(self, request: ChatRequest) -> dict[str, Any]:
         # enable_thinking, thinking_budget and enable_search go top-level, under their names.
         return {**super().wire_params(request), **thinking_params(request.params)}
 
-    def body(self, request: ChatRequest) -> dict[str, Any]:
-        body = super().body(request)
-        if request.tools and "tools" not in body:
-            body["tools"] = [function_tool(t) for t in request.tools]
-        return body
-
-    async def status_error(self, response: httpx.Response, key: str) -> ProviderError:
-        return await status_error(self.display_name, response, key)
-
-    async def read_events(self, response: httpx.Response, key: str) -> AsyncGenerator[Event, None]:
-        async with aclosing(super().read_events(response, key)) as events:
-            try:
-                async for event in events:
-                    yield event
-            except ProviderError as error:
-                raise self.recoded(error, key) from None
+    def chunk(self, chunk: dict[str, Any], sse: SSEEvent, key: str) -> dict[str, Any]:
+        try:
+            return super().chunk(chunk, sse, key)
+        except ProviderError as error:
+            raise self.recoded(error, key) from None
 
     def recoded(self, error: ProviderError, key: str) -> ProviderError:
         """An error that arrived inside the stream, re-read with DashScope's codes (the
         shared reader only knows OpenAI's words, and would retry a content block). The
         in-stream shape, OpenAI's ``{"error": {"code", "type", "message"}}``, is UNCONFIRMED
         (§6a); anything else keeps the shared reader's reading."""
-        match = _REPORTED.match(error.message)
+        match = REPORTED.match(error.message)
         if match is None or _rule(match["code"]) is None:
             return error
         return coded_error(self.display_name, match["code"], match["detail"] or "", key=key)
@@ -358,47 +370,33 @@ def _text(content: Any) -> str:
     )
 
 
-def _image(part: ImagePart) -> str:
+def _image(part: base.ImagePart) -> str:
     return part.url or part.data_url  # a web address, or the image inline as a data URL
 
 
-class QwenNative(Provider):
+class QwenNative(DashScope):
     """DashScope's own protocol: ``{"model", "input", "parameters"}`` in, SSE ``event:result``
     out, no end sentinel (PROVIDERS.md §6b)."""
 
     name = "qwen_native"
     display_name = "Alibaba DashScope"
-    default_base_url = REGION_HOSTS["beijing"] + "/api/v1"
-    key_env = "DASHSCOPE_API_KEY"
-    extra_credentials: ClassVar[Mapping[str, str]] = {"region": REGION_ENV}
-    optional_credentials: ClassVar[frozenset[str]] = OPTIONAL_CREDENTIALS
-    supports_images = True
-    supports_tools = True
+    path = "/api/v1"
+    default_base_url = REGION_HOSTS["beijing"] + path
     params = (
-        TEMPERATURE,
-        TOP_P,
+        base.TEMPERATURE,
+        base.TOP_P,
         TOP_K,
-        MAX_TOKENS,
-        SEED,
-        STOP,
-        PRESENCE_PENALTY,
+        base.MAX_TOKENS,
+        base.SEED,
+        base.STOP,
+        base.PRESENCE_PENALTY,
         REPETITION_PENALTY,
-        ENABLE_THINKING,
-        THINKING_BUDGET,
-        ENABLE_SEARCH,
+        *QWEN_SWITCHES,
     )
-
-    def base_url(self, request: ChatRequest) -> str:
-        return region_base_url(request, "/api/v1", self.display_name)
 
     @staticmethod
     def multimodal(request: ChatRequest) -> bool:
-        return any(
-            isinstance(p, ImagePart)
-            for m in request.messages
-            if not isinstance(m.content, str)
-            for p in m.content
-        )
+        return bool(request.images)
 
     def url(self, request: ChatRequest) -> str:
         # Vision models have their own endpoint, on the same pattern (§6b).
@@ -431,34 +429,25 @@ class QwenNative(Provider):
             **thinking_params(request.params),
         }
         if request.tools:
-            parameters["tools"] = [function_tool(t) for t in request.tools]
+            parameters["tools"] = [tool_spec(t) for t in request.tools]  # OpenAI's shape
         return {"model": request.model, "input": {"messages": messages}, "parameters": parameters}
 
     @staticmethod
-    def message(message: Message, multimodal: bool) -> dict[str, Any]:
+    def message(message: base.Message, multimodal: bool) -> dict[str, Any]:
         if not multimodal:
             return {"role": message.role, "content": message.text}
         if isinstance(message.content, str):
             return {"role": message.role, "content": [{"text": message.content}]}
         content = [
-            {"image": _image(p)} if isinstance(p, ImagePart) else {"text": p.text}
+            {"image": _image(p)} if isinstance(p, base.ImagePart) else {"text": p.text}
             for p in message.content
         ]
         return {"role": message.role, "content": content}
 
-    async def open_stream(
-        self, client: httpx.AsyncClient, request: ChatRequest
-    ) -> AsyncIterator[Event]:
+    async def read_events(
+        self, response: httpx.Response, request: ChatRequest
+    ) -> AsyncGenerator[base.Event, None]:
         key = request.credentials.api_key
-        url, body = self.url(request), self.body(request)
-        async with client.stream("POST", url, json=body, headers=self.headers(request)) as response:
-            if not response.is_success:
-                raise await status_error(self.display_name, response, key)
-            async with aclosing(self.read_events(response, key)) as events:
-                async for event in events:
-                    yield event
-
-    async def read_events(self, response: httpx.Response, key: str) -> AsyncGenerator[Event, None]:
         lines = JSONLines(self.display_name)
         text, reasoning = _Joined(), _Joined()
         tools: dict[int, Any] = {}
@@ -485,11 +474,8 @@ class QwenNative(Provider):
                 message = {"content": output.get("text")}
                 reason = output.get("finish_reason")
             thought = reasoning.delta(_text(message.get("reasoning_content")))
-            if thought:
-                yield ReasoningDelta(thought)
-            said = text.delta(_text(message.get("content")))
-            if said:
-                yield TextDelta(said)
+            for event in deltas(thought, text.delta(_text(message.get("content")))):
+                yield event
             for fragment in items(message.get("tool_calls")):
                 OpenAIChat.add_tool_fragment(tools, fragment)
             # "null" (a string) while streaming, then the reason.
@@ -497,12 +483,12 @@ class QwenNative(Provider):
                 finish = _FINISH_REASONS.get(reason, reason)
         if finish is None:
             return  # cut short: no Finish, the caller reports it
-        calls: list[ToolCall] = OpenAIChat.tool_calls(tools)
+        calls: list[base.ToolCall] = OpenAIChat.tool_calls(tools)
         for call in calls:
             yield call
         if usage:
             yield _usage(usage)
-        yield Finish("tool_calls" if calls and finish == "stop" else finish)
+        yield base.Finish("tool_calls" if calls and finish == "stop" else finish)
 
     @staticmethod
     def is_error(chunk: Mapping[str, Any]) -> bool:
@@ -512,17 +498,14 @@ class QwenNative(Provider):
         )
 
 
-def _usage(usage: Mapping[str, Any]) -> Usage:
+def _usage(usage: Mapping[str, Any]) -> base.Usage:
     def first(*names: str) -> int | None:
-        for name in names:
-            value = usage.get(name)
-            if isinstance(value, int) and not isinstance(value, bool):
-                return value
-        return None
+        counts = (int_or_none(usage.get(name)) for name in names)
+        return next((count for count in counts if count is not None), None)
 
     details = obj(usage.get("output_tokens_details")) or obj(usage.get("completion_tokens_details"))
     reasoning = details.get("reasoning_tokens")
-    return Usage(
+    return base.Usage(
         input_tokens=first("input_tokens", "prompt_tokens"),
         # Includes the thinking, as OpenAI counts it.
         output_tokens=first("output_tokens", "completion_tokens"),

@@ -14,24 +14,13 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-from providers.base import (
-    MAX_TOKENS,
-    TEMPERATURE,
-    ChatRequest,
-    Event,
-    Finish,
-    ImagePart,
-    Param,
-    Provider,
-    TextDelta,
-    ToolCall,
-    Usage,
-)
+from providers import base
+from providers.base import ChatRequest
 
-DELAY_MS = Param(
+DELAY_MS = base.Param(
     "delay_ms", "Delay per word (ms)", "int", "Pause between streamed words.", 0, 2000, 20
 )
-REPEAT = Param("repeat", "Repeat", "int", "How many times to repeat the prompt.", 1, 200, 1)
+REPEAT = base.Param("repeat", "Repeat", "int", "How many times to repeat the prompt.", 1, 200, 1)
 
 _WORDS = re.compile(r"\S+\s*|\s+")
 
@@ -40,24 +29,24 @@ def count_tokens(text: str) -> int:
     return len(_WORDS.findall(text))
 
 
-class Echo(Provider):
+class Echo(base.Provider):
     name = "echo"
     display_name = "Echo"
     needs_key = False
-    params = (TEMPERATURE, MAX_TOKENS, DELAY_MS, REPEAT)
+    params = (base.TEMPERATURE, base.MAX_TOKENS, DELAY_MS, REPEAT)
     supports_images = True
     supports_tools = True
 
     async def open_stream(
         self, client: httpx.AsyncClient, request: ChatRequest
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncIterator[base.Event]:
         params = request.params
         last = next((m for m in reversed(request.messages) if m.role == "user"), None)
         prompt = last.text if last else ""
         images = (
             0
             if last is None or isinstance(last.content, str)
-            else sum(isinstance(p, ImagePart) for p in last.content)
+            else sum(isinstance(p, base.ImagePart) for p in last.content)
         )
         turns = sum(1 for m in request.messages if m.role == "user")
         text = f"Echo #{turns}: " + " ".join([prompt] * int(params.get("repeat", 1)))
@@ -72,11 +61,11 @@ class Echo(Provider):
         for index, word in enumerate(words):
             if delay and index:
                 await asyncio.sleep(delay)
-            yield TextDelta(word)
+            yield base.TextDelta(word)
         if request.tools and reason == "stop":
             tool = request.tools[0]
-            yield ToolCall("call_echo_1", tool.name, json.dumps({"prompt": prompt}))
+            yield base.ToolCall("call_echo_1", tool.name, json.dumps({"prompt": prompt}))
             reason = "tool_calls"
         input_tokens = sum(count_tokens(m.text) for m in request.messages)
-        yield Usage(input_tokens=input_tokens, output_tokens=len(words))
-        yield Finish(reason)
+        yield base.Usage(input_tokens=input_tokens, output_tokens=len(words))
+        yield base.Finish(reason)

@@ -3,41 +3,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
 
-from providers.base import (
-    MAX_TOKENS,
-    SEED,
-    STOP,
-    TEMPERATURE,
-    TOP_P,
-    ChatRequest,
-    ErrorKind,
-    Event,
-    Finish,
-    ImagePart,
-    Message,
-    Param,
-    Provider,
-    ProviderError,
-    ReasoningDelta,
-    TextDelta,
-    ToolCall,
-    ToolSpec,
-    Usage,
-)
-from providers.http import JSONLines, drop_empty, http_error, items, obj, stream_error
+from providers import base
+from providers.base import ChatRequest, ErrorKind, ProviderError
+from providers.errors import http_error, stream_error
+from providers.http import HTTPProvider, JSONLines, drop_empty, int_or_none, items, obj
 from providers.sse import iter_sse
 
-TOP_K = Param("top_k", "Top K", "int", "Sample only from the K likeliest tokens.", 1, 500)
-THINKING_BUDGET = Param(
+TOP_K = dataclasses.replace(base.TOP_K, maximum=500)
+THINKING_BUDGET = base.Param(
     "thinking_budget",
     "Thinking budget",
     "int",
@@ -46,7 +28,7 @@ THINKING_BUDGET = Param(
     -1,
     32768,
 )
-INCLUDE_THOUGHTS = Param(
+INCLUDE_THOUGHTS = base.Param(
     "include_thoughts",
     "Show thoughts",
     "bool",
@@ -92,7 +74,7 @@ def _openapi_subset(schema: Any) -> bool:
     return all(_openapi_subset(s) for s in inner)
 
 
-def tool_spec(tool: ToolSpec) -> dict[str, Any]:
+def tool_spec(tool: base.ToolSpec) -> dict[str, Any]:
     spec: dict[str, Any] = {"name": tool.name}
     if tool.description:
         spec["description"] = tool.description
@@ -101,20 +83,20 @@ def tool_spec(tool: ToolSpec) -> dict[str, Any]:
     return spec
 
 
-def is_uploaded_file(url: str, base: str) -> bool:
-    """Whether ``url`` names a file uploaded through Gemini's Files API (``{base}/files/…``),
-    the only web address the API reads an image from."""
-    return bool(base) and url.startswith(f"{base}/files/")
+def is_uploaded_file(url: str, base_url: str) -> bool:
+    """Whether ``url`` names a file uploaded through Gemini's Files API
+    (``{base_url}/files/…``), the only web address the API reads an image from."""
+    return bool(base_url) and url.startswith(f"{base_url}/files/")
 
 
-def part(item: Any, base: str = "") -> dict[str, Any]:
-    if not isinstance(item, ImagePart):
+def part(item: Any, base_url: str = "") -> dict[str, Any]:
+    if not isinstance(item, base.ImagePart):
         return {"text": item.text}
     if item.url.startswith("data:") and ";base64," in item.url:
         mime, _, data = item.url[5:].partition(";base64,")
         return {"inlineData": {"mimeType": mime, "data": data}}
     if item.url:
-        if not is_uploaded_file(item.url, base):
+        if not is_uploaded_file(item.url, base_url):
             # Gemini does not fetch arbitrary https images: PROVIDERS.md §3 lists fileData
             # without saying it does, and Files API URIs are what it is for. Said before the
             # call; the address is left out of the sentence (a signed URL carries a token).
@@ -128,7 +110,7 @@ def part(item: Any, base: str = "") -> dict[str, Any]:
     return {"inlineData": {"mimeType": item.mime_type, "data": item.data}}
 
 
-class Gemini(Provider):
+class Gemini(HTTPProvider):
     name = "gemini"
     display_name = "Google Gemini"
     default_base_url = "https://generativelanguage.googleapis.com/v1beta"
@@ -138,12 +120,12 @@ class Gemini(Provider):
     image_urls: ClassVar[bool] = False
     supports_tools = True
     params = (
-        TEMPERATURE,
-        TOP_P,
+        base.TEMPERATURE,
+        base.TOP_P,
         TOP_K,
-        MAX_TOKENS,
-        STOP,
-        SEED,
+        base.MAX_TOKENS,
+        base.STOP,
+        base.SEED,
         THINKING_BUDGET,
         INCLUDE_THOUGHTS,
     )
@@ -181,11 +163,11 @@ class Gemini(Provider):
             }
         )
         system = request.system_prompt
-        base = self.base_url(request)
+        base_url = self.base_url(request)
         tools = [tool_spec(t) for t in request.tools]
         return drop_empty(
             {
-                "contents": [self.content(m, base) for m in request.conversation],
+                "contents": [self.content(m, base_url) for m in request.conversation],
                 "systemInstruction": {"parts": [{"text": system}]} if system else None,
                 "tools": [{"functionDeclarations": tools}] if tools else None,
                 "generationConfig": config,
@@ -193,27 +175,14 @@ class Gemini(Provider):
         )
 
     @staticmethod
-    def content(message: Message, base: str = "") -> dict[str, Any]:
+    def content(message: base.Message, base_url: str = "") -> dict[str, Any]:
         role = "model" if message.role == "assistant" else "user"
         if isinstance(message.content, str):
             return {"role": role, "parts": [{"text": message.content}]}
-        return {"role": role, "parts": [part(p, base) for p in message.content]}
+        return {"role": role, "parts": [part(p, base_url) for p in message.content]}
 
-    async def open_stream(
-        self, client: httpx.AsyncClient, request: ChatRequest
-    ) -> AsyncIterator[Event]:
-        key = request.credentials.api_key
-        async with client.stream(
-            "POST", self.url(request), json=self.body(request), headers=self.headers(request)
-        ) as response:
-            if not response.is_success:
-                raise await self.status_error(response, key)
-            async with aclosing(self.read_events(response, key)) as events:
-                async for event in events:
-                    yield event
-
-    async def status_error(self, response: httpx.Response, key: str) -> ProviderError:
-        error, body = await http_error(self.display_name, response, key)
+    async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
+        error, body = await http_error(self.display_name, response, request.credentials.api_key)
         details = _error_object(body).get("details")
         reasons = {d.get("reason") for d in details if isinstance(d, dict)} if details else set()
         if response.status_code == 400 and "API_KEY_INVALID" in reasons:
@@ -232,7 +201,9 @@ class Gemini(Provider):
                     break
         return error
 
-    async def read_events(self, response: httpx.Response, key: str) -> AsyncGenerator[Event, None]:
+    async def read_events(
+        self, response: httpx.Response, request: ChatRequest
+    ) -> AsyncGenerator[base.Event, None]:
         lines = JSONLines(self.display_name)
         usage: Mapping[str, Any] = {}
         finish: str | None = None
@@ -244,7 +215,7 @@ class Gemini(Provider):
             if chunk is None:
                 continue
             if chunk.get("error"):
-                raise stream_error(self.display_name, chunk, key)
+                raise stream_error(self.display_name, chunk, request.credentials.api_key)
             if isinstance(chunk.get("usageMetadata"), dict):
                 # UNCONFIRMED whether intermediate chunks carry usage: keep the last seen.
                 usage = chunk["usageMetadata"]
@@ -264,11 +235,11 @@ class Gemini(Provider):
                     continue
                 text = item.get("text")
                 if isinstance(text, str) and text:
-                    yield ReasoningDelta(text) if item.get("thought") else TextDelta(text)
+                    yield base.ReasoningDelta(text) if item.get("thought") else base.TextDelta(text)
                 call = item.get("functionCall")
                 if isinstance(call, dict):
                     called_tools += 1
-                    yield ToolCall(
+                    yield base.ToolCall(
                         str(call.get("id") or f"call_{called_tools}"),
                         str(call.get("name", "")),
                         json.dumps(call.get("args") or {}),
@@ -283,16 +254,16 @@ class Gemini(Provider):
             finish = "tool_calls"
         if usage:
             yield _usage(usage)
-        yield Finish(finish)
+        yield base.Finish(finish)
 
 
-def _usage(meta: Mapping[str, Any]) -> Usage:
-    answer = _int(meta.get("candidatesTokenCount"))
-    thoughts = _int(meta.get("thoughtsTokenCount"))
+def _usage(meta: Mapping[str, Any]) -> base.Usage:
+    answer = int_or_none(meta.get("candidatesTokenCount"))
+    thoughts = int_or_none(meta.get("thoughtsTokenCount"))
     # candidatesTokenCount leaves the thoughts out; report output the OpenAI way, with them.
     output = None if answer is None and thoughts is None else (answer or 0) + (thoughts or 0)
-    return Usage(
-        input_tokens=_int(meta.get("promptTokenCount")),
+    return base.Usage(
+        input_tokens=int_or_none(meta.get("promptTokenCount")),
         output_tokens=output,
         reasoning_tokens=thoughts,
     )
@@ -303,7 +274,3 @@ def _error_object(body: Any) -> dict[str, Any]:
         body = body[0]
     error = body.get("error") if isinstance(body, dict) else None
     return error if isinstance(error, dict) else {}
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None

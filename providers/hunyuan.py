@@ -18,38 +18,28 @@ import json
 import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
-from contextlib import aclosing
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
 
-from providers.base import (
-    MAX_TOKENS,
-    SEED,
-    STOP,
-    TEMPERATURE,
-    TOP_P,
-    ChatRequest,
-    ErrorKind,
-    Event,
-    Finish,
-    ImagePart,
-    Message,
-    Param,
-    Provider,
-    ProviderError,
-    ReasoningDelta,
-    TextDelta,
-    ToolCall,
-    ToolSpec,
-    Usage,
-    error_for_status,
-    retry_after_seconds,
+from providers import base
+from providers.base import ChatRequest, ErrorKind, ProviderError
+from providers.errors import by_kind, classify, reported, scrub, status_sentence
+from providers.http import (
+    HTTPProvider,
+    JSONLines,
+    deltas,
+    int_or_none,
+    items,
+    json_or_none,
+    lines_of,
+    obj,
+    to_send,
 )
-from providers.http import JSONLines, body_message, classify, items, obj, redact
-from providers.openai_compat import OpenAIChat
+from providers.openai_compat import OpenAIChat, PendingToolCall
 from providers.sse import iter_sse_lines, read_rest
 
 DISPLAY_NAME = "Tencent Hunyuan"
@@ -63,13 +53,13 @@ CONTENT_TYPE = "application/json"
 SIGNED_HEADERS = "content-type;host"
 
 # Seed is "a positive whole number up to 10000" on both APIs.
-HUNYUAN_SEED = dataclasses.replace(SEED, minimum=1, maximum=10000)
+HUNYUAN_SEED = dataclasses.replace(base.SEED, minimum=1, maximum=10000)
 # Hunyuan stops *after* a stop word (OpenAI stops before it): said here, so no one is
 # surprised to see it in the answer.
 HUNYUAN_STOP = dataclasses.replace(
-    STOP, description="Stop after one of these appears (Hunyuan keeps the stop word)."
+    base.STOP, description="Stop after one of these appears (Hunyuan keeps the stop word)."
 )
-ENABLE_ENHANCEMENT = Param(
+ENABLE_ENHANCEMENT = base.Param(
     "enable_enhancement",
     "Enhancement (search)",
     "bool",
@@ -137,72 +127,102 @@ def tc3_authorization(
 
 # --------------------------------------------------------------------------- errors
 
-# TencentCloud error codes (the common API 3.0 list and hunyuan's errorcodes.py), matched
-# on the code or a dotted prefix of it, most specific first.
-_CODE_RULES: tuple[tuple[str, ErrorKind, bool, str], ...] = (
+# TencentCloud error codes (the common API 3.0 list and hunyuan's errorcodes.py). A code
+# not listed takes the rule of the longest listed code it is a dotted case of.
+_CODE_RULES = by_kind(
     (
-        "AuthFailure.SignatureExpire",
         ErrorKind.AUTH,
         True,
-        "{p} refused the signature as expired (is this machine's clock right?)",
+        {
+            "AuthFailure.SignatureExpire": (
+                "{p} refused the signature as expired (is this machine's clock right?)"
+            ),
+            "AuthFailure": "{p} rejected the SecretId or SecretKey",
+            "UnauthorizedOperation": "{p} refused access for these credentials",
+            "OperationDenied": "{p} refused the operation",
+            **dict.fromkeys(
+                (
+                    "FailedOperation.FreeResourcePackExhausted",
+                    "FailedOperation.ResourcePackExhausted",
+                    "FailedOperation.ServiceNotActivated",
+                    "FailedOperation.ServiceStop",
+                    "FailedOperation.ServiceStopArrears",
+                    "FailedOperation.UserUnAuthError",
+                    "FailedOperation.PartnerAccountUnSupport",
+                    "ResourceInsufficient",
+                    "ResourceUnavailable",
+                ),
+                "{p} refused the account: billing or service problem",
+            ),
+        },
     ),
-    ("AuthFailure", ErrorKind.AUTH, True, "{p} rejected the SecretId or SecretKey"),
-    ("UnauthorizedOperation", ErrorKind.AUTH, True, "{p} refused access for these credentials"),
-    ("OperationDenied.TextIllegalDetected", ErrorKind.CONTENT_FILTER, True, "{p} blocked the text"),
     (
-        "OperationDenied.ImageIllegalDetected",
         ErrorKind.CONTENT_FILTER,
         True,
-        "{p} blocked the image",
+        {
+            "OperationDenied.TextIllegalDetected": "{p} blocked the text",
+            "OperationDenied.ImageIllegalDetected": "{p} blocked the image",
+        },
     ),
-    ("OperationDenied", ErrorKind.AUTH, True, "{p} refused the operation"),
-    ("RequestLimitExceeded", ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),
-    ("LimitExceeded", ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),
     (
-        "FailedOperation.EngineServerLimitExceeded",
         ErrorKind.RATE_LIMIT,
         False,
-        "Rate limited by {p}",
+        dict.fromkeys(
+            (
+                "RequestLimitExceeded",
+                "LimitExceeded",
+                "FailedOperation.EngineServerLimitExceeded",
+            ),
+            "Rate limited by {p}",
+        ),
     ),
-    ("FailedOperation.EngineRequestTimeout", ErrorKind.TIMEOUT, False, "{p} timed out"),
-    ("FailedOperation.EngineServerError", ErrorKind.UPSTREAM, False, "{p} had a server error"),
-    *(
-        (code, ErrorKind.AUTH, True, "{p} refused the account: billing or service problem")
-        for code in (
-            "FailedOperation.FreeResourcePackExhausted",
-            "FailedOperation.ResourcePackExhausted",
-            "FailedOperation.ServiceNotActivated",
-            "FailedOperation.ServiceStop",
-            "FailedOperation.ServiceStopArrears",
-            "FailedOperation.UserUnAuthError",
-            "FailedOperation.PartnerAccountUnSupport",
-            "ResourceInsufficient",
-            "ResourceUnavailable",
-        )
+    (ErrorKind.TIMEOUT, False, {"FailedOperation.EngineRequestTimeout": "{p} timed out"}),
+    (
+        ErrorKind.UPSTREAM,
+        False,
+        {
+            "FailedOperation.EngineServerError": "{p} had a server error",
+            "InternalError": "{p} had an internal error",
+            "ServiceUnavailable": "{p} is unavailable",
+            "FailedOperation": "{p} could not answer",
+        },
     ),
-    ("InvalidParameterValue.Model", ErrorKind.BAD_REQUEST, True, "{p} does not know this model"),
-    *(
-        (code, ErrorKind.BAD_REQUEST, True, "{p} refused the request")
-        for code in (
-            "InvalidParameter",
-            "InvalidParameterValue",
-            "MissingParameter",
-            "UnknownParameter",
-            "InvalidAction",
-            "InvalidRequest",
-            "RequestSizeLimitExceeded",
-            "UnsupportedOperation",
-            "UnsupportedRegion",
-            "UnsupportedProtocol",
-            "NoSuchProduct",
-            "NoSuchVersion",
-            "ResourceNotFound",
-        )
+    (
+        ErrorKind.BAD_REQUEST,
+        True,
+        {
+            "InvalidParameterValue.Model": "{p} does not know this model",
+            **dict.fromkeys(
+                (
+                    "InvalidParameter",
+                    "InvalidParameterValue",
+                    "MissingParameter",
+                    "UnknownParameter",
+                    "InvalidAction",
+                    "InvalidRequest",
+                    "RequestSizeLimitExceeded",
+                    "UnsupportedOperation",
+                    "UnsupportedRegion",
+                    "UnsupportedProtocol",
+                    "NoSuchProduct",
+                    "NoSuchVersion",
+                    "ResourceNotFound",
+                ),
+                "{p} refused the request",
+            ),
+        },
     ),
-    ("InternalError", ErrorKind.UPSTREAM, False, "{p} had an internal error"),
-    ("ServiceUnavailable", ErrorKind.UPSTREAM, False, "{p} is unavailable"),
-    ("FailedOperation", ErrorKind.UPSTREAM, False, "{p} could not answer"),
 )
+
+
+def _rule(code: str) -> tuple[ErrorKind, bool, str] | None:
+    """The rule for ``code``, else for the longest listed code it is a dotted case of."""
+    while code:
+        if code in _CODE_RULES:
+            return _CODE_RULES[code]
+        code = code.rpartition(".")[0]
+    return None
+
 
 _SECRET_ID = re.compile(r"\bAKID[0-9A-Za-z]{8,}")
 
@@ -217,28 +237,14 @@ def tencent_error(
     retry_after: float | None = None,
 ) -> ProviderError:
     """A TencentCloud error code (or a mid-stream ``ErrorMsg`` code) as a ProviderError."""
-    rule = next((r for r in _CODE_RULES if code == r[0] or code.startswith(r[0] + ".")), None)
+    rule = _rule(code)
     if rule is not None:
-        _, kind, permanent, words = rule
+        kind, permanent, words = rule
     else:
         kind, permanent = classify(f"{code} {message}")
         words = "{p} reported an error"
-    text = words.format(p=provider)
-    if code:
-        text += f" ({code})"
-    detail = scrub(message, secrets)
-    if detail:
-        text += f": {detail}"
+    text = reported(words.format(p=provider), code, scrub(message, secrets, _SECRET_ID))
     return ProviderError(kind, text, permanent=permanent, status=status, retry_after=retry_after)
-
-
-def scrub(text: str, secrets: Sequence[str] = ()) -> str:
-    """``text`` on one line, at most 300 characters, without ``secrets`` or anything shaped
-    like a SecretId or an API key."""
-    for secret in secrets:
-        if secret:
-            text = redact(text, secret)
-    return " ".join(_SECRET_ID.sub("[redacted]", redact(text)).split())[:300]
 
 
 def response_error(body: Any) -> tuple[str, str] | None:
@@ -259,14 +265,7 @@ def response_error(body: Any) -> tuple[str, str] | None:
 # --------------------------------------------------------------------------- native
 
 
-@dataclasses.dataclass
-class _PendingCall:
-    id: str = ""
-    name: str = ""
-    arguments: list[str] = dataclasses.field(default_factory=list)
-
-
-class Hunyuan(Provider):
+class Hunyuan(HTTPProvider):
     """The native API 3.0 ``ChatCompletions`` action, signed with TC3-HMAC-SHA256."""
 
     name = "hunyuan"
@@ -281,27 +280,20 @@ class Hunyuan(Provider):
     supports_tools = True  # hunyuan-turbo(s) and hunyuan-functioncall
     supports_images = True  # the vision models (Contents with ImageUrl)
     # No max-tokens field in the API (§11a). Bounds from the API reference.
-    params = (TEMPERATURE, TOP_P, HUNYUAN_SEED, HUNYUAN_STOP, ENABLE_ENHANCEMENT)
+    params = (base.TEMPERATURE, base.TOP_P, HUNYUAN_SEED, HUNYUAN_STOP, ENABLE_ENHANCEMENT)
 
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
 
     def check_credentials(self, request: ChatRequest) -> None:
         creds = request.credentials
-        missing = [
-            env
-            for present, env in (
+        self.require(
+            "a SecretId and a SecretKey",
+            (
                 (creds.api_key, self.key_env),
                 (creds.extra.get("secret_key"), self.extra_credentials["secret_key"]),
-            )
-            if not present
-        ]
-        if missing:
-            raise ProviderError(
-                ErrorKind.AUTH,
-                f"{self.display_name} needs a SecretId and a SecretKey: set {', '.join(missing)}.",
-                permanent=True,
-            )
+            ),
+        )
 
     # ----------------------------------------------------------------- request
 
@@ -312,14 +304,15 @@ class Hunyuan(Provider):
         messages.extend(self.message(m) for m in request.conversation)
         body: dict[str, Any] = {"Model": request.model, "Messages": messages, "Stream": True}
         params = request.params
-        for name, wire in (
-            ("temperature", "Temperature"),
-            ("top_p", "TopP"),
-            ("seed", "Seed"),
-            ("enable_enhancement", "EnableEnhancement"),
-        ):
-            if params.get(name) is not None:
-                body[wire] = params[name]
+        body.update(
+            to_send(
+                params,
+                temperature="Temperature",
+                top_p="TopP",
+                seed="Seed",
+                enable_enhancement="EnableEnhancement",
+            )
+        )
         if params.get("stop"):
             body["Stop"] = list(params["stop"])
         if request.tools:
@@ -327,17 +320,17 @@ class Hunyuan(Provider):
         return body
 
     @staticmethod
-    def message(message: Message) -> dict[str, Any]:
+    def message(message: base.Message) -> dict[str, Any]:
         role = message.role.lower()
         content = message.content
-        if isinstance(content, str) or not any(isinstance(p, ImagePart) for p in content):
+        if isinstance(content, str) or not any(isinstance(p, base.ImagePart) for p in content):
             return {"Role": role, "Content": message.text}
         # Whether ImageUrl.Url also takes a data: URL (not only http[s]) is UNCONFIRMED.
         return {
             "Role": role,
             "Contents": [
                 {"Type": "image_url", "ImageUrl": {"Url": p.data_url}}
-                if isinstance(p, ImagePart)
+                if isinstance(p, base.ImagePart)
                 else {"Type": "text", "Text": p.text}
                 for p in content
             ],
@@ -378,59 +371,57 @@ class Hunyuan(Provider):
 
     # ----------------------------------------------------------------- stream
 
-    async def open_stream(
+    def send(
         self, client: httpx.AsyncClient, request: ChatRequest
-    ) -> AsyncIterator[Event]:
+    ) -> AbstractAsyncContextManager[httpx.Response]:
         # The exact bytes are signed, so the body is serialized here, once.
         payload = json.dumps(self.body(request), ensure_ascii=False, separators=(",", ":"))
         data = payload.encode("utf-8")
         url, headers = self.signed(request, data)
-        signature = headers["Authorization"].rpartition("Signature=")[2]
-        creds = request.credentials
-        secrets = (creds.api_key, creds.extra.get("secret_key", ""), signature)
-        async with client.stream("POST", url, content=data, headers=headers) as response:
-            if not response.is_success:
-                raise await self.status_error(response, secrets)
-            async with aclosing(self.read_events(response, secrets)) as events:
-                async for event in events:
-                    yield event
+        return client.stream("POST", url, content=data, headers=headers)
 
-    async def status_error(self, response: httpx.Response, secrets: Sequence[str]) -> ProviderError:
+    @staticmethod
+    def secrets(response: httpx.Response, request: ChatRequest) -> tuple[str, ...]:
+        """What to keep out of messages: the SecretId, the SecretKey and the signature the
+        request carried."""
+        signature = response.request.headers.get("Authorization", "").rpartition("Signature=")[2]
+        creds = request.credentials
+        return (creds.api_key, creds.extra.get("secret_key", ""), signature)
+
+    async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
+        secrets = self.secrets(response, request)
         raw = await response.aread()
-        fields = response_error(_json(raw))
+        fields = response_error(json_or_none(raw))
         if fields is None:
-            detail = scrub(body_message(raw), secrets)
-            return error_for_status(
-                self.display_name, response.status_code, detail, response.headers
-            )
+            return status_sentence(self.display_name, response, raw, secrets, _SECRET_ID)
         return tencent_error(
             *fields,
             secrets,
             provider=self.display_name,
             status=response.status_code,
-            retry_after=retry_after_seconds(response.headers),
+            retry_after=base.retry_after_seconds(response.headers),
         )
 
     async def read_events(
-        self, response: httpx.Response, secrets: Sequence[str]
-    ) -> AsyncGenerator[Event, None]:
+        self, response: httpx.Response, request: ChatRequest
+    ) -> AsyncGenerator[base.Event, None]:
         """Translate the chunks; the last one has ``FinishReason`` set, but :class:`Finish`
         waits for the stream's end (a usage-only chunk or ``[DONE]`` might still follow:
         UNCONFIRMED that none does)."""
+        secrets = self.secrets(response, request)
         if "event-stream" in response.headers.get("content-type", "").lower():
             lines: AsyncIterator[str] = response.aiter_lines()
         else:
             # An error (the usual case: HTTP 200 with Response.Error) as one JSON body,
             # read whole so a pretty-printed one parses too.
             raw = await response.aread()
-            body = _json(raw)
-            fields = response_error(body)
+            fields = response_error(json_or_none(raw))
             if fields is not None:
                 raise tencent_error(*fields, secrets, provider=self.display_name)
-            lines = _lines(raw)
+            lines = lines_of(raw)
         decoder = JSONLines(self.display_name)
-        tools: dict[int | str, _PendingCall] = {}
-        usage: Usage | None = None
+        tools: dict[int | str, PendingToolCall] = {}
+        usage: base.Usage | None = None
         finish: str | None = None
         events = iter_sse_lines(lines)
         async for sse in events:
@@ -452,12 +443,8 @@ class Hunyuan(Provider):
                 if not isinstance(choice, dict) or choice.get("Index", 0) != 0:
                     continue
                 delta = obj(choice.get("Delta") or choice.get("Message"))
-                reasoning = delta.get("ReasoningContent")
-                if isinstance(reasoning, str) and reasoning:
-                    yield ReasoningDelta(reasoning)
-                content = delta.get("Content")
-                if isinstance(content, str) and content:
-                    yield TextDelta(content)
+                for event in deltas(delta.get("ReasoningContent"), delta.get("Content")):
+                    yield event
                 for fragment in items(delta.get("ToolCalls")):
                     _add_fragment(tools, fragment)
                 reason = choice.get("FinishReason")
@@ -465,19 +452,16 @@ class Hunyuan(Provider):
                     finish = reason
         if finish is None:
             return  # cut short (or nothing readable came): the caller reports it
-        calls = [
-            ToolCall(p.id or f"call_{n}", p.name, "".join(p.arguments) or "{}")
-            for n, p in enumerate(tools.values())
-        ]
+        calls = [pending.call(index, "{}") for index, pending in enumerate(tools.values())]
         for call in calls:
             yield call
         if usage is not None:
             yield usage
-        yield Finish(_FINISH_REASONS.get(finish, finish))
+        yield base.Finish(_FINISH_REASONS.get(finish, finish))
         await read_rest(events)  # the connection is kept for the next answer
 
 
-def tool_spec(tool: ToolSpec) -> dict[str, Any]:
+def tool_spec(tool: base.ToolSpec) -> dict[str, Any]:
     """A tool in the native shape; ``Parameters`` is the JSON Schema *as a string*."""
     function: dict[str, Any] = {"Name": tool.name}
     if tool.description:
@@ -486,7 +470,7 @@ def tool_spec(tool: ToolSpec) -> dict[str, Any]:
     return {"Type": "function", "Function": function}
 
 
-def _add_fragment(tools: dict[int | str, _PendingCall], fragment: Any) -> None:
+def _add_fragment(tools: dict[int | str, PendingToolCall], fragment: Any) -> None:
     """Join a call that comes in pieces (UNCONFIRMED whether it does): by ``Index`` when
     given, else by ``Id``; a piece with neither continues the last call."""
     if not isinstance(fragment, dict):
@@ -502,7 +486,7 @@ def _add_fragment(tools: dict[int | str, _PendingCall], fragment: Any) -> None:
         key = list(tools)[-1]
     else:
         key = 0
-    pending = tools.setdefault(key, _PendingCall())
+    pending = tools.setdefault(key, PendingToolCall())
     if isinstance(call_id, str) and call_id:
         pending.id = call_id
     function = obj(fragment.get("Function"))
@@ -512,15 +496,15 @@ def _add_fragment(tools: dict[int | str, _PendingCall], fragment: Any) -> None:
         pending.arguments.append(function["Arguments"])
 
 
-def _usage(usage: Mapping[str, Any]) -> Usage | None:
-    prompt = _int(usage.get("PromptTokens"))
-    completion = _int(usage.get("CompletionTokens"))
+def _usage(usage: Mapping[str, Any]) -> base.Usage | None:
+    prompt = int_or_none(usage.get("PromptTokens"))
+    completion = int_or_none(usage.get("CompletionTokens"))
     if prompt is None and completion is None:
         return None
     # Reasoning tokens: the field name is UNCONFIRMED; read if present, else unknown.
     details = obj(usage.get("CompletionTokensDetails"))
-    reasoning = _int(details.get("ReasoningTokens"))
-    return Usage(input_tokens=prompt, output_tokens=completion, reasoning_tokens=reasoning)
+    reasoning = int_or_none(details.get("ReasoningTokens"))
+    return base.Usage(input_tokens=prompt, output_tokens=completion, reasoning_tokens=reasoning)
 
 
 # --------------------------------------------------------------------------- compatible
@@ -539,36 +523,15 @@ class HunyuanCompatible(OpenAIChat):
     # max_tokens, seed 1-10000, stop; enable_enhancement as a top-level extra. No
     # presence or frequency penalty. Usage comes in the last chunk with include_usage.
     params = (
-        TEMPERATURE,
-        TOP_P,
-        MAX_TOKENS,
+        base.TEMPERATURE,
+        base.TOP_P,
+        base.MAX_TOKENS,
         HUNYUAN_SEED,
         HUNYUAN_STOP,
         ENABLE_ENHANCEMENT,
     )
-
-    async def read_events(self, response: httpx.Response, key: str) -> AsyncGenerator[Event, None]:
-        async with aclosing(super().read_events(response, key)) as events:
-            async for event in events:
-                if isinstance(event, Finish) and event.reason in _FINISH_REASONS:
-                    event = Finish(_FINISH_REASONS[event.reason])  # "sensitive": moderation
-                yield event
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
-
-
-async def _lines(raw: bytes) -> AsyncGenerator[str, None]:
-    for line in raw.decode("utf-8", "replace").splitlines():
-        yield line
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    #: "sensitive": output moderation stopped the answer.
+    finish_reasons: ClassVar[Mapping[str, str]] = {
+        **OpenAIChat.finish_reasons,
+        **_FINISH_REASONS,
+    }

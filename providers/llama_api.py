@@ -10,39 +10,21 @@ closes the connection.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import httpx
 
-from providers.base import (
-    MAX_TOKENS,
-    TEMPERATURE,
-    TOP_P,
-    ChatRequest,
-    Event,
-    Finish,
-    ImagePart,
-    Message,
-    Param,
-    Provider,
-    ProviderError,
-    ReasoningDelta,
-    TextDelta,
-    ToolCall,
-    Usage,
-    error_for_status,
-)
-from providers.http import JSONLines, bearer, error_details, items, obj, redact, stream_error
-from providers.openai_compat import OpenAIChat, tool_spec
+from providers import base
+from providers.base import ChatRequest, ProviderError
+from providers.errors import error_details, redact, stream_error
+from providers.http import HTTPProvider, JSONLines, items, obj, to_send
+from providers.openai_compat import OpenAIChat, PendingToolCall, chat_messages, tool_spec
 from providers.sse import iter_sse, read_rest
 
-TOP_K = Param("top_k", "Top K", "int", "Sample only from the K likeliest tokens.", 1, 1000)
 # Bounds UNCONFIRMED (the SDK gives none): 1 is no penalty, as in the usual samplers.
-REPETITION_PENALTY = Param(
+REPETITION_PENALTY = base.Param(
     "repetition_penalty",
     "Repetition penalty",
     "float",
@@ -86,11 +68,11 @@ def _message(body: Any) -> str:
     return ": ".join(words)
 
 
-async def status_error(provider: str, response: httpx.Response, key: str) -> ProviderError:
+async def llama_error(provider: str, response: httpx.Response, key: str) -> ProviderError:
     """A non-2xx answer as a :class:`ProviderError`; Retry-After is honoured."""
     raw = await response.aread()
     detail = redact(error_text(raw), key)
-    return error_for_status(provider, response.status_code, detail, response.headers)
+    return base.error_for_status(provider, response.status_code, detail, response.headers)
 
 
 def _in_stream_error(provider: str, data: dict[str, Any] | None, key: str) -> ProviderError:
@@ -105,14 +87,7 @@ def _in_stream_error(provider: str, data: dict[str, Any] | None, key: str) -> Pr
     return stream_error(provider, body, key)
 
 
-@dataclasses.dataclass
-class _PendingCall:
-    id: str = ""
-    name: str = ""
-    parts: list[str] = dataclasses.field(default_factory=list)
-
-
-class LlamaAPI(Provider):
+class LlamaAPI(HTTPProvider):
     name = "llama_api"
     display_name = "Meta Llama API"
     default_base_url = "https://api.llama.com/v1"
@@ -121,69 +96,46 @@ class LlamaAPI(Provider):
     supports_tools = True
     # No stop and no seed: the API's parameter list has neither (PROVIDERS.md §10).
     # Temperature's upper bound is UNCONFIRMED; the API's own 400 says if 2 is too high.
-    params = (TEMPERATURE, TOP_P, TOP_K, MAX_TOKENS, REPETITION_PENALTY)
+    params = (base.TEMPERATURE, base.TOP_P, base.TOP_K, base.MAX_TOKENS, REPETITION_PENALTY)
 
     def url(self, request: ChatRequest) -> str:
         return f"{self.base_url(request)}/chat/completions"
 
-    def headers(self, request: ChatRequest) -> dict[str, str]:
-        return bearer(request.credentials.api_key)
-
     def body(self, request: ChatRequest) -> dict[str, Any]:
-        messages: list[dict[str, Any]] = []
-        if request.system_prompt:
-            messages.append({"role": "system", "content": request.system_prompt})
-        messages.extend(self.message(m) for m in request.conversation)
+        messages = chat_messages(request, OpenAIChat.message)  # text, or OpenAI's parts
         body: dict[str, Any] = {"model": request.model, "messages": messages}
         if request.tools:
             body["tools"] = [tool_spec(t) for t in request.tools]
         params = request.params
-        for name in ("temperature", "top_p", "top_k", "repetition_penalty"):
-            if params.get(name) is not None:
-                body[name] = params[name]
-        if params.get("max_tokens") is not None:
-            body["max_completion_tokens"] = params["max_tokens"]
+        body.update(
+            to_send(
+                params,
+                *("temperature", "top_p", "top_k", "repetition_penalty"),
+                max_tokens="max_completion_tokens",
+            )
+        )
         body["stream"] = True
         return body
 
-    @staticmethod
-    def message(message: Message) -> dict[str, Any]:
-        content = message.content
-        if isinstance(content, str) or not any(isinstance(p, ImagePart) for p in content):
-            return {"role": message.role, "content": message.text}
-        parts = [
-            {"type": "image_url", "image_url": {"url": p.data_url}}
-            if isinstance(p, ImagePart)
-            else {"type": "text", "text": p.text}
-            for p in content
-        ]
-        return {"role": message.role, "content": parts}
+    async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
+        return await llama_error(self.display_name, response, request.credentials.api_key)
 
-    async def open_stream(
-        self, client: httpx.AsyncClient, request: ChatRequest
-    ) -> AsyncIterator[Event]:
+    async def read_events(
+        self, response: httpx.Response, request: ChatRequest
+    ) -> AsyncGenerator[base.Event, None]:
         key = request.credentials.api_key
-        url, body = self.url(request), self.body(request)
-        async with client.stream("POST", url, json=body, headers=self.headers(request)) as response:
-            if not response.is_success:
-                raise await status_error(self.display_name, response, key)
-            async with aclosing(self.read_events(response, key)) as events:
-                async for event in events:
-                    yield event
-
-    async def read_events(self, response: httpx.Response, key: str) -> AsyncGenerator[Event, None]:
         lines = JSONLines(self.display_name)
-        calls: list[_PendingCall] = []
+        calls: list[PendingToolCall] = []
         metrics: dict[str, int] = {}
         complete = False
         stop_reason: str | None = None
         events = iter_sse(response)
         async for sse in events:
             data = sse.data.strip()
-            if not data:
-                continue
             if data == "[DONE]":
                 break  # not sent, as far as anyone knows (UNCONFIRMED); harmless if it is
+            if not data:
+                continue
             chunk = lines.decode(data)
             if sse.event == "error":
                 raise _in_stream_error(self.display_name, chunk, key)
@@ -201,13 +153,13 @@ class LlamaAPI(Provider):
             if kind == "text":
                 text = delta.get("text")
                 if isinstance(text, str) and text:
-                    yield TextDelta(text)
+                    yield base.TextDelta(text)
             elif kind == "reasoning":
                 # {"type": "reasoning", "reasoning": "…"}; an earlier SDK also had "answer",
                 # whose meaning is UNCONFIRMED, so it is left out.
                 thought = delta.get("reasoning")
                 if isinstance(thought, str) and thought:
-                    yield ReasoningDelta(thought)
+                    yield base.ReasoningDelta(thought)
             elif kind == "tool_call":
                 _add_tool_fragment(calls, delta)
             reason = event.get("stop_reason")
@@ -217,18 +169,18 @@ class LlamaAPI(Provider):
                 complete = True
         if not complete and stop_reason is None:
             return  # closed before the complete event: cut short, the caller reports it
-        for i, call in enumerate(calls):
-            yield ToolCall(call.id or f"call_{i}", call.name, "".join(call.parts) or "{}")
+        for index, pending in enumerate(calls):
+            yield pending.call(index, "{}")
         usage = _usage(metrics)
         if usage is not None:
             yield usage
         if stop_reason is None:
             stop_reason = "tool_calls" if calls else "stop"
-        yield Finish(_FINISH_REASONS.get(stop_reason, stop_reason))
+        yield base.Finish(_FINISH_REASONS.get(stop_reason, stop_reason))
         await read_rest(events)  # the connection is kept for the next answer
 
 
-def _add_tool_fragment(calls: list[_PendingCall], delta: Mapping[str, Any]) -> None:
+def _add_tool_fragment(calls: list[PendingToolCall], delta: Mapping[str, Any]) -> None:
     """Fold one ``tool_call`` delta into ``calls``. The first fragment of a call brings its
     id and name, later ones argument text only (the SDK's own example reads them so); a
     fragment with a new id, or a second name without one, starts the next call."""
@@ -244,16 +196,16 @@ def _add_tool_fragment(calls: list[_PendingCall], delta: Mapping[str, Any]) -> N
         or (call_id and last.id and call_id != last.id)
         or (not call_id and name and last.name)
     ):
-        last = _PendingCall()
+        last = PendingToolCall()
         calls.append(last)
     if call_id:
         last.id = call_id
     if name:
         last.name = name
     if isinstance(arguments, str):
-        last.parts.append(arguments)
+        last.arguments.append(arguments)
     elif isinstance(arguments, dict):
-        last.parts.append(json.dumps(arguments))  # an object instead of text: UNCONFIRMED
+        last.arguments.append(json.dumps(arguments))  # an object instead of text: UNCONFIRMED
 
 
 def _add_metric(metrics: dict[str, int], metric: Any) -> None:
@@ -263,14 +215,14 @@ def _add_metric(metrics: dict[str, int], metric: Any) -> None:
         metrics[name] = int(value)  # "value: float" in the SDK; counts are whole
 
 
-def _usage(metrics: Mapping[str, int]) -> Usage | None:
+def _usage(metrics: Mapping[str, int]) -> base.Usage | None:
     def first(names: tuple[str, ...]) -> int | None:
         return next((metrics[n] for n in names if n in metrics), None)
 
     prompt, completion = first(_INPUT_METRICS), first(_OUTPUT_METRICS)
     if prompt is None and completion is None:
         return None
-    return Usage(input_tokens=prompt, output_tokens=completion)
+    return base.Usage(input_tokens=prompt, output_tokens=completion)
 
 
 class LlamaAPICompatible(OpenAIChat):
@@ -285,7 +237,7 @@ class LlamaAPICompatible(OpenAIChat):
     # The native API's name for it; whether /compat/v1 also takes max_tokens is UNCONFIRMED.
     max_tokens_field = "max_completion_tokens"
     # Only what the native API has too: no stop, seed or penalties (PROVIDERS.md §10).
-    params = (TEMPERATURE, TOP_P, MAX_TOKENS)
+    params = (base.TEMPERATURE, base.TOP_P, base.MAX_TOKENS)
 
-    async def status_error(self, response: httpx.Response, key: str) -> ProviderError:
-        return await status_error(self.display_name, response, key)
+    async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
+        return await llama_error(self.display_name, response, request.credentials.api_key)

@@ -11,46 +11,18 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import aclosing
 from typing import Any
 
 import httpx
 
-from providers.base import (
-    MAX_TOKENS,
-    SEED,
-    STOP,
-    TEMPERATURE,
-    TOP_P,
-    ChatRequest,
-    ErrorKind,
-    Event,
-    Finish,
-    ImagePart,
-    Message,
-    Param,
-    Provider,
-    ProviderError,
-    ReasoningDelta,
-    TextDelta,
-    ToolCall,
-    Usage,
-)
-from providers.http import (
-    JSONLines,
-    bearer,
-    error_details,
-    http_error,
-    items,
-    obj,
-    redact,
-    stream_error,
-)
-from providers.openai_compat import tool_spec
+from providers import base
+from providers.base import ChatRequest, ErrorKind, ProviderError
+from providers.errors import error_details, http_error, redact, stream_error
+from providers.http import HTTPProvider, JSONLines, deltas, int_or_none, items, obj
+from providers.openai_compat import chat_messages, tool_spec
 from providers.sse import read_rest
 
-TOP_K = Param("top_k", "Top K", "int", "Sample only from the K likeliest tokens.", 1, 1000)
-NUM_CTX = Param(
+NUM_CTX = base.Param(
     "num_ctx",
     "Context window",
     "int",
@@ -58,7 +30,7 @@ NUM_CTX = Param(
     256,
     1_048_576,
 )
-REPEAT_PENALTY = Param(
+REPEAT_PENALTY = base.Param(
     "repeat_penalty",
     "Repeat penalty",
     "float",
@@ -66,7 +38,7 @@ REPEAT_PENALTY = Param(
     0,
     2,
 )
-THINK = Param(
+THINK = base.Param(
     "think",
     "Thinking",
     "bool",
@@ -111,11 +83,11 @@ async def iter_ndjson(response: httpx.Response) -> AsyncIterator[str]:
         yield pending.rstrip(b"\r").decode("utf-8", "replace")
 
 
-def images(message: Message) -> list[str]:
+def images(message: base.Message) -> list[str]:
     """The message's images as bare base64, the only form ``images`` takes."""
     found: list[str] = []
     for part in message.content if not isinstance(message.content, str) else ():
-        if not isinstance(part, ImagePart):
+        if not isinstance(part, base.ImagePart):
             continue
         if part.url.startswith("data:") and ";base64," in part.url:
             found.append(part.url.partition(";base64,")[2])
@@ -132,7 +104,7 @@ def images(message: Message) -> list[str]:
     return found
 
 
-class Ollama(Provider):
+class Ollama(HTTPProvider):
     name = "ollama_native"
     display_name = "Ollama"
     default_base_url = "http://127.0.0.1:11434"
@@ -142,24 +114,28 @@ class Ollama(Provider):
     key_env = "OLLAMA_API_KEY"
     supports_images = True  # for vision models (llava, gemma3, qwen2.5vl …): base64 only
     supports_tools = True
-    params = (TEMPERATURE, TOP_P, TOP_K, MAX_TOKENS, SEED, STOP, NUM_CTX, REPEAT_PENALTY, THINK)
+    params = (
+        base.TEMPERATURE,
+        base.TOP_P,
+        base.TOP_K,
+        base.MAX_TOKENS,
+        base.SEED,
+        base.STOP,
+        NUM_CTX,
+        REPEAT_PENALTY,
+        THINK,
+    )
 
     def url(self, request: ChatRequest) -> str:
-        base = self.base_url(request)
+        base_url = self.base_url(request)
         # A base URL copied from the OpenAI-compatible setup (…/v1) or from ollama.com's docs
         # (…/api) names the same server; the native path is always {server}/api/chat.
         for suffix in ("/v1", "/api"):
-            base = base.removesuffix(suffix)
-        return f"{base}/api/chat"
-
-    def headers(self, request: ChatRequest) -> dict[str, str]:
-        return bearer(request.credentials.api_key)
+            base_url = base_url.removesuffix(suffix)
+        return f"{base_url}/api/chat"
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
-        messages: list[dict[str, Any]] = []
-        if request.system_prompt:
-            messages.append({"role": "system", "content": request.system_prompt})
-        messages.extend(self.message(m) for m in request.conversation)
+        messages = chat_messages(request, self.message)
         body: dict[str, Any] = {"model": request.model, "messages": messages, "stream": True}
         if request.tools:
             body["tools"] = [tool_spec(t) for t in request.tools]
@@ -178,24 +154,12 @@ class Ollama(Provider):
         return body
 
     @staticmethod
-    def message(message: Message) -> dict[str, Any]:
+    def message(message: base.Message) -> dict[str, Any]:
         sent: dict[str, Any] = {"role": message.role, "content": message.text}
         pictures = images(message)
         if pictures:
             sent["images"] = pictures
         return sent
-
-    async def open_stream(
-        self, client: httpx.AsyncClient, request: ChatRequest
-    ) -> AsyncIterator[Event]:
-        key = request.credentials.api_key
-        url, body = self.url(request), self.body(request)
-        async with client.stream("POST", url, json=body, headers=self.headers(request)) as response:
-            if not response.is_success:
-                raise await self.status_error(response, request)
-            async with aclosing(self.read_events(response, key)) as events:
-                async for event in events:
-                    yield event
 
     async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
         key = request.credentials.api_key
@@ -232,7 +196,9 @@ class Ollama(Provider):
             )
         return error
 
-    async def read_events(self, response: httpx.Response, key: str) -> AsyncGenerator[Event, None]:
+    async def read_events(
+        self, response: httpx.Response, request: ChatRequest
+    ) -> AsyncGenerator[base.Event, None]:
         lines = JSONLines(self.display_name)
         calls = 0
         lines_read = iter_ndjson(response)
@@ -244,21 +210,17 @@ class Ollama(Provider):
                 continue
             if chunk.get("error"):
                 # Mid-stream the status stays 200 and the last line is {"error": "…"}.
-                raise stream_error(self.display_name, chunk, key)
+                raise stream_error(self.display_name, chunk, request.credentials.api_key)
             message = obj(chunk.get("message"))
-            thinking = message.get("thinking")
-            if isinstance(thinking, str) and thinking:
-                yield ReasoningDelta(thinking)
-            content = message.get("content")
-            if isinstance(content, str) and content:
-                yield TextDelta(content)
+            for event in deltas(message.get("thinking"), message.get("content")):
+                yield event
             for call in items(message.get("tool_calls")):
                 # Each call arrives whole, its arguments a JSON object, not fragments.
                 if not isinstance(call, dict):
                     continue
                 calls += 1
                 function = obj(call.get("function"))
-                yield ToolCall(
+                yield base.ToolCall(
                     str(call.get("id") or f"call_{calls}"),
                     str(function.get("name", "")),
                     _arguments(function.get("arguments")),
@@ -271,7 +233,7 @@ class Ollama(Provider):
                 if finish == "stop" and calls:
                     # Ollama says "stop" after tool calls; say it the way the others do.
                     finish = "tool_calls"
-                yield Finish(finish)
+                yield base.Finish(finish)
                 await read_rest(lines_read)  # the connection is kept for the next answer
                 return
         # The body ended before a done line: cut short, no Finish; the caller reports it.
@@ -286,14 +248,10 @@ def _arguments(value: Any) -> str:
     return json.dumps(arguments, ensure_ascii=False, separators=(",", ":"))
 
 
-def _usage(final: Mapping[str, Any]) -> Usage:
+def _usage(final: Mapping[str, Any]) -> base.Usage:
     # eval_count includes the thinking tokens; Ollama does not count them apart. A prompt
     # served wholly from cache may come without prompt_eval_count.
-    return Usage(
-        input_tokens=_int(final.get("prompt_eval_count")),
-        output_tokens=_int(final.get("eval_count")),
+    return base.Usage(
+        input_tokens=int_or_none(final.get("prompt_eval_count")),
+        output_tokens=int_or_none(final.get("eval_count")),
     )
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None

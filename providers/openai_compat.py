@@ -9,48 +9,26 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httpx
 
-from providers.base import (
-    FREQUENCY_PENALTY,
-    MAX_TOKENS,
-    PRESENCE_PENALTY,
-    SEED,
-    STOP,
-    TEMPERATURE,
-    TOP_P,
-    ChatRequest,
-    ErrorKind,
-    Event,
-    Finish,
-    ImagePart,
-    Message,
-    Param,
-    ParamError,
-    Provider,
-    ProviderError,
-    ReasoningDelta,
-    TextDelta,
-    ToolCall,
-    ToolSpec,
-    Usage,
-)
+from providers import base
+from providers.base import ChatRequest, ErrorKind, ProviderError
+from providers.errors import error_details, http_error, stream_error
 from providers.http import (
+    HTTPProvider,
     JSONLines,
     bearer,
+    deltas,
     drop_empty,
-    error_details,
-    http_error,
+    int_or_none,
     items,
     obj,
-    stream_error,
 )
-from providers.sse import iter_sse, read_rest
+from providers.sse import SSEEvent, iter_sse, read_rest
 
 _FINISH_REASONS = {
     "stop": "stop",
@@ -60,33 +38,66 @@ _FINISH_REASONS = {
     "content_filter": "content_filter",
 }
 
-ALL_SAMPLING = (TEMPERATURE, TOP_P, MAX_TOKENS, SEED, STOP, PRESENCE_PENALTY, FREQUENCY_PENALTY)
+ALL_SAMPLING = (
+    base.TEMPERATURE,
+    base.TOP_P,
+    base.MAX_TOKENS,
+    base.SEED,
+    base.STOP,
+    base.PRESENCE_PENALTY,
+    base.FREQUENCY_PENALTY,
+)
 
 
 @dataclass
-class _PendingToolCall:
+class PendingToolCall:
+    """A tool call whose pieces are still arriving."""
+
     id: str = ""
     name: str = ""
     arguments: list[str] = dataclasses.field(default_factory=list)
 
+    def call(self, index: int, no_arguments: str = "") -> base.ToolCall:
+        """The finished call: ``call_{index}`` when it came without an id, and
+        ``no_arguments`` when it came without arguments."""
+        arguments = "".join(self.arguments) or no_arguments
+        return base.ToolCall(self.id or f"call_{index}", self.name, arguments)
 
-def tool_spec(tool: ToolSpec) -> dict[str, Any]:
+
+def chat_messages(
+    request: ChatRequest, message: Callable[[base.Message], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The system prompt as the first message, then each turn as ``message`` writes it."""
+    messages: list[dict[str, Any]] = []
+    if request.system_prompt:
+        messages.append({"role": "system", "content": request.system_prompt})
+    messages.extend(message(m) for m in request.conversation)
+    return messages
+
+
+def tool_spec(tool: base.ToolSpec) -> dict[str, Any]:
     """A tool in the Chat Completions shape (``strict`` left out: xAI strips it anyway)."""
     function = drop_empty({"name": tool.name, "description": tool.description})
     function["parameters"] = dict(tool.parameters)
     return {"type": "function", "function": function}
 
 
-class OpenAIChat(Provider):
-    """``POST {base}/chat/completions`` with ``stream: true``, read as SSE ``data:`` chunks."""
+class OpenAIChat(HTTPProvider):
+    """``POST {base}/chat/completions`` with ``stream: true``, read as SSE ``data:`` chunks.
 
-    params: ClassVar[tuple[Param, ...]] = ALL_SAMPLING
+    Dialects differ per chunk (:meth:`chunk`), in their finish words (:attr:`finish_reasons`,
+    :meth:`finish`) and in which credential the request carried (:meth:`secret`).
+    """
+
+    params: ClassVar[tuple[base.Param, ...]] = ALL_SAMPLING
     #: The body field the shared ``max_tokens`` parameter is sent as.
     max_tokens_field: ClassVar[str] = "max_tokens"
     #: Ask for the usage chunk (``stream_options.include_usage``).
     send_stream_options: ClassVar[bool] = True
     #: Whether an image may be given by web address; if not, only inline (base64) images.
     image_urls: ClassVar[bool] = True
+    #: The API's finish_reason words in ours; any other word is passed on as it is.
+    finish_reasons: ClassVar[Mapping[str, str]] = _FINISH_REASONS
 
     @classmethod
     def check_params(cls, model: str, params: Mapping[str, Any]) -> None:
@@ -95,13 +106,7 @@ class OpenAIChat(Provider):
 
     def refuse_unsupported(self, request: ChatRequest) -> None:
         """Refuse, before any call, what this server cannot take: a permanent error."""
-        images = [
-            p
-            for m in request.messages
-            if not isinstance(m.content, str)
-            for p in m.content
-            if isinstance(p, ImagePart)
-        ]
+        images = request.images
         problem = ""
         if request.tools and not self.supports_tools:
             problem = "cannot call tools; remove them from the turn"
@@ -115,32 +120,22 @@ class OpenAIChat(Provider):
             )
         try:
             self.check_params(request.model, request.params)
-        except ParamError as error:
-            raise ProviderError(
-                ErrorKind.BAD_REQUEST,
-                f"{self.display_name} was not called: {error}",
-                permanent=True,
-            ) from None
+        except base.ParamError as error:
+            raise self.not_called(error) from None
 
     def url(self, request: ChatRequest) -> str:
-        base = self.base_url(request)
-        if not base:
+        base_url = self.base_url(request)
+        if not base_url:
             raise ProviderError(
                 ErrorKind.BAD_REQUEST,
                 f"No base URL configured for {self.display_name}.",
                 permanent=True,
             )
-        return f"{base}/chat/completions"
-
-    def headers(self, request: ChatRequest) -> dict[str, str]:
-        return bearer(request.credentials.api_key)
+        return f"{base_url}/chat/completions"
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
         self.refuse_unsupported(request)
-        messages: list[dict[str, Any]] = []
-        if request.system_prompt:
-            messages.append({"role": "system", "content": request.system_prompt})
-        messages.extend(self.message(m) for m in request.conversation)
+        messages = chat_messages(request, self.message)
         body: dict[str, Any] = {"model": request.model, "messages": messages, "stream": True}
         if self.send_stream_options:
             body["stream_options"] = {"include_usage": True}
@@ -159,33 +154,21 @@ class OpenAIChat(Provider):
         }
 
     @staticmethod
-    def message(message: Message) -> dict[str, Any]:
+    def message(message: base.Message) -> dict[str, Any]:
         content = message.content
-        if isinstance(content, str) or not any(isinstance(p, ImagePart) for p in content):
+        if isinstance(content, str) or not any(isinstance(p, base.ImagePart) for p in content):
             # Text only: a plain string, which every compatible server accepts.
             return {"role": message.role, "content": message.text}
         parts = [
             {"type": "image_url", "image_url": {"url": p.data_url}}
-            if isinstance(p, ImagePart)
+            if isinstance(p, base.ImagePart)
             else {"type": "text", "text": p.text}
             for p in content
         ]
         return {"role": message.role, "content": parts}
 
-    async def open_stream(
-        self, client: httpx.AsyncClient, request: ChatRequest
-    ) -> AsyncIterator[Event]:
-        url, body = self.url(request), self.body(request)
-        key = request.credentials.api_key
-        async with client.stream("POST", url, json=body, headers=self.headers(request)) as response:
-            if not response.is_success:
-                raise await self.status_error(response, key)
-            async with aclosing(self.read_events(response, key)) as events:
-                async for event in events:
-                    yield event
-
-    async def status_error(self, response: httpx.Response, key: str) -> ProviderError:
-        error, body = await http_error(self.display_name, response, key)
+    async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
+        error, body = await http_error(self.display_name, response, request.credentials.api_key)
         if response.status_code == 429 and "insufficient_quota" in error_details(body):
             # OpenAI's "out of credit" also comes as 429; waiting will not fix it.
             return ProviderError(
@@ -196,13 +179,37 @@ class OpenAIChat(Provider):
             )
         return error
 
-    async def read_events(self, response: httpx.Response, key: str) -> AsyncGenerator[Event, None]:
+    def secret(self, response: httpx.Response, request: ChatRequest) -> str:
+        """The credential the request carried, to keep out of every message: the API key."""
+        return request.credentials.api_key
+
+    def chunk(self, chunk: dict[str, Any], sse: SSEEvent, key: str) -> dict[str, Any]:
+        """One decoded chunk, checked before it is read: raise the error it carries (here
+        an ``error`` object or event), and return it in OpenAI's shape (a dialect rewrites
+        its own fields)."""
+        if chunk.get("error") or sse.event == "error":
+            raise stream_error(self.display_name, chunk, key)
+        return chunk
+
+    def finish(self, reason: str | None, tools: bool) -> base.Finish:
+        """The last event, from the last ``finish_reason`` (``None`` if none came before
+        ``[DONE]``) and whether tool calls came."""
+        if reason is None:
+            # xAI may send "" instead of "tool_calls" (PROVIDERS.md §4, per LiteLLM);
+            # otherwise the server says it is done.
+            reason = "tool_calls" if tools else "stop"
+        return base.Finish(self.finish_reasons.get(reason, reason))
+
+    async def read_events(
+        self, response: httpx.Response, request: ChatRequest
+    ) -> AsyncGenerator[base.Event, None]:
         """Translate the chunks; :class:`Finish` is held back until the stream ends, because
         the usage chunk comes after the chunk with ``finish_reason``."""
+        key = self.secret(response, request)
         lines = JSONLines(self.display_name)
-        tools: dict[int, _PendingToolCall] = {}
+        tools: dict[int, PendingToolCall] = {}
         finish: str | None = None
-        usage: Usage | None = None
+        usage: base.Usage | None = None
         done = saw_tools = False
         events = iter_sse(response)
         async for sse in events:
@@ -212,11 +219,10 @@ class OpenAIChat(Provider):
             if data == "[DONE]":
                 done = True
                 break
-            chunk = lines.decode(data)
-            if chunk is None:
+            decoded = lines.decode(data)
+            if decoded is None:
                 continue
-            if chunk.get("error") or sse.event == "error":
-                raise stream_error(self.display_name, chunk, key)
+            chunk = self.chunk(decoded, sse, key)
             if isinstance(chunk.get("usage"), dict):
                 # Keep the last one: some servers repeat a running total on every chunk.
                 usage = self.usage(chunk["usage"])
@@ -226,17 +232,14 @@ class OpenAIChat(Provider):
                 delta = obj(choice.get("delta"))
                 # DeepSeek, xAI and Qwen say reasoning_content; Ollama says reasoning.
                 reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-                if isinstance(reasoning, str) and reasoning:
-                    yield ReasoningDelta(reasoning)
-                content = delta.get("content")
-                if isinstance(content, str) and content:
-                    yield TextDelta(content)
+                for event in deltas(reasoning, delta.get("content")):
+                    yield event
                 for fragment in items(delta.get("tool_calls")):
                     saw_tools = True
                     self.add_tool_fragment(tools, fragment)
                 reason = choice.get("finish_reason")
                 if isinstance(reason, str) and reason and reason != "null":
-                    finish = _FINISH_REASONS.get(reason, reason)
+                    finish = reason
                     for call in self.tool_calls(tools):
                         yield call
         if finish is None and not (done and lines.good):
@@ -246,15 +249,11 @@ class OpenAIChat(Provider):
             yield call
         if usage is not None:
             yield usage
-        if finish is None:
-            # [DONE] without a finish_reason. xAI may send "" instead of "tool_calls"
-            # (PROVIDERS.md §4, per LiteLLM); otherwise the server says it is done.
-            finish = "tool_calls" if saw_tools else "stop"
-        yield Finish(finish)
+        yield self.finish(finish, saw_tools)
         await read_rest(events)  # the connection is kept for the next answer
 
     @staticmethod
-    def add_tool_fragment(tools: dict[int, _PendingToolCall], fragment: Any) -> None:
+    def add_tool_fragment(tools: dict[int, PendingToolCall], fragment: Any) -> None:
         if not isinstance(fragment, dict):
             return
         index = fragment.get("index")
@@ -263,7 +262,7 @@ class OpenAIChat(Provider):
             # one without continues the last.
             last = max(tools, default=-1)
             index = last + 1 if fragment.get("id") or last < 0 else last
-        pending = tools.setdefault(index, _PendingToolCall())
+        pending = tools.setdefault(index, PendingToolCall())
         if fragment.get("id"):
             pending.id = str(fragment["id"])
         function = obj(fragment.get("function"))
@@ -273,22 +272,19 @@ class OpenAIChat(Provider):
             pending.arguments.append(function["arguments"])
 
     @staticmethod
-    def tool_calls(tools: dict[int, _PendingToolCall]) -> list[ToolCall]:
+    def tool_calls(tools: dict[int, PendingToolCall]) -> list[base.ToolCall]:
         """The accumulated calls in index order; empties ``tools``."""
-        calls = [
-            ToolCall(t.id or f"call_{i}", t.name, "".join(t.arguments))
-            for i, t in sorted(tools.items())
-        ]
+        calls = [pending.call(index) for index, pending in sorted(tools.items())]
         tools.clear()
         return calls
 
     @staticmethod
-    def usage(usage: Mapping[str, Any]) -> Usage:
-        prompt = _int(usage.get("prompt_tokens"))
-        completion = _int(usage.get("completion_tokens"))
+    def usage(usage: Mapping[str, Any]) -> base.Usage:
+        prompt = int_or_none(usage.get("prompt_tokens"))
+        completion = int_or_none(usage.get("completion_tokens"))
         details = usage.get("completion_tokens_details")
-        reasoning = _int(details.get("reasoning_tokens")) if isinstance(details, dict) else None
-        total = _int(usage.get("total_tokens"))
+        reasoning = int_or_none(obj(details).get("reasoning_tokens"))
+        total = int_or_none(usage.get("total_tokens"))
         if (
             reasoning
             and None not in (prompt, completion, total)
@@ -297,14 +293,10 @@ class OpenAIChat(Provider):
             # xAI counts reasoning outside completion_tokens (PROVIDERS.md §4); the others,
             # like OpenAI, inside. Report output tokens the OpenAI way: reasoning included.
             completion = (completion or 0) + reasoning
-        return Usage(input_tokens=prompt, output_tokens=completion, reasoning_tokens=reasoning)
+        return base.Usage(input_tokens=prompt, output_tokens=completion, reasoning_tokens=reasoning)
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-REASONING_EFFORT = Param(
+REASONING_EFFORT = base.Param(
     "reasoning_effort",
     "Reasoning effort",
     "choice",
@@ -363,16 +355,16 @@ class OpenAI(OpenAIChat):
                 and not (name == "temperature" and params[name] == 1)
             ]
             if refused:
-                raise ParamError(
+                raise base.ParamError(
                     f"{model} is a reasoning model and takes no {' or '.join(refused)}; "
                     f"clear {'it' if len(refused) == 1 else 'them'} and send again."
                 )
             if effort == "minimal" and _OPENAI_O_SERIES.match(model):
-                raise ParamError(
+                raise base.ParamError(
                     f"{model} takes Reasoning effort low, medium or high, not minimal."
                 )
         elif effort is not None and _OPENAI_NOT_REASONING.search(model):
-            raise ParamError(f"{model} is not a reasoning model; clear Reasoning effort.")
+            raise base.ParamError(f"{model} is not a reasoning model; clear Reasoning effort.")
 
     def wire_params(self, request: ChatRequest) -> dict[str, Any]:
         sent = super().wire_params(request)
@@ -391,13 +383,13 @@ class DeepSeek(OpenAIChat):
     supports_images = True
     # No seed: DeepSeek's support for it is UNCONFIRMED (PROVIDERS.md §5).
     params = (
-        TEMPERATURE,
-        TOP_P,
-        MAX_TOKENS,
-        STOP,
-        PRESENCE_PENALTY,
-        FREQUENCY_PENALTY,
-        Param(
+        base.TEMPERATURE,
+        base.TOP_P,
+        base.MAX_TOKENS,
+        base.STOP,
+        base.PRESENCE_PENALTY,
+        base.FREQUENCY_PENALTY,
+        base.Param(
             "thinking",
             "Thinking",
             "bool",
@@ -408,7 +400,7 @@ class DeepSeek(OpenAIChat):
     @classmethod
     def check_params(cls, model: str, params: Mapping[str, Any]) -> None:
         if params.get("thinking") is False and _is_deepseek_reasoner(model):
-            raise ParamError(f"{model} always thinks; turn Thinking on or pick deepseek-chat.")
+            raise base.ParamError(f"{model} always thinks; turn Thinking on or pick deepseek-chat.")
 
     def wire_params(self, request: ChatRequest) -> dict[str, Any]:
         sent = super().wire_params(request)
@@ -450,8 +442,8 @@ class XAI(OpenAIChat):
         ),
     )
 
-    async def status_error(self, response: httpx.Response, key: str) -> ProviderError:
-        error = await super().status_error(response, key)
+    async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
+        error = await super().status_error(response, request)
         if response.status_code == 400 and "incorrect api key" in error.message.lower():
             # xAI answers a bad key with 400 {"code": "Client specified an invalid argument",
             # "error": "Incorrect API key provided: …"}; not in PROVIDERS.md §4 (UNCONFIRMED
@@ -463,7 +455,7 @@ class XAI(OpenAIChat):
     @classmethod
     def check_params(cls, model: str, params: Mapping[str, Any]) -> None:
         if params.get("reasoning_effort") is not None and _XAI_NO_EFFORT.match(model):
-            raise ParamError(
+            raise base.ParamError(
                 f"{model} decides for itself how long to think and takes no Reasoning effort; "
                 "clear it and send again."
             )

@@ -21,40 +21,25 @@ with ``choices[0].delta.content`` / ``reasoning_content``, usage on whichever ch
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import hashlib
-import json
 import re
 import time
-import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import aclosing
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from providers.base import (
-    FREQUENCY_PENALTY,
-    MAX_TOKENS,
-    PRESENCE_PENALTY,
-    TEMPERATURE,
-    TOP_P,
-    ChatRequest,
-    ErrorKind,
-    Event,
-    Finish,
-    ProviderError,
-    ReasoningDelta,
-    TextDelta,
-    Usage,
-    error_for_status,
-)
-from providers.http import JSONLines, classify, items, obj, redact
-from providers.openai_compat import OpenAIChat, _PendingToolCall
-from providers.sse import iter_sse, read_rest
+from providers import base
+from providers.base import ChatRequest, ErrorKind, ProviderError
+from providers.errors import classify, reported, scrub
+from providers.http import items, json_or_none, obj
+from providers.openai_compat import OpenAIChat
+from providers.sse import SSEEvent
+from providers.tokens import Token, TokenAuth, TokenCache, TokenRefused
 
 DISPLAY_NAME = "Huawei Pangu"
 BASE_URL_ENV = "PLAYGROUND_PANGU_BASE_URL"
@@ -83,54 +68,24 @@ _FINISH_REASONS = {
 # --------------------------------------------------------------------------- IAM tokens
 
 
-@dataclasses.dataclass(frozen=True)
-class IAMToken:
-    value: str
-    expires: float  # seconds since the epoch
-
-
-class IAMTokens:
-    """IAM tokens by credential hash, reused until ``margin`` seconds before they expire.
-
-    One lock per credential set (and event loop) makes concurrent streams wait for a single
-    exchange instead of each starting their own.
-    """
+class IAMTokens(TokenCache):
+    """IAM tokens by credential hash, used until ``margin`` seconds before they expire, by
+    ``clock``."""
 
     margin = 600.0
     # A token lives about 24 h (UNCONFIRMED); used when the answer does not say.
     default_lifetime = 24 * 3600.0
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
         self.clock = clock
-        self._tokens: dict[str, IAMToken] = {}
-        self._locks: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[str, asyncio.Lock]
-        ] = weakref.WeakKeyDictionary()
 
-    def fresh(self, key: str) -> str | None:
-        token = self._tokens.get(key)
-        if token is None or self.clock() >= token.expires - self.margin:
-            return None
-        return token.value
-
-    async def get(self, key: str, exchange: Callable[[], Awaitable[IAMToken]]) -> str:
-        value = self.fresh(key)
-        if value is not None:
-            return value
-        locks = self._locks.setdefault(asyncio.get_running_loop(), {})
-        async with locks.setdefault(key, asyncio.Lock()):
-            value = self.fresh(key)  # another stream may have exchanged while we waited
-            if value is not None:
-                return value
-            token = await exchange()
-            self._tokens[key] = token
-            return token.value
-
-    def forget(self, key: str, value: str) -> None:
-        """Drop ``value`` (refused by the server) unless it was already replaced."""
-        token = self._tokens.get(key)
-        if token is not None and token.value == value:
-            del self._tokens[key]
+    def token(self, value: str, expires: float | None) -> Token:
+        """``value``, expiring at ``expires`` (or after the default lifetime), less the
+        margin."""
+        if not expires:
+            expires = self.clock() + self.default_lifetime
+        return Token(value, expires - self.margin)
 
 
 _SHARED_TOKENS = IAMTokens()
@@ -169,7 +124,7 @@ def _kind_of(code: str, message: str) -> tuple[ErrorKind, bool]:
 # --------------------------------------------------------------------------- provider
 
 
-class Pangu(OpenAIChat):
+class Pangu(TokenAuth, OpenAIChat):
     name = "pangu"
     display_name = DISPLAY_NAME
     default_base_url = ""  # per deployment: PLAYGROUND_PANGU_BASE_URL
@@ -183,16 +138,18 @@ class Pangu(OpenAIChat):
     # The V1 API's sampling parameters. temperature goes from 0 to 1; max_tokens is model
     # dependent (2048 in the v1 SDK's docs, more on newer models: the API says when).
     params = (
-        dataclasses.replace(TEMPERATURE, maximum=1),
-        TOP_P,
-        dataclasses.replace(MAX_TOKENS, maximum=32768),
-        PRESENCE_PENALTY,
-        FREQUENCY_PENALTY,
+        dataclasses.replace(base.TEMPERATURE, maximum=1),
+        base.TOP_P,
+        dataclasses.replace(base.MAX_TOKENS, maximum=32768),
+        base.PRESENCE_PENALTY,
+        base.FREQUENCY_PENALTY,
     )
     # The docs list tool_calls in answers and finish_reason "tool_calls"; the request's
     # ``tools`` field is UNCONFIRMED (sent in OpenAI's shape, only when there are tools).
     supports_tools = True
     send_stream_options = False  # not in the V1 request model
+    finish_reasons = _FINISH_REASONS
+    tokens: IAMTokens
 
     def __init__(self, tokens: IAMTokens | None = None) -> None:
         self.tokens = tokens or _SHARED_TOKENS
@@ -200,8 +157,8 @@ class Pangu(OpenAIChat):
     # ----------------------------------------------------------------- request
 
     def url(self, request: ChatRequest) -> str:
-        base = self.base_url(request)
-        if not base:
+        base_url = self.base_url(request)
+        if not base_url:
             raise ProviderError(
                 ErrorKind.BAD_REQUEST,
                 f"No endpoint configured for {self.display_name}: set {BASE_URL_ENV} to the "
@@ -209,9 +166,9 @@ class Pangu(OpenAIChat):
                 "/deployments/<deployment_id>).",
                 permanent=True,
             )
-        if base.endswith("/chat/completions"):
-            return base
-        return f"{base}/chat/completions"
+        if base_url.endswith("/chat/completions"):
+            return base_url
+        return f"{base_url}/chat/completions"
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
         body = super().body(request)
@@ -286,14 +243,14 @@ class Pangu(OpenAIChat):
         parts = [self.iam_url(request), *(extra.get(p, "") for p in IAM_CREDENTIALS)]
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
-    async def exchange(self, client: httpx.AsyncClient, request: ChatRequest) -> IAMToken:
+    async def exchange(self, client: httpx.AsyncClient, request: ChatRequest) -> Token:
         """Trade the IAM user's password for a token."""
         extra = request.credentials.extra
         response = await client.post(self.iam_url(request), json=self.iam_body(extra))
         secrets = (extra.get("password", ""), response.headers.get("x-subject-token", ""))
         if not response.is_success:
-            message, code = huawei_error(_json(response.content))
-            detail = _clean(message or response.text, secrets)
+            message, code = huawei_error(json_or_none(response.content))
+            detail = scrub(message or response.text, secrets)
             status = response.status_code
             if status in (400, 401, 403, 404):
                 words = (
@@ -303,7 +260,7 @@ class Pangu(OpenAIChat):
                 if detail:
                     words += f": {detail}"
                 raise ProviderError(ErrorKind.AUTH, words, permanent=True, status=status)
-            raise error_for_status(
+            raise base.error_for_status(
                 f"Huawei Cloud IAM (for {self.display_name})", status, detail, response.headers
             )
         value = response.headers.get("x-subject-token", "")
@@ -313,48 +270,50 @@ class Pangu(OpenAIChat):
                 f"Huawei Cloud IAM answered without a token for {self.display_name}",
                 permanent=False,
             )
-        expires = _expiry(obj(obj(_json(response.content)).get("token")).get("expires_at"))
-        return IAMToken(value, expires or self.tokens.clock() + self.tokens.default_lifetime)
+        expires = _expiry(obj(obj(json_or_none(response.content)).get("token")).get("expires_at"))
+        return self.tokens.token(value, expires)
 
     # ----------------------------------------------------------------- stream
 
-    async def open_stream(
+    @asynccontextmanager
+    async def send(
         self, client: httpx.AsyncClient, request: ChatRequest
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncIterator[httpx.Response]:
+        """The chat request with the app code, else an IAM token (exchanged for, if none is
+        cached)."""
         url, body = self.url(request), self.body(request)
         app_code = request.credentials.api_key
-        key = "" if app_code else self.token_key(request)
-        for attempt in (1, 2):
-            if app_code:
-                headers, secret = {"X-Apig-AppCode": app_code}, app_code
-            else:
-                secret = await self.tokens.get(key, lambda: self.exchange(client, request))
-                headers = {"X-Auth-Token": secret}
-            async with client.stream("POST", url, json=body, headers=headers) as response:
-                if response.status_code == 401 and not app_code and attempt == 1:
-                    # Revoked or expired early: one fresh exchange, then one more try.
-                    await response.aread()
-                    self.tokens.forget(key, secret)
-                    continue
-                if not response.is_success:
-                    raise await self.pangu_status_error(response, secret, app_code)
-                async with aclosing(self.read_events(response, secret)) as events:
-                    async for event in events:
-                        yield event
-                return
+        if app_code:
+            headers = {"X-Apig-AppCode": app_code}
+        else:
+            key = self.token_key(request)
+            token = await self.tokens.get(
+                key, self.tokens.clock, lambda: self.exchange(client, request)
+            )
+            headers = {"X-Auth-Token": token}
+        async with client.stream("POST", url, json=body, headers=headers) as response:
+            yield response
 
-    async def pangu_status_error(
-        self, response: httpx.Response, secret: str, app_code: str
-    ) -> ProviderError:
+    def secret(self, response: httpx.Response, request: ChatRequest) -> str:
+        """The app code or the IAM token the request carried."""
+        return response.request.headers.get("X-Auth-Token") or request.credentials.api_key
+
+    async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
+        secret, app_code = self.secret(response, request), request.credentials.api_key
         raw = await response.aread()
-        message, code = huawei_error(_json(raw))
-        detail = _clean(message or raw.decode("utf-8", "replace"), (secret,))
+        message, code = huawei_error(json_or_none(raw))
+        detail = scrub(message or raw.decode("utf-8", "replace"), (secret,))
         if code and detail:
             detail = f"{detail} [{code}]"
-        error = error_for_status(self.display_name, response.status_code, detail, response.headers)
+        error = base.error_for_status(
+            self.display_name, response.status_code, detail, response.headers
+        )
         credential = "the app code" if app_code else "the IAM token"
         if error.status == 401:
             error.message = error.message.replace("the API key", credential, 1)
+            if not app_code:
+                # Revoked or expired early: one fresh exchange, then one more try.
+                return TokenRefused(error, secret)
         elif error.status == 403:
             error.message = error.message.replace("this key", credential, 1)
         elif code.startswith("APIG.0308") and error.kind is not ErrorKind.RATE_LIMIT:
@@ -374,83 +333,27 @@ class Pangu(OpenAIChat):
         message, code = huawei_error(body)
         kind, permanent = _kind_of(code, message)
         words = f"{self.display_name} reported an error"
-        if code:
-            words += f" ({code})"
-        detail = _clean(message, (secret,))
-        if detail:
-            words += f": {detail}"
-        return ProviderError(kind, words, permanent=permanent)
+        return ProviderError(
+            kind, reported(words, code, scrub(message, (secret,))), permanent=permanent
+        )
 
-    async def read_events(self, response: httpx.Response, key: str) -> AsyncGenerator[Event, None]:
-        lines = JSONLines(self.display_name)
-        tools: dict[int, _PendingToolCall] = {}
-        finish: str | None = None
-        usage: Usage | None = None
-        done = False
-        events = iter_sse(response)
-        async for sse in events:
-            data = sse.data.strip()
-            if not data:
-                continue
-            if data == "[DONE]":
-                done = True
-                break
-            chunk = lines.decode(data)
-            if chunk is None:
-                continue
-            failure = self.stream_failure(chunk, key)
-            if failure is None and sse.event == "error":
-                failure = ProviderError(
-                    ErrorKind.UPSTREAM, f"{self.display_name} reported an error", permanent=False
-                )
-            if failure is not None:
-                raise failure
-            if isinstance(chunk.get("usage"), dict):
-                usage = self.usage(chunk["usage"])
-            for choice in items(chunk.get("choices")):
-                if not isinstance(choice, dict) or choice.get("index", 0) != 0:
-                    continue
-                # A stream should say "delta"; accept a whole "message" too (UNCONFIRMED).
-                delta = obj(choice.get("delta") or choice.get("message"))
-                reasoning = delta.get("reasoning_content")
-                if isinstance(reasoning, str) and reasoning:
-                    yield ReasoningDelta(reasoning)
-                content = delta.get("content")
-                if isinstance(content, str) and content:
-                    yield TextDelta(content)
-                for fragment in items(delta.get("tool_calls")):
-                    self.add_tool_fragment(tools, fragment)
-                reason = choice.get("finish_reason")
-                if isinstance(reason, str) and reason and reason != "null":
-                    finish = reason
-        if finish is None and not (done and lines.good):
-            return  # cut short: no Finish, the caller reports it
-        calls = self.tool_calls(tools)
-        for call in calls:
-            yield call
-        if usage is not None:
-            yield usage
-        if finish is None:
-            finish = "tool_calls" if calls else "stop"
-        yield Finish(_FINISH_REASONS.get(finish, finish))
-        await read_rest(events)  # the connection is kept for the next answer
+    def chunk(self, chunk: dict[str, Any], sse: SSEEvent, key: str) -> dict[str, Any]:
+        failure = self.stream_failure(chunk, key)
+        if failure is None and sse.event == "error":
+            failure = ProviderError(
+                ErrorKind.UPSTREAM, f"{self.display_name} reported an error", permanent=False
+            )
+        if failure is not None:
+            raise failure
+        # A stream should say "delta"; accept a whole "message" too (UNCONFIRMED).
+        choices = [
+            {**c, "delta": c.get("delta") or c.get("message")} if isinstance(c, dict) else c
+            for c in items(chunk.get("choices"))
+        ]
+        return {**chunk, "choices": choices}
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
-
-
-def _clean(text: str, secrets: tuple[str, ...]) -> str:
-    for secret in secrets:
-        if secret:
-            text = redact(text, secret)
-    return " ".join(redact(text).split())[:300]
 
 
 def _expiry(value: Any) -> float | None:

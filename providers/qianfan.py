@@ -17,44 +17,24 @@ Two APIs:
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import hashlib
 import json
 import re
 import time
-import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from contextlib import aclosing, asynccontextmanager
 from typing import Any, ClassVar
 
 import httpx
 
-from providers.base import (
-    FREQUENCY_PENALTY,
-    MAX_TOKENS,
-    PRESENCE_PENALTY,
-    SEED,
-    STOP,
-    TEMPERATURE,
-    TOP_P,
-    ChatRequest,
-    ErrorKind,
-    Event,
-    Finish,
-    ImagePart,
-    Param,
-    Provider,
-    ProviderError,
-    TextDelta,
-    ToolCall,
-    Usage,
-    error_for_status,
-    retry_after_seconds,
-)
-from providers.http import JSONLines, bearer, body_message, classify, obj, redact
-from providers.openai_compat import OpenAIChat
-from providers.sse import iter_sse_lines, read_rest
+from providers import base
+from providers.base import ChatRequest, ErrorKind, ProviderError
+from providers.errors import by_kind, classify, reported, scrub, status_sentence
+from providers.http import JSONLines, bearer, int_or_none, json_or_none, lines_of, obj, to_send
+from providers.openai_compat import ALL_SAMPLING, OpenAIChat, PendingToolCall
+from providers.sse import SSEEvent, iter_sse_lines, read_rest
+from providers.tokens import Token, TokenAuth, TokenCache, TokenRefused
 
 DISPLAY_NAME = "Baidu Qianfan"
 
@@ -62,7 +42,7 @@ V1_BASE_URL = "https://aip.baidubce.com"
 OAUTH_PATH = "/oauth/2.0/token"
 CHAT_PATH = "/rpc/2.0/ai_custom/v1/wenxinworkshop/chat/"
 
-PENALTY_SCORE = Param(
+PENALTY_SCORE = base.Param(
     "penalty_score",
     "Penalty score",
     "float",
@@ -101,37 +81,67 @@ _FINISH_REASONS = {
 
 # v1 error codes (§8a table, completed from bce-qianfan-sdk's consts.py and Baidu's
 # published error-code list): kind, whether another try can help, and the sentence.
-_CODES: Mapping[str, tuple[ErrorKind, bool, str]] = {
-    "1": (ErrorKind.UPSTREAM, False, "{p} had an internal error"),
-    "2": (ErrorKind.UPSTREAM, False, "{p} is temporarily unavailable"),
-    "3": (ErrorKind.BAD_REQUEST, True, "{p} does not know this API"),
-    "4": (ErrorKind.RATE_LIMIT, False, "Rate limited by {p}: its cluster is over its limit"),
-    "6": (ErrorKind.AUTH, True, "{p} refused access: the app has no permission for this service"),
-    "13": (ErrorKind.AUTH, True, "{p} could not issue a service token"),
-    "14": (ErrorKind.AUTH, True, "{p} refused the credentials (IAM check failed)"),
-    "15": (ErrorKind.UPSTREAM, False, "{p} could not find or create the app"),
-    "17": (ErrorKind.RATE_LIMIT, True, "{p}'s daily request limit is reached (or billing is off)"),
-    "18": (ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),
-    "19": (ErrorKind.RATE_LIMIT, True, "{p}'s total request limit is reached"),
-    "100": (ErrorKind.AUTH, True, "{p} refused the access token"),
-    "110": (ErrorKind.AUTH, True, "{p} says the access token is invalid"),
-    "111": (ErrorKind.AUTH, True, "{p} says the access token has expired"),
-    "336000": (ErrorKind.UPSTREAM, False, "{p} had an internal error"),
-    "336001": (ErrorKind.BAD_REQUEST, True, "{p} refused the request"),
-    "336002": (ErrorKind.BAD_REQUEST, True, "{p} refused the request as invalid JSON"),
-    "336003": (ErrorKind.BAD_REQUEST, True, "{p} refused a parameter"),
-    "336004": (ErrorKind.AUTH, True, "{p} refused access for these credentials"),
-    "336005": (ErrorKind.BAD_REQUEST, True, "{p} does not know this model endpoint"),
-    "336100": (ErrorKind.UPSTREAM, False, "{p} is under heavy load"),
-    "336101": (ErrorKind.BAD_REQUEST, True, "{p} refused the request"),
-    "336104": (ErrorKind.BAD_REQUEST, True, "{p} refused the request"),
-    "336105": (ErrorKind.BAD_REQUEST, True, "{p} refused the request"),
-    "336501": (ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),  # requests per minute
-    "336502": (ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),  # tokens per minute
-    # The rate-limit page also shows these as string codes (and {"code", "msg"}).
-    "rpm_rate_limit_exceeded": (ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),
-    "tpm_rate_limit_exceeded": (ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),
-}
+_CODES = by_kind(
+    (
+        ErrorKind.UPSTREAM,
+        False,
+        {
+            "1": "{p} had an internal error",
+            "2": "{p} is temporarily unavailable",
+            "15": "{p} could not find or create the app",
+            "336000": "{p} had an internal error",
+            "336100": "{p} is under heavy load",
+        },
+    ),
+    (
+        ErrorKind.BAD_REQUEST,
+        True,
+        {
+            "3": "{p} does not know this API",
+            "336001": "{p} refused the request",
+            "336002": "{p} refused the request as invalid JSON",
+            "336003": "{p} refused a parameter",
+            "336005": "{p} does not know this model endpoint",
+            "336101": "{p} refused the request",
+            "336104": "{p} refused the request",
+            "336105": "{p} refused the request",
+        },
+    ),
+    (
+        ErrorKind.RATE_LIMIT,
+        False,
+        {
+            "4": "Rate limited by {p}: its cluster is over its limit",
+            "18": "Rate limited by {p}",
+            "336501": "Rate limited by {p}",  # requests per minute
+            "336502": "Rate limited by {p}",  # tokens per minute
+            # The rate-limit page also shows these as string codes (and {"code", "msg"}).
+            "rpm_rate_limit_exceeded": "Rate limited by {p}",
+            "tpm_rate_limit_exceeded": "Rate limited by {p}",
+        },
+    ),
+    (
+        ErrorKind.RATE_LIMIT,
+        True,
+        {
+            "17": "{p}'s daily request limit is reached (or billing is off)",
+            "19": "{p}'s total request limit is reached",
+        },
+    ),
+    (
+        ErrorKind.AUTH,
+        True,
+        {
+            "6": "{p} refused access: the app has no permission for this service",
+            "13": "{p} could not issue a service token",
+            "14": "{p} refused the credentials (IAM check failed)",
+            "100": "{p} refused the access token",
+            "110": "{p} says the access token is invalid",
+            "111": "{p} says the access token has expired",
+            "336004": "{p} refused access for these credentials",
+        },
+    ),
+)
 
 #: "Access token invalid" and "expired": a fresh token may fix them (§8a).
 TOKEN_EXPIRED_CODES = frozenset({"110", "111"})
@@ -170,7 +180,7 @@ def code_error(
     headers: Mapping[str, str] | None = None,
 ) -> ProviderError:
     """A Qianfan error code and message as a :class:`ProviderError`."""
-    detail = scrub(message, secrets)
+    detail = scrub(message, secrets, _BCE_KEY)
     if code in _CODES:
         kind, permanent, words = _CODES[code]
     elif _BLOCKED.search(message):
@@ -178,41 +188,16 @@ def code_error(
     else:
         kind, permanent = classify(f"{code} {message}")
         words = "{p} reported an error"
-    text = words.format(p=provider)
-    if code:
-        text += f" ({code})"
-    if detail:
-        text += f": {detail}"
-    retry_after = retry_after_seconds(headers) if headers is not None else None
+    text = reported(words.format(p=provider), code, detail)
+    retry_after = base.retry_after_seconds(headers) if headers is not None else None
     return ProviderError(kind, text, permanent=permanent, status=status, retry_after=retry_after)
-
-
-def scrub(text: str, secrets: Sequence[str] = ()) -> str:
-    """``text`` on one line, at most 300 characters, without any of ``secrets`` or anything
-    shaped like a Qianfan or other API key."""
-    for secret in secrets:
-        if secret:
-            text = redact(text, secret)
-    text = _BCE_KEY.sub("[redacted]", redact(text))
-    return " ".join(text.split())[:300]
 
 
 # --------------------------------------------------------------------------- tokens
 
 
-@dataclasses.dataclass(frozen=True)
-class AccessToken:
-    value: str
-    expires: float  # seconds since the epoch, by the provider's clock
-
-
-class AccessTokens:
-    """Access tokens by a hash of the credentials (never the credentials themselves),
-    reused until shortly before they expire.
-
-    One lock per credential pair (and event loop) makes concurrent streams wait for one
-    exchange instead of each starting their own.
-    """
+class AccessTokens(TokenCache):
+    """v1 access tokens by a hash of the AK/SK pair, used until shortly before they expire."""
 
     #: Stop using a token this long before it expires (half its life if that is shorter).
     margin = 3600.0
@@ -220,50 +205,9 @@ class AccessTokens:
     #: UNCONFIRMED in §8a; a day is the cautious guess).
     default_lifetime = 24 * 3600.0
 
-    def __init__(self) -> None:
-        self._tokens: dict[str, AccessToken] = {}
-        self._locks: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[str, asyncio.Lock]
-        ] = weakref.WeakKeyDictionary()
-
-    def fresh(self, key: str, now: float, stale: str = "") -> str | None:
-        """The cached token for ``key`` if it is still good and is not ``stale``."""
-        token = self._tokens.get(key)
-        if token is None or now >= token.expires or token.value == stale:
-            return None
-        return token.value
-
-    async def get(
-        self,
-        key: str,
-        clock: Callable[[], float],
-        exchange: Callable[[], Awaitable[tuple[str, float]]],
-        *,
-        stale: str = "",
-    ) -> str:
-        """A good token for ``key``, exchanging for one (``exchange`` gives the token and
-        its lifetime in seconds) if none is cached or the cached one is ``stale``."""
-        value = self.fresh(key, clock(), stale)
-        if value is not None:
-            return value
-        locks = self._locks.setdefault(asyncio.get_running_loop(), {})
-        async with locks.setdefault(key, asyncio.Lock()):
-            value = self.fresh(key, clock(), stale)  # another stream may have exchanged
-            if value is not None:
-                return value
-            token, lifetime = await exchange()
-            expires = clock() + lifetime - min(self.margin, lifetime / 2)
-            self._tokens[key] = AccessToken(token, expires)
-            return token
-
-    def forget(self, key: str, value: str) -> None:
-        """Drop ``value`` (refused by the server) unless it was already replaced."""
-        token = self._tokens.get(key)
-        if token is not None and token.value == value:
-            del self._tokens[key]
-
-    def clear(self) -> None:
-        self._tokens.clear()
+    def token(self, value: str, lifetime: float, now: float) -> Token:
+        """``value``, valid for ``lifetime`` seconds from ``now``, less the margin."""
+        return Token(value, now + lifetime - min(self.margin, lifetime / 2))
 
 
 #: The process-wide cache every :class:`QianfanV1` uses unless given another.
@@ -274,24 +218,10 @@ def token_key(token_url: str, api_key: str, secret_key: str) -> str:
     return hashlib.sha256(f"{token_url}\0{api_key}\0{secret_key}".encode()).hexdigest()
 
 
-class _TokenRefused(Exception):
-    """The chat endpoint refused the access token (110, 111) before any answer came."""
-
-    def __init__(self, error: ProviderError) -> None:
-        super().__init__(error.message)
-        self.error = error
-
-
 # --------------------------------------------------------------------------- v1
 
 
-@dataclasses.dataclass
-class _PendingCall:
-    name: str
-    arguments: list[str] = dataclasses.field(default_factory=list)
-
-
-class QianfanV1(Provider):
+class QianfanV1(TokenAuth):
     """ERNIE on the legacy v1 API (§8a): AK/SK → access token, ``result`` chunks."""
 
     name = "qianfan_v1"
@@ -306,13 +236,18 @@ class QianfanV1(Provider):
     # which), at most 4 stop words.
     params = (
         dataclasses.replace(
-            TEMPERATURE, minimum=0.01, maximum=1, description="Randomness of sampling (0 to 1)."
+            base.TEMPERATURE,
+            minimum=0.01,
+            maximum=1,
+            description="Randomness of sampling (0 to 1).",
         ),
-        TOP_P,
+        base.TOP_P,
         PENALTY_SCORE,
-        dataclasses.replace(MAX_TOKENS, minimum=2, maximum=4096),
-        STOP,
+        dataclasses.replace(base.MAX_TOKENS, minimum=2, maximum=4096),
+        base.STOP,
     )
+
+    tokens: AccessTokens
 
     def __init__(
         self, *, clock: Callable[[], float] = time.time, tokens: AccessTokens | None = None
@@ -322,20 +257,13 @@ class QianfanV1(Provider):
 
     def check_credentials(self, request: ChatRequest) -> None:
         creds = request.credentials
-        missing = [
-            env
-            for present, env in (
+        self.require(
+            "an API key and a secret key",
+            (
                 (creds.api_key, self.key_env),
                 (creds.extra.get("secret_key"), self.extra_credentials["secret_key"]),
-            )
-            if not present
-        ]
-        if missing:
-            raise ProviderError(
-                ErrorKind.AUTH,
-                f"{self.display_name} needs an API key and a secret key: set {', '.join(missing)}.",
-                permanent=True,
-            )
+            ),
+        )
 
     # ----------------------------------------------------------------- request
 
@@ -355,12 +283,7 @@ class QianfanV1(Provider):
         return f"{self.base_url(request)}{CHAT_PATH}{endpoint}"
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
-        if any(
-            isinstance(part, ImagePart)
-            for m in request.messages
-            if not isinstance(m.content, str)
-            for part in m.content
-        ):
+        if request.images:
             raise ProviderError(
                 ErrorKind.BAD_REQUEST,
                 f"{self.display_name} (v1) cannot take images; remove them from the turn.",
@@ -372,14 +295,9 @@ class QianfanV1(Provider):
         if request.system_prompt:
             body["system"] = request.system_prompt
         params = request.params
-        for name, wire in (
-            ("temperature", "temperature"),
-            ("top_p", "top_p"),
-            ("penalty_score", "penalty_score"),
-            ("max_tokens", "max_output_tokens"),
-        ):
-            if params.get(name) is not None:
-                body[wire] = params[name]
+        body.update(
+            to_send(params, "temperature", "top_p", "penalty_score", max_tokens="max_output_tokens")
+        )
         if params.get("stop"):
             body["stop"] = list(params["stop"])
         if request.tools:
@@ -395,17 +313,23 @@ class QianfanV1(Provider):
 
     # ----------------------------------------------------------------- token exchange
 
-    async def exchange(self, client: httpx.AsyncClient, request: ChatRequest) -> tuple[str, float]:
-        """Trade AK and SK for an access token; returns it and its lifetime in seconds."""
+    def token_key(self, request: ChatRequest) -> str:
+        ak, sk = request.credentials.api_key, request.credentials.extra.get("secret_key", "")
+        return token_key(self.token_url(request), ak, sk)
+
+    async def exchange(self, client: httpx.AsyncClient, request: ChatRequest) -> Token:
+        """Trade AK and SK for an access token."""
         ak, sk = request.credentials.api_key, request.credentials.extra.get("secret_key", "")
         query = {"grant_type": "client_credentials", "client_id": ak, "client_secret": sk}
         response = await client.post(self.token_url(request), params=query)
-        body = _json(response.content)
+        body = json_or_none(response.content)
         fault = obj(body).get("error")
         if fault or not response.is_success:
             described = obj(body).get("error_description")
             detail = scrub(
-                " ".join(str(x) for x in (fault, described) if x) or response.text, (ak, sk)
+                " ".join(str(x) for x in (fault, described) if x) or response.text,
+                (ak, sk),
+                _BCE_KEY,
             )
             if fault == "invalid_client" or response.status_code in (400, 401, 403):
                 words = f"{self.display_name} rejected the API key or secret key"
@@ -421,7 +345,7 @@ class QianfanV1(Provider):
                     f"{self.display_name} could not issue an access token: {detail}",
                     permanent=False,
                 )
-            raise error_for_status(
+            raise base.error_for_status(
                 f"{self.display_name} (token exchange)",
                 response.status_code,
                 detail,
@@ -437,46 +361,35 @@ class QianfanV1(Provider):
         lifetime = obj(body).get("expires_in")
         if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0:
             lifetime = self.tokens.default_lifetime
-        return token, float(lifetime)
+        return self.tokens.token(token, float(lifetime), self.clock())
 
     # ----------------------------------------------------------------- stream
 
-    async def open_stream(
+    @asynccontextmanager
+    async def send(
         self, client: httpx.AsyncClient, request: ChatRequest
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncIterator[httpx.Response]:
+        """The chat request, with an access token (exchanged for, if none is cached) on the
+        URL."""
         url, body = self.chat_url(request), self.body(request)
-        ak, sk = request.credentials.api_key, request.credentials.extra.get("secret_key", "")
-        key = token_key(self.token_url(request), ak, sk)
-        stale = ""
-        for attempt in (1, 2):
-            token = await self.tokens.get(
-                key, self.clock, lambda: self.exchange(client, request), stale=stale
-            )
-            secrets = (ak, sk, token)
-            try:
-                async with client.stream(
-                    "POST", url, params={"access_token": token}, json=body
-                ) as response:
-                    if not response.is_success:
-                        raise await self.status_error(response, secrets)
-                    async with aclosing(self.read_events(response, secrets)) as events:
-                        async for event in events:
-                            yield event
-                return
-            except _TokenRefused as refused:
-                self.tokens.forget(key, token)
-                if attempt == 2:
-                    raise refused.error from None
-                stale = token  # exchange once more (unless another stream already did)
+        token = await self.tokens.get(
+            self.token_key(request), self.clock, lambda: self.exchange(client, request)
+        )
+        async with client.stream("POST", url, params={"access_token": token}, json=body) as sent:
+            yield sent
 
-    async def status_error(self, response: httpx.Response, secrets: Sequence[str]) -> Exception:
+    @staticmethod
+    def secrets(response: httpx.Response, request: ChatRequest) -> tuple[str, ...]:
+        """What to keep out of messages: the AK, the SK and the token the request carried."""
+        token = response.request.url.params.get("access_token", "")
+        return (request.credentials.api_key, request.credentials.extra.get("secret_key", ""), token)
+
+    async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
+        secrets = self.secrets(response, request)
         raw = await response.aread()
-        fields = error_fields(_json(raw))
+        fields = error_fields(json_or_none(raw))
         if fields is None:
-            detail = scrub(body_message(raw), secrets)
-            return error_for_status(
-                self.display_name, response.status_code, detail, response.headers
-            )
+            return status_sentence(self.display_name, response, raw, secrets, _BCE_KEY)
         return self.failure(*fields, secrets, response, started=False)
 
     def failure(
@@ -487,7 +400,9 @@ class QianfanV1(Provider):
         response: httpx.Response,
         *,
         started: bool,
-    ) -> Exception:
+    ) -> ProviderError:
+        """The error for a v1 error code; one that refuses the token before any answer came
+        is a :class:`TokenRefused`, worth a fresh token."""
         error = code_error(
             code,
             message,
@@ -497,25 +412,26 @@ class QianfanV1(Provider):
             headers=response.headers,
         )
         if code in TOKEN_EXPIRED_CODES and not started:
-            return _TokenRefused(error)
+            return TokenRefused(error, response.request.url.params.get("access_token", ""))
         return error
 
     async def read_events(
-        self, response: httpx.Response, secrets: Sequence[str]
-    ) -> AsyncGenerator[Event, None]:
+        self, response: httpx.Response, request: ChatRequest
+    ) -> AsyncGenerator[base.Event, None]:
+        secrets = self.secrets(response, request)
         chunks: AsyncGenerator[dict[str, Any], None]
         if "json" in response.headers.get("content-type", "").lower():
             # Not a stream: an error (or, unasked, a whole answer) as one JSON body. Read
             # whole, so that a pretty-printed body parses too.
             raw = await response.aread()
-            body = _json(raw)
-            chunks = _one(body) if isinstance(body, dict) else self.chunks(_lines(raw))
+            body = json_or_none(raw)
+            chunks = _one(body) if isinstance(body, dict) else self.chunks(lines_of(raw))
         else:
             chunks = self.chunks(response.aiter_lines())
         started = False
         text_seen = False
-        calls: list[_PendingCall] = []
-        usage: Usage | None = None
+        calls: list[PendingToolCall] = []
+        usage: base.Usage | None = None
         reason: str | None = None
         blocked = truncated = False
         async with aclosing(chunks):
@@ -526,7 +442,7 @@ class QianfanV1(Provider):
                 text = chunk.get("result")
                 if isinstance(text, str) and text:
                     started = text_seen = True
-                    yield TextDelta(text)
+                    yield base.TextDelta(text)
                 call = chunk.get("function_call")
                 if isinstance(call, dict):
                     started = True
@@ -545,7 +461,7 @@ class QianfanV1(Provider):
             else:
                 return  # ended without is_end: cut short, the caller reports it
             for index, pending in enumerate(calls):
-                yield ToolCall(f"call_{index}", pending.name, "".join(pending.arguments) or "{}")
+                yield pending.call(index, "{}")
             if usage is not None:
                 yield usage
             if blocked:
@@ -556,7 +472,7 @@ class QianfanV1(Provider):
                 final = "length" if truncated and text_seen else "stop"
             if calls and final == "stop":
                 final = "tool_calls"  # a call that came with "normal" (or no reason)
-            yield Finish(final)
+            yield base.Finish(final)
             await read_rest(chunks)  # the connection is kept for the next answer
 
     async def chunks(self, lines: AsyncIterator[str]) -> AsyncGenerator[dict[str, Any], None]:
@@ -572,33 +488,29 @@ class QianfanV1(Provider):
                 yield chunk
 
 
-def _add_call(calls: list[_PendingCall], call: Mapping[str, Any]) -> None:
+def _add_call(calls: list[PendingToolCall], call: Mapping[str, Any]) -> None:
     """ERNIE sends a function call whole; one that came in pieces (UNCONFIRMED) is joined:
     a piece with a new name starts a call, one without continues the last."""
     name = call.get("name")
     arguments = call.get("arguments")
     if isinstance(name, str) and name and (not calls or calls[-1].name != name):
-        calls.append(_PendingCall(name))
+        calls.append(PendingToolCall(name=name))
     if calls and isinstance(arguments, str):
         calls[-1].arguments.append(arguments)
     elif calls and isinstance(arguments, dict):
         calls[-1].arguments.append(json.dumps(arguments, ensure_ascii=False))
 
 
-def _usage(usage: Mapping[str, Any]) -> Usage | None:
-    prompt, completion = _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
+def _usage(usage: Mapping[str, Any]) -> base.Usage | None:
+    prompt = int_or_none(usage.get("prompt_tokens"))
+    completion = int_or_none(usage.get("completion_tokens"))
     if prompt is None and completion is None:
         return None
-    return Usage(input_tokens=prompt, output_tokens=completion)
+    return base.Usage(input_tokens=prompt, output_tokens=completion)
 
 
 async def _one(body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
     yield {**body, "is_end": True}
-
-
-async def _lines(raw: bytes) -> AsyncGenerator[str, None]:
-    for line in raw.decode("utf-8", "replace").splitlines():
-        yield line
 
 
 # --------------------------------------------------------------------------- v2
@@ -618,16 +530,13 @@ class Qianfan(OpenAIChat):
     supports_images = True  # the ERNIE VL models; the catalog says which models take them
     # §8b lists max_completion_tokens first (max_tokens too); the newer name is sent.
     max_tokens_field = "max_completion_tokens"
-    params = (
-        TEMPERATURE,
-        TOP_P,
-        MAX_TOKENS,
-        SEED,
-        STOP,
-        PRESENCE_PENALTY,
-        FREQUENCY_PENALTY,
-        PENALTY_SCORE,
-    )
+    params = (*ALL_SAMPLING, PENALTY_SCORE)
+    #: ERNIE says "normal" for a complete answer on v2 too (UNCONFIRMED in §8b; Baidu's v2
+    #: reference lists ERNIE's words).
+    finish_reasons: ClassVar[Mapping[str, str]] = {
+        **OpenAIChat.finish_reasons,
+        **_FINISH_REASONS,
+    }
 
     def headers(self, request: ChatRequest) -> dict[str, str]:
         headers = bearer(request.credentials.api_key)
@@ -636,20 +545,15 @@ class Qianfan(OpenAIChat):
             headers["appid"] = app_id
         return headers
 
-    async def status_error(self, response: httpx.Response, key: str) -> ProviderError:
-        return _recoded(await super().status_error(response, key), key)
+    async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
+        key = request.credentials.api_key
+        return _recoded(await super().status_error(response, request), key)
 
-    async def read_events(self, response: httpx.Response, key: str) -> AsyncGenerator[Event, None]:
-        async with aclosing(super().read_events(response, key)) as events:
-            try:
-                async for event in events:
-                    if isinstance(event, Finish) and event.reason in _FINISH_REASONS:
-                        # ERNIE says "normal" for a complete answer on v2 too (UNCONFIRMED
-                        # in §8b; Baidu's v2 reference lists ERNIE's words).
-                        event = Finish(_FINISH_REASONS[event.reason])
-                    yield event
-            except ProviderError as error:
-                raise _recoded(error, key) from None
+    def chunk(self, chunk: dict[str, Any], sse: SSEEvent, key: str) -> dict[str, Any]:
+        try:
+            return super().chunk(chunk, sse, key)
+        except ProviderError as error:
+            raise _recoded(error, key) from None
 
 
 def _recoded(error: ProviderError, key: str) -> ProviderError:
@@ -667,17 +571,3 @@ def _recoded(error: ProviderError, key: str) -> ProviderError:
     return ProviderError(
         kind, message, permanent=permanent, status=error.status, retry_after=error.retry_after
     )
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None

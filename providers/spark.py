@@ -26,48 +26,25 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from providers.base import (
-    FREQUENCY_PENALTY,
-    MAX_TOKENS,
-    PRESENCE_PENALTY,
-    TEMPERATURE,
-    ChatRequest,
-    ErrorKind,
-    Event,
-    Finish,
-    ImagePart,
-    Param,
-    Provider,
-    ProviderError,
-    ReasoningDelta,
-    TextDelta,
-    ToolCall,
-    ToolSpec,
-    Usage,
-    error_for_status,
-)
-from providers.http import (
-    JSONLines,
-    body_message,
-    classify,
-    http_error,
-    items,
-    obj,
-    redact,
-    stream_error,
-)
-from providers.openai_compat import OpenAIChat, _PendingToolCall
-from providers.sse import iter_sse
+from providers import base
+from providers.base import ChatRequest, ErrorKind, ProviderError
+from providers.errors import body_message, classify, http_error, scrub
+from providers.http import JSONLines, int_or_none, items, obj, to_send
+from providers.openai_compat import OpenAIChat, PendingToolCall
+from providers.sse import SSEEvent
 
 DISPLAY_NAME = "iFlytek Spark"
 
 # Spark samples from (0, 1]; a bound of 0 would be refused by the API.
 SPARK_TEMPERATURE = dataclasses.replace(
-    TEMPERATURE, minimum=0.01, maximum=1, description="Randomness of sampling (above 0, up to 1)."
+    base.TEMPERATURE,
+    minimum=0.01,
+    maximum=1,
+    description="Randomness of sampling (above 0, up to 1).",
 )
-TOP_K = Param("top_k", "Top K", "int", "Sample only from the K likeliest tokens.", 1, 6)
+TOP_K = dataclasses.replace(base.TOP_K, maximum=6)
 # Lite and Pro-128K stop at 4096; the others at 8192. The API refuses more with code 10907.
-SPARK_MAX_TOKENS = dataclasses.replace(MAX_TOKENS, maximum=8192)
+SPARK_MAX_TOKENS = dataclasses.replace(base.MAX_TOKENS, maximum=8192)
 
 
 # --------------------------------------------------------------------------- models
@@ -170,16 +147,10 @@ def code_error(
     else:
         words = _WORDING.get(kind, "{p} reported an error ({c})")
     text = words.format(p=provider, c=code)
-    detail = _clean(message, secrets)
+    detail = scrub(message, secrets)
     if detail:
         text += f": {detail}"
     return ProviderError(kind, text, permanent=permanent)
-
-
-def _clean(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        text = redact(text, secret)
-    return " ".join(redact(text).split())[:300]
 
 
 def _code(value: Any) -> int | None:
@@ -234,7 +205,7 @@ class _Connect(connect):
 # --------------------------------------------------------------------------- websocket
 
 
-class Spark(Provider):
+class Spark(base.Provider):
     """The WebSocket API: ``wss://spark-api.xf-yun.com/<path>?<signed query>``."""
 
     name = "spark"
@@ -286,8 +257,8 @@ class Spark(Provider):
 
     def endpoint(self, request: ChatRequest) -> tuple[str, SparkModel]:
         """The unsigned websocket URL and the model (its ``domain``) for ``request``."""
-        base = self.base_url(request)
-        parts = urlsplit(base)
+        base_url = self.base_url(request)
+        parts = urlsplit(base_url)
         scheme = {"https": "wss", "http": "ws"}.get(parts.scheme, parts.scheme)
         if scheme not in ("ws", "wss") or not parts.netloc:
             raise ProviderError(
@@ -316,7 +287,7 @@ class Spark(Provider):
     def frame(self, request: ChatRequest, domain: str) -> dict[str, Any]:
         """The one JSON frame the client sends."""
         if any(
-            isinstance(part, ImagePart)
+            isinstance(part, base.ImagePart)
             for m in request.messages
             if not isinstance(m.content, str)
             for part in m.content
@@ -327,10 +298,7 @@ class Spark(Provider):
                 f"{self.display_name} cannot take images; remove them from the turn.",
                 permanent=True,
             )
-        chat: dict[str, Any] = {"domain": domain}
-        for name in ("temperature", "max_tokens", "top_k"):
-            if request.params.get(name) is not None:
-                chat[name] = request.params[name]
+        chat = {"domain": domain, **to_send(request.params, "temperature", "max_tokens", "top_k")}
         texts: list[dict[str, str]] = []
         if request.system_prompt:
             texts.append({"role": "system", "content": request.system_prompt})
@@ -346,7 +314,7 @@ class Spark(Provider):
 
     async def open_stream(
         self, client: httpx.AsyncClient, request: ChatRequest
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncIterator[base.Event]:
         creds = request.credentials
         secrets = (creds.api_key, creds.extra.get("api_secret", ""))
         url, model = self.endpoint(request)
@@ -377,8 +345,10 @@ class Spark(Provider):
             )
         except InvalidStatus as exc:
             response = exc.response
-            detail = _clean(body_message(bytes(response.body or b"")), secrets)
-            error = error_for_status(name, response.status_code, detail, dict(response.headers))
+            detail = scrub(body_message(bytes(response.body or b"")), secrets)
+            error = base.error_for_status(
+                name, response.status_code, detail, dict(response.headers)
+            )
             raise error from None
         except InvalidURI:
             raise ProviderError(
@@ -397,10 +367,10 @@ class Spark(Provider):
 
     async def read_frames(
         self, ws: ClientConnection, secrets: Sequence[str]
-    ) -> AsyncGenerator[Event, None]:
+    ) -> AsyncGenerator[base.Event, None]:
         lines = JSONLines(self.display_name)
-        calls: list[_PendingToolCall] = []
-        usage: Usage | None = None
+        calls: list[PendingToolCall] = []
+        usage: base.Usage | None = None
         reason: str | None = None
         started = False
         while True:
@@ -429,11 +399,11 @@ class Spark(Provider):
                 reasoning = item.get("reasoning_content")
                 if isinstance(reasoning, str) and reasoning:
                     started = True
-                    yield ReasoningDelta(reasoning)
+                    yield base.ReasoningDelta(reasoning)
                 content = item.get("content")
                 if isinstance(content, str) and content:
                     started = True
-                    yield TextDelta(content)
+                    yield base.TextDelta(content)
                 if isinstance(item.get("function_call"), dict):
                     _add_function_call(calls, item["function_call"])
                 if isinstance(item.get("finish_reason"), str) and item["finish_reason"]:
@@ -442,34 +412,34 @@ class Spark(Provider):
                     reason = item["finish_reason"]
             counts = obj(obj(payload.get("usage")).get("text"))
             if counts:
-                usage = Usage(
-                    input_tokens=_int(counts.get("prompt_tokens")),
-                    output_tokens=_int(counts.get("completion_tokens")),
+                usage = base.Usage(
+                    input_tokens=int_or_none(counts.get("prompt_tokens")),
+                    output_tokens=int_or_none(counts.get("completion_tokens")),
                 )
-            if _int(header.get("status")) == 2 or _int(choices.get("status")) == 2:
+            if int_or_none(header.get("status")) == 2 or int_or_none(choices.get("status")) == 2:
                 break
-        for i, call in enumerate(calls):
-            yield ToolCall(call.id or f"call_{i}", call.name, "".join(call.arguments))
+        for index, pending in enumerate(calls):
+            yield pending.call(index)
         if usage is not None:
             yield usage
         if reason is None:
             reason = "tool_calls" if calls else "stop"
-        yield Finish(_FINISH_REASONS.get(reason, reason))
+        yield base.Finish(_FINISH_REASONS.get(reason, reason))
 
 
-def function(tool: ToolSpec) -> dict[str, Any]:
+def function(tool: base.ToolSpec) -> dict[str, Any]:
     """A tool in Spark's ``functions.text`` shape (and OpenAI's ``function`` object)."""
     return {"name": tool.name, "description": tool.description, "parameters": dict(tool.parameters)}
 
 
-def _add_function_call(calls: list[_PendingToolCall], call: Mapping[str, Any]) -> None:
+def _add_function_call(calls: list[PendingToolCall], call: Mapping[str, Any]) -> None:
     """Spark sends a call whole in the last frame; should it come in pieces over several
     frames (UNCONFIRMED), the name starts a call and argument text is appended."""
     name = call.get("name")
     if isinstance(name, str) and name and (not calls or calls[-1].name != name):
-        calls.append(_PendingToolCall(name=name))
+        calls.append(PendingToolCall(name=name))
     if not calls:
-        calls.append(_PendingToolCall())
+        calls.append(PendingToolCall())
     arguments = call.get("arguments")
     if isinstance(arguments, str):
         calls[-1].arguments.append(arguments)
@@ -484,10 +454,6 @@ _FINISH_REASONS = {
     "function_call": "tool_calls",
     "content_filter": "content_filter",
 }
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -508,7 +474,13 @@ class SparkHTTP(OpenAIChat):
     display_name = "iFlytek Spark (HTTP)"
     default_base_url = "https://spark-api-open.xf-yun.com/v1"
     key_env = "SPARK_API_PASSWORD"
-    params = (SPARK_TEMPERATURE, TOP_K, SPARK_MAX_TOKENS, PRESENCE_PENALTY, FREQUENCY_PENALTY)
+    params = (
+        SPARK_TEMPERATURE,
+        TOP_K,
+        SPARK_MAX_TOKENS,
+        base.PRESENCE_PENALTY,
+        base.FREQUENCY_PENALTY,
+    )
     supports_tools = True  # Max and 4.0 Ultra
     # Not documented for Spark; an unknown field risks a schema refusal (10163).
     send_stream_options = False
@@ -522,7 +494,8 @@ class SparkHTTP(OpenAIChat):
             body["tools"] = [{"type": "function", "function": function(t)} for t in request.tools]
         return body
 
-    async def status_error(self, response: httpx.Response, key: str) -> ProviderError:
+    async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
+        key = request.credentials.api_key
         error, body = await http_error(self.display_name, response, key)
         code = _code(obj(body).get("code"))
         if code:
@@ -539,53 +512,18 @@ class SparkHTTP(OpenAIChat):
             return ProviderError(ErrorKind.AUTH, message, permanent=True, status=401)
         return error
 
-    async def read_events(self, response: httpx.Response, key: str) -> AsyncGenerator[Event, None]:
-        lines = JSONLines(self.display_name)
-        tools: dict[int, _PendingToolCall] = {}
-        finish: str | None = None
-        usage: Usage | None = None
-        done = False
-        async for sse in iter_sse(response):
-            data = sse.data.strip()
-            if not data:
-                continue
-            if data == "[DONE]":
-                done = True
-                break
-            chunk = lines.decode(data)
-            if chunk is None:
-                continue
-            if chunk.get("error") or sse.event == "error":
-                raise stream_error(self.display_name, chunk, key)
-            code = _code(chunk.get("code"))
-            if code:
-                raise code_error(self.display_name, code, str(chunk.get("message") or ""), [key])
-            if isinstance(chunk.get("usage"), dict):
-                usage = self.usage(chunk["usage"])
-            for choice in items(chunk.get("choices")):
-                if not isinstance(choice, dict) or choice.get("index", 0) != 0:
-                    continue
-                delta = obj(choice.get("delta"))
-                reasoning = delta.get("reasoning_content")
-                if isinstance(reasoning, str) and reasoning:
-                    yield ReasoningDelta(reasoning)
-                content = delta.get("content")
-                if isinstance(content, str) and content:
-                    yield TextDelta(content)
-                fragments = delta.get("tool_calls")
-                for fragment in [fragments] if isinstance(fragments, dict) else items(fragments):
-                    self.add_tool_fragment(tools, fragment)
-                reason = choice.get("finish_reason")
-                if isinstance(reason, str) and reason and reason != "null":
-                    finish = reason
-        if finish is None and not (done and lines.good):
-            return  # cut short: no Finish, the caller reports it
-        calls = self.tool_calls(tools)
-        for call in calls:
-            yield call
-        if usage is not None:
-            yield usage
-        if finish is None or (calls and finish == "stop"):
-            # Spark may end a tool call with "stop" or with no reason at all (UNCONFIRMED).
-            finish = "tool_calls" if calls else "stop"
-        yield Finish(_FINISH_REASONS.get(finish, finish))
+    def chunk(self, chunk: dict[str, Any], sse: SSEEvent, key: str) -> dict[str, Any]:
+        chunk = super().chunk(chunk, sse, key)
+        code = _code(chunk.get("code"))
+        if code:
+            raise code_error(self.display_name, code, str(chunk.get("message") or ""), [key])
+        for choice in items(chunk.get("choices")):
+            delta = obj(choice.get("delta")) if isinstance(choice, dict) else {}
+            if isinstance(delta.get("tool_calls"), dict):
+                delta["tool_calls"] = [delta["tool_calls"]]  # one call as an object, not a list
+        return chunk
+
+    def finish(self, reason: str | None, tools: bool) -> base.Finish:
+        # Spark may end a tool call with "stop" or with no reason at all (UNCONFIRMED):
+        # "stop" counts as no reason, which tool calls make "tool_calls".
+        return super().finish(None if reason == "stop" else reason, tools)

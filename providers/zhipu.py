@@ -10,40 +10,27 @@ import hmac
 import json
 import re
 import time
-from collections.abc import AsyncGenerator, Callable
-from contextlib import aclosing
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 import httpx
 
-from providers.base import (
-    MAX_TOKENS,
-    SEED,
-    STOP,
-    TEMPERATURE,
-    TOP_P,
-    ChatRequest,
-    ErrorKind,
-    Event,
-    Finish,
-    ImagePart,
-    Message,
-    Param,
-    ProviderError,
-    retry_after_seconds,
-)
-from providers.http import http_error, obj, redact
+from providers import base
+from providers.base import ChatRequest, ErrorKind, ProviderError
+from providers.errors import REPORTED, by_kind, http_error, redact
+from providers.http import obj
 from providers.openai_compat import OpenAIChat
+from providers.sse import SSEEvent
 
 TOKEN_TTL = 210.0  # seconds, as Zhipu's SDK
 
-DO_SAMPLE = Param(
+DO_SAMPLE = base.Param(
     "do_sample",
     "Sampling",
     "bool",
     "Off: always take the likeliest token (temperature and top P are then ignored).",
 )
-THINKING = Param(
+THINKING = base.Param(
     "thinking",
     "Thinking",
     "bool",
@@ -52,44 +39,70 @@ THINKING = Param(
 
 # Zhipu's error codes (docs.bigmodel.cn, "API 错误码"): kind, whether retrying can help, and
 # the sentence. Codes not listed fall back to the HTTP status.
-_CODES: dict[str, tuple[ErrorKind, bool, str]] = {
-    "500": (ErrorKind.UPSTREAM, False, "{p} had a server error"),
-    **{
-        c: (ErrorKind.AUTH, True, "{p} rejected the API key")
-        for c in ("1000", "1001", "1002", "1003", "1004")
-    },
-    **{
-        c: (ErrorKind.AUTH, True, "{p} refused the account")
-        for c in ("1110", "1111", "1112", "1121")
-    },
-    "1113": (ErrorKind.AUTH, True, "{p} refused the request: the account is in arrears"),
-    "1120": (ErrorKind.UPSTREAM, False, "{p} could not reach the account"),
-    **{
-        c: (ErrorKind.BAD_REQUEST, True, "{p} refused the request")
-        for c in ("1200", "1210", "1212", "1213", "1214", "1215", "1221", "1222")
-    },
-    "1211": (ErrorKind.BAD_REQUEST, True, "{p} does not know this model"),
-    "1220": (ErrorKind.AUTH, True, "{p} refused access for this key"),
-    "1230": (ErrorKind.UPSTREAM, False, "{p} had a server error"),
-    "1231": (ErrorKind.UPSTREAM, False, "{p} is still busy with an earlier request"),
-    "1234": (ErrorKind.UPSTREAM, False, "{p} had a network error"),
-    "1261": (ErrorKind.BAD_REQUEST, True, "{p} says the prompt is too long"),
-    "1300": (ErrorKind.CONTENT_FILTER, True, "{p} blocked the request by policy"),
-    "1301": (ErrorKind.CONTENT_FILTER, True, "{p} blocked the content as unsafe"),
-    "1302": (ErrorKind.RATE_LIMIT, False, "Rate limited by {p} for running too many at once"),
-    "1303": (ErrorKind.RATE_LIMIT, False, "Rate limited by {p} for calling too often"),
-    "1304": (ErrorKind.RATE_LIMIT, True, "{p}'s daily call limit is reached"),
-    "1305": (ErrorKind.RATE_LIMIT, False, "Rate limited by {p}"),
-    "1308": (ErrorKind.RATE_LIMIT, True, "{p}'s usage limit is reached"),
-    "1309": (ErrorKind.AUTH, True, "{p} refused the request: the plan has expired"),
-    "1310": (ErrorKind.RATE_LIMIT, True, "{p}'s weekly or monthly limit is reached"),
-    "1311": (ErrorKind.AUTH, True, "{p} refused access: the plan does not include this model"),
-    "1312": (ErrorKind.UPSTREAM, False, "{p} is overloaded for this model"),
-    "1313": (ErrorKind.RATE_LIMIT, True, "{p} limited the account under its fair-use policy"),
-}
+_CODES = by_kind(
+    (
+        ErrorKind.AUTH,
+        True,
+        {
+            **dict.fromkeys(("1000", "1001", "1002", "1003", "1004"), "{p} rejected the API key"),
+            **dict.fromkeys(("1110", "1111", "1112", "1121"), "{p} refused the account"),
+            "1113": "{p} refused the request: the account is in arrears",
+            "1220": "{p} refused access for this key",
+            "1309": "{p} refused the request: the plan has expired",
+            "1311": "{p} refused access: the plan does not include this model",
+        },
+    ),
+    (
+        ErrorKind.BAD_REQUEST,
+        True,
+        {
+            **dict.fromkeys(
+                ("1200", "1210", "1212", "1213", "1214", "1215", "1221", "1222"),
+                "{p} refused the request",
+            ),
+            "1211": "{p} does not know this model",
+            "1261": "{p} says the prompt is too long",
+        },
+    ),
+    (
+        ErrorKind.UPSTREAM,
+        False,
+        {
+            "500": "{p} had a server error",
+            "1120": "{p} could not reach the account",
+            "1230": "{p} had a server error",
+            "1231": "{p} is still busy with an earlier request",
+            "1234": "{p} had a network error",
+            "1312": "{p} is overloaded for this model",
+        },
+    ),
+    (
+        ErrorKind.CONTENT_FILTER,
+        True,
+        {"1300": "{p} blocked the request by policy", "1301": "{p} blocked the content as unsafe"},
+    ),
+    (
+        ErrorKind.RATE_LIMIT,
+        False,
+        {
+            "1302": "Rate limited by {p} for running too many at once",
+            "1303": "Rate limited by {p} for calling too often",
+            "1305": "Rate limited by {p}",
+        },
+    ),
+    (
+        ErrorKind.RATE_LIMIT,
+        True,
+        {
+            "1304": "{p}'s daily call limit is reached",
+            "1308": "{p}'s usage limit is reached",
+            "1310": "{p}'s weekly or monthly limit is reached",
+            "1313": "{p} limited the account under its fair-use policy",
+        },
+    ),
+)
 
 _JWT = re.compile(r"\beyJ[-_A-Za-z0-9]+\.[-_A-Za-z0-9]+\.[-_A-Za-z0-9]+")
-_REPORTED = re.compile(r"^.+? reported an error \((?P<code>[^)]*)\)(?:: (?P<detail>.*))?$", re.S)
 
 
 def _b64url(data: bytes) -> str:
@@ -119,7 +132,7 @@ def scrub(text: str, key: str) -> str:
     return _JWT.sub("[redacted]", text)
 
 
-def _image_url(part: ImagePart) -> str:
+def _image_url(part: base.ImagePart) -> str:
     # Zhipu's own examples send inline images as bare base64, without the data: prefix;
     # whether it also takes a data URL is UNCONFIRMED, so it never gets one.
     if part.url.startswith("data:") and ";base64," in part.url:
@@ -137,14 +150,19 @@ class Zhipu(OpenAIChat):
     # Bounds from Zhipu's API reference (§7 gives none): temperature [0, 1], top_p
     # [0.01, 1], a single stop word.
     params = (
-        dataclasses.replace(TEMPERATURE, maximum=1),
-        dataclasses.replace(TOP_P, minimum=0.01),
-        MAX_TOKENS,
-        SEED,
-        dataclasses.replace(STOP, maximum=1),
+        dataclasses.replace(base.TEMPERATURE, maximum=1),
+        dataclasses.replace(base.TOP_P, minimum=0.01),
+        base.MAX_TOKENS,
+        base.SEED,
+        dataclasses.replace(base.STOP, maximum=1),
         DO_SAMPLE,
         THINKING,
     )
+    #: "sensitive": the answer was cut by Zhipu's safety check.
+    finish_reasons: ClassVar[Mapping[str, str]] = {
+        **OpenAIChat.finish_reasons,
+        "sensitive": "content_filter",
+    }
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
@@ -163,19 +181,20 @@ class Zhipu(OpenAIChat):
         return wire
 
     @staticmethod
-    def message(message: Message) -> dict[str, Any]:
+    def message(message: base.Message) -> dict[str, Any]:
         wire = OpenAIChat.message(message)
         if isinstance(message.content, str) or isinstance(wire["content"], str):
             return wire
         parts = [
             {"type": "image_url", "image_url": {"url": _image_url(p)}}
-            if isinstance(p, ImagePart)
+            if isinstance(p, base.ImagePart)
             else {"type": "text", "text": p.text}
             for p in message.content
         ]
         return {"role": message.role, "content": parts}
 
-    async def status_error(self, response: httpx.Response, key: str) -> ProviderError:
+    async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
+        key = request.credentials.api_key
         error, body = await http_error(self.display_name, response, key)
         # {"error": {"code": "1261", "message": …}}; a bare {"code", "msg"} just in case.
         fault = obj(obj(body).get("error")) or obj(body)
@@ -193,31 +212,29 @@ class Zhipu(OpenAIChat):
             message,
             permanent=permanent,
             status=response.status_code,
-            retry_after=retry_after_seconds(response.headers),
+            retry_after=base.retry_after_seconds(response.headers),
         )
 
-    async def read_events(self, response: httpx.Response, key: str) -> AsyncGenerator[Event, None]:
-        async with aclosing(super().read_events(response, key)) as events:
-            try:
-                async for event in events:
-                    if isinstance(event, Finish) and event.reason == "sensitive":
-                        # The answer was cut by Zhipu's safety check.
-                        event = Finish("content_filter")
-                    elif isinstance(event, Finish) and event.reason == "network_error":
-                        # Inference broke off on Zhipu's side; the answer is incomplete.
-                        raise ProviderError(
-                            ErrorKind.UPSTREAM,
-                            f"{self.display_name} broke off the answer (network_error)",
-                            permanent=False,
-                        )
-                    yield event
-            except ProviderError as error:
-                raise self.recoded(error, key) from None
+    def chunk(self, chunk: dict[str, Any], sse: SSEEvent, key: str) -> dict[str, Any]:
+        try:
+            return super().chunk(chunk, sse, key)
+        except ProviderError as error:
+            raise self.recoded(error, key) from None
+
+    def finish(self, reason: str | None, tools: bool) -> base.Finish:
+        if reason == "network_error":
+            # Inference broke off on Zhipu's side; the answer is incomplete.
+            raise ProviderError(
+                ErrorKind.UPSTREAM,
+                f"{self.display_name} broke off the answer (network_error)",
+                permanent=False,
+            )
+        return super().finish(reason, tools)
 
     def recoded(self, error: ProviderError, key: str) -> ProviderError:
         """An ``{"error": {"code", "message"}}`` that came inside the stream, read with
         Zhipu's codes (the shared reader would count a content block as worth a retry)."""
-        match = _REPORTED.match(error.message)
+        match = REPORTED.match(error.message)
         rule = _CODES.get(match["code"]) if match else None
         if match is None or rule is None:
             return _scrubbed(error, key)
