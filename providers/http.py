@@ -20,11 +20,7 @@ from providers.base import (
     ReasoningDelta,
     TextDelta,
 )
-
-# classify and redact were first written here, and are still imported from here.
-from providers.errors import classify as classify
 from providers.errors import http_error
-from providers.errors import redact as redact
 
 log = logging.getLogger(__name__)
 

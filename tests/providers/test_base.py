@@ -33,7 +33,7 @@ from providers.base import (
     network_error,
     retry_after_seconds,
 )
-from providers.http import classify, redact
+from providers.errors import classify, redact
 from providers.openai_compat import OpenAI
 from tests.providers.replay import KEY, FakeSleep, chat, collect
 
