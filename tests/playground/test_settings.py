@@ -199,3 +199,38 @@ def test_start_up_succeeds_with_good_settings() -> None:
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "started"
+
+
+# ---------------------------------------------------------------- provider keys
+
+
+def test_provider_keys_are_the_set_variables_the_adapters_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Read once at start-up, in settings only: each adapter's key variable and its other
+    credential parts, when set; nothing else from the environment."""
+    for name in list(os.environ):
+        if name.endswith(("_API_KEY", "_SECRET", "_SECRET_KEY", "_APP_ID", "_PASSWORD")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-the-environment")
+    monkeypatch.setenv("SPARK_APP_ID", "app-7")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "")
+    monkeypatch.setenv("SOMETHING_API_KEY", "not an adapter's")
+
+    keys = pg_settings.env_provider_keys()
+
+    assert keys == {"OPENAI_API_KEY": "sk-from-the-environment", "SPARK_APP_ID": "app-7"}
+
+
+def test_a_catalog_model_s_credentials_come_from_the_settings(settings: object) -> None:
+    from playground.catalog import CatalogModel
+
+    settings.PLAYGROUND_PROVIDER_KEYS = {  # type: ignore[attr-defined]
+        "SPARK_API_KEY": "k",
+        "SPARK_API_SECRET": "s",
+    }
+    spark = CatalogModel("spark:lite", "Spark Lite", "spark", "lite")
+
+    assert spark.missing_env == ["SPARK_APP_ID"]
+    assert spark.credentials().api_key == "k"
+    assert dict(spark.credentials().extra) == {"app_id": "", "api_secret": "s"}
