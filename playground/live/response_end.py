@@ -1,53 +1,53 @@
-"""The one way a pane ends, whoever ends it: the worker when its answer is over, Stop for a
-pane no worker has started, the watchdog for a pane whose worker died.
+"""The one way a response ends, whoever ends it: the worker when its answer is over, Stop
+for a response no worker has started, the watchdog for one whose worker died.
 
 The row is written first, by a conditional update from the status the caller found, so
-that only one of them ends a pane; then the end entry goes to the response's log, which then
-lives ``PLAYGROUND_LOG_TTL`` more seconds. A reader that sees the end entry can therefore
-trust the row (the session page relies on it: it reads the rows, then the logs).
+that only one of them ends a response; then its log is closed with the end entry
+(:func:`playground.live.response_log.add_end`: the entry, and the log's lifetime from
+``PLAYGROUND_LOG_TTL``). A reader that sees the end entry can therefore trust the row (the
+session page relies on it: it reads the rows, then the logs).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import redis
-from django.conf import settings
 from django.utils import timezone
 
 from playground.live import response_log
 from playground.models import Response
 
+#: Closes a response's log, given the status its row now has, or "" when someone else
+#: ended the row first.
+CloseLog = Callable[[str], None]
+
 
 def end_response(
-    client: redis.Redis,
-    response_id: int,
-    *,
-    was: str,
-    status: str,
-    seq: int | None,
-    end_log_anyway: bool = False,
-    **row: Any,
+    response_id: int, *, was: str, status: str, close_log: CloseLog, **row: Any
 ) -> bool:
-    """End the pane whose row is still ``was``: its row becomes ``status`` with ``row``'s
-    fields, then its log gets the end entry as entry ``seq`` (None: the log has one).
-
-    Returns whether this call ended the row. When someone else ended it first, the log is
-    left alone, unless ``end_log_anyway`` (the worker, the only writer of the response's log,
-    closes its log whatever became of the row: the end entry then carries no status).
-    """
+    """End the response whose row is still ``was``: its row becomes ``status`` with
+    ``row``'s fields, then ``close_log`` closes its log. Returns whether this call ended
+    the row."""
     ended = bool(
         Response.objects.filter(pk=response_id, status=was).update(
             status=status, finished_at=timezone.now(), **row
         )
     )
-    if seq is not None and (ended or end_log_anyway):
-        key = response_log.log_key(response_id)
-        end = {"k": "e", "st": status if ended else ""}
-        with client.pipeline(transaction=False) as pipe:
-            pipe.xadd(key, end, id=response_log.entry_id(seq))  # type: ignore[arg-type]
-            pipe.expire(key, settings.PLAYGROUND_LOG_TTL)
-            pipe.delete(response_log.heartbeat_key(response_id))
-            # A dying worker's late write may have taken the id: then its log has its end.
-            pipe.execute(raise_on_error=False)
+    close_log(status if ended else "")
     return ended
+
+
+def close_log_now(client: redis.Redis, response_id: int, seq: int | None) -> CloseLog:
+    """Close the log at once, as entry ``seq`` (None: it has its end already), when this
+    call ended the row; a row someone else ended is theirs to close (Stop, the watchdog)."""
+
+    def close(status: str) -> None:
+        if status and seq is not None:
+            with client.pipeline(transaction=False) as pipe:
+                response_log.add_end(pipe, response_id, seq, status)
+                # A dying worker's late write may have taken the id: its log has its end.
+                pipe.execute(raise_on_error=False)
+
+    return close

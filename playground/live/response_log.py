@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+
 PREFIX = "pg"
 
 
@@ -59,6 +61,16 @@ def response_id_of(key: str | bytes) -> int:
 HEARTBEAT_TTL_S = 6
 HEARTBEAT_EVERY_S = 1.5
 STOP_TTL_S = 3600
+
+
+def add_end(pipe: Any, response_id: int, seq: int, status: str) -> None:
+    """Queue on ``pipe`` (a redis-py pipeline, blocking or asyncio) what closes a
+    response's log: the end entry as entry ``seq``, the log's lifetime from now on
+    (``PLAYGROUND_LOG_TTL``), and no more heartbeat."""
+    key = log_key(response_id)
+    pipe.xadd(key, {"k": "e", "st": status}, id=entry_id(seq))
+    pipe.expire(key, settings.PLAYGROUND_LOG_TTL)
+    pipe.delete(heartbeat_key(response_id))
 
 
 def text(value: str | bytes | None) -> str:

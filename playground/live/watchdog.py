@@ -11,7 +11,7 @@ from __future__ import annotations
 from asgiref.sync import sync_to_async
 
 from playground.live import response_log
-from playground.live.response_end import end_response
+from playground.live.response_end import close_log_now, end_response
 from playground.models import Response, Status
 from playground.redis_sync import redis_client
 
@@ -34,11 +34,10 @@ def reap_dead_sync(response_ids: list[int]) -> list[int]:
             continue
         batch = response_log.merge(redis.xrange(response_log.log_key(pk)))
         if end_response(
-            redis,
             pk,
             was=Status.STREAMING,
             status=Status.INTERRUPTED,
-            seq=None if batch.ended else batch.last_seq + 1,
+            close_log=close_log_now(redis, pk, None if batch.ended else batch.last_seq + 1),
             text=batch.text,
             reasoning=batch.reasoning,
             error=INTERRUPTED_MESSAGE,

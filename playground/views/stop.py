@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from playground.access import pane_for_user, session_for_user
 from playground.live import response_log
-from playground.live.response_end import end_response
+from playground.live.response_end import close_log_now, end_response
 from playground.models import ACTIVE_STATUSES, Response, Status
 from playground.redis_sync import redis_client
 
@@ -25,8 +25,13 @@ def request_stop(response_ids: list[int]) -> None:
         pipe.execute()
     for pk in response_ids:
         # A pane no worker has claimed yet ends here; a streaming one is its worker's to end.
+        close_log = close_log_now(redis, pk, seq=1)
         end_response(
-            redis, pk, was=Status.PENDING, status=Status.STOPPED, seq=1, finish_reason="stopped"
+            pk,
+            was=Status.PENDING,
+            status=Status.STOPPED,
+            close_log=close_log,
+            finish_reason="stopped",
         )
 
 

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from django.conf import settings
 
 from playground.live import response_log
+from playground.live.response_end import CloseLog
 from playground.worker.response_run import ResponseRun
 
 log = logging.getLogger(__name__)
@@ -65,13 +66,22 @@ class Publisher:
         run.status_message = message
         self._wake.set()
 
-    async def flush_last(self, run: ResponseRun) -> int:
-        """Write what the pane has not yet written and let go of it (no more heartbeats or
-        stop checks); returns its last entry's number, after which its end entry goes."""
-        run.closing = True
+    def close(self, run: ResponseRun, status: str) -> None:
+        """Close the run's log: the next tick writes what it has not yet written and then
+        its end entry (``status``; "" when its row was ended by someone else), in the one
+        pipeline of every run's news, and sets ``run.ended``."""
+        run.end_status = status
         self._wake.set()
-        await run.flushed.wait()
-        return run.seq
+
+    def close_soon(self, run: ResponseRun) -> CloseLog:
+        """:meth:`close` for :func:`~playground.live.response_end.end_response`, which
+        runs in another thread (it writes the row first)."""
+        loop = asyncio.get_running_loop()
+
+        def close(status: str) -> None:
+            loop.call_soon_threadsafe(self.close, run, status)
+
+        return close
 
     async def _run(self) -> None:
         while True:
@@ -98,7 +108,7 @@ class Publisher:
             for p in self.runs.values()
             if p.dirty
             and (p.flushed_at == 0.0 or now - p.flushed_at >= self.window * 0.9 or p.seq == 0)
-            or p.closing
+            or p.end_status is not None
         ]
         heartbeat = now - self._last_heartbeat >= response_log.HEARTBEAT_EVERY_S
         check_stops = now - self._last_stop_check >= 0.2 and bool(self.runs)
@@ -112,8 +122,11 @@ class Publisher:
                     pipe.xadd(key, run.take_entry(), id=response_log.entry_id(run.seq))  # type: ignore[arg-type]
                     if run.seq <= 2:
                         pipe.expire(key, self.ttl)
-            closing = [p for p in due if p.closing]
-            watched = [p for p in self.runs.values() if not p.closing]
+                if run.end_status is not None:
+                    run.seq += 1
+                    response_log.add_end(pipe, run.response_id, run.seq, run.end_status)
+            closing = [p for p in due if p.end_status is not None]
+            watched = [p for p in self.runs.values() if p.end_status is None]
             if heartbeat:
                 self._last_heartbeat = now
                 for run in watched:
@@ -128,11 +141,10 @@ class Publisher:
                 pipe.mget([response_log.stop_key(p.response_id) for p in watched])
             results = await pipe.execute()
         for run in closing:
-            # Its last text is written: no later tick may write to its log (its end entry
-            # comes next, from the runner).
+            # Its end is its last entry: no later tick may write to its log.
             if self.runs.get(run.response_id) is run:
                 del self.runs[run.response_id]
-            run.flushed.set()
+            run.ended.set()
         if check_stops:
             for run, flag in zip(watched, results[-1], strict=True):
                 if flag and not run.stop_requested:

@@ -51,9 +51,10 @@ class ResponseRun:
     flushed_at: float = 0.0
     stop_requested: bool = False
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
-    # Set by Publisher.flush_last: the next tick writes what is left, then lets go of it.
-    closing: bool = False
-    flushed: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set by Publisher.close once the row has ended: the next tick writes what is left and
+    # the end entry with this status, then lets go of the run and sets ``ended``.
+    end_status: str | None = None
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
 
     def elapsed_ms(self, now: float | None = None) -> int:
         """Milliseconds since the pane started (``now``: a time.monotonic() already read)."""

@@ -19,7 +19,7 @@ from django.utils import timezone
 from playground.attachments import image_parts, tool_specs
 from playground.catalog import Limits, catalog, forget_catalog, provider_limits
 from playground.egress import EgressRefused, public_only
-from playground.live.response_end import end_response
+from playground.live.response_end import CloseLog, end_response
 from playground.models import Status, Turn
 from playground.own_models import own_models_for_session, parse_model_key, recheck_base_url
 from playground.redis_sync import redis_client
@@ -161,9 +161,9 @@ def claim_responses(turn_id: int, response_ids: list[int] | None = None) -> list
     return runs
 
 
-def _end(run: ResponseRun, seq: int) -> bool:
-    """End the pane with what it produced (its row, then its log's end entry as entry
-    ``seq``); False if someone else ended its row first."""
+def _end(run: ResponseRun, close_log: CloseLog) -> bool:
+    """End the response with what it produced: its row, then ``close_log`` closes its log;
+    False if someone else ended its row first."""
     text = "".join(run.text)
     reasoning = "".join(run.reasoning)
     usage = run.usage or Usage()
@@ -177,12 +177,10 @@ def _end(run: ResponseRun, seq: int) -> bool:
     total_ms = run.elapsed_ms()
     tokens_per_s = tokens_per_second(output_tokens, run.ttft_ms, total_ms, run.waited_ms)
     return end_response(
-        redis_client(),
         run.response_id,
         was=Status.STREAMING,
         status=run.status,
-        seq=seq,
-        end_log_anyway=True,
+        close_log=close_log,
         text=text,
         reasoning=reasoning,
         tool_calls=run.tool_calls,
@@ -228,8 +226,10 @@ async def run_response(ctx: WorkerContext, run: ResponseRun) -> None:
         run.status, run.error = Status.ERROR, "The playground failed while streaming."
     if run.stop_requested and run.status == Status.DONE and not run.finish_reason:
         run.status = Status.STOPPED
-    seq = await publisher.flush_last(run)
-    await sync_to_async(_end, thread_sensitive=False)(run, seq + 1)
+    # The row is written in a thread; then the publisher writes the last text and the end
+    # entry in its next pipeline, with every other run's news.
+    await sync_to_async(_end, thread_sensitive=False)(run, publisher.close_soon(run))
+    await run.ended.wait()
 
 
 async def _consume(ctx: WorkerContext, run: ResponseRun) -> None:
