@@ -22,7 +22,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 typecheck: venv
-	$(VENV)/bin/mypy playground providers
+	$(VENV)/bin/mypy playground providers scripts
 
 # Starts its own redis-server, SQLite, worker, daphne and fake upstream (docs/performance.md).
 bench: venv check-system-run
