@@ -71,7 +71,14 @@ class Publisher:
         its end entry (``status``; "" when its row was ended by someone else), in the one
         pipeline of every run's news, and sets ``run.ended``."""
         run.end_status = status
+        self.runs[run.response_id] = run  # also one let go of (drop) while its row was written
         self._wake.set()
+
+    def drop(self, run: ResponseRun) -> None:
+        """Let go of the run without closing its log: no more heartbeats, so the watchdog
+        ends it with what its log holds (its row could not be written)."""
+        if self.runs.get(run.response_id) is run:
+            del self.runs[run.response_id]
 
     def close_soon(self, run: ResponseRun) -> CloseLog:
         """:meth:`close` for :func:`~playground.live.response_end.end_response`, which

@@ -228,7 +228,11 @@ async def run_response(ctx: WorkerContext, run: ResponseRun) -> None:
         run.status = Status.STOPPED
     # The row is written in a thread; then the publisher writes the last text and the end
     # entry in its next pipeline, with every other run's news.
-    await sync_to_async(_end, thread_sensitive=False)(run, publisher.close_soon(run))
+    try:
+        await sync_to_async(_end, thread_sensitive=False)(run, publisher.close_soon(run))
+    except BaseException:
+        publisher.drop(run)
+        raise
     await run.ended.wait()
 
 

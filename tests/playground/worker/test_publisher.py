@@ -74,3 +74,30 @@ async def test_nothing_is_written_to_a_log_after_its_end(aredis: Any) -> None:
     entries = decoded(await aredis.xrange(response_log.log_key(9100)))
     assert [fields["k"] for _, fields in entries] == ["d", "e"]
     assert not await aredis.exists(response_log.heartbeat_key(9100))
+
+
+async def test_a_dropped_run_gets_no_heartbeat_and_a_later_close_still_ends_its_log(
+    aredis: Any,
+) -> None:
+    """A run whose row could not be written is dropped: its heartbeat stops, so the watchdog
+    ends it. A close that comes after all the same (its row written by a thread the task
+    stopped waiting for) still writes the end entry."""
+    publisher = context().publisher
+    dropped, closed_late = response_run(9200), response_run(9201)
+    for run in (dropped, closed_late):
+        publisher.begin(run)
+        publisher.add(run, text="some words")
+    await asyncio.sleep(publisher.window * 2)
+    for run in (dropped, closed_late):
+        publisher.drop(run)
+        await aredis.delete(response_log.heartbeat_key(run.response_id))
+    await asyncio.sleep(1.6)  # past a heartbeat
+    assert not await aredis.exists(response_log.heartbeat_key(9200))
+    assert not await aredis.exists(response_log.heartbeat_key(9201))
+
+    publisher.close(closed_late, "done")
+    await asyncio.wait_for(closed_late.ended.wait(), timeout=5)
+
+    kinds = [f["k"] for _, f in decoded(await aredis.xrange(response_log.log_key(9201)))]
+    assert kinds == ["d", "e"]
+    assert [f["k"] for _, f in decoded(await aredis.xrange(response_log.log_key(9200)))] == ["d"]

@@ -502,3 +502,30 @@ async def test_a_model_enabled_a_moment_ago_runs_although_the_worker_cached_the_
     (row,) = await rows(turn)
     assert (row.status, row.error) == (Status.DONE, "")
     assert row.text == "Echo #1: one two three four five six"
+
+
+async def test_a_response_whose_row_cannot_be_written_is_left_to_the_watchdog(
+    owner: Any, aredis: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database refuses the final row: the worker stops beating for the response (it
+    does not keep it alive for ever), so the watchdog ends it with the text its log holds."""
+    from playground.live.watchdog import reap_dead_sync
+    from playground.worker import runner
+
+    def refused(*args: Any, **kwargs: Any) -> bool:
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(runner, "end_response", refused)
+    turn = await new_turn(owner, [("echo", {"delay_ms": 0})])
+
+    with pytest.raises(RuntimeError, match="database is locked"):
+        await run_turn(turn.pk)
+
+    [row] = await rows(turn)
+    assert row.status == Status.STREAMING
+    await aredis.delete(f"pg:hb:{row.pk}")  # what 6 s without a beat does
+    await asyncio.sleep(1.6)  # a publisher tick that would beat for it, if it still held it
+    assert not await aredis.exists(f"pg:hb:{row.pk}")
+    assert await sync_to_async(reap_dead_sync)([row.pk]) == [row.pk]
+    [row] = await rows(turn)
+    assert (row.status, row.text) == (Status.INTERRUPTED, "Echo #1: one two three four five six")
