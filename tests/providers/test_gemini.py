@@ -23,6 +23,7 @@ from providers.base import (
     Usage,
 )
 from providers.gemini import Gemini
+from tests.providers.contract import GEMINI_ANSWER, GEMINI_EXHAUSTED
 from tests.providers.replay import (
     KEY,
     FakeSleep,
@@ -38,28 +39,8 @@ from tests.providers.replay import (
 BASE = "https://generativelanguage.googleapis.com/v1beta/models"
 URL = f"{BASE}/gemini-2.0-flash:streamGenerateContent?alt=sse"
 
-ANSWER = [
-    TextDelta("Why did the"),
-    TextDelta(" scarecrow win an award? Because he was"),
-    TextDelta(" outstanding in his field!\n"),
-    Usage(input_tokens=9, output_tokens=17, reasoning_tokens=None),
-    Finish("stop"),
-]
-
-EXHAUSTED = {
-    "error": {
-        "code": 429,
-        "message": "You exceeded your current quota, please check your plan and billing details.",
-        "status": "RESOURCE_EXHAUSTED",
-        "details": [
-            {
-                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
-                "violations": [{"quotaMetric": "generativelanguage.googleapis.com/requests"}],
-            },
-            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "17s"},
-        ],
-    }
-}
+# The answer and the 429 body are the contract table's (tests/providers/contract.py).
+ANSWER = list(GEMINI_ANSWER.events)
 
 
 def test_the_answer_recording_keeps_gemini_crlf_line_ends() -> None:
@@ -353,7 +334,7 @@ async def test_invalid_key_400_is_an_auth_failure() -> None:
 @respx.mock
 async def test_429_waits_for_the_retry_delay_in_the_body() -> None:
     respx.post(URL).mock(
-        side_effect=[error_body(429, EXHAUSTED), sse(recorded("gemini", "answer"))]
+        side_effect=[error_body(429, GEMINI_EXHAUSTED), sse(recorded("gemini", "answer"))]
     )
     sleep = FakeSleep()
 
@@ -363,7 +344,7 @@ async def test_429_waits_for_the_retry_delay_in_the_body() -> None:
 
 @respx.mock
 async def test_429_every_time_gives_up_after_three_retries() -> None:
-    route = respx.post(URL).mock(return_value=error_body(429, EXHAUSTED))
+    route = respx.post(URL).mock(return_value=error_body(429, GEMINI_EXHAUSTED))
     sleep = FakeSleep()
 
     events = await collect(Gemini(), chat("gemini-2.0-flash"), sleep)

@@ -19,11 +19,11 @@ from providers.base import (
     ParamError,
     TextDelta,
     TextPart,
-    ToolCall,
     ToolSpec,
     Usage,
 )
 from providers.llama_api import LlamaAPI, LlamaAPICompatible
+from tests.providers.contract import LLAMA_ANSWER, LLAMA_API, LLAMA_MODEL
 from tests.providers.replay import (
     KEY,
     chat,
@@ -37,15 +37,9 @@ from tests.providers.replay import (
 
 URL = "https://api.llama.com/v1/chat/completions"
 COMPAT_URL = "https://api.llama.com/compat/v1/chat/completions"
-MODEL = "Llama-4-Maverick-17B-128E-Instruct-FP8"
+MODEL = LLAMA_MODEL
 
-ANSWER = [
-    TextDelta("Hello"),
-    TextDelta("! How can I"),
-    TextDelta(" help?"),
-    Usage(input_tokens=22, output_tokens=9),
-    Finish("stop"),
-]
+ANSWER = list(LLAMA_ANSWER.events)  # the contract table's (tests/providers/contract.py)
 
 
 @respx.mock
@@ -138,20 +132,7 @@ async def test_tool_call_fragments_are_assembled_per_call() -> None:
         },
         {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}},
     ]
-    assert events == [
-        ToolCall(
-            "call_3f2a8c91-7b4e-4d0a-9e1c-5a6b7c8d9e0f",
-            "get_weather",
-            '{"location": "Bellevue, WA"}',
-        ),
-        ToolCall(
-            "call_9d8c7b6a-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
-            "get_time",
-            '{"zone": "America/Los_Angeles"}',
-        ),
-        Usage(input_tokens=312, output_tokens=41),
-        Finish("tool_calls"),
-    ]
+    assert events == list(LLAMA_API.tool_call.events)  # the contract table's
 
 
 @respx.mock
