@@ -53,6 +53,10 @@ class CatalogModel:
     input_price: Decimal | None = None  # per million tokens
     output_price: Decimal | None = None
     currency: str = "USD"
+    # A model of an endpoint brings its own key: whose it is ("user" or "team") and the
+    # endpoint's name, for the pane's status line (playground.own_models).
+    key_scope: str = ""
+    key_label: str = ""
 
     @property
     def provider_class(self) -> type[Provider]:
@@ -96,17 +100,6 @@ class CatalogModel:
     @property
     def available(self) -> bool:
         return not self.missing_env
-
-    @property
-    def unavailable_reason(self) -> str:
-        missing = self.missing_env
-        if not missing:
-            return ""
-        what = "an API key" if missing == [self.key_env] else "credentials"
-        return (
-            f"{self.display_name} needs {what}: set {' and '.join(missing)} in the environment "
-            "of the worker and the web process, then restart."
-        )
 
     def clean_params(self, values: dict[str, Any]) -> dict[str, Any]:
         """Validated parameters, or ParamError naming this model."""

@@ -19,7 +19,10 @@ from playground.attachments import (
     parse_tools,
 )
 from playground.catalog import CatalogModel
+from playground.credentials import KeyChoice, KeyChooser, KeyRefused
+from playground.models import Team
 from playground.own_models import models_for_user, parse_model_key
+from playground.teams import active_team
 from providers.base import ParamError
 
 
@@ -30,6 +33,8 @@ class PaneSpec:
     model: CatalogModel | None
     raw_params: dict[str, str]
     params: dict[str, Any] = field(default_factory=dict)
+    picked_key: int | None = None  # the credential the person picked for this pane
+    key: KeyChoice = KeyChoice("")
 
 
 @dataclass
@@ -40,6 +45,7 @@ class Compose:
     errors: list[str]
     tools: list[dict[str, Any]] = field(default_factory=list)
     images: list[dict[str, str]] = field(default_factory=list)
+    team: Team | None = None  # the person's active team
 
 
 def pane_positions(data: QueryDict) -> list[int]:
@@ -65,7 +71,9 @@ def read_pane(data: QueryDict, position: int, models: dict[str, CatalogModel]) -
         for name, value in data.items()
         if name.startswith(prefix + "p-")
     }
-    return PaneSpec(position, key, model, raw)
+    picked = data.get(prefix + "credential", "")
+    picked_key = int(picked) if picked.isascii() and picked.isdigit() else None
+    return PaneSpec(position, key, model, raw, picked_key=picked_key)
 
 
 def read_attachments(
@@ -113,12 +121,16 @@ def read_compose(
     positions = positions[: settings.PLAYGROUND_MAX_PANES]
     models = models_for_user(user, picked=picked_models(data, positions))
     panes = [read_pane(data, p, models) for p in positions]
+    team = active_team(user)
+    chooser = _key_chooser(user, team, panes)
     for number, pane in enumerate(panes, start=1):
         if pane.model is None:
             errors.append(f"Pane {number}: {unknown_model(pane.model_key)}")
             continue
-        if not pane.model.available:
-            errors.append(f"Pane {number}: {pane.model.unavailable_reason}")
+        try:
+            pane.key = chooser.choose(pane.model, pane.picked_key)
+        except KeyRefused as refused:
+            errors.append(f"Pane {number}: {refused}")
             continue
         # Said before the call, not after: a model that cannot take what the turn carries.
         if images and not pane.model.vision:
@@ -134,7 +146,22 @@ def read_compose(
             pane.params = pane.model.clean_params(pane.raw_params)
         except ParamError as error:
             errors.append(f"Pane {number}: {error}")
-    return Compose(prompt, system_prompt, panes, errors, tools, images)
+    return Compose(prompt, system_prompt, panes, errors, tools, images, team)
+
+
+def _key_chooser(user: Any, team: Team | None, panes: list[PaneSpec]) -> KeyChooser:
+    """The keys this person may use for the panes' providers: one query, none when no
+    pane's model takes a key (the local model, Echo) and none was picked."""
+    providers = {
+        p.model.provider
+        for p in panes
+        if p.model is not None
+        and not p.model.key_scope
+        and (p.model.provider_class.credential_parts() or p.picked_key is not None)
+    }
+    if not providers or user is None or not user.is_authenticated:
+        return KeyChooser(getattr(user, "pk", 0) or 0, None, [])
+    return KeyChooser.load(user.pk, team.pk if team else None, providers)
 
 
 def unknown_model(key: str) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db.models import Q
 from django.views.decorators.debug import sensitive_variables
 
 from playground import vault
@@ -44,7 +45,11 @@ def parse_model_key(key: str) -> tuple[int, str] | None:
     return int(endpoint_id), model_id
 
 
-def endpoint_model(endpoint: CustomEndpoint, model_id: str) -> CatalogModel:
+def endpoint_model(
+    endpoint: CustomEndpoint, model_id: str, user_id: int | None = None
+) -> CatalogModel:
+    """One model of ``endpoint``; ``user_id``: who picks it (their own endpoint's key is
+    "your" key, a teammate's shared one a team key)."""
     return CatalogModel(
         key=model_key(endpoint.pk, model_id),
         display_name=f"{endpoint.name} · {model_id}",
@@ -56,6 +61,8 @@ def endpoint_model(endpoint: CustomEndpoint, model_id: str) -> CatalogModel:
         # own error becomes the pane's sentence.
         vision=True,
         tools=True,
+        key_scope="user" if user_id is None or endpoint.owner_id == user_id else "team",
+        key_label=endpoint.name,
     )
 
 
@@ -69,7 +76,7 @@ def models_for_user(user: Any, picked: Iterable[str] | None = None) -> dict[str,
     models = catalog()
     if user is None or not user.is_authenticated:
         return models
-    rows = CustomEndpoint.objects.filter(owner_id=user.pk)
+    rows = CustomEndpoint.objects.filter(visible_to(user.pk)).distinct()
     if picked is not None:
         wanted = {parsed[0] for key in picked if (parsed := parse_model_key(key))}
         if not wanted:
@@ -77,10 +84,16 @@ def models_for_user(user: Any, picked: Iterable[str] | None = None) -> dict[str,
         rows = rows.filter(pk__in=wanted)
     own = {
         model.key: model
-        for endpoint in rows.only("pk", "name", "base_url", "model_ids")
-        for model in (endpoint_model(endpoint, m) for m in endpoint.model_ids)
+        for endpoint in rows.only("pk", "name", "base_url", "model_ids", "owner_id")
+        for model in (endpoint_model(endpoint, m, user.pk) for m in endpoint.model_ids)
     }
     return {**models, **own} if own else models
+
+
+def visible_to(user_id: int) -> Q:
+    """The endpoints a person may pick models of: their own, and those shared with a team
+    they are in."""
+    return Q(owner_id=user_id) | Q(team__memberships__user_id=user_id)
 
 
 def check_base_url(url: str) -> str:
@@ -107,22 +120,27 @@ class OwnModel:
 def own_models_for_session(session_id: int, keys: Iterable[str]) -> dict[str, OwnModel]:
     """The ``mine:`` keys among ``keys`` resolved for the owner of session ``session_id``
     (worker only: keys are decrypted here); one query, none without such keys."""
-    return _resolve(keys, owner__sessions__id=session_id)
+    from playground.models import Session
+
+    owner = Session.objects.filter(pk=session_id).values_list("owner_id", flat=True).first()
+    return {} if owner is None else _resolve(keys, owner)
 
 
 def own_models_for_owner(owner_id: int, keys: Iterable[str]) -> dict[str, OwnModel]:
     """The same for the endpoints of user ``owner_id`` ("Test connection")."""
-    return _resolve(keys, owner_id=owner_id)
+    return _resolve(keys, owner_id)
 
 
 @sensitive_variables("api_key")
-def _resolve(keys: Iterable[str], **owned: int) -> dict[str, OwnModel]:
+def _resolve(keys: Iterable[str], user_id: int) -> dict[str, OwnModel]:
     wanted = {key: parsed for key in set(keys) if (parsed := parse_model_key(key))}
     if not wanted:
         return {}
     rows = {
         row.pk: row
-        for row in CustomEndpoint.objects.filter(pk__in={pk for pk, _ in wanted.values()}, **owned)
+        for row in CustomEndpoint.objects.filter(
+            visible_to(user_id), pk__in={pk for pk, _ in wanted.values()}
+        ).distinct()
     }
     resolved: dict[str, OwnModel] = {}
     for key, (endpoint_id, model_id) in wanted.items():
@@ -139,5 +157,7 @@ def _resolve(keys: Iterable[str], **owned: int) -> dict[str, OwnModel]:
         except vault.VaultError as error:
             resolved[key] = OwnModel(None, Credentials(), f"{row.name}: {error}")
             continue
-        resolved[key] = OwnModel(endpoint_model(row, model_id), Credentials(api_key=api_key))
+        resolved[key] = OwnModel(
+            endpoint_model(row, model_id, user_id), Credentials(api_key=api_key)
+        )
     return resolved

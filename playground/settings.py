@@ -308,6 +308,17 @@ PLAYGROUND_FLUSH_MAX_MS = env_number("PLAYGROUND_FLUSH_MAX_MS", 100, 5, 5000)
 PLAYGROUND_LOG_TTL = int(env_number("PLAYGROUND_LOG_TTL", 24 * 3600, 60, 30 * 24 * 3600))
 # Limits on what a person can send.
 PLAYGROUND_MAX_PANES = 8
+# Fair use, with no admin action (a quota's own numbers take precedence): turns one person
+# may have answering at once, Sends per minute per person, and the longest one answer may
+# stream before the worker stops it. 0 turns a limit off.
+PLAYGROUND_FAIR_CONCURRENT_TURNS = int(env_number("PLAYGROUND_FAIR_CONCURRENT_TURNS", 4, 0, 1000))
+PLAYGROUND_FAIR_SENDS_PER_MINUTE = int(
+    env_number("PLAYGROUND_FAIR_SENDS_PER_MINUTE", 30, 0, 100_000)
+)
+PLAYGROUND_PANE_MAX_SECONDS = int(env_number("PLAYGROUND_PANE_MAX_SECONDS", 900, 0, 86_400))
+# The longest answer assumed for a model with no Max tokens and no known limit, when a
+# quota reserves its worst case (and then sent as its Max tokens).
+PLAYGROUND_ANSWER_TOKENS = int(env_number("PLAYGROUND_ANSWER_TOKENS", 4096, 1, 1_000_000))
 PLAYGROUND_MAX_PROMPT_CHARS = int(env_number("PLAYGROUND_MAX_PROMPT_CHARS", 100_000, 1, 2_000_000))
 
 LOGGING = {

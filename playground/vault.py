@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import base64
 import functools
+import json
+from collections.abc import Mapping
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
@@ -80,3 +82,30 @@ def hint(secret: str) -> str:
     if len(secret) < SHORTEST_HINTED:
         return "…"
     return "…" + secret[-HINT_CHARS:]
+
+
+def seal(parts: Mapping[str, str], binding: str) -> str:
+    """The token to store for a credential's ``parts``, bound to ``binding`` (its row,
+    owner, provider and server: ``Credential.binding``). Fernet authenticates the whole
+    token, so the binding inside cannot be changed without the vault's keys."""
+    payload = json.dumps({"bound": binding, "parts": dict(parts)}, separators=(",", ":"))
+    return encrypt(payload)
+
+
+def open_sealed(token: str, binding: str) -> dict[str, str]:
+    """The parts a token from :func:`seal` holds, when it was sealed for ``binding``;
+    otherwise :class:`VaultError` (a token copied from another row, a row whose owner,
+    provider or server was changed behind the playground's back)."""
+    try:
+        payload = json.loads(decrypt(token))
+    except ValueError:
+        raise VaultError("This saved key is damaged; enter it again.") from None
+    if not isinstance(payload, dict) or payload.get("bound") != binding:
+        raise VaultError(
+            "This saved key belongs to another credential (or its owner or server was "
+            "changed outside the playground); enter it again."
+        )
+    parts = payload.get("parts")
+    if not isinstance(parts, dict):
+        raise VaultError("This saved key is damaged; enter it again.")
+    return {str(k): str(v) for k, v in parts.items()}

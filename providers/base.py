@@ -75,6 +75,22 @@ class Credentials:
         return f"Credentials(api_key={'***' if self.api_key else ''!r}, extra=<{len(self.extra)}>)"
 
 
+#: Credential parts that are secrets (never shown back, not even their last characters);
+#: the others (a region, an app id, a project) are settings kept in the same vault token.
+SECRET_PARTS = frozenset({"api_key", "secret_key", "api_secret", "password"})
+
+
+@dataclass(frozen=True)
+class CredentialPart:
+    """One field of a provider's credential: its name in ``Credentials`` ("api_key" or a
+    key of ``extra``), its label, whether it must be given, and whether it is a secret."""
+
+    name: str
+    label: str
+    required: bool
+    secret: bool
+
+
 @dataclass(frozen=True)
 class ToolSpec:
     """A function the model may call: its name, what it does, and a JSON Schema of its
@@ -419,6 +435,8 @@ class Provider:
     #: Parts of ``extra_credentials`` that may be left empty (a region with a default, an
     #: optional organisation); the others are required.
     optional_credentials: ClassVar[frozenset[str]] = frozenset()
+    #: How the vault's form names each part ("api_key" and those of extra_credentials).
+    credential_labels: ClassVar[Mapping[str, str]] = {}
     params: ClassVar[tuple[Param, ...]] = (TEMPERATURE, TOP_P, MAX_TOKENS)
     supports_images: ClassVar[bool] = False
     #: Whether images may be given by web address (else only inline data).
@@ -430,6 +448,21 @@ class Provider:
     @classmethod
     def clean_params(cls, values: Mapping[str, Any]) -> dict[str, Any]:
         return clean_params(cls.params, values)
+
+    @classmethod
+    def credential_parts(cls) -> tuple[CredentialPart, ...]:
+        """What a saved credential for this provider holds, in the order a form asks for
+        it: the key (when the provider takes one), then the extra parts. Empty for a
+        provider that takes no credentials at all."""
+        parts = []
+        if cls.key_env:
+            label = cls.credential_labels.get("api_key", "API key")
+            parts.append(CredentialPart("api_key", label, cls.needs_key, secret=True))
+        for name in cls.extra_credentials:
+            label = cls.credential_labels.get(name, name.replace("_", " ").capitalize())
+            required = name not in cls.optional_credentials
+            parts.append(CredentialPart(name, label, required, secret=name in SECRET_PARTS))
+        return tuple(parts)
 
     @classmethod
     def check_params(cls, model: str, params: Mapping[str, Any]) -> None:

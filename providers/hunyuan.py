@@ -277,6 +277,10 @@ class Hunyuan(HTTPProvider):
         "region": "TENCENTCLOUD_REGION",  # X-TC-Region, e.g. ap-guangzhou; may be left out
     }
     optional_credentials: ClassVar[frozenset[str]] = frozenset({"region"})
+    credential_labels: ClassVar[Mapping[str, str]] = {
+        "api_key": "SecretId",
+        "secret_key": "SecretKey",
+    }
     supports_tools = True  # hunyuan-turbo(s) and hunyuan-functioncall
     supports_images = True  # the vision models (Contents with ImageUrl)
     # No max-tokens field in the API (§11a). Bounds from the API reference.

@@ -131,10 +131,19 @@ class Pangu(TokenAuth, OpenAIChat):
     # The app code is one of two ways in, so it is not required on its own.
     needs_key = False
     key_env = "PANGU_APP_CODE"
-    extra_credentials = IAM_CREDENTIALS
+    # A private cloud (Huawei Cloud Stack) runs its own IAM: its token URL can be given.
+    extra_credentials = {**IAM_CREDENTIALS, "iam_endpoint": "PANGU_IAM_ENDPOINT"}
     # Either the app code or the IAM parts: none is required on its own, and
     # check_credentials says what is missing when neither way in is complete.
-    optional_credentials = frozenset(IAM_CREDENTIALS)
+    optional_credentials = frozenset(extra_credentials)
+    credential_labels = {
+        "api_key": "App code",
+        "username": "IAM user name",
+        "password": "IAM password",
+        "domain": "IAM domain (account) name",
+        "project": "Project (name or id)",
+        "iam_endpoint": "IAM endpoint (private cloud only)",
+    }
     # The V1 API's sampling parameters. temperature goes from 0 to 1; max_tokens is model
     # dependent (2048 in the v1 SDK's docs, more on newer models: the API says when).
     params = (
@@ -206,12 +215,16 @@ class Pangu(TokenAuth, OpenAIChat):
     # ----------------------------------------------------------------- IAM
 
     def iam_url(self, request: ChatRequest) -> str:
-        """The IAM token endpoint of the deployment's region.
+        """The IAM token endpoint: the credential's own (a private cloud's IAM), else the
+        one of the deployment's region.
 
         The region comes from the Pangu host (``pangu.<region>.<domain>``), else from the
         project name (a region's default project is named after it, sub-projects are
         ``<region>_<name>``), else Huawei's global IAM endpoint.
         """
+        own = request.credentials.extra.get("iam_endpoint", "").strip().rstrip("/")
+        if own:
+            return own if own.endswith("/v3/auth/tokens") else f"{own}/v3/auth/tokens"
         host = urlsplit(self.base_url(request)).hostname or ""
         labels = host.split(".")
         if len(labels) >= 4 and labels[0] == "pangu" and _REGION.match(labels[1]):

@@ -229,6 +229,10 @@ class QianfanV1(TokenAuth):
     default_base_url = V1_BASE_URL
     key_env = "QIANFAN_ACCESS_KEY"  # the app's API Key (AK)
     extra_credentials: ClassVar[Mapping[str, str]] = {"secret_key": "QIANFAN_SECRET_KEY"}
+    credential_labels: ClassVar[Mapping[str, str]] = {
+        "api_key": "API Key (AK)",
+        "secret_key": "Secret Key (SK)",
+    }
     supports_tools = True  # ERNIE "functions"
     supports_images = False  # not on these chat endpoints (§8a)
     # Bounds from Baidu's ERNIE reference: temperature (0, 1], top_p [0, 1], penalty_score

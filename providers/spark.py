@@ -214,6 +214,7 @@ class Spark(base.Provider):
     default_base_url = "wss://spark-api.xf-yun.com"
     key_env = "SPARK_API_KEY"
     extra_credentials = {"app_id": "SPARK_APP_ID", "api_secret": "SPARK_API_SECRET"}
+    credential_labels = {"api_key": "APIKey", "app_id": "APPID", "api_secret": "APISecret"}
     params = (SPARK_TEMPERATURE, TOP_K, SPARK_MAX_TOKENS)
     supports_tools = True  # "functions"; Max and 4.0 Ultra honour them
 

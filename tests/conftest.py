@@ -84,9 +84,14 @@ def _seeded_catalog(request: pytest.FixtureRequest) -> None:
     from django.apps import apps
 
     from playground.catalog import forget_catalog, forget_limits
-    from playground.models import CatalogEntry
+    from playground.models import CatalogEntry, ExchangeRate
+    from playground.quotas import forget_quotas, forget_rates
 
     if not CatalogEntry.objects.exists():
         importlib.import_module("playground.migrations.0003_seed_catalog").seed(apps, None)
+    if not ExchangeRate.objects.exists():
+        importlib.import_module("playground.migrations.0010_seed_exchange_rates").seed(apps, None)
     forget_catalog()
     forget_limits()  # rate limits a test set are gone with its rows
+    forget_quotas()  # and so are its quotas and rates
+    forget_rates()

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 from redis.typing import EncodableT, FieldT
 
+from playground import quotas
 from playground.access import session_for_user, user_id
 from playground.compose import Compose, read_compose
 from playground.live import fragments, response_log
@@ -26,12 +27,20 @@ from playground.tasks import run_turn
 def send(request: HttpRequest, session_id: int | None = None) -> HttpResponse:
     session = session_for_user(request.user, session_id) if session_id is not None else None
     compose = read_compose(request.POST, request.FILES, request.user)
+    if not compose.errors:
+        refused = quotas.count_send(redis_client(), user_id(request.user))
+        if refused:
+            compose.errors.append(refused)
+    if not compose.errors:
+        try:
+            turn, responses = _save_turn(request, session, compose)
+        except quotas.QuotaRefused as refused:
+            compose.errors.append(str(refused))
     if compose.errors:
         # Nothing is saved and the form stays as the person left it; only the errors show.
         response = render(request, "playground/_errors.html", {"errors": compose.errors})
         return reswap(retarget(response, "#compose-errors"), "innerHTML")
     created = session is None
-    turn, responses = _save_turn(request, session, compose)
     response_ids = [r.pk for r in responses]
     # Hand the turn to a worker, then announce it to every page following the session (a
     # page that learns of it late replays its panes from the start). The task carries the
@@ -86,23 +95,30 @@ def _save_turn(
             session.save(update_fields=["system_prompt", "updated_at"])
             existing = {p.position: p for p in session.panes.all()}
             last = session.turns.aggregate(last=Max("index"))["last"]
+        # The quotas: every pane's worst case reserved at once, or a refusal that rolls
+        # all of this back (a new session included).
+        plan = quotas.plan_turn(
+            user_id(request.user), compose, _history_tokens(existing, last, compose)
+        )
+        reserved = quotas.reserve(plan)
         # Panes are kept by position; only the ones that changed are written.
         panes: list[Pane] = []
         new: list[Pane] = []
         for spec in compose.panes:
             pane = existing.pop(spec.position, None)
-            wanted = (spec.model_key, spec.params, False)
+            wanted = (spec.model_key, spec.params, False, spec.picked_key)
             if pane is None:
                 pane = Pane(
                     session=session,
                     position=spec.position,
                     model_key=spec.model_key,
                     params=spec.params,
+                    credential_id=spec.picked_key,
                 )
                 new.append(pane)
-            elif (pane.model_key, pane.params, pane.removed) != wanted:
-                pane.model_key, pane.params, pane.removed = wanted
-                pane.save(update_fields=["model_key", "params", "removed"])
+            elif (pane.model_key, pane.params, pane.removed, pane.credential_id) != wanted:
+                pane.model_key, pane.params, pane.removed, pane.credential_id = wanted
+                pane.save(update_fields=["model_key", "params", "removed", "credential"])
             panes.append(pane)
         if new:
             Pane.objects.bulk_create(new)  # sets their ids (RETURNING on SQLite and PostgreSQL)
@@ -116,6 +132,7 @@ def _save_turn(
             system_prompt=compose.system_prompt,
             tools=compose.tools,
             images=compose.images,
+            team=compose.team,
         )
         responses = Response.objects.bulk_create(
             Response(
@@ -123,8 +140,33 @@ def _save_turn(
                 pane=pane,
                 model_key=spec.model_key,
                 display_name=spec.model.display_name if spec.model else spec.model_key,
-                params=spec.params,
+                # What is sent: a quota's bound on the answer's length included.
+                params={**spec.params, "max_tokens": worst.max_tokens}
+                if worst.max_tokens
+                else spec.params,
+                credential_id=spec.key.credential_id,
+                key_scope=spec.key.scope,
+                key_label=spec.key.says,
+                reserved_tokens=held.tokens,
+                reserved_cost=held.cost,
+                quota_counters=held.counters,
             )
-            for pane, spec in zip(panes, compose.panes, strict=True)
+            for pane, spec, worst, held in zip(
+                panes, compose.panes, plan.panes, reserved, strict=True
+            )
         )
     return turn, responses
+
+
+def _history_tokens(
+    existing: dict[int, Pane], last: int | None, compose: Compose
+) -> dict[int, int]:
+    """Tokens of each kept pane's conversation so far: its last answer's input and output
+    (one query, none for a new session)."""
+    kept = [existing[s.position].pk for s in compose.panes if s.position in existing]
+    if last is None or not kept:
+        return {}
+    rows = Response.objects.filter(pane_id__in=kept, turn__index=last).values_list(
+        "pane__position", "input_tokens", "output_tokens"
+    )
+    return {position: (i or 0) + (o or 0) for position, i, o in rows}

@@ -43,6 +43,8 @@ class PendingRow:
     turn: TurnText
     system_prompt: str
     tools: list[dict[str, Any]]
+    credential_id: int | None = None  # the saved key chosen at Send
+    key_scope: str = ""
 
 
 def _json(value: Any) -> Any:
@@ -67,7 +69,8 @@ def pending_rows(turn_id: int, response_ids: list[int] | None) -> list[PendingRo
     only = f" AND r.id IN ({_in(ids)})" if ids else ""
     sql = (
         "SELECT r.id, t.session_id, r.pane_id, r.model_key, r.display_name, r.params, "  # noqa: S608
-        f"t.{_q('index')}, t.prompt, t.images, t.system_prompt, t.tools FROM {_q(_R)} r "
+        f"t.{_q('index')}, t.prompt, t.images, t.system_prompt, t.tools, r.credential_id, "
+        f"r.key_scope FROM {_q(_R)} r "
         f"JOIN {_q(_T)} t ON t.id = r.turn_id JOIN {_q(_P)} p ON p.id = r.pane_id "
         f"WHERE r.turn_id = %s AND r.status = %s{only} ORDER BY p.position"
     )
@@ -86,6 +89,8 @@ def pending_rows(turn_id: int, response_ids: list[int] | None) -> list[PendingRo
             turn=TurnText(row[7], _json(row[8]) or []),
             system_prompt=row[9],
             tools=_json(row[10]) or [],
+            credential_id=row[11],
+            key_scope=row[12],
         )
         for row in found
     ]

@@ -20,10 +20,11 @@ from playground.attachments import image_parts, tool_specs
 from playground.catalog import Limits, catalog, forget_catalog, provider_limits
 from playground.egress import EgressRefused, public_only
 from playground.live.response_end import CloseLog, end_response
-from playground.models import Status, Turn
+from playground.models import Scope, Status, Turn
 from playground.own_models import own_models_for_session, parse_model_key, recheck_base_url
 from playground.redis_sync import redis_client
 from playground.usage import estimate_tokens, tokens_per_second
+from playground.worker import keys
 from playground.worker.claim import (
     PendingRow,
     TurnText,
@@ -129,14 +130,21 @@ def claim_responses(turn_id: int, response_ids: list[int] | None = None) -> list
                 release_sync(client, endpoint, pk)
         rows = [r for r in rows if r.pk in ours]
     histories = _histories(rows)
+    saved = keys.load(r.credential_id for r in rows if r.credential_id is not None)
     runs = []
     for response in rows:
         model = models.get(response.model_key)
         mine = own.get(response.model_key)
+        refusal = mine.refusal if mine else ""
         if mine is not None:
             credentials = mine.credentials  # decrypted from the vault, in this worker only
-        else:
-            credentials = model.credentials() if model else Credentials()
+        elif model is not None and response.credential_id is not None:
+            opened = keys.open_for(saved.get(response.credential_id), model)
+            credentials, refusal = opened.credentials, opened.refusal
+        elif model is not None and response.key_scope in ("", Scope.ENV):
+            credentials = model.credentials()
+        else:  # a saved key that was deleted since Send
+            credentials, refusal = Credentials(), "The key this pane was sent with was deleted."
         request = ChatRequest(
             model=model.model_id if model else response.model_key,
             messages=histories[response.pk],
@@ -154,7 +162,7 @@ def claim_responses(turn_id: int, response_ids: list[int] | None = None) -> list
                 response.display_name,
                 limits=pane_limits,
                 slot_held=held.get(response.pk, False),
-                refusal=mine.refusal if mine else "",
+                refusal=refusal,
                 user_base_url=mine is not None,
             )
         )
@@ -210,8 +218,11 @@ async def run_response(ctx: WorkerContext, run: ResponseRun) -> None:
     publisher.begin(run)
     consume = asyncio.create_task(_consume(ctx, run))
     stop = asyncio.create_task(run.stop_event.wait())
+    # Fair use: no answer holds its slot, its key and the worker longer than this.
+    longest = settings.PLAYGROUND_PANE_MAX_SECONDS or None
     try:
-        await asyncio.wait({consume, stop}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({consume, stop}, timeout=longest, return_when=asyncio.FIRST_COMPLETED)
+        timed_out = not consume.done() and not stop.done()
     finally:
         stop.cancel()
     if not consume.done():
@@ -220,6 +231,12 @@ async def run_response(ctx: WorkerContext, run: ResponseRun) -> None:
             await consume
         run.status = Status.STOPPED
         run.finish_reason = run.finish_reason or "stopped"
+        if timed_out:
+            run.finish_reason = "time_limit"
+            run.error = (
+                f"Stopped after {longest} s, the longest one answer may run here; "
+                "what had arrived is kept."
+            )
     elif consume.exception() is not None:
         error = consume.exception()
         log.error("pane %s failed: %s", run.response_id, type(error).__name__)

@@ -181,8 +181,8 @@ ERRORS = [
     (
         "remote model without a key",
         lambda s: send_form(panes=[("openai:gpt-5", {})]),
-        "Pane 1: OpenAI · GPT-5 needs an API key: set OPENAI_API_KEY in the environment of the "
-        "worker and the web process, then restart.",
+        "Pane 1: OpenAI · GPT-5 needs a key: add your OpenAI key under Keys, or ask a team "
+        "admin to share one.",
     ),
     (
         "nine panes",

@@ -1,0 +1,590 @@
+"""Quotas and fair use: one check before anything is enqueued, one settlement per end.
+
+Send plans a turn (:func:`plan`): for each pane, the worst case it may use (the prompt, its
+history and the longest answer it may ask for, at its model's price) and which quotas cap
+it; a pane paid with the person's own key is capped only where a quota says it covers
+personal keys (it is always metered in the ledger). In Send's transaction, :func:`reserve`
+locks the counters of every quota that applies, checks every limit against what is used
+plus what is reserved plus this turn, and adds the turn to what is reserved; a refusal
+rolls the whole Send back, so nothing changes. When a response ends (whoever ends it:
+``playground.live.response_end``), :func:`settle` writes its ledger row and moves its
+reservation to what it really used, exactly once (the ledger row is unique per response).
+
+Fair use holds with no admin action: concurrent turns per person, Sends per minute per
+person (settings), and a maximum run time per pane (the worker).
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from playground.catalog import CatalogModel, ShortCache
+from playground.credentials import KeyChoice
+from playground.models import (
+    ACTIVE_STATUSES,
+    Credential,
+    ExchangeRate,
+    Quota,
+    QuotaCounter,
+    QuotaScope,
+    Response,
+    Scope,
+    UsageEntry,
+)
+from playground.usage import estimate_tokens
+
+if TYPE_CHECKING:
+    from playground.compose import Compose
+
+IMAGE_TOKENS = 1600  # counted per image in the worst case (the largest tiles of most APIs)
+MESSAGE_OVERHEAD = 16  # tokens a chat template adds per message, at most
+
+
+class QuotaRefused(Exception):
+    """The turn may not run; the message is the sentence (which limit, what is left, when
+    it resets)."""
+
+
+# --------------------------------------------------------------------------- the rules
+
+
+def _load_quotas() -> dict[str, Quota]:
+    return {_owner_of(q): q for q in Quota.objects.all()}
+
+
+def _owner_of(quota: Quota) -> str:
+    if quota.scope == QuotaScope.USER:
+        return f"user:{quota.user_id}"
+    if quota.scope == QuotaScope.TEAM:
+        return f"team:{quota.team_id}"
+    return "site"
+
+
+# Read by every Send; an admin's change applies at once in the process that saved it
+# (signals in apps.py) and within CATALOG's few seconds elsewhere.
+_quotas: ShortCache[dict[str, Quota]] = ShortCache(_load_quotas)
+
+
+def forget_quotas(**_: Any) -> None:
+    _quotas.forget()
+
+
+def _load_rates() -> dict[str, Decimal]:
+    return {r.currency: r.usd_per_unit for r in ExchangeRate.objects.all()}
+
+
+_rates: ShortCache[dict[str, Decimal]] = ShortCache(_load_rates)
+
+
+def forget_rates(**_: Any) -> None:
+    _rates.forget()
+
+
+def to_usd(amount: Decimal | None, currency: str) -> Decimal | None:
+    """``amount`` in US dollars at the rate admins set; None when the price or the rate
+    is unknown."""
+    if amount is None:
+        return None
+    if currency in ("", "USD"):
+        return amount
+    rate = _rates.get().get(currency)
+    return None if rate is None else amount * rate
+
+
+@dataclass(frozen=True)
+class Cap:
+    """A quota that applies to a turn: whose it is, and the words for it."""
+
+    owner: str  # "user:<id>" or "team:<id>": the counters' owner
+    quota: Quota
+    whose: str  # "Your" / "Team 'research''s"
+
+    def covers(self, key: KeyChoice) -> bool:
+        return key.scope != Scope.USER or self.quota.covers_personal_keys
+
+
+def caps_for(user_id: int, team_id: int | None, team_name: str = "") -> list[Cap]:
+    """The quotas that apply to a person's turn: their own (else the site default) and
+    the active team's."""
+    quotas = _quotas.get()
+    caps = []
+    own = quotas.get(f"user:{user_id}") or quotas.get("site")
+    if own is not None:
+        caps.append(Cap(f"user:{user_id}", own, "Your"))
+    if team_id is not None and (team := quotas.get(f"team:{team_id}")) is not None:
+        caps.append(Cap(f"team:{team_id}", team, f"Team '{team_name}''s"))
+    return caps
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+@dataclass
+class PaneCost:
+    """One pane's worst case: what Send reserves for it."""
+
+    model: CatalogModel
+    key: KeyChoice
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal | None  # None: its price (or its currency's rate) is unknown
+    caps: list[Cap] = field(default_factory=list)  # the quotas that cap this pane
+    max_tokens: int | None = None  # sent to the provider, when a cap needs the bound
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass
+class Plan:
+    user_id: int
+    team_id: int | None
+    caps: list[Cap]
+    panes: list[PaneCost]
+
+    @property
+    def tokens(self) -> int:
+        return sum(p.tokens for p in self.panes)
+
+    @property
+    def cost_usd(self) -> Decimal | None:
+        costs = [p.cost_usd for p in self.panes if p.cost_usd is not None]
+        return None if len(costs) < len(self.panes) else sum(costs, Decimal(0))
+
+    @property
+    def cost_known(self) -> Decimal:
+        return sum((p.cost_usd or Decimal(0) for p in self.panes), Decimal(0))
+
+
+def worst_input(prompt: str, system: str, history_tokens: int, images: int, tools: str) -> int:
+    """At most how many tokens a call's input counts: twice the usual estimate of its new
+    text (dense text and code take more tokens per character), its history as the
+    provider counted it last time, and the images and tools it carries."""
+    new = estimate_tokens(prompt) + estimate_tokens(system) + estimate_tokens(tools)
+    return 2 * new + history_tokens + images * IMAGE_TOKENS + 3 * MESSAGE_OVERHEAD
+
+
+def answer_limit(model: CatalogModel, params: dict[str, Any], caps: list[Cap]) -> int:
+    """The longest answer a pane may give: its Max tokens, else its model's, else the
+    site's default; never more than a quota's maximum answer length."""
+    asked = params.get("max_tokens")
+    limit = int(asked) if asked else model.max_output_tokens or settings.PLAYGROUND_ANSWER_TOKENS
+    for cap in caps:
+        if cap.quota.max_answer_tokens:
+            limit = min(limit, cap.quota.max_answer_tokens)
+    return limit
+
+
+def plan_pane(
+    model: CatalogModel,
+    key: KeyChoice,
+    params: dict[str, Any],
+    caps: list[Cap],
+    input_tokens: int,
+) -> PaneCost:
+    """One pane's worst case, or :class:`QuotaRefused` when a quota forbids its model or
+    its answer length."""
+    capping = [c for c in caps if c.covers(key)]
+    for cap in capping:
+        allowed = cap.quota.allowed_providers
+        if allowed and model.provider not in allowed:
+            raise QuotaRefused(
+                f"{model.display_name}: {cap.whose.lower()} quota does not allow "
+                f"{model.provider_class.display_name} models."
+            )
+        if cap.quota.allowed_models and model.key not in cap.quota.allowed_models:
+            raise QuotaRefused(
+                f"{model.display_name}: {cap.whose.lower()} quota does not allow this model."
+            )
+        longest = cap.quota.max_answer_tokens
+        if longest and params.get("max_tokens") and int(params["max_tokens"]) > longest:
+            raise QuotaRefused(
+                f"{model.display_name}: {cap.whose.lower()} answers are limited to "
+                f"{longest:,} tokens; lower Max tokens."
+            )
+    output = answer_limit(model, params, capping)
+    cost = model.cost(input_tokens, output)
+    bounded = any(
+        c.quota.tokens_per_month or c.quota.spend_per_month or c.quota.max_answer_tokens
+        for c in capping
+    )
+    takes_max = any(p.name == "max_tokens" for p in model.params)
+    return PaneCost(
+        model=model,
+        key=key,
+        input_tokens=input_tokens,
+        output_tokens=output,
+        cost_usd=to_usd(cost, model.currency),
+        caps=capping,
+        max_tokens=output if bounded and takes_max and not params.get("max_tokens") else None,
+    )
+
+
+def check_panes_per_turn(caps: list[Cap], panes: int) -> None:
+    for cap in caps:
+        most = cap.quota.panes_per_turn
+        if most and panes > most:
+            raise QuotaRefused(
+                f"{cap.whose} quota allows {most} model{'s' if most != 1 else ''} per turn; "
+                f"this turn has {panes}."
+            )
+
+
+def plan_turn(
+    user_id: int,
+    compose: Compose,
+    history: dict[int, int] | None = None,
+) -> Plan:
+    """The worst case of every pane of a Send, and the quotas that cap them; or
+    :class:`QuotaRefused`. ``history``: tokens of each pane's conversation so far, by
+    position (the last answer's input plus output, as its provider counted them)."""
+    team = compose.team
+    caps = caps_for(user_id, team.pk if team else None, team.name if team else "")
+    check_panes_per_turn(caps, len(compose.panes))
+    tools = json.dumps(compose.tools) if compose.tools else ""
+    panes = []
+    for number, pane in enumerate(compose.panes, start=1):
+        if pane.model is None:
+            continue
+        tokens = worst_input(
+            compose.prompt,
+            compose.system_prompt,
+            (history or {}).get(pane.position, 0),
+            len(compose.images),
+            tools,
+        )
+        try:
+            panes.append(plan_pane(pane.model, pane.key, pane.params, caps, tokens))
+        except QuotaRefused as refused:
+            raise QuotaRefused(f"Pane {number}: {refused}") from None
+    return Plan(user_id, team.pk if team else None, caps, panes)
+
+
+# --------------------------------------------------------------------------- periods
+
+
+def day_of(now: dt.datetime) -> str:
+    return timezone.localtime(now).strftime("%Y-%m-%d")
+
+
+def month_of(now: dt.datetime) -> str:
+    return timezone.localtime(now).strftime("%Y-%m")
+
+
+def day_resets(now: dt.datetime) -> dt.datetime:
+    local = timezone.localtime(now)
+    return (local + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def month_resets(now: dt.datetime) -> dt.datetime:
+    local = timezone.localtime(now)
+    days = calendar.monthrange(local.year, local.month)[1]
+    first = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return first + dt.timedelta(days=days)
+
+
+def when(moment: dt.datetime, now: dt.datetime) -> str:
+    """ "at midnight UTC (in 3 h 12 min)", "on 1 January 2027 (in 27 days)"."""
+    left = moment - now
+    if left < dt.timedelta(days=1):
+        minutes = max(1, int(left.total_seconds() // 60))
+        span = f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+        return f"at midnight {timezone.get_current_timezone_name()} (in {span})"
+    return f"on {moment.day} {moment:%B %Y} (in {left.days + 1} days)"
+
+
+def money(amount: Decimal) -> str:
+    return f"${amount:,.4f}" if amount < 1 else f"${amount:,.2f}"
+
+
+# --------------------------------------------------------------------------- reserve
+
+
+@dataclass(frozen=True)
+class Reserved:
+    """What one pane's response holds on the counters (its fields of Response)."""
+
+    tokens: int
+    cost: Decimal
+    counters: list[int]
+
+
+def _counters(owners: Iterable[str], now: dt.datetime) -> dict[tuple[str, str], QuotaCounter]:
+    """The day and month counters of ``owners``, locked (PostgreSQL; SQLite's write
+    transaction holds the database), made when missing."""
+    keys = [(o, p) for o in sorted(set(owners)) for p in (day_of(now), month_of(now))]
+    QuotaCounter.objects.bulk_create(
+        [QuotaCounter(owner=o, period=p) for o, p in keys], ignore_conflicts=True
+    )
+    wanted = Q()
+    for owner, period in keys:
+        wanted |= Q(owner=owner, period=period)
+    rows = QuotaCounter.objects.filter(wanted).order_by("owner", "period")
+    if connection.features.has_select_for_update:
+        rows = rows.select_for_update()
+    return {(c.owner, c.period): c for c in rows}
+
+
+def _lock_person(user_id: int) -> None:
+    """Order a person's parallel Sends (PostgreSQL: their user row; SQLite serializes
+    write transactions already)."""
+    if connection.features.has_select_for_update:
+        from django.contrib.auth import get_user_model
+
+        list(get_user_model().objects.select_for_update().filter(pk=user_id).values("pk"))
+
+
+def active_turns(**owner: int) -> int:
+    """Turns with a pane still queued or streaming, of a person (``user_id=``) or a team
+    (``team_id=``)."""
+    if "user_id" in owner:
+        rows = Response.objects.filter(turn__session__owner_id=owner["user_id"])
+    else:
+        rows = Response.objects.filter(turn__team_id=owner["team_id"])
+    return rows.filter(status__in=ACTIVE_STATUSES).values("turn_id").distinct().count()
+
+
+def reserve(plan: Plan, now: dt.datetime | None = None) -> list[Reserved]:
+    """Check every limit of every cap against used + reserved + this turn, and reserve it;
+    one :class:`Reserved` per pane, in order. Call inside Send's transaction, before the
+    turn is saved; :class:`QuotaRefused` rolls it back. Parallel Sends queue on the locks,
+    so the limits hold under them."""
+    now = now or timezone.now()
+    _lock_person(plan.user_id)
+    most = settings.PLAYGROUND_FAIR_CONCURRENT_TURNS
+    own = next((c for c in plan.caps if c.owner.startswith("user:")), None)
+    if own is not None and own.quota.concurrent_turns:
+        most = own.quota.concurrent_turns
+    running = active_turns(user_id=plan.user_id)
+    if most and running >= most:
+        raise QuotaRefused(
+            f"You have {running} turn{'s' if running != 1 else ''} still answering; at most "
+            f"{most} may run at once. Wait for one to end, or stop one."
+        )
+    capping = [c for c in plan.caps if any(c in p.caps for p in plan.panes)]
+    counters = _counters((c.owner for c in capping), now) if capping else {}
+    for cap in capping:
+        _check(cap, plan, counters, now)
+    day, month = day_of(now), month_of(now)
+    reserved = []
+    for pane in plan.panes:
+        ids = [counters[(c.owner, month)].pk for c in pane.caps]
+        reserved.append(Reserved(pane.tokens, pane.cost_usd or Decimal(0), ids))
+    for cap in capping:
+        mine = [p for p in plan.panes if cap in p.caps]
+        QuotaCounter.objects.filter(pk=counters[(cap.owner, day)].pk).update(
+            requests=F("requests") + len(mine)
+        )
+        QuotaCounter.objects.filter(pk=counters[(cap.owner, month)].pk).update(
+            reserved_tokens=F("reserved_tokens") + sum(p.tokens for p in mine),
+            reserved_spend=F("reserved_spend") + sum((p.cost_usd or 0 for p in mine), Decimal(0)),
+        )
+    return reserved
+
+
+def _check(
+    cap: Cap, plan: Plan, counters: dict[tuple[str, str], QuotaCounter], now: dt.datetime
+) -> None:
+    quota = cap.quota
+    mine = [p for p in plan.panes if cap in p.caps]
+    day = counters[(cap.owner, day_of(now))]
+    month = counters[(cap.owner, month_of(now))]
+    if quota.concurrent_turns and cap.owner.startswith("team:"):
+        running = active_turns(team_id=int(cap.owner.split(":")[1]))
+        if running >= quota.concurrent_turns:
+            raise QuotaRefused(
+                f"{cap.whose} limit of {quota.concurrent_turns} turns at once is reached "
+                f"({running} running); wait for one to end."
+            )
+    if quota.requests_per_day is not None:
+        left = max(0, quota.requests_per_day - day.requests)
+        if len(mine) > left:
+            raise QuotaRefused(
+                f"{cap.whose} limit is {quota.requests_per_day:,} answers a day; {left:,} "
+                f"left, this turn asks for {len(mine)}. It resets "
+                f"{when(day_resets(now), now)}."
+            )
+    if quota.tokens_per_month is not None:
+        left_tokens = max(0, quota.tokens_per_month - month.tokens - month.reserved_tokens)
+        wanted = sum(p.tokens for p in mine)
+        if wanted > left_tokens:
+            raise QuotaRefused(
+                f"{cap.whose} limit is {quota.tokens_per_month:,} tokens a month; "
+                f"{left_tokens:,} left, and this turn may use up to {wanted:,}. It resets "
+                f"{when(month_resets(now), now)}."
+            )
+    if quota.spend_per_month is not None:
+        left_spend = max(Decimal(0), quota.spend_per_month - month.spend - month.reserved_spend)
+        cost = sum((p.cost_usd or Decimal(0) for p in mine), Decimal(0))
+        if cost > left_spend:
+            raise QuotaRefused(
+                f"{cap.whose} spending limit is {money(quota.spend_per_month)} a month; "
+                f"{money(left_spend)} left, and this turn may cost up to {money(cost)}. "
+                f"It resets {when(month_resets(now), now)}."
+            )
+
+
+# --------------------------------------------------------------------------- left
+
+
+@dataclass(frozen=True)
+class Left:
+    """What is left of one cap, for the composer and the usage page."""
+
+    whose: str
+    requests: tuple[int, int] | None  # (left, limit)
+    tokens: tuple[int, int] | None
+    spend: tuple[Decimal, Decimal] | None
+
+
+def left_of(caps: list[Cap], now: dt.datetime | None = None) -> list[Left]:
+    now = now or timezone.now()
+    rows = {
+        (c.owner, c.period): c
+        for c in QuotaCounter.objects.filter(
+            owner__in=[cap.owner for cap in caps], period__in=[day_of(now), month_of(now)]
+        )
+    }
+    out = []
+    for cap in caps:
+        q = cap.quota
+        day = rows.get((cap.owner, day_of(now))) or QuotaCounter()
+        month = rows.get((cap.owner, month_of(now))) or QuotaCounter()
+        out.append(
+            Left(
+                cap.whose,
+                (max(0, q.requests_per_day - day.requests), q.requests_per_day)
+                if q.requests_per_day is not None
+                else None,
+                (
+                    max(0, q.tokens_per_month - month.tokens - month.reserved_tokens),
+                    q.tokens_per_month,
+                )
+                if q.tokens_per_month is not None
+                else None,
+                (
+                    max(Decimal(0), q.spend_per_month - month.spend - month.reserved_spend),
+                    q.spend_per_month,
+                )
+                if q.spend_per_month is not None
+                else None,
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- settle
+
+
+def settle(response_id: int) -> bool:
+    """Write the ended response's ledger row and give back its reservation, less what it
+    used; False when it was settled already (exactly once: the row is unique)."""
+    row = (
+        Response.objects.filter(pk=response_id)
+        .select_related("turn__session")
+        .only(
+            "pk",
+            "model_key",
+            "display_name",
+            "status",
+            "input_tokens",
+            "output_tokens",
+            "reasoning_tokens",
+            "usage_estimated",
+            "cost",
+            "cost_currency",
+            "credential_id",
+            "key_scope",
+            "reserved_tokens",
+            "reserved_cost",
+            "quota_counters",
+            "turn__team_id",
+            "turn__session__owner_id",
+        )
+        .first()
+    )
+    if row is None:
+        return False
+    used_tokens = (row.input_tokens or 0) + (row.output_tokens or 0)
+    cost_usd = to_usd(row.cost, row.cost_currency)
+    provider = _provider_of(row.model_key)
+    try:
+        with transaction.atomic():
+            UsageEntry.objects.create(
+                response_id=row.pk,
+                user_id=row.turn.session.owner_id,
+                team_id=row.turn.team_id,
+                credential_id=row.credential_id,
+                key_scope=row.key_scope,
+                provider=provider,
+                model_key=row.model_key,
+                display_name=row.display_name,
+                status=row.status,
+                input_tokens=row.input_tokens or 0,
+                output_tokens=row.output_tokens or 0,
+                reasoning_tokens=row.reasoning_tokens or 0,
+                estimated=row.usage_estimated,
+                cost=row.cost,
+                currency=row.cost_currency,
+                cost_usd=cost_usd,
+            )
+            if row.quota_counters:
+                QuotaCounter.objects.filter(pk__in=row.quota_counters).update(
+                    reserved_tokens=F("reserved_tokens") - row.reserved_tokens,
+                    reserved_spend=F("reserved_spend") - row.reserved_cost,
+                    tokens=F("tokens") + used_tokens,
+                    spend=F("spend") + (cost_usd or Decimal(0)),
+                )
+            if row.credential_id is not None:
+                Credential.objects.filter(pk=row.credential_id).update(last_used_at=timezone.now())
+    except IntegrityError:
+        return False  # settled already
+    return True
+
+
+def _provider_of(model_key: str) -> str:
+    from playground.catalog import catalog
+    from playground.own_models import PROVIDER, parse_model_key
+
+    if parse_model_key(model_key):
+        return PROVIDER
+    model = catalog().get(model_key)
+    return model.provider if model else model_key.split(":", 1)[0]
+
+
+# --------------------------------------------------------------------------- fair use
+
+
+def count_send(client: Any, user_id: int, now: float | None = None) -> str:
+    """Count a Send against the person's Sends per minute (a fixed one-minute window in
+    Redis, atomic under parallel Sends); the refusal's sentence once over, else ""."""
+    most = settings.PLAYGROUND_FAIR_SENDS_PER_MINUTE
+    if not most:
+        return ""
+    now = time.time() if now is None else now
+    minute = int(now // 60)
+    key = f"pg:sends:{user_id}:{minute}"
+    with client.pipeline(transaction=False) as pipe:
+        pipe.incr(key)
+        pipe.expire(key, 120)
+        count = pipe.execute()[0]
+    if count <= most:
+        return ""
+    wait = 60 - int(now % 60)
+    return (
+        f"You have sent {most} turns in the last minute, the most one person may; "
+        f"send again in {wait} s."
+    )
