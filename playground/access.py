@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Q
 from django.http import Http404
 
-from playground.models import CustomEndpoint, Pane, Session
+from playground.models import MANAGING_ROLES, Credential, CustomEndpoint, Membership, Pane, Session
 
 
 def user_id(user: Any) -> int:
@@ -39,3 +40,40 @@ def endpoint_for_user(user: Any, endpoint_id: int | str) -> CustomEndpoint:
         return CustomEndpoint.objects.get(pk=int(endpoint_id), owner_id=user_id(user))
     except (CustomEndpoint.DoesNotExist, ValueError, TypeError):
         raise Http404("No such endpoint.") from None
+
+
+def membership_for_user(user: Any, team_id: int | str) -> Membership:
+    """The person's membership of a team they are in; anyone else is told it is missing."""
+    try:
+        return Membership.objects.select_related("team").get(
+            team_id=int(team_id), user_id=user_id(user)
+        )
+    except (Membership.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such team.") from None
+
+
+def team_for_manager(user: Any, team_id: int | str) -> Membership:
+    """A team the person manages (owner or admin). A member who does not manage it is
+    told it is missing too: from them the team is known, but its management is not theirs."""
+    membership = membership_for_user(user, team_id)
+    if membership.role not in MANAGING_ROLES:
+        raise Http404("No such team.")
+    return membership
+
+
+def credential_for_manager(user: Any, credential_id: int | str) -> Credential:
+    """A credential the person may replace, disable, delete and test: their own, or one of
+    a team they manage. The organisation's are managed in Django admin only."""
+    uid = user_id(user)
+    try:
+        return Credential.objects.get(
+            Q(scope="user", user_id=uid)
+            | Q(
+                scope="team",
+                team__memberships__user_id=uid,
+                team__memberships__role__in=MANAGING_ROLES,
+            ),
+            pk=int(credential_id),
+        )
+    except (Credential.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such key.") from None

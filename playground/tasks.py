@@ -47,6 +47,26 @@ def check_connection(model_key: str, reply_to: str, owner_id: int | None = None)
     event_loop.run(run_check(model_key, reply_to, owner_id), timeout=60)
 
 
+@shared_task(name="playground.check_credential", ignore_result=True)
+def check_credential(credential_id: int, reply_to: str) -> None:
+    """Test a saved credential (its id only: the worker opens it) and record the result."""
+    from playground.worker import event_loop
+    from playground.worker.connection_check import run_credential_check
+
+    event_loop.run(run_credential_check(credential_id, reply_to), timeout=60)
+
+
+def ask_credential_check(credential_id: int, timeout: float = 30.0) -> str:
+    """Have a worker test a saved credential and wait for its sentence (the task carries
+    the credential's id only; the row records whether it passed)."""
+    reply_to = f"pg:conn:{uuid.uuid4().hex}"
+    check_credential.delay(credential_id, reply_to)
+    answer = redis_client().blpop([reply_to], timeout=timeout)
+    if answer is None:
+        return f"No worker answered within {timeout:.0f} s — is a worker running?"
+    return answer[1].decode() if isinstance(answer[1], bytes) else str(answer[1])
+
+
 def ask_connection_check(model_key: str, timeout: float = 30.0, owner_id: int | None = None) -> str:
     """Have a worker test ``model_key`` and wait for its sentence (the key never leaves the
     worker: the task message carries the model's key name, and for a model of a person's

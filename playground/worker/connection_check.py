@@ -9,6 +9,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from playground.catalog import CatalogModel, catalog
+from playground.credentials import model_base_url
 from playground.egress import EgressRefused, public_only
 from playground.own_models import DELETED, own_models_for_owner, parse_model_key, recheck_base_url
 from playground.worker.event_loop import context
@@ -83,3 +84,57 @@ async def _check_own(model_key: str, owner_id: int | None, client: object) -> st
         return f"{own.model.display_name}: failed — {refused}"
     with public_only(settings.PLAYGROUND_ALLOWED_PRIVATE_HOSTS):
         return await check(own.model, client, own.credentials)
+
+
+async def run_credential_check(credential_id: int, reply_to: str) -> None:
+    """Test a saved credential with the first catalog model of its provider reached at
+    its server, record how it went on its row, and push the sentence to ``reply_to``."""
+    ctx = context()
+    with ctx.http.lease() as client:
+        sentence, passed = await _check_credential(credential_id, client)
+    if passed is not None:
+        await sync_to_async(_record, thread_sensitive=False)(credential_id, passed, sentence)
+    async with ctx.redis.pipeline(transaction=False) as pipe:
+        pipe.rpush(reply_to, sentence)
+        pipe.expire(reply_to, REPLY_TTL_S)
+        await pipe.execute()
+
+
+async def _check_credential(credential_id: int, client: object) -> tuple[str, bool | None]:
+    from playground.models import Credential
+    from playground.worker import keys
+
+    rows = await sync_to_async(keys.load, thread_sensitive=False)([credential_id])
+    row: Credential | None = rows.get(credential_id)
+    if row is None:
+        return "This key was deleted.", None
+    models = await sync_to_async(catalog, thread_sensitive=False)()
+    model = next(
+        (
+            m
+            for m in models.values()
+            if m.provider == row.provider and model_base_url(m) == row.base_url
+        ),
+        None,
+    )
+    if model is None:
+        return (
+            f"{row.label}: no model of the catalog is reached at {row.base_url} any more, "
+            "so there is nothing to test it with.",
+            False,
+        )
+    opened = keys.open_for(row, model)
+    if opened.refusal:
+        return opened.refusal, False
+    sentence = await check(model, client, opened.credentials)
+    return sentence, ": connected;" in sentence
+
+
+def _record(credential_id: int, passed: bool, sentence: str) -> None:
+    from django.utils import timezone
+
+    from playground.models import Credential
+
+    Credential.objects.filter(pk=credential_id).update(
+        test_passed=passed, tested_at=timezone.now(), test_message=sentence[:500]
+    )
