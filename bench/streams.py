@@ -70,6 +70,13 @@ from scripts.services import start_redis  # noqa: E402
 MODEL = "openai:gpt-4.1-mini"
 API_KEY = "bench-key"
 USERNAME = "bench"
+# A site quota far above the load: every Send reserves its worst case on the person's
+# counters, and every pane's end settles (the path a quota adds), without a refusal.
+QUOTA = (
+    "from playground.models import Quota; "
+    "Quota.objects.create(scope='site', requests_per_day=10**9, tokens_per_month=10**15, "
+    "spend_per_month=10**7)"
+)
 PASSWORD = "bench-password-" + "x" * 8  # noqa: S105 - a throw-away account in a throw-away db
 PANES = 4
 RUN_PY_CONCURRENCY = 64  # scripts/run.py --worker-concurrency default
@@ -204,6 +211,10 @@ class Stack:
             PLAYGROUND_OPENAI_BASE_URL=self.upstream_url,
             PLAYGROUND_ENDPOINT_CONCURRENCY="1024",
             PLAYGROUND_LOCAL_MODEL_URL="",
+            # One person runs every comparison here: fair use set far above the load, so
+            # its checks run on every Send without refusing any.
+            PLAYGROUND_FAIR_CONCURRENT_TURNS="100000",
+            PLAYGROUND_FAIR_SENDS_PER_MINUTE="100000000",
             PYTHONUNBUFFERED="1",
             DJANGO_SETTINGS_MODULE="playground.settings",
         )
@@ -221,6 +232,7 @@ class Stack:
             [*manage, "shell", "-c",
              "from django.contrib.auth.models import User; "
              f"User.objects.create_user({USERNAME!r}, password={PASSWORD!r})"],
+            [*manage, "shell", "-c", QUOTA],
         ):  # fmt: skip
             result = subprocess.run(
                 argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False

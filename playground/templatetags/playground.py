@@ -117,7 +117,9 @@ def response_status(r: dict[str, Any]) -> str:
         finish = f"finish: {response.finish_reason}"
     total = _seconds(response.total_ms)
     waited = _waited(response.waited_ms)
-    return _join([r["status_label"], tokens, ttft, rate, total, waited, cost, finish])
+    # Which key answered: "your key 'work'", "team key 'research'", "site environment".
+    key = response.key_label if response.started_at else ""
+    return _join([r["status_label"], tokens, ttft, rate, total, waited, cost, finish, key])
 
 
 _SYMBOLS = {"USD": "$", "CNY": "¥", "EUR": "€"}

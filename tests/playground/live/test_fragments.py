@@ -92,9 +92,13 @@ def test_a_pane_that_waited_shows_its_wait_apart_from_ttft_and_rate() -> None:
         cost_currency="",
         finish_reason="stop",
         status="done",
+        started_at=1,
+        key_label="team key 'research'",
     )
     shown = response_status({"r": row, "active": False, "status_label": "Done"})
-    assert shown == "Done · 30 tokens · TTFT 0.50 s · 30.0 tok/s · 3.50 s · waited 2.00 s"
+    assert shown == (
+        "Done · 30 tokens · TTFT 0.50 s · 30.0 tok/s · 3.50 s · waited 2.00 s · team key 'research'"
+    )
     row.waited_ms = 0
     shown = response_status({"r": row, "active": False, "status_label": "Done"})
     assert "waited" not in shown
