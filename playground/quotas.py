@@ -326,16 +326,21 @@ def _counters(owners: Iterable[str], now: dt.datetime) -> dict[tuple[str, str], 
     """The day and month counters of ``owners``, locked (PostgreSQL; SQLite's write
     transaction holds the database), made when missing."""
     keys = [(o, p) for o in sorted(set(owners)) for p in (day_of(now), month_of(now))]
-    QuotaCounter.objects.bulk_create(
-        [QuotaCounter(owner=o, period=p) for o, p in keys], ignore_conflicts=True
-    )
     wanted = Q()
     for owner, period in keys:
         wanted |= Q(owner=owner, period=period)
     rows = QuotaCounter.objects.filter(wanted).order_by("owner", "period")
     if connection.features.has_select_for_update:
         rows = rows.select_for_update()
-    return {(c.owner, c.period): c for c in rows}
+    found = {(c.owner, c.period): c for c in rows}
+    if len(found) == len(keys):
+        return found
+    # A new day or month: made once (a parallel Send may make it first), then locked.
+    QuotaCounter.objects.bulk_create(
+        [QuotaCounter(owner=o, period=p) for o, p in keys if (o, p) not in found],
+        ignore_conflicts=True,
+    )
+    return {(c.owner, c.period): c for c in rows.all()}
 
 
 def _lock_person(user_id: int) -> None:
