@@ -53,13 +53,25 @@ def providers_taking_keys() -> dict[str, type[Provider]]:
     return found
 
 
-def part_uses() -> dict[str, list[tuple[type[Provider], CredentialPart]]]:
+Use = tuple[str, str, CredentialPart]  # (provider name, how the form names it, part)
+
+
+def part_uses() -> dict[str, list[Use]]:
     """Each part name, with the providers that ask for it and how each labels it."""
-    uses: dict[str, list[tuple[type[Provider], CredentialPart]]] = {}
-    for cls in providers_taking_keys().values():
+    taking = providers_taking_keys()
+    shown = [cls.display_name for cls in taking.values()]
+    uses: dict[str, list[Use]] = {}
+    for name, cls in taking.items():
+        # Two adapters of one vendor ("Baidu Qianfan") are told apart by their names.
+        said = cls.display_name if shown.count(cls.display_name) == 1 else provider_label(name)
         for part in cls.credential_parts():
-            uses.setdefault(part.name, []).append((cls, part))
+            uses.setdefault(part.name, []).append((name, said, part))
     return uses
+
+
+def provider_label(name: str) -> str:
+    """ "Baidu Qianfan (qianfan_v1)": what the provider list shows."""
+    return f"{provider_class(name).display_name} ({name})"
 
 
 def field_label(part_name: str) -> str:
@@ -68,16 +80,14 @@ def field_label(part_name: str) -> str:
     return " ".join(words)[:1].upper() + " ".join(words)[1:]
 
 
-def _used_by(uses: list[tuple[type[Provider], CredentialPart]]) -> str:
+def _used_by(uses: list[Use]) -> str:
     said: list[str] = []
-    for cls, part in uses:
+    for _, provider, part in uses:
         notes = [] if part.label == field_label(part.name) else [f"its “{part.label}”"]
         if not part.required:
             notes.append("optional")
-        words = cls.display_name + (f" ({', '.join(notes)})" if notes else "")
-        if words not in said:
-            said.append(words)
-    return "Used by " + "; ".join(said) + "."
+        said.append(provider + (f", {', '.join(notes)}" if notes else ""))
+    return "Used by: " + "; ".join(said) + "."
 
 
 def part_fields() -> dict[str, forms.Field]:
@@ -85,7 +95,7 @@ def part_fields() -> dict[str, forms.Field]:
     in; the others (a region, an app id) are plain text, still never shown once saved."""
     fields: dict[str, forms.Field] = {}
     for name, uses in part_uses().items():
-        secret = any(part.secret for _, part in uses)
+        secret = any(part.secret for _, _, part in uses)
         widget: forms.Widget = (
             forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
             if secret
@@ -111,7 +121,7 @@ def default_base_url(provider: str) -> str:
 def _provider_choices() -> list[tuple[str, str]]:
     taking = providers_taking_keys()
     names = sorted(taking, key=lambda n: (taking[n].display_name.lower(), n))
-    return [("", "---------")] + [(n, f"{taking[n].display_name} ({n})") for n in names]
+    return [("", "---------")] + [(n, provider_label(n)) for n in names]
 
 
 class CredentialFormBase(forms.ModelForm):

@@ -370,3 +370,15 @@ def test_people_who_are_not_staff_are_sent_to_the_admin_login(
         assert response["Location"].startswith(reverse("admin:login"))
     assert outsider_client.post(ADD, key_form(part_api_key=SECRET)).status_code == 302
     assert Credential.objects.count() == 1
+
+
+def test_the_add_page_says_which_provider_uses_each_field(admin_client: Client) -> None:
+    page = text(admin_client.get(ADD))
+
+    assert "Used by: iFlytek Spark, its “APISecret”." in page
+    assert (
+        "Used by: Baidu Qianfan (qianfan_v1), its “Secret Key (SK)”; Tencent Hunyuan "
+        "(hunyuan), its “SecretKey”."
+    ) in page
+    assert '<option value="qianfan_v1">Baidu Qianfan (qianfan_v1)</option>' in page
+    assert 'name="part_api_secret" autocomplete="new-password"' in page
