@@ -98,6 +98,8 @@ def test_an_admin_adds_an_organisation_key_sealed_with_what_was_typed(
     response = admin_client.post(ADD, key_form(part_api_key=SECRET, part_project="proj_7"))
 
     assert response.status_code == 302
+    # An error report of this request would show the secret fields as stars.
+    assert {"part_api_key", "part_project"} <= set(response.wsgi_request.sensitive_post_parameters)
     row = Credential.objects.get()
     assert (row.scope, row.team, row.user, row.provider) == (Scope.ORG, None, None, "openai")
     assert row.base_url == OPENAI  # empty: where the catalog reaches OpenAI
