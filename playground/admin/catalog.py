@@ -1,50 +1,12 @@
+"""What people can pick: the catalog (with its Test connection action), the rate limits per
+provider, and people's own endpoints (to look at and delete; never their keys)."""
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from playground.models import (
-    CatalogEntry,
-    CustomEndpoint,
-    Pane,
-    RateLimit,
-    Response,
-    Session,
-    Turn,
-)
+from playground.models import CatalogEntry, CustomEndpoint, RateLimit
 from playground.tasks import ask_connection_check
-
-
-class PaneInline(admin.TabularInline):
-    model = Pane
-    extra = 0
-
-
-@admin.register(Session)
-class SessionAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "owner", "created_at", "updated_at")
-    search_fields = ("title", "owner__username")
-    inlines = [PaneInline]
-
-
-@admin.register(Turn)
-class TurnAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "session", "created_at")
-    raw_id_fields = ("session",)
-
-
-@admin.register(Response)
-class ResponseAdmin(admin.ModelAdmin):
-    list_display = (
-        "__str__",
-        "status",
-        "output_tokens",
-        "usage_estimated",
-        "ttft_ms",
-        "waited_ms",
-        "total_ms",
-    )
-    list_filter = ("status", "model_key")
-    raw_id_fields = ("turn", "pane")
 
 
 @admin.register(CatalogEntry)
