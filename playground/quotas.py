@@ -47,6 +47,7 @@ from playground.usage import estimate_tokens
 
 if TYPE_CHECKING:
     from playground.compose import Compose
+    from playground.models import Pane
 
 IMAGE_TOKENS = 1600  # counted per image in the worst case (the largest tiles of most APIs)
 MESSAGE_OVERHEAD = 16  # tokens a chat template adds per message, at most
@@ -271,6 +272,18 @@ def plan_turn(
         except QuotaRefused as refused:
             raise QuotaRefused(f"Pane {number}: {refused}") from None
     return Plan(user_id, team.pk if team else None, caps, panes)
+
+
+def history_tokens(existing: dict[int, Pane], last: int | None, compose: Compose) -> dict[int, int]:
+    """Tokens of each kept pane's conversation so far: its last answer's input and output
+    (one query, none for a new session)."""
+    kept = [existing[s.position].pk for s in compose.panes if s.position in existing]
+    if last is None or not kept:
+        return {}
+    rows = Response.objects.filter(pane_id__in=kept, turn__index=last).values_list(
+        "pane__position", "input_tokens", "output_tokens"
+    )
+    return {position: (i or 0) + (o or 0) for position, i, o in rows}
 
 
 # --------------------------------------------------------------------------- periods
