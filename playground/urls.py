@@ -17,6 +17,8 @@ urlpatterns = [
     path("endpoints/<int:endpoint_id>/", views.endpoint_edit, name="endpoint_edit"),
     path("endpoints/<int:endpoint_id>/delete/", views.endpoint_delete, name="endpoint_delete"),
     path("endpoints/<int:endpoint_id>/test/", views.endpoint_test, name="endpoint_test"),
+    path("usage/", views.usage_page, name="usage"),
+    path("teams/<int:team_id>/usage/", views.team_usage_page, name="team_usage"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -8,6 +8,7 @@ from playground.views.pages import home, session_page
 from playground.views.panes import pane_editor, pane_params
 from playground.views.send import send
 from playground.views.stop import stop_pane, stop_session
+from playground.views.usage_pages import team_usage_page, usage_page
 
 __all__ = [
     "endpoint_delete",
@@ -21,4 +22,6 @@ __all__ = [
     "session_page",
     "stop_pane",
     "stop_session",
+    "team_usage_page",
+    "usage_page",
 ]
