@@ -408,6 +408,30 @@ def reserve(plan: Plan, now: dt.datetime | None = None) -> list[Reserved]:
     return reserved
 
 
+def check_now(plan: Plan, now: dt.datetime | None = None) -> None:
+    """What :func:`reserve` would say of ``plan`` now, read-only (the composer's estimate):
+    :class:`QuotaRefused` with the sentence Send would give when a limit would refuse it.
+    Locks, reserves and creates nothing; the person's turns at once are left to Send."""
+    now = now or timezone.now()
+    capping = [c for c in plan.caps if any(c in p.caps for p in plan.panes)]
+    if not capping:
+        return
+    periods = (day_of(now), month_of(now))
+    rows = {
+        (c.owner, c.period): c
+        for c in QuotaCounter.objects.filter(
+            owner__in=[cap.owner for cap in capping], period__in=periods
+        )
+    }
+    counters = {
+        (cap.owner, p): rows.get((cap.owner, p)) or QuotaCounter(owner=cap.owner, period=p)
+        for cap in capping
+        for p in periods
+    }
+    for cap in capping:
+        _check(cap, plan, counters, now)
+
+
 def _check(
     cap: Cap, plan: Plan, counters: dict[tuple[str, str], QuotaCounter], now: dt.datetime
 ) -> None:

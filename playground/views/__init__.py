@@ -4,6 +4,7 @@ from playground.views.endpoints import (
     endpoint_list,
     endpoint_test,
 )
+from playground.views.estimate import estimate
 from playground.views.pages import home, session_page
 from playground.views.panes import pane_editor, pane_params
 from playground.views.send import send
@@ -15,6 +16,7 @@ __all__ = [
     "endpoint_edit",
     "endpoint_list",
     "endpoint_test",
+    "estimate",
     "home",
     "pane_editor",
     "pane_params",
