@@ -47,6 +47,7 @@ from playground.usage import estimate_tokens
 
 if TYPE_CHECKING:
     from playground.compose import Compose
+    from playground.models import Pane
 
 IMAGE_TOKENS = 1600  # counted per image in the worst case (the largest tiles of most APIs)
 MESSAGE_OVERHEAD = 16  # tokens a chat template adds per message, at most
@@ -273,6 +274,18 @@ def plan_turn(
     return Plan(user_id, team.pk if team else None, caps, panes)
 
 
+def history_tokens(existing: dict[int, Pane], last: int | None, compose: Compose) -> dict[int, int]:
+    """Tokens of each kept pane's conversation so far: its last answer's input and output
+    (one query, none for a new session)."""
+    kept = [existing[s.position].pk for s in compose.panes if s.position in existing]
+    if last is None or not kept:
+        return {}
+    rows = Response.objects.filter(pane_id__in=kept, turn__index=last).values_list(
+        "pane__position", "input_tokens", "output_tokens"
+    )
+    return {position: (i or 0) + (o or 0) for position, i, o in rows}
+
+
 # --------------------------------------------------------------------------- periods
 
 
@@ -398,6 +411,30 @@ def reserve(plan: Plan, now: dt.datetime | None = None) -> list[Reserved]:
             reserved_spend=F("reserved_spend") + sum((p.cost_usd or 0 for p in mine), Decimal(0)),
         )
     return reserved
+
+
+def check_now(plan: Plan, now: dt.datetime | None = None) -> None:
+    """What :func:`reserve` would say of ``plan`` now, read-only (the composer's estimate):
+    :class:`QuotaRefused` with the sentence Send would give when a limit would refuse it.
+    Locks, reserves and creates nothing; the person's turns at once are left to Send."""
+    now = now or timezone.now()
+    capping = [c for c in plan.caps if any(c in p.caps for p in plan.panes)]
+    if not capping:
+        return
+    periods = (day_of(now), month_of(now))
+    rows = {
+        (c.owner, c.period): c
+        for c in QuotaCounter.objects.filter(
+            owner__in=[cap.owner for cap in capping], period__in=periods
+        )
+    }
+    counters = {
+        (cap.owner, p): rows.get((cap.owner, p)) or QuotaCounter(owner=cap.owner, period=p)
+        for cap in capping
+        for p in periods
+    }
+    for cap in capping:
+        _check(cap, plan, counters, now)
 
 
 def _check(

@@ -4,16 +4,19 @@ from playground.views.endpoints import (
     endpoint_list,
     endpoint_test,
 )
+from playground.views.estimate import estimate
 from playground.views.pages import home, session_page
 from playground.views.panes import pane_editor, pane_params
 from playground.views.send import send
 from playground.views.stop import stop_pane, stop_session
+from playground.views.usage_pages import team_usage_page, usage_page
 
 __all__ = [
     "endpoint_delete",
     "endpoint_edit",
     "endpoint_list",
     "endpoint_test",
+    "estimate",
     "home",
     "pane_editor",
     "pane_params",
@@ -21,4 +24,6 @@ __all__ = [
     "session_page",
     "stop_pane",
     "stop_session",
+    "team_usage_page",
+    "usage_page",
 ]

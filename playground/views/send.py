@@ -98,7 +98,7 @@ def _save_turn(
         # The quotas: every pane's worst case reserved at once, or a refusal that rolls
         # all of this back (a new session included).
         plan = quotas.plan_turn(
-            user_id(request.user), compose, _history_tokens(existing, last, compose)
+            user_id(request.user), compose, quotas.history_tokens(existing, last, compose)
         )
         reserved = quotas.reserve(plan)
         # Panes are kept by position; only the ones that changed are written.
@@ -156,17 +156,3 @@ def _save_turn(
             )
         )
     return turn, responses
-
-
-def _history_tokens(
-    existing: dict[int, Pane], last: int | None, compose: Compose
-) -> dict[int, int]:
-    """Tokens of each kept pane's conversation so far: its last answer's input and output
-    (one query, none for a new session)."""
-    kept = [existing[s.position].pk for s in compose.panes if s.position in existing]
-    if last is None or not kept:
-        return {}
-    rows = Response.objects.filter(pane_id__in=kept, turn__index=last).values_list(
-        "pane__position", "input_tokens", "output_tokens"
-    )
-    return {position: (i or 0) + (o or 0) for position, i, o in rows}

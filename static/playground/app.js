@@ -99,6 +99,25 @@
     }
   });
 
+  // The composer's estimate counts the picked image files instead of uploading them on
+  // every key pressed (playground/views/estimate.py).
+  document.addEventListener("htmx:configRequest", function (evt) {
+    if (!evt.detail.elt || evt.detail.elt.id !== "estimate") return;
+    var input = document.querySelector("#compose input[type=file][name=images]");
+    delete evt.detail.parameters.images;
+    evt.detail.parameters.image_files = String(input && input.files ? input.files.length : 0);
+  });
+  // It is asked again when a pane is added, removed or gets its model's parameters (no
+  // input or change event says so); never for the answers streaming into the panes.
+  function panesChanged() {
+    var estimate = document.getElementById("estimate");
+    if (estimate) htmx.trigger(estimate, "panes-changed");
+  }
+  document.addEventListener("htmx:afterSettle", function (evt) {
+    var el = evt.target;
+    if (el && (el.id === "panes" || (el.classList && el.classList.contains("params")))) panesChanged();
+  });
+
   // A pane is named after its model.
   document.addEventListener("change", function (evt) {
     var select = evt.target;
@@ -153,7 +172,10 @@
   document.addEventListener("click", function (evt) {
     var button = evt.target.closest && evt.target.closest("[data-remove-pane]");
     if (!button) return;
-    if (document.querySelectorAll("section.pane").length > 1) button.closest("section.pane").remove();
+    if (document.querySelectorAll("section.pane").length > 1) {
+      button.closest("section.pane").remove();
+      panesChanged();
+    }
   });
 
   // Elapsed time of streaming panes, between updates from the server.

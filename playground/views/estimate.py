@@ -1,0 +1,104 @@
+"""The composer's estimate: before Send, what the turn may cost at most (the worst case
+Send would reserve) and what is left of the person's limits. It runs as the person types:
+reads only, never reserves, never writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Max
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_POST
+
+from playground import quotas
+from playground.access import session_for_user, user_id
+from playground.attachments import MAX_IMAGES
+from playground.compose import Compose, read_compose
+from playground.ledger import usd
+from playground.quotas import PaneCost, Plan
+
+TEMPLATE = "playground/_estimate.html"
+EMPTY_PROMPT = "Write a prompt first."  # read_compose's; an empty prompt still gets one
+
+
+@dataclass
+class Estimate:
+    tokens: int
+    cost: str  # of the panes whose price is known; "" when none is
+    unknown: list[str]  # models whose price is unknown
+    free: list[str]  # models that take no key and cost nothing (Echo, the local model)
+    limits: list[str] = field(default_factory=list)  # "Your limit: $4.88 of $5.00 left …"
+    refusal: str = ""  # what Send would say now, when a limit would refuse the turn
+
+    @property
+    def all_free(self) -> bool:
+        return bool(self.free) and not self.cost and not self.unknown
+
+
+@login_required
+@require_POST
+def estimate(request: HttpRequest, session_id: int | None = None) -> HttpResponse:
+    session = session_for_user(request.user, session_id) if session_id is not None else None
+    compose = read_compose(request.POST, request.FILES, request.user)
+    errors = [e for e in compose.errors if e != EMPTY_PROMPT]
+    if errors:
+        return render(request, TEMPLATE, {"note": errors[0]})
+    _count_image_files(request, compose)
+    history: dict[int, int] = {}
+    if session is not None:
+        existing = {p.position: p for p in session.panes.only("pk", "position", "session_id")}
+        last = session.turns.aggregate(last=Max("index"))["last"]
+        history = quotas.history_tokens(existing, last, compose)
+    try:
+        plan = quotas.plan_turn(user_id(request.user), compose, history)
+    except quotas.QuotaRefused as refused:
+        return render(request, TEMPLATE, {"refused": str(refused)})
+    return render(request, TEMPLATE, {"estimate": estimate_of(plan)})
+
+
+def _count_image_files(request: HttpRequest, compose: Compose) -> None:
+    """The page sends how many image files are picked, not the files (they would go up
+    on every key pressed); each counts in the worst case as an uploaded one would."""
+    raw = request.POST.get("image_files", "")
+    count = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 3 else 0
+    room = max(0, MAX_IMAGES - len(compose.images))
+    compose.images = compose.images + [{}] * min(count, room)
+
+
+def _free(pane: PaneCost) -> bool:
+    """A model that takes no key and costs nothing (or has no price): Echo, the local
+    model."""
+    return not pane.cost_usd and not pane.key.scope and not pane.model.key_scope
+
+
+def estimate_of(plan: Plan, now: dt.datetime | None = None) -> Estimate:
+    """The plan's worst case in words, what is left of each cap, and what Send would say
+    if a limit would refuse it now."""
+    free = [p.model.display_name for p in plan.panes if _free(p)]
+    unknown = [p.model.display_name for p in plan.panes if p.cost_usd is None and not _free(p)]
+    priced = any(p.cost_usd is not None and not _free(p) for p in plan.panes)
+    out = Estimate(
+        plan.tokens,
+        usd(plan.cost_known) if priced else "",
+        list(dict.fromkeys(unknown)),
+        list(dict.fromkeys(free)),
+    )
+    lefts = quotas.left_of(plan.caps, now)
+    for cap, left in zip(plan.caps, lefts, strict=True):
+        parts = []
+        if left.spend is not None:
+            parts.append(f"{usd(left.spend[0])} of {usd(left.spend[1])} left this month")
+        if left.requests is not None:
+            parts.append(f"{left.requests[0]:,} of {left.requests[1]:,} answers left today")
+        if left.tokens is not None:
+            parts.append(f"{left.tokens[0]:,} of {left.tokens[1]:,} tokens left this month")
+        if parts:
+            out.limits.append(f"{cap.whose} limit: {' · '.join(parts)}")
+    try:
+        quotas.check_now(plan, now)
+    except quotas.QuotaRefused as refused:
+        out.refusal = str(refused)
+    return out
