@@ -8,8 +8,19 @@ from playground.views.pages import home, session_page
 from playground.views.panes import pane_editor, pane_params
 from playground.views.send import send
 from playground.views.stop import stop_pane, stop_session
+from playground.views.teams import (
+    active_team_set,
+    team_add_member,
+    team_endpoint_unshare,
+    team_leave,
+    team_list,
+    team_member_remove,
+    team_member_role,
+    team_page,
+)
 
 __all__ = [
+    "active_team_set",
     "endpoint_delete",
     "endpoint_edit",
     "endpoint_list",
@@ -21,4 +32,11 @@ __all__ = [
     "session_page",
     "stop_pane",
     "stop_session",
+    "team_add_member",
+    "team_endpoint_unshare",
+    "team_leave",
+    "team_list",
+    "team_member_remove",
+    "team_member_role",
+    "team_page",
 ]
