@@ -77,3 +77,19 @@ def credential_for_manager(user: Any, credential_id: int | str) -> Credential:
         )
     except (Credential.DoesNotExist, ValueError, TypeError):
         raise Http404("No such key.") from None
+
+
+def shared_endpoint_for_unsharer(
+    user: Any, team_id: int | str, endpoint_id: int | str
+) -> CustomEndpoint:
+    """An endpoint shared with a team, for someone who may stop sharing it there: the team's
+    owners and admins, and the endpoint's owner. Other members see it on the team's page,
+    but to them, as to outsiders, it is missing here."""
+    membership = membership_for_user(user, team_id)
+    try:
+        endpoint = CustomEndpoint.objects.get(pk=int(endpoint_id), team_id=membership.team_id)
+    except (CustomEndpoint.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such endpoint.") from None
+    if not membership.manages and endpoint.owner_id != membership.user_id:
+        raise Http404("No such endpoint.")
+    return endpoint

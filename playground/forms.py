@@ -1,4 +1,5 @@
-"""The form that saves a person's own endpoint: name, base URL, optional key, model ids.
+"""The form that saves a person's own endpoint: name, base URL, optional key, model ids,
+and the team it is shared with (one of the owner's teams, or none).
 
 Every problem is a sentence on its field, and nothing is saved unless all fields are good.
 The key field is write-only: it is never filled back in (a form with errors asks for the
@@ -17,7 +18,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from playground import vault
 from playground.egress import EgressRefused
-from playground.models import CustomEndpoint
+from playground.models import CustomEndpoint, Membership
 from playground.own_models import check_base_url
 
 MAX_NAME = 80
@@ -30,6 +31,7 @@ MALFORMED_KEY = (
     "Malformed key: a key has at most 500 characters and no spaces or control characters."
 )
 KEY_AGAIN = "Enter the key again: a key is never shown back."
+NOT_YOUR_TEAM = "Share it with one of your teams, or with nobody."
 URL_CHANGED = (
     "The base URL changed: enter the key again, or tick “Remove the saved key”. A key is "
     "only ever sent to the base URL it was saved with."
@@ -54,6 +56,11 @@ class EndpointForm(forms.Form):
     api_key = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
     remove_key = forms.BooleanField(required=False)
     model_ids = forms.CharField(required=False, widget=forms.Textarea)
+    team = forms.ChoiceField(
+        required=False,
+        error_messages={"invalid_choice": NOT_YOUR_TEAM},
+        help_text="Its members pick its models too; calls still go with this key, unseen.",
+    )
 
     def __init__(
         self, *args: Any, owner: Any, endpoint: CustomEndpoint | None = None, **kwargs: Any
@@ -63,10 +70,19 @@ class EndpointForm(forms.Form):
                 "name": endpoint.name,
                 "base_url": endpoint.base_url,
                 "model_ids": "\n".join(endpoint.model_ids),
+                "team": str(endpoint.team_id or ""),
             }
         super().__init__(*args, **kwargs)
         self.owner_id = int(owner.pk)
         self.endpoint = endpoint
+        # Only the owner's own teams: an endpoint is shared by its owner, with a team they
+        # are in.
+        teams = Membership.objects.filter(user_id=self.owner_id).values_list(
+            "team_id", "team__name"
+        )
+        field = self.fields["team"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", "Not shared"), *((str(pk), name) for pk, name in teams)]
 
     @property
     def key_typed(self) -> bool:
@@ -161,6 +177,7 @@ class EndpointForm(forms.Form):
         data = self.cleaned_data
         endpoint.name, endpoint.base_url = data["name"], data["base_url"]
         endpoint.model_ids = data["model_ids"]
+        endpoint.team_id = int(data["team"]) if data.get("team") else None
         key = data["api_key"]
         if key:
             endpoint.key_ciphertext, endpoint.key_hint = vault.encrypt(key), vault.hint(key)

@@ -9,9 +9,20 @@ from playground.views.pages import home, session_page
 from playground.views.panes import pane_editor, pane_params
 from playground.views.send import send
 from playground.views.stop import stop_pane, stop_session
+from playground.views.teams import (
+    active_team_set,
+    team_add_member,
+    team_endpoint_unshare,
+    team_leave,
+    team_list,
+    team_member_remove,
+    team_member_role,
+    team_page,
+)
 from playground.views.usage_pages import team_usage_page, usage_page
 
 __all__ = [
+    "active_team_set",
     "endpoint_delete",
     "endpoint_edit",
     "endpoint_list",
@@ -26,4 +37,11 @@ __all__ = [
     "stop_session",
     "team_usage_page",
     "usage_page",
+    "team_add_member",
+    "team_endpoint_unshare",
+    "team_leave",
+    "team_list",
+    "team_member_remove",
+    "team_member_role",
+    "team_page",
 ]

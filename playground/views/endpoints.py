@@ -1,5 +1,6 @@
 """Your endpoints: a person lists, adds, edits and deletes their own OpenAI-compatible
-servers. One template serves the whole page and, to htmx, its main part only."""
+servers, and shares each with one of their teams (or none). One template serves the whole
+page and, to htmx, its main part only."""
 
 from __future__ import annotations
 
@@ -29,8 +30,10 @@ class HtmxHttpRequest(HttpRequest):
 def _page(
     request: HtmxHttpRequest, form: EndpointForm, editing: CustomEndpoint | None
 ) -> HttpResponse:
-    endpoints = CustomEndpoint.objects.filter(owner_id=user_id(request.user)).only(
-        "pk", "name", "base_url", "key_hint", "key_ciphertext", "model_ids"
+    endpoints = (
+        CustomEndpoint.objects.filter(owner_id=user_id(request.user))
+        .select_related("team")
+        .only("pk", "name", "base_url", "key_hint", "key_ciphertext", "model_ids", "team__name")
     )
     action = reverse("endpoint_edit", args=[editing.pk]) if editing else reverse("endpoints")
     template = f"{TEMPLATE}#main" if request.htmx else TEMPLATE
