@@ -213,8 +213,8 @@ class Stack:
             PLAYGROUND_LOCAL_MODEL_URL="",
             # One person runs every comparison here: fair use set far above the load, so
             # its checks run on every Send without refusing any.
-            PLAYGROUND_FAIR_CONCURRENT_TURNS="100000",
-            PLAYGROUND_FAIR_SENDS_PER_MINUTE="100000000",
+            PLAYGROUND_FAIR_CONCURRENT_TURNS="1000",
+            PLAYGROUND_FAIR_SENDS_PER_MINUTE="100000",
             PYTHONUNBUFFERED="1",
             DJANGO_SETTINGS_MODULE="playground.settings",
         )
