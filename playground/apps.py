@@ -10,7 +10,10 @@ class PlaygroundConfig(AppConfig):
     def ready(self) -> None:
         from playground.catalog import forget_catalog, forget_limits
         from playground.models import CatalogEntry, ExchangeRate, Quota, RateLimit
+        from playground.credentials import forget_keyed_providers
+        from playground.models import ActiveTeam, Credential
         from playground.quotas import forget_quotas, forget_rates
+        from playground.teams import forget_active_teams
 
         post_save.connect(forget_catalog, sender=CatalogEntry, dispatch_uid="catalog-save")
         post_delete.connect(forget_catalog, sender=CatalogEntry, dispatch_uid="catalog-delete")
@@ -20,3 +23,9 @@ class PlaygroundConfig(AppConfig):
         post_delete.connect(forget_quotas, sender=Quota, dispatch_uid="quotas-delete")
         post_save.connect(forget_rates, sender=ExchangeRate, dispatch_uid="rates-save")
         post_delete.connect(forget_rates, sender=ExchangeRate, dispatch_uid="rates-delete")
+        for model, forget, name in (
+            (Credential, forget_keyed_providers, "credentials"),
+            (ActiveTeam, forget_active_teams, "active-teams"),
+        ):
+            post_save.connect(forget, sender=model, dispatch_uid=f"{name}-save")
+            post_delete.connect(forget, sender=model, dispatch_uid=f"{name}-delete")

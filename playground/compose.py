@@ -19,7 +19,7 @@ from playground.attachments import (
     parse_tools,
 )
 from playground.catalog import CatalogModel
-from playground.credentials import KeyChoice, KeyChooser, KeyRefused
+from playground.credentials import KeyChoice, KeyChooser, KeyRefused, keyed_providers
 from playground.models import Team
 from playground.own_models import models_for_user, parse_model_key
 from playground.teams import active_team
@@ -159,8 +159,11 @@ def _key_chooser(user: Any, team: Team | None, panes: list[PaneSpec]) -> KeyChoo
         and not p.model.key_scope
         and (p.model.provider_class.credential_parts() or p.picked_key is not None)
     }
+    picked = any(p.picked_key is not None for p in panes)
+    if not picked:
+        providers &= keyed_providers()
     if not providers or user is None or not user.is_authenticated:
-        return KeyChooser(getattr(user, "pk", 0) or 0, None, [])
+        return KeyChooser(getattr(user, "pk", 0) or 0, team.pk if team else None, [])
     return KeyChooser.load(user.pk, team.pk if team else None, providers)
 
 

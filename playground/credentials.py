@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from playground import vault
-from playground.catalog import CatalogModel
+from playground.catalog import CatalogModel, ShortCache
 from playground.models import Credential, Scope
 from providers.base import ChatRequest, Credentials, ProviderError
 
@@ -82,6 +83,26 @@ def usable_credentials(
     return rows.only(
         "pk", "provider", "label", "scope", "user_id", "team_id", "base_url"
     ).distinct()
+
+
+def _load_keyed_providers() -> frozenset[str]:
+    return frozenset(
+        Credential.objects.filter(enabled=True).values_list("provider", flat=True).distinct()
+    )
+
+
+# The providers anyone saved a key for: a Send whose panes' providers have none reads no
+# credential (an admin's or a person's new key applies at once in the process that saved
+# it, within catalog.CACHE_SECONDS in the others).
+_keyed_providers: ShortCache[frozenset[str]] = ShortCache(_load_keyed_providers)
+
+
+def keyed_providers() -> frozenset[str]:
+    return _keyed_providers.get()
+
+
+def forget_keyed_providers(**_: Any) -> None:
+    _keyed_providers.forget()
 
 
 class KeyRefused(Exception):

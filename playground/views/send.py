@@ -93,13 +93,14 @@ def _save_turn(
                 session = Session.objects.select_for_update().get(pk=session.pk)
             session.system_prompt = compose.system_prompt
             session.save(update_fields=["system_prompt", "updated_at"])
-            existing = {p.position: p for p in session.panes.all()}
+            # Each pane with its conversation's size so far (the quotas' worst case), in
+            # the same query.
+            existing = {p.position: p for p in session.panes.annotate(**quotas.HISTORY)}
             last = session.turns.aggregate(last=Max("index"))["last"]
         # The quotas: every pane's worst case reserved at once, or a refusal that rolls
         # all of this back (a new session included).
-        plan = quotas.plan_turn(
-            user_id(request.user), compose, quotas.history_tokens(existing, last, compose)
-        )
+        history = {p.position: getattr(p, "history_tokens", 0) or 0 for p in existing.values()}
+        plan = quotas.plan_turn(user_id(request.user), compose, history)
         reserved = quotas.reserve(plan)
         # Panes are kept by position; only the ones that changed are written.
         panes: list[Pane] = []
