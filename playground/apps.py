@@ -9,9 +9,15 @@ class PlaygroundConfig(AppConfig):
 
     def ready(self) -> None:
         from playground.catalog import forget_catalog, forget_limits
-        from playground.models import CatalogEntry, ExchangeRate, Quota, RateLimit
         from playground.credentials import forget_keyed_providers
-        from playground.models import ActiveTeam, Credential
+        from playground.models import (
+            ActiveTeam,
+            CatalogEntry,
+            Credential,
+            ExchangeRate,
+            Quota,
+            RateLimit,
+        )
         from playground.quotas import forget_quotas, forget_rates
         from playground.teams import forget_active_teams
 

@@ -137,14 +137,17 @@ class KeyChooser:
                     "disabled, not yours, or saved for another server); pick another."
                 )
             return KeyChoice(chosen.scope, chosen.pk, chosen.label)
-        for scope, owner in (
-            (Scope.USER, self.user_id),
-            (Scope.TEAM, self.team_id),
-            (Scope.ORG, None),
-        ):
-            for c in fits:
-                if c.scope == scope and (owner is None or owner in (c.user_id, c.team_id)):
-                    return KeyChoice(scope, c.pk, c.label)
+        # A team's key answers on its own only while that team is active: without one,
+        # the person works on their own (their teams' keys may still be picked).
+        for c in fits:
+            if c.scope == Scope.USER and c.user_id == self.user_id:
+                return KeyChoice(Scope.USER, c.pk, c.label)
+        for c in fits:
+            if c.scope == Scope.TEAM and self.team_id is not None and c.team_id == self.team_id:
+                return KeyChoice(Scope.TEAM, c.pk, c.label)
+        for c in fits:
+            if c.scope == Scope.ORG:
+                return KeyChoice(Scope.ORG, c.pk, c.label)
         if model.available:
             keys = settings.PLAYGROUND_PROVIDER_KEYS
             names = [model.key_env, *model.provider_class.extra_credentials.values()]

@@ -8,6 +8,7 @@ from typing import Any
 from django.utils.safestring import SafeString, mark_safe
 
 from playground.catalog import CatalogModel
+from playground.key_picker import KeyPicker, PaneKeys
 from playground.live import response_log
 from playground.models import Response, Status
 from playground.rendering import render_markdown
@@ -30,6 +31,7 @@ class PaneView:
     model: CatalogModel | None
     fields: list[ParamField]
     responses: list[dict[str, Any]] = field(default_factory=list)
+    key_picker: KeyPicker | None = None  # the pane's Key select (playground.key_picker)
 
     @property
     def display_name(self) -> str:
@@ -77,11 +79,17 @@ def pane_view(
     values: dict[str, Any],
     models: dict[str, CatalogModel],
     pane_id: int | None = None,
+    keys: PaneKeys | None = None,
+    picked_key: int | None = None,
+    keep_lost_key: bool = True,
 ) -> PaneView:
     """A pane as the templates show it; ``models``: what the person may pick
-    (``endpoints.models_for_user``)."""
+    (``endpoints.models_for_user``); ``keys``: the keys they may pick
+    (``PaneKeys.load``, once per page), and ``picked_key`` the one picked for the pane."""
     model = models.get(model_key)
-    return PaneView(position, pane_id, model_key, model, param_fields(position, model, values))
+    picker = (keys or PaneKeys.none()).picker(model, picked_key, keep_lost_key)
+    fields = param_fields(position, model, values)
+    return PaneView(position, pane_id, model_key, model, fields, key_picker=picker)
 
 
 def attached(tools: list[Any], images: list[Any]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from decimal import Decimal
 from html import escape as html_escape  # what Django's escape calls, less a SafeString
 from typing import Any
@@ -145,15 +146,21 @@ def pretty_json(value: str) -> str:
 
 
 @register.simple_tag
-def model_options(models: list[Any], selected: str, selected_name: str = "") -> SafeString:
+def model_options(
+    models: list[Any], selected: str, selected_name: str = "", keyed: Collection[str] = ()
+) -> SafeString:
     """The <option>s of a pane's Model picker, each a stamp of ``_pane.html#model-option``:
     a template loop was half of the page's render time (four panes, 24 models: 2.7 of
     4.9 ms).
 
     A pane's model that is no longer offered (its endpoint deleted, its catalog entry
     disabled) stays selected, marked as such: otherwise the browser would select the first
-    model, and the next Send would quietly ask another model. Send refuses it instead."""
+    model, and the next Send would quietly ask another model. Send refuses it instead.
+
+    ``keyed``: the models a saved key of the person answers for (``PaneKeys.keyed``); they
+    are offered even when the site has no key of its own for them."""
     options = []
+    keyed = keyed or ()
     if selected and all(m.key != selected for m in models):
         name = f"{selected_name or selected} (no longer available)"
         options.append(_OPTION.fill(key=selected, name=name, selected=True, missing=""))
@@ -163,7 +170,7 @@ def model_options(models: list[Any], selected: str, selected_name: str = "") -> 
                 key=m.key,
                 name=m.display_name,
                 selected=m.key == selected,
-                missing=", ".join(m.missing_env),
+                missing="" if m.key in keyed else ", ".join(m.missing_env),
             )
         )
     return mark_safe("\n".join(options))  # noqa: S308 - filled from the template, escaped

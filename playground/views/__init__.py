@@ -5,6 +5,15 @@ from playground.views.endpoints import (
     endpoint_test,
 )
 from playground.views.estimate import estimate
+from playground.views.keys import (
+    key_delete,
+    key_edit,
+    key_fields,
+    key_list,
+    key_test,
+    key_toggle,
+    team_keys,
+)
 from playground.views.pages import home, session_page
 from playground.views.panes import pane_editor, pane_params
 from playground.views.send import send
@@ -29,6 +38,12 @@ __all__ = [
     "endpoint_test",
     "estimate",
     "home",
+    "key_delete",
+    "key_edit",
+    "key_fields",
+    "key_list",
+    "key_test",
+    "key_toggle",
     "pane_editor",
     "pane_params",
     "send",
@@ -44,4 +59,5 @@ __all__ = [
     "team_member_remove",
     "team_member_role",
     "team_page",
+    "team_keys",
 ]

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET
 
 from playground.access import session_for_user, user_id
 from playground.catalog import CatalogModel, default_pane_models
+from playground.key_picker import PaneKeys
 from playground.live import response_log
 from playground.live.watchdog import reap_dead_sync
 from playground.models import Response, Session, Status
@@ -25,8 +26,9 @@ def _sidebar(request: HttpRequest) -> list[Session]:
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     models = models_for_user(request.user)
+    keys = PaneKeys.load(request.user)
     panes = [
-        pane_view(position, key, {}, models)
+        pane_view(position, key, {}, models, keys=keys)
         for position, key in enumerate(default_pane_models(models))
     ]
     return render(
@@ -37,6 +39,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "session": None,
             "sessions": _sidebar(request),
             "models": list(models.values()),
+            "keyed": keys.keyed(models.values()),
             "control_id": "0-0",
             "system_prompt": "",
         },
@@ -44,7 +47,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def session_panes(
-    session: Session, models: dict[str, CatalogModel]
+    session: Session, models: dict[str, CatalogModel], keys: PaneKeys | None = None
 ) -> tuple[list[PaneView], str, int]:
     """The session's panes with their responses; streaming ones with what their log holds.
 
@@ -56,7 +59,9 @@ def session_panes(
     control = redis.xrevrange(response_log.control_key(session.pk), count=1)
     control_id = response_log.text(control[0][0]) if control else "0-0"
     panes = {
-        p.pk: pane_view(p.position, p.model_key, p.params, models, p.pk)
+        p.pk: pane_view(
+            p.position, p.model_key, p.params, models, p.pk, keys, picked_key=p.credential_id
+        )
         for p in session.panes.filter(removed=False)
     }
     responses = list(
@@ -92,7 +97,8 @@ def session_panes(
 def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
     session = session_for_user(request.user, session_id)
     models = models_for_user(request.user)
-    panes, control_id, last_turn = session_panes(session, models)
+    keys = PaneKeys.load(request.user)
+    panes, control_id, last_turn = session_panes(session, models, keys)
     return render(
         request,
         "playground/page.html",
@@ -101,6 +107,7 @@ def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
             "session": session,
             "sessions": _sidebar(request),
             "models": list(models.values()),
+            "keyed": keys.keyed(models.values()),
             "control_id": control_id,
             "last_turn": last_turn,
             "system_prompt": session.system_prompt,

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET
 
 from playground.catalog import default_pane_models
 from playground.compose import pane_positions, picked_models, read_pane
+from playground.key_picker import PaneKeys, takes_key
 from playground.own_models import models_for_user
 from playground.pane_view import pane_view
 
@@ -29,16 +30,28 @@ def pane_editor(request: HttpRequest) -> HttpResponse:
         if not defaults:
             return HttpResponse(status=204)  # nothing to pick: the page says so
         model_key = defaults[0]
-    pane = pane_view(position, model_key, {}, models)
-    return render(request, "playground/_pane.html", {"pane": pane, "models": list(models.values())})
+    keys = PaneKeys.load(request.user)
+    pane = pane_view(position, model_key, {}, models, keys=keys)
+    context = {"pane": pane, "models": list(models.values()), "keyed": keys.keyed(models.values())}
+    return render(request, "playground/_pane.html", context)
 
 
 @login_required
 @require_GET
 def pane_params(request: HttpRequest, position: int) -> HttpResponse:
-    """The parameter fields for the model now picked in a pane; values that still apply are
-    kept."""
+    """The parameter fields and the Key select for the model now picked in a pane; values
+    that still apply are kept (a key picked for the previous model falls back to
+    Automatic unless it fits this one too)."""
     models = models_for_user(request.user, picked=picked_models(request.GET, [position]))
     spec = read_pane(request.GET, position, models)
-    pane = pane_view(position, spec.model_key, dict(spec.raw_params), models)
+    keys = PaneKeys.load(request.user) if takes_key(spec.model) else None
+    pane = pane_view(
+        position,
+        spec.model_key,
+        dict(spec.raw_params),
+        models,
+        keys=keys,
+        picked_key=spec.picked_key,
+        keep_lost_key=False,
+    )
     return render(request, "playground/_pane.html#params", {"pane": pane})
