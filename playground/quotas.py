@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, OuterRef, Subquery
+from django.db.models import F, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -357,12 +357,38 @@ def _counters(owners: Iterable[str], now: dt.datetime) -> dict[tuple[str, str], 
     found = _locked_counters(keys)
     if len(found) == len(keys):
         return found
-    # A new day or month: made once (a parallel Send may make it first), then locked.
+    # A new day or month, or a quota set just now: made once (a parallel Send may make it
+    # first) from what the ledger says was used so far, then locked.
     QuotaCounter.objects.bulk_create(
-        [QuotaCounter(owner=o, period=p) for o, p in keys if (o, p) not in found],
+        [_from_ledger(o, p, now) for o, p in keys if (o, p) not in found],
         ignore_conflicts=True,
     )
     return _locked_counters(keys)
+
+
+def _from_ledger(owner: str, period: str, now: dt.datetime) -> QuotaCounter:
+    """A new counter holding what the ledger has for its owner and period (answers paid
+    with a person's own key left out, as they are capped only when a quota says so)."""
+    kind, _, pk = owner.partition(":")
+    rows = UsageEntry.objects.exclude(key_scope=Scope.USER).filter(
+        **({"user_id": int(pk)} if kind == "user" else {"team_id": int(pk)})
+    )
+    local = timezone.localtime(now)
+    if len(period) == 10:  # a day
+        start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        return QuotaCounter(
+            owner=owner, period=period, requests=rows.filter(created_at__gte=start).count()
+        )
+    start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    used = rows.filter(created_at__gte=start).aggregate(
+        input=Sum("input_tokens"), output=Sum("output_tokens"), spend=Sum("cost_usd")
+    )
+    return QuotaCounter(
+        owner=owner,
+        period=period,
+        tokens=(used["input"] or 0) + (used["output"] or 0),
+        spend=used["spend"] or Decimal(0),
+    )
 
 
 _QC = QuotaCounter._meta.db_table
@@ -512,7 +538,8 @@ def _check(
         left = max(0, quota.requests_per_day - day.requests)
         if len(mine) > left:
             raise QuotaRefused(
-                f"{cap.whose} limit is {quota.requests_per_day:,} answers a day; {left:,} "
+                f"{cap.whose} limit is {quota.requests_per_day:,} "
+                f"answer{'s' if quota.requests_per_day != 1 else ''} a day; {left:,} "
                 f"left, this turn asks for {len(mine)}. It resets "
                 f"{when(day_resets(now), now)}."
             )

@@ -46,7 +46,7 @@ def test_an_admin_sets_a_quota_and_the_person_is_stopped_at_it(
     page.get_by_label("Prompt").fill("second question")
     page.get_by_role("button", name="Send").click()
     errors = page.locator("#compose-errors")
-    expect(errors).to_contain_text("Your limit is 1 answers a day; 0 left")
+    expect(errors).to_contain_text("Your limit is 1 answer a day; 0 left")
     expect(errors).to_contain_text("It resets at midnight")
     expect(page.get_by_label("Prompt")).to_have_value("second question")
     assert Turn.objects.count() == 1

@@ -159,7 +159,7 @@ def test_a_turn_over_what_is_left_says_send_would_be_refused(owner: Any, owner_c
 
     assert "Your limit: 0 of 1 answers left today" in page
     assert (
-        "Send would be refused now: Your limit is 1 answers a day; 0 left, this turn asks for 1."
+        "Send would be refused now: Your limit is 1 answer a day; 0 left, this turn asks for 1."
     ) in page
 
 

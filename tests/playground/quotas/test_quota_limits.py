@@ -217,7 +217,7 @@ def test_the_site_default_applies_to_each_person_without_a_quota_of_their_own(
     Quota.objects.create(scope="user", user=outsider, requests_per_day=5)
     assert "HX-Redirect" in owner_client.post(reverse("send_new"), send_form(), **HTMX)
     refused = owner_client.post(reverse("send_new"), send_form(), **HTMX).content.decode()
-    assert "Your limit is 1 answers a day; 0 left, this turn asks for 1." in refused
+    assert "Your limit is 1 answer a day; 0 left, this turn asks for 1." in refused
     other = Client()
     other.force_login(outsider)
     assert "HX-Redirect" in other.post(reverse("send_new"), send_form(), **HTMX)
@@ -289,3 +289,34 @@ def test_personal_keys_are_metered_but_capped_only_when_the_quota_says_so(
         reverse("send_new"), send_form(panes=[("openai:gpt-4.1-mini", {})]), **HTMX
     )
     assert "Your limit is 0 answers a day" in refused.content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("no_fair_use", "clean_redis")
+def test_a_quota_set_mid_month_counts_what_the_ledger_already_has(
+    owner: Any, owner_client: Any, priced: CatalogEntry
+) -> None:
+    # Two answers before any quota existed: no counter, only the ledger.
+    for _ in range(2):
+        owner_client.post(reverse("send_new"), send_form(panes=[(PRICED, {})]), **HTMX)
+    for response in Response.objects.all():
+        end_response(
+            response.pk,
+            was=Status.PENDING,
+            status=Status.STOPPED,
+            close_log=lambda s: None,
+            input_tokens=5,
+            output_tokens=7,
+            cost=Decimal("0.25"),
+            cost_currency="USD",
+        )
+    assert not QuotaCounter.objects.exists()
+    Quota.objects.create(scope="user", user=owner, requests_per_day=3, spend_per_month=1)
+
+    answer = owner_client.post(reverse("send_new"), send_form(panes=[(PRICED, {})] * 2), **HTMX)
+
+    assert "Your limit is 3 answers a day; 1 left, this turn asks for 2." in answer.content.decode()
+    one = owner_client.post(reverse("send_new"), send_form(panes=[(PRICED, {})]), **HTMX)
+    assert "HX-Redirect" in one
+    counter = month_counter(owner)
+    assert (counter.tokens, counter.spend) == (24, Decimal("0.5"))
