@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.apps import AppConfig
 from django.db.models.signals import post_delete, post_save
 
@@ -8,6 +10,7 @@ class PlaygroundConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from playground import shared_caches
         from playground.catalog import forget_catalog, forget_limits
         from playground.credentials import forget_keyed_providers
         from playground.models import (
@@ -29,9 +32,12 @@ class PlaygroundConfig(AppConfig):
         post_delete.connect(forget_quotas, sender=Quota, dispatch_uid="quotas-delete")
         post_save.connect(forget_rates, sender=ExchangeRate, dispatch_uid="rates-save")
         post_delete.connect(forget_rates, sender=ExchangeRate, dispatch_uid="rates-delete")
-        for model, forget, name in (
-            (Credential, forget_keyed_providers, "credentials"),
-            (ActiveTeam, forget_active_teams, "active-teams"),
-        ):
-            post_save.connect(forget, sender=model, dispatch_uid=f"{name}-save")
-            post_delete.connect(forget, sender=model, dispatch_uid=f"{name}-delete")
+        shared_caches.register("credentials", forget_keyed_providers)
+        shared_caches.register("teams", forget_active_teams)
+        for model, name in ((Credential, "credentials"), (ActiveTeam, "teams")):
+
+            def changed(*_: Any, name: str = name, **__: Any) -> None:
+                shared_caches.changed(name)
+
+            post_save.connect(changed, sender=model, weak=False, dispatch_uid=f"{name}-save")
+            post_delete.connect(changed, sender=model, weak=False, dispatch_uid=f"{name}-delete")

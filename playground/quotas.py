@@ -31,6 +31,7 @@ from django.db.models import F, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from playground import shared_caches
 from playground.catalog import CatalogModel, ShortCache
 from playground.credentials import KeyChoice
 from playground.models import (
@@ -694,23 +695,45 @@ def _provider_of(model_key: str) -> str:
 # --------------------------------------------------------------------------- fair use
 
 
+def sends_key(user_id: int, now: float) -> str:
+    return f"pg:sends:{user_id}:{int(now // 60)}"
+
+
 def count_send(client: Any, user_id: int, now: float | None = None) -> str:
     """Count a Send against the person's Sends per minute (a fixed one-minute window in
-    Redis, atomic under parallel Sends); the refusal's sentence once over, else ""."""
+    Redis, atomic under parallel Sends); the refusal's sentence once over, else "". The
+    same round trip reads the shared caches' versions (``playground.shared_caches``).
+    A Send refused afterwards for another reason is taken back (:func:`uncount_send`)."""
     most = settings.PLAYGROUND_FAIR_SENDS_PER_MINUTE
-    if not most:
-        return ""
     now = time.time() if now is None else now
-    minute = int(now // 60)
-    key = f"pg:sends:{user_id}:{minute}"
+    key = sends_key(user_id, now)
     with client.pipeline(transaction=False) as pipe:
-        pipe.incr(key)
-        pipe.expire(key, 120)
-        count = pipe.execute()[0]
-    if count <= most:
+        if most:
+            pipe.incr(key)
+            pipe.expire(key, 120)
+        pipe.mget(list(shared_caches.VERSIONS.values()))
+        replies = pipe.execute()
+    shared_caches.observe(replies[-1])
+    if not most or replies[0] <= most:
         return ""
+    _take_back(client, key)  # a refused Send is not one of the minute's
     wait = 60 - int(now % 60)
     return (
         f"You have sent {most} turns in the last minute, the most one person may; "
         f"send again in {wait} s."
     )
+
+
+def uncount_send(client: Any, user_id: int, now: float | None = None) -> None:
+    """Take back a counted Send that was then refused (a quota, an invalid form)."""
+    if settings.PLAYGROUND_FAIR_SENDS_PER_MINUTE:
+        _take_back(client, sends_key(user_id, time.time() if now is None else now))
+
+
+def _take_back(client: Any, key: str) -> None:
+    # A count back at zero goes, so a refused Send leaves nothing behind in Redis (one
+    # script: a Send counted in between keeps its count).
+    client.eval(_TAKE_BACK, 1, key)
+
+
+_TAKE_BACK = "if redis.call('DECR', KEYS[1]) <= 0 then redis.call('DEL', KEYS[1]) end"

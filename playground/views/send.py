@@ -26,17 +26,21 @@ from playground.tasks import run_turn
 @require_POST
 def send(request: HttpRequest, session_id: int | None = None) -> HttpResponse:
     session = session_for_user(request.user, session_id) if session_id is not None else None
+    # Counted first: the same round trip tells whether another process changed a key or a
+    # team since (the form's reading below uses both).
+    client, person = redis_client(), user_id(request.user)
+    too_many = quotas.count_send(client, person)
     compose = read_compose(request.POST, request.FILES, request.user)
-    if not compose.errors:
-        refused = quotas.count_send(redis_client(), user_id(request.user))
-        if refused:
-            compose.errors.append(refused)
-    if not compose.errors:
+    if too_many:
+        compose.errors.append(too_many)
+    elif not compose.errors:
         try:
             turn, responses = _save_turn(request, session, compose)
         except quotas.QuotaRefused as refused:
             compose.errors.append(str(refused))
     if compose.errors:
+        if not too_many:
+            quotas.uncount_send(client, person)
         # Nothing is saved and the form stays as the person left it; only the errors show.
         response = render(request, "playground/_errors.html", {"errors": compose.errors})
         return reswap(retarget(response, "#compose-errors"), "innerHTML")
