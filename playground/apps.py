@@ -28,13 +28,16 @@ class PlaygroundConfig(AppConfig):
         post_delete.connect(forget_catalog, sender=CatalogEntry, dispatch_uid="catalog-delete")
         post_save.connect(forget_limits, sender=RateLimit, dispatch_uid="limits-save")
         post_delete.connect(forget_limits, sender=RateLimit, dispatch_uid="limits-delete")
-        post_save.connect(forget_quotas, sender=Quota, dispatch_uid="quotas-save")
-        post_delete.connect(forget_quotas, sender=Quota, dispatch_uid="quotas-delete")
-        post_save.connect(forget_rates, sender=ExchangeRate, dispatch_uid="rates-save")
-        post_delete.connect(forget_rates, sender=ExchangeRate, dispatch_uid="rates-delete")
         shared_caches.register("credentials", forget_keyed_providers)
         shared_caches.register("teams", forget_active_teams)
-        for model, name in ((Credential, "credentials"), (ActiveTeam, "teams")):
+        shared_caches.register("quotas", forget_quotas)
+        shared_caches.register("rates", forget_rates)
+        for model, name in (
+            (Credential, "credentials"),
+            (ActiveTeam, "teams"),
+            (Quota, "quotas"),
+            (ExchangeRate, "rates"),
+        ):
 
             def changed(*_: Any, name: str = name, **__: Any) -> None:
                 shared_caches.changed(name)

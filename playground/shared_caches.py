@@ -15,7 +15,7 @@ from typing import Any
 from playground.redis_sync import redis_client
 
 #: name -> the Redis key holding its version.
-VERSIONS = {"credentials": "pg:version:credentials", "teams": "pg:version:teams"}
+VERSIONS = {name: f"pg:version:{name}" for name in ("credentials", "teams", "quotas", "rates")}
 _forgets: dict[str, Callable[..., None]] = {}
 _seen: dict[str, Any] = {}
 
