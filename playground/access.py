@@ -21,7 +21,19 @@ def user_id(user: Any) -> int:
 
 def session_for_user(user: Any, session_id: int | str) -> Session:
     try:
-        return Session.objects.get(pk=int(session_id), owner_id=user_id(user))
+        return Session.objects.get(
+            pk=int(session_id), owner_id=user_id(user), deleted_at__isnull=True
+        )
+    except (Session.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such session.") from None
+
+
+def deleted_session_for_user(user: Any, session_id: int | str) -> Session:
+    """One of the person's sessions they deleted a moment ago (to undo it)."""
+    try:
+        return Session.objects.get(
+            pk=int(session_id), owner_id=user_id(user), deleted_at__isnull=False
+        )
     except (Session.DoesNotExist, ValueError, TypeError):
         raise Http404("No such session.") from None
 
@@ -29,7 +41,7 @@ def session_for_user(user: Any, session_id: int | str) -> Session:
 def pane_for_user(user: Any, pane_id: int | str) -> Pane:
     try:
         return Pane.objects.select_related("session").get(
-            pk=int(pane_id), session__owner_id=user_id(user)
+            pk=int(pane_id), session__owner_id=user_id(user), session__deleted_at__isnull=True
         )
     except (Pane.DoesNotExist, ValueError, TypeError):
         raise Http404("No such pane.") from None

@@ -1,5 +1,6 @@
-"""The playground's rows, by what they are about: sessions (what people compare), the
-catalog (what they can pick), teams, credentials (the key vault) and quotas (spending)."""
+"""The playground's rows, by what they are about: sessions (what people compare), sharing
+(links, comparison sets), the catalog (what they can pick), teams, credentials (the key vault)
+and quotas (spending)."""
 
 from playground.models.catalog import (
     CatalogEntry,
@@ -10,14 +11,26 @@ from playground.models.catalog import (
 )
 from playground.models.credentials import Credential, Scope
 from playground.models.quotas import ExchangeRate, Quota, QuotaCounter, QuotaScope, UsageEntry
-from playground.models.sessions import ACTIVE_STATUSES, Pane, Response, Session, Status, Turn
+from playground.models.sessions import (
+    ACTIVE_STATUSES,
+    ContextPolicy,
+    Pane,
+    Response,
+    Session,
+    Status,
+    Turn,
+)
+from playground.models.sharing import Audience, ComparisonSet, ShareLink, SitePolicy
 from playground.models.teams import MANAGING_ROLES, ActiveTeam, Membership, Role, Team
 
 __all__ = [
     "ACTIVE_STATUSES",
     "MANAGING_ROLES",
     "ActiveTeam",
+    "Audience",
     "CatalogEntry",
+    "ComparisonSet",
+    "ContextPolicy",
     "Credential",
     "Currency",
     "CustomEndpoint",
@@ -32,6 +45,8 @@ __all__ = [
     "Role",
     "Scope",
     "Session",
+    "ShareLink",
+    "SitePolicy",
     "Status",
     "Team",
     "Turn",

@@ -11,17 +11,38 @@ from django.conf import settings
 from django.db import models
 
 
+class ContextPolicy(models.TextChoices):
+    """What each pane's model is given as the conversation so far."""
+
+    OWN = "own", "Each model keeps its own answers"
+    CHOSEN = "chosen", "Only the chosen answer goes to every model"
+    ALL = "all", "All answers go to every model, except excluded ones"
+
+
 class Session(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sessions"
     )
     title = models.CharField(max_length=200, blank=True)
     system_prompt = models.TextField(blank=True)
+    pinned = models.BooleanField(default=False)
+    context_policy = models.CharField(
+        max_length=8, choices=ContextPolicy.choices, default=ContextPolicy.OWN
+    )
+    # Deleted by its owner: hidden at once, gone for good after the undo window
+    # (playground.session_list); while it is set, nothing reaches the session.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    # Where a fork or a duplicate came from, and the last turn it copied (None: all).
+    forked_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="forks"
+    )
+    forked_at_turn = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-updated_at"]
+        indexes = [models.Index(fields=["owner", "-pinned", "-updated_at"], name="session_list")]
 
     def __str__(self) -> str:
         return self.title or f"Session {self.pk}"
@@ -42,7 +63,14 @@ class Pane(models.Model):
     class Meta:
         ordering = ["position"]
         constraints = [
-            models.UniqueConstraint(fields=["session", "position"], name="pane_position_unique")
+            # A removed pane keeps its row (and its answers, for the record); a model added
+            # later at the same place gets a new row, so a removed pane's history never
+            # becomes another model's.
+            models.UniqueConstraint(
+                fields=["session", "position"],
+                condition=models.Q(removed=False),
+                name="pane_position_unique",
+            )
         ]
 
     def __str__(self) -> str:
@@ -61,6 +89,11 @@ class Turn(models.Model):
     # The team the person had active when they sent it: whose keys and quota it used.
     team = models.ForeignKey(
         "playground.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The answer the person chose to continue from (the "chosen" context policy, and
+    # "Continue with this answer"): every pane's history holds it for this turn.
+    chosen = models.ForeignKey(
+        "playground.Response", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -126,6 +159,11 @@ class Response(models.Model):
     reserved_tokens = models.PositiveIntegerField(default=0)
     reserved_cost = models.DecimalField(max_digits=14, decimal_places=8, default=0)
     quota_counters = models.JSONField(default=list, blank=True)
+    # Left out of every pane's history under the "all answers" context policy.
+    excluded = models.BooleanField(default=False)
+    # A later answer of the same pane to the same turn (Regenerate, Retry) replaced this
+    # one: it stays on record but is no longer the pane's answer nor anyone's history.
+    replaced = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -99,7 +99,12 @@ def _save_turn(
             session.save(update_fields=["system_prompt", "updated_at"])
             # Each pane with its conversation's size so far (the quotas' worst case), in
             # the same query.
-            existing = {p.position: p for p in session.panes.annotate(**quotas.HISTORY)}
+            # Only the panes showing now: a model added where one was removed gets a row of
+            # its own, so the removed pane's answers never become its history.
+            existing = {
+                p.position: p
+                for p in session.panes.filter(removed=False).annotate(**quotas.HISTORY)
+            }
             last = session.turns.aggregate(last=Max("index"))["last"]
         # The quotas: every pane's worst case reserved at once, or a refusal that rolls
         # all of this back (a new session included).
@@ -111,7 +116,7 @@ def _save_turn(
         new: list[Pane] = []
         for spec in compose.panes:
             pane = existing.pop(spec.position, None)
-            wanted = (spec.model_key, spec.params, False, spec.picked_key)
+            wanted = (spec.model_key, spec.params, spec.picked_key)
             if pane is None:
                 pane = Pane(
                     session=session,
@@ -121,15 +126,14 @@ def _save_turn(
                     credential_id=spec.picked_key,
                 )
                 new.append(pane)
-            elif (pane.model_key, pane.params, pane.removed, pane.credential_id) != wanted:
-                pane.model_key, pane.params, pane.removed, pane.credential_id = wanted
-                pane.save(update_fields=["model_key", "params", "removed", "credential"])
+            elif (pane.model_key, pane.params, pane.credential_id) != wanted:
+                pane.model_key, pane.params, pane.credential_id = wanted
+                pane.save(update_fields=["model_key", "params", "credential"])
             panes.append(pane)
         if new:
             Pane.objects.bulk_create(new)  # sets their ids (RETURNING on SQLite and PostgreSQL)
-        gone = [p.pk for p in existing.values() if not p.removed]
-        if gone:
-            Pane.objects.filter(pk__in=gone).update(removed=True)
+        if existing:  # removed from the page since the last Send
+            Pane.objects.filter(pk__in=[p.pk for p in existing.values()]).update(removed=True)
         turn = Turn.objects.create(
             session=session,
             index=0 if last is None else last + 1,
