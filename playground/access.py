@@ -9,7 +9,15 @@ from typing import Any
 from django.db.models import Q
 from django.http import Http404
 
-from playground.models import MANAGING_ROLES, Credential, CustomEndpoint, Membership, Pane, Session
+from playground.models import (
+    MANAGING_ROLES,
+    Credential,
+    CustomEndpoint,
+    Membership,
+    Pane,
+    Response,
+    Session,
+)
 
 
 def user_id(user: Any) -> int:
@@ -45,6 +53,18 @@ def pane_for_user(user: Any, pane_id: int | str) -> Pane:
         )
     except (Pane.DoesNotExist, ValueError, TypeError):
         raise Http404("No such pane.") from None
+
+
+def response_for_user(user: Any, response_id: int | str) -> Response:
+    """An answer in one of the person's sessions, with its turn, pane and session."""
+    try:
+        return Response.objects.select_related("turn__session", "pane").get(
+            pk=int(response_id),
+            turn__session__owner_id=user_id(user),
+            turn__session__deleted_at__isnull=True,
+        )
+    except (Response.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such answer.") from None
 
 
 def endpoint_for_user(user: Any, endpoint_id: int | str) -> CustomEndpoint:

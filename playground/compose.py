@@ -20,7 +20,7 @@ from playground.attachments import (
 )
 from playground.catalog import CatalogModel
 from playground.credentials import KeyChoice, KeyChooser, KeyRefused, keyed_providers
-from playground.models import Team
+from playground.models import ContextPolicy, Team
 from playground.own_models import models_for_user, parse_model_key
 from playground.teams import active_team
 from providers.base import ParamError
@@ -46,6 +46,15 @@ class Compose:
     tools: list[dict[str, Any]] = field(default_factory=list)
     images: list[dict[str, str]] = field(default_factory=list)
     team: Team | None = None  # the person's active team
+    # The positions the turn goes to (the session composer's "Ask" ticks); None: every pane.
+    asked: list[int] | None = None
+    context_policy: str | None = None  # a new choice of the session's policy, if any
+
+    def asking(self) -> list[PaneSpec]:
+        """The panes this turn goes to; the others keep their settings and sit it out."""
+        if self.asked is None:
+            return self.panes
+        return [p for p in self.panes if p.position in self.asked]
 
 
 def pane_positions(data: QueryDict) -> list[int]:
@@ -119,10 +128,18 @@ def read_compose(
         errors.append(f"Compare at most {settings.PLAYGROUND_MAX_PANES} models at once.")
     tools, images = read_attachments(data, files, errors)
     positions = positions[: settings.PLAYGROUND_MAX_PANES]
+    asked = None
+    if data.get("asking"):  # the session composer ticks the panes a follow-up goes to
+        asked = [p for p in positions if data.get(f"pane-{p}-ask")]
+        if positions and not asked:
+            errors.append("Tick at least one pane to ask.")
+    policy = data.get("context_policy") or None
+    if policy is not None and policy not in ContextPolicy.values:
+        errors.append("Pick what the models see of the conversation from the list.")
     models = models_for_user(user, picked=picked_models(data, positions))
     panes = [read_pane(data, p, models) for p in positions]
     team = active_team(user)
-    chooser = _key_chooser(user, team, panes)
+    chooser = key_chooser(user, team, panes)
     for number, pane in enumerate(panes, start=1):
         if pane.model is None:
             errors.append(f"Pane {number}: {unknown_model(pane.model_key)}")
@@ -146,10 +163,10 @@ def read_compose(
             pane.params = pane.model.clean_params(pane.raw_params)
         except ParamError as error:
             errors.append(f"Pane {number}: {error}")
-    return Compose(prompt, system_prompt, panes, errors, tools, images, team)
+    return Compose(prompt, system_prompt, panes, errors, tools, images, team, asked, policy)
 
 
-def _key_chooser(user: Any, team: Team | None, panes: list[PaneSpec]) -> KeyChooser:
+def key_chooser(user: Any, team: Team | None, panes: list[PaneSpec]) -> KeyChooser:
     """The keys this person may use for the panes' providers: one query, none when no
     pane's model takes a key (the local model, Echo) and none was picked."""
     providers = {

@@ -32,6 +32,7 @@ class PaneView:
     fields: list[ParamField]
     responses: list[dict[str, Any]] = field(default_factory=list)
     key_picker: KeyPicker | None = None  # the pane's Key select (playground.key_picker)
+    joins: str = ""  # what a model added to a running conversation sees of it
 
     @property
     def display_name(self) -> str:
@@ -134,5 +135,9 @@ def response_context(
         "elapsed_ms": live.elapsed_ms if live else response.total_ms,
         "ttft_ms": live.ttft_ms if live else response.ttft_ms,
         "waited_ms": live.waited_ms if live else response.waited_ms,
+        "session_id": response.turn.session_id,
+        "replaced": response.replaced,
+        "excluded": response.excluded,
+        "chosen": response.turn.chosen_id == response.pk,
         "r": response,
     }

@@ -36,6 +36,7 @@ from playground.catalog import CatalogModel, ShortCache
 from playground.credentials import KeyChoice
 from playground.models import (
     ACTIVE_STATUSES,
+    ContextPolicy,
     Credential,
     ExchangeRate,
     Quota,
@@ -258,10 +259,12 @@ def plan_turn(
     position (the last answer's input plus output, as its provider counted them)."""
     team = compose.team
     caps = caps_for(user_id, team.pk if team else None, team.name if team else "")
-    check_panes_per_turn(caps, len(compose.panes))
+    asking = compose.asking()
+    check_panes_per_turn(caps, len(asking))
     tools = json.dumps(compose.tools) if compose.tools else ""
     panes = []
-    for number, pane in enumerate(compose.panes, start=1):
+    for pane in asking:
+        number = compose.panes.index(pane) + 1
         if pane.model is None:
             continue
         tokens = worst_input(
@@ -282,7 +285,7 @@ def plan_turn(
 #: provider counted them (None before its first answer).
 HISTORY = {
     "history_tokens": Subquery(
-        Response.objects.filter(pane_id=OuterRef("pk"))
+        Response.objects.filter(pane_id=OuterRef("pk"), replaced=False)
         .order_by("-turn__index")
         .annotate(size=Coalesce("input_tokens", 0) + Coalesce("output_tokens", 0))
         .values("size")[:1]
@@ -290,16 +293,17 @@ HISTORY = {
 }
 
 
-def history_tokens(existing: dict[int, Pane], last: int | None, compose: Compose) -> dict[int, int]:
-    """Tokens of each kept pane's conversation so far: its last answer's input and output
-    (one query, none for a new session)."""
-    kept = [existing[s.position].pk for s in compose.panes if s.position in existing]
-    if last is None or not kept:
-        return {}
-    rows = Response.objects.filter(pane_id__in=kept, turn__index=last).values_list(
-        "pane__position", "input_tokens", "output_tokens"
-    )
-    return {position: (i or 0) + (o or 0) for position, i, o in rows}
+def pane_histories(existing: dict[int, Pane], policy: str, positions: list[int]) -> dict[int, int]:
+    """Each pane's conversation so far in tokens, for its worst case, by position; ``existing``:
+    the session's panes showing, annotated with :data:`HISTORY`. Its own where each model
+    keeps its own answers, and for a pane that joins now the largest of the others' (it may
+    be given a chosen answer); every pane's together where answers are shared (the "chosen"
+    and "all" context policies)."""
+    own = {p.position: getattr(p, "history_tokens", 0) or 0 for p in existing.values()}
+    if policy != ContextPolicy.OWN:
+        return dict.fromkeys(positions, sum(own.values()))
+    joining = max(own.values(), default=0)
+    return {position: own.get(position, joining) for position in positions}
 
 
 # --------------------------------------------------------------------------- periods

@@ -67,6 +67,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
             return
         self.cursors: dict[str, str] = {}
         self.known_turn = 0
+        self.known_response = 0
         self.wake = asyncio.Event()
         await self.accept()
 
@@ -87,6 +88,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         control = str(message.get("control") or "0-0")
         cursors[response_log.control_key(self.session.pk)] = _valid_id(control)
         self.known_turn = _valid_seq(message.get("turn"))
+        self.known_response = _valid_seq(message.get("response"))
         responses = message.get("responses") or {}
         if isinstance(responses, dict):
             wanted = await self._owned_responses(list(responses)[:MAX_FOLLOWED])
@@ -150,17 +152,27 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     async def _new_turn(self, fields: dict[Any, Any], control_id: str) -> str:
         entry = response_log.decoded(fields)
-        if "turn" not in entry:
-            return ""
-        turn_id = int(entry["turn"])
-        if turn_id <= self.known_turn:
-            return ""  # the page already shows it (it was rendered with the page)
-        self.known_turn = turn_id
-        if "html" in entry:  # the articles, rendered by the Send view
-            response_ids = [int(i) for i in entry.get("ids", "").split(",") if i.isdigit()]
-            html = entry["html"] + live_control(control_id, turn_id)
+        if "again" in entry:  # answers given again to a turn the page shows
+            newest = _valid_seq(entry.get("last"))
+            if newest <= self.known_response:
+                return ""  # the page was rendered with them
+            self.known_response = newest
+            html = entry.get("html", "") + live_control(control_id, self.known_turn, newest)
+            response_ids = [int(i) for i in entry["again"].split(",") if i.isdigit()]
+        elif "turn" in entry:
+            turn_id = int(entry["turn"])
+            if turn_id <= self.known_turn:
+                return ""  # the page already shows it (it was rendered with the page)
+            self.known_turn = turn_id
+            if "html" in entry:  # the articles, rendered by the Send view
+                response_ids = [int(i) for i in entry.get("ids", "").split(",") if i.isdigit()]
+                self.known_response = max([self.known_response, *response_ids])
+                html = entry["html"] + live_control(control_id, turn_id, self.known_response)
+            else:
+                html, response_ids = await render_new_turn(self.session.pk, turn_id, control_id)
+                self.known_response = max([self.known_response, *response_ids])
         else:
-            html, response_ids = await render_new_turn(self.session.pk, turn_id, control_id)
+            return ""
         for response_id in response_ids:
             self.cursors.setdefault(response_log.log_key(response_id), "0-0")
         return html

@@ -42,10 +42,19 @@ def turn_articles(responses: list[Response]) -> str:
     return render_to_string("playground/_response.html#turn-articles", {"responses": contexts})
 
 
-def live_control(control_id: str, turn_id: int) -> str:
-    """The page's note of the last turn it shows and where the control stream was read."""
+def again_articles(pairs: list[tuple[Response, Response]]) -> str:
+    """Answers given again (playground.steering): each old one folded away as an earlier
+    answer, its new one after it."""
+    contexts = [(response_context(old), response_context(new, seq=0)) for old, new in pairs]
+    return render_to_string("playground/_response.html#again-articles", {"pairs": contexts})
+
+
+def live_control(control_id: str, turn_id: int, response_id: int = 0) -> str:
+    """The page's note of the last turn and answer it shows and where the control stream
+    was read."""
     return render_to_string(
-        "playground/_response.html#live-control", {"control_id": control_id, "turn_id": turn_id}
+        "playground/_response.html#live-control",
+        {"control_id": control_id, "turn_id": turn_id, "response_id": response_id},
     )
 
 
@@ -54,11 +63,11 @@ def render_new_turn(session_id: int, turn_id: int, control_id: str) -> tuple[str
     """A new turn's articles read from the database (a control entry that does not carry
     them)."""
     responses = list(
-        Response.objects.filter(turn_id=turn_id, turn__session_id=session_id)
+        Response.objects.filter(turn_id=turn_id, turn__session_id=session_id, replaced=False)
         .select_related("turn", "pane")
         .order_by("pane__position")
     )
     if not responses:
         return "", []
-    html = turn_articles(responses) + live_control(control_id, turn_id)
-    return html, [r.pk for r in responses]
+    ids = [r.pk for r in responses]
+    return turn_articles(responses) + live_control(control_id, turn_id, max(ids)), ids

@@ -17,6 +17,14 @@ from playground.views.keys import (
 from playground.views.pages import home, session_page
 from playground.views.panes import pane_editor, pane_params
 from playground.views.send import send
+from playground.views.steer import (
+    choose,
+    context_policy,
+    exclude,
+    fork,
+    regenerate,
+    retry_failed,
+)
 from playground.views.stop import stop_pane, stop_session
 from playground.views.teams import (
     active_team_set,
@@ -32,6 +40,12 @@ from playground.views.usage_pages import team_usage_page, usage_page
 
 __all__ = [
     "active_team_set",
+    "choose",
+    "context_policy",
+    "exclude",
+    "fork",
+    "regenerate",
+    "retry_failed",
     "endpoint_delete",
     "endpoint_edit",
     "endpoint_list",

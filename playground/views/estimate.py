@@ -8,7 +8,6 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Max
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
@@ -49,9 +48,11 @@ def estimate(request: HttpRequest, session_id: int | None = None) -> HttpRespons
     _count_image_files(request, compose)
     history: dict[int, int] = {}
     if session is not None:
-        existing = {p.position: p for p in session.panes.only("pk", "position", "session_id")}
-        last = session.turns.aggregate(last=Max("index"))["last"]
-        history = quotas.history_tokens(existing, last, compose)
+        # The same worst case Send reserves (views.send).
+        showing = session.panes.filter(removed=False).annotate(**quotas.HISTORY)
+        existing = {p.position: p for p in showing}
+        policy = compose.context_policy or session.context_policy
+        history = quotas.pane_histories(existing, policy, [p.position for p in compose.panes])
     try:
         plan = quotas.plan_turn(user_id(request.user), compose, history)
     except quotas.QuotaRefused as refused:

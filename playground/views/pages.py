@@ -7,12 +7,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from playground import steering
 from playground.access import session_for_user, user_id
 from playground.catalog import CatalogModel, default_pane_models
 from playground.key_picker import PaneKeys
 from playground.live import response_log
 from playground.live.watchdog import reap_dead_sync
-from playground.models import Response, Session, Status
+from playground.models import ContextPolicy, Response, Session, Status
 from playground.own_models import models_for_user
 from playground.pane_view import PaneView, pane_view, response_context
 from playground.redis_sync import redis_client
@@ -67,7 +68,7 @@ def session_panes(
     responses = list(
         Response.objects.filter(turn__session=session, pane_id__in=list(panes))
         .select_related("turn", "pane")
-        .order_by("turn__index", "pane__position")
+        .order_by("turn__index", "pane__position", "pk")
     )
     active = [r.pk for r in responses if r.status == Status.STREAMING]
     if active and reap_dead_sync(active):
@@ -89,6 +90,10 @@ def session_panes(
             del live[r.pk]
         panes[r.pane_id].responses.append(response_context(r, live=live.get(r.pk)))
     last_turn = max((r.turn_id for r in responses), default=0)
+    turns = session.turns.count() if any(not p.responses for p in panes.values()) else 0
+    for pane in panes.values():
+        if not pane.responses:
+            pane.joins = steering.joins_note(session.context_policy, turns)
     return list(panes.values()), control_id, last_turn
 
 
@@ -110,6 +115,8 @@ def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
             "keyed": keys.keyed(models.values()),
             "control_id": control_id,
             "last_turn": last_turn,
+            "last_response": max((r["id"] for p in panes for r in p.responses), default=0),
+            "policies": ContextPolicy.choices,
             "system_prompt": session.system_prompt,
         },
     )

@@ -8,6 +8,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from playground import steering
+from playground.access import session_for_user
 from playground.catalog import default_pane_models
 from playground.compose import pane_positions, picked_models, read_pane
 from playground.key_picker import PaneKeys, takes_key
@@ -22,7 +24,16 @@ def pane_editor(request: HttpRequest) -> HttpResponse:
     positions = pane_positions(request.GET)
     if len(positions) >= settings.PLAYGROUND_MAX_PANES:
         return HttpResponse(status=204)
-    position = max(positions, default=-1) + 1
+    joins, taken = "", list(positions)
+    if request.GET.get("session"):
+        # A new pane never takes the place of one that answered in this session (one the
+        # person removed, perhaps a moment ago and not yet sent): its answers stay its own.
+        session = session_for_user(request.user, request.GET["session"])
+        taken += list(session.panes.values_list("position", flat=True))
+        joins = steering.joins_note(session.context_policy, session.turns.count())
+    position = max(taken, default=-1) + 1
+    if position >= 1000:
+        return HttpResponse(status=204)
     models = models_for_user(request.user)
     model_key = request.GET.get("model", "")
     if model_key not in models:
@@ -32,6 +43,7 @@ def pane_editor(request: HttpRequest) -> HttpResponse:
         model_key = defaults[0]
     keys = PaneKeys.load(request.user)
     pane = pane_view(position, model_key, {}, models, keys=keys)
+    pane.joins = joins
     context = {"pane": pane, "models": list(models.values()), "keyed": keys.keyed(models.values())}
     return render(request, "playground/_pane.html", context)
 

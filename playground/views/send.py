@@ -17,7 +17,7 @@ from playground import quotas
 from playground.access import session_for_user, user_id
 from playground.compose import Compose, read_compose
 from playground.live import fragments, response_log
-from playground.models import Pane, Response, Session, Turn
+from playground.models import ContextPolicy, Pane, Response, Session, Turn
 from playground.redis_sync import redis_client
 from playground.tasks import run_turn
 
@@ -88,6 +88,7 @@ def _save_turn(
                 owner_id=user_id(request.user),
                 title=" ".join(compose.prompt.split())[:80],
                 system_prompt=compose.system_prompt,
+                context_policy=compose.context_policy or ContextPolicy.OWN,
             )
         else:
             if connection.features.has_select_for_update:
@@ -96,9 +97,8 @@ def _save_turn(
                 # whole database, and the session was read a moment ago.
                 session = Session.objects.select_for_update().get(pk=session.pk)
             session.system_prompt = compose.system_prompt
-            session.save(update_fields=["system_prompt", "updated_at"])
-            # Each pane with its conversation's size so far (the quotas' worst case), in
-            # the same query.
+            session.context_policy = compose.context_policy or session.context_policy
+            session.save(update_fields=["system_prompt", "context_policy", "updated_at"])
             # Only the panes showing now: a model added where one was removed gets a row of
             # its own, so the removed pane's answers never become its history.
             existing = {
@@ -106,9 +106,11 @@ def _save_turn(
                 for p in session.panes.filter(removed=False).annotate(**quotas.HISTORY)
             }
             last = session.turns.aggregate(last=Max("index"))["last"]
-        # The quotas: every pane's worst case reserved at once, or a refusal that rolls
+        # The quotas: every asked pane's worst case reserved at once, or a refusal that rolls
         # all of this back (a new session included).
-        history = {p.position: getattr(p, "history_tokens", 0) or 0 for p in existing.values()}
+        history = quotas.pane_histories(
+            existing, session.context_policy, [p.position for p in compose.panes]
+        )
         plan = quotas.plan_turn(user_id(request.user), compose, history)
         reserved = quotas.reserve(plan)
         # Panes are kept by position; only the ones that changed are written.
@@ -143,6 +145,9 @@ def _save_turn(
             images=compose.images,
             team=compose.team,
         )
+        asked = [(p, spec) for p, spec in zip(panes, compose.panes, strict=True)]
+        if compose.asked is not None:
+            asked = [(p, spec) for p, spec in asked if spec.position in compose.asked]
         responses = Response.objects.bulk_create(
             Response(
                 turn=turn,
@@ -160,8 +165,6 @@ def _save_turn(
                 reserved_cost=held.cost,
                 quota_counters=held.counters,
             )
-            for pane, spec, worst, held in zip(
-                panes, compose.panes, plan.panes, reserved, strict=True
-            )
+            for (pane, spec), worst, held in zip(asked, plan.panes, reserved, strict=True)
         )
     return turn, responses

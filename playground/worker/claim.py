@@ -10,15 +10,15 @@ for SQLite and PostgreSQL alike; table and column names come from the models.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.db import connection
 
-from playground.models import Pane, Response, Status, Turn
+from playground.models import ContextPolicy, Pane, Response, Session, Status, Turn
 
-_R, _T, _P = Response._meta.db_table, Turn._meta.db_table, Pane._meta.db_table
+_R, _T, _P, _S = (m._meta.db_table for m in (Response, Turn, Pane, Session))
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class PendingRow:
     tools: list[dict[str, Any]]
     credential_id: int | None = None  # the saved key chosen at Send
     key_scope: str = ""
+    context_policy: str = ContextPolicy.OWN  # the session's (what history each pane gets)
 
 
 def _json(value: Any) -> Any:
@@ -70,8 +71,9 @@ def pending_rows(turn_id: int, response_ids: list[int] | None) -> list[PendingRo
     sql = (
         "SELECT r.id, t.session_id, r.pane_id, r.model_key, r.display_name, r.params, "  # noqa: S608
         f"t.{_q('index')}, t.prompt, t.images, t.system_prompt, t.tools, r.credential_id, "
-        f"r.key_scope FROM {_q(_R)} r "
+        f"r.key_scope, s.context_policy FROM {_q(_R)} r "
         f"JOIN {_q(_T)} t ON t.id = r.turn_id JOIN {_q(_P)} p ON p.id = r.pane_id "
+        f"JOIN {_q(_S)} s ON s.id = t.session_id "
         f"WHERE r.turn_id = %s AND r.status = %s{only} ORDER BY p.position"
     )
     with connection.cursor() as cursor:
@@ -91,6 +93,7 @@ def pending_rows(turn_id: int, response_ids: list[int] | None) -> list[PendingRo
             tools=_json(row[10]) or [],
             credential_id=row[11],
             key_scope=row[12],
+            context_policy=row[13],
         )
         for row in found
     ]
@@ -116,19 +119,56 @@ def mark_streaming(pks: list[int], claimed_at: datetime) -> list[int]:
         return [pk for (pk,) in cursor.fetchall()]
 
 
-def earlier_answers(pane_ids: list[int], before_index: int) -> list[tuple[int, TurnText, str]]:
-    """(pane id, what its turn said, the answer) of the panes' earlier turns, oldest first:
-    the answers that count as history (done, or with text)."""
+@dataclass
+class EarlierTurn:
+    """An earlier turn of the session as history needs it: what it said, the answer the
+    person chose to continue from (when one was chosen and counts), and the answers that
+    count, as (pane id, model name, text), in pane order."""
+
+    said: TurnText
+    chosen: str | None = None
+    answers: list[tuple[int, str, str]] = field(default_factory=list)
+
+
+def earlier_turns(
+    session_id: int, pane_ids: list[int], before_index: int, policy: str
+) -> list[EarlierTurn]:
+    """The session's turns before ``before_index``, oldest first, with what each policy
+    needs: the chosen answer, and the answers of ``pane_ids`` (policy "own"), or of every
+    pane still showing, those excluded left out (policy "all"). An answer counts when it
+    is done or has text; a replaced one (regenerated since) never does. One query."""
+    counts = "(r.status = %s OR r.text <> '') AND r.replaced = %s"
+    if policy == ContextPolicy.ALL:
+        joined = (
+            f"LEFT JOIN {_q(_R)} r ON r.turn_id = t.id AND {counts} AND r.excluded = %s "  # noqa: S608
+            f"AND r.pane_id IN (SELECT id FROM {_q(_P)} WHERE session_id = %s AND removed = %s) "
+        )
+        params: list[Any] = [Status.DONE, False, False, session_id, False]
+    elif policy == ContextPolicy.CHOSEN:
+        joined, params = f"LEFT JOIN {_q(_R)} r ON 1 = 0 ", []
+    else:
+        joined = (
+            f"LEFT JOIN {_q(_R)} r ON r.turn_id = t.id AND {counts} "
+            f"AND r.pane_id IN ({_in(pane_ids)}) "
+        )
+        params = [Status.DONE, False, *pane_ids]
     sql = (
-        f"SELECT r.pane_id, t.prompt, t.images, r.text FROM {_q(_R)} r "  # noqa: S608
-        f"JOIN {_q(_T)} t ON t.id = r.turn_id "
-        f"WHERE r.pane_id IN ({_in(pane_ids)}) AND t.{_q('index')} < %s "
-        "AND (r.status = %s OR r.text <> '') "
-        f"ORDER BY t.{_q('index')}"
+        "SELECT t.id, t.prompt, t.images, c.text, c.status, r.pane_id, r.display_name, "  # noqa: S608
+        f"r.text FROM {_q(_T)} t LEFT JOIN {_q(_R)} c ON c.id = t.chosen_id "
+        f"{joined}LEFT JOIN {_q(_P)} p ON p.id = r.pane_id "
+        f"WHERE t.session_id = %s AND t.{_q('index')} < %s "
+        f"ORDER BY t.{_q('index')}, p.position"
     )
+    turns: dict[int, EarlierTurn] = {}
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*pane_ids, before_index, Status.DONE])
-        return [
-            (pane_id, TurnText(prompt, _json(images) or []), text)
-            for pane_id, prompt, images, text in cursor.fetchall()
-        ]
+        cursor.execute(sql, [*params, session_id, before_index])
+        for turn_id, prompt, images, chosen, chosen_status, pane_id, name, text in cursor:
+            turn = turns.get(turn_id)
+            if turn is None:
+                counted = chosen is not None and (chosen_status == Status.DONE or chosen != "")
+                turn = turns[turn_id] = EarlierTurn(
+                    TurnText(prompt, _json(images) or []), chosen if counted else None
+                )
+            if pane_id is not None:
+                turn.answers.append((pane_id, name, text))
+    return list(turns.values())

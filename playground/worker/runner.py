@@ -20,15 +20,16 @@ from playground.attachments import image_parts, tool_specs
 from playground.catalog import Limits, catalog, forget_catalog, provider_limits
 from playground.egress import EgressRefused, public_only
 from playground.live.response_end import CloseLog, end_response
-from playground.models import Scope, Status, Turn
+from playground.models import ContextPolicy, Scope, Status, Turn
 from playground.own_models import own_models_for_session, parse_model_key, recheck_base_url
 from playground.redis_sync import redis_client
 from playground.usage import estimate_tokens, tokens_per_second
 from playground.worker import keys
 from playground.worker.claim import (
+    EarlierTurn,
     PendingRow,
     TurnText,
-    earlier_answers,
+    earlier_turns,
     mark_streaming,
     pending_rows,
 )
@@ -56,25 +57,49 @@ log = logging.getLogger(__name__)
 
 
 def _histories(claimed: list[PendingRow]) -> dict[int, list[Message]]:
-    """Each pane's own conversation before this turn, then this turn's prompt; one query
-    for all panes of a follow-up, none for a first turn."""
+    """Each pane's conversation before this turn, as the session's context policy has it,
+    then this turn's prompt; one query for all panes of a follow-up, none for a first turn.
+
+    - "own": each model sees its own answers; where the person chose an answer to continue
+      from, every model sees that one for its turn instead.
+    - "chosen": only the chosen answers; a turn with none is left out.
+    - "all": every answer of the panes showing, each under its model's name, except those
+      the person excluded (a model's own answer alone goes in as it is).
+    """
     if not claimed:
         return {}
     first = claimed[0]
-    earlier: dict[int, list[tuple[TurnText, str]]] = {r.pane_id: [] for r in claimed}
-    if first.turn_index > 0:
-        for pane_id, said, answer in earlier_answers(list(earlier), first.turn_index):
-            earlier[pane_id].append((said, answer))
+    policy = first.context_policy
+    earlier = (
+        earlier_turns(first.session_id, [r.pane_id for r in claimed], first.turn_index, policy)
+        if first.turn_index > 0
+        else []
+    )
     system = first.system_prompt
     histories = {}
     for response in claimed:
         messages: list[Message] = [Message("system", system)] if system.strip() else []
-        for said, answer in earlier[response.pane_id]:
-            messages.append(_user_message(said))
-            messages.append(Message("assistant", answer))
+        for turn in earlier:
+            answer = _answer_for(response.pane_id, turn, policy)
+            if answer is not None:
+                messages.append(_user_message(turn.said))
+                messages.append(Message("assistant", answer))
         messages.append(_user_message(response.turn))
         histories[response.pk] = messages
     return histories
+
+
+def _answer_for(pane_id: int, turn: EarlierTurn, policy: str) -> str | None:
+    """What a pane is told was answered to an earlier turn (None: the turn is left out)."""
+    if policy == ContextPolicy.ALL:
+        if len(turn.answers) == 1:
+            return turn.answers[0][2]
+        return "\n\n".join(f"[{name}]\n{text}" for _pane, name, text in turn.answers) or None
+    if turn.chosen is not None:
+        return turn.chosen
+    if policy == ContextPolicy.CHOSEN:
+        return None
+    return next((text for pane, _name, text in turn.answers if pane == pane_id), None)
 
 
 def _user_message(turn: TurnText) -> Message:

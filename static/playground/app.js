@@ -19,6 +19,7 @@
       type: "follow",
       control: control ? control.dataset.control || "0-0" : "0-0",
       turn: control ? Number(control.dataset.turn || 0) : 0,
+      response: control ? Number(control.dataset.response || 0) : 0,
       responses: responses,
     });
   }
@@ -176,6 +177,37 @@
       button.closest("section.pane").remove();
       panesChanged();
     }
+  });
+
+  // Steering from an answer (playground/views/steer.py). The panes' histories take no htmx
+  // attributes (hx-disable), so their buttons post from here; htmx swaps what comes back.
+  document.addEventListener("click", function (evt) {
+    var button = evt.target.closest && evt.target.closest("[data-steer]");
+    if (!button) return;
+    var url = button.dataset.steer;
+    if (button.dataset.onlyPane) url += (url.indexOf("?") < 0 ? "?" : "&") + "only=1";
+    htmx.ajax("POST", url, { source: "#compose", swap: "none" });
+  });
+  function askOnly(position) {
+    document.querySelectorAll("section.pane").forEach(function (pane) {
+      var box = pane.querySelector("input[name$='-ask']");
+      if (box) box.checked = pane.dataset.position === String(position);
+    });
+    panesChanged();
+  }
+  document.addEventListener("ask-only", function (evt) { askOnly(evt.detail.position); });
+  // Continue a stopped answer: the next prompt goes to that pane only.
+  document.addEventListener("click", function (evt) {
+    var button = evt.target.closest && evt.target.closest("[data-continue]");
+    if (!button) return;
+    askOnly(button.dataset.continue);
+    var prompt = document.getElementById("prompt");
+    if (prompt && !prompt.value.trim()) prompt.value = "Continue from exactly where you stopped.";
+    if (prompt) prompt.focus();
+  });
+  document.addEventListener("policy-changed", function (evt) {
+    var form = document.getElementById("compose");
+    if (form) form.dataset.policy = evt.detail.policy;
   });
 
   // Elapsed time of streaming panes, between updates from the server.

@@ -247,7 +247,7 @@ async def test_a_new_turn_on_the_control_stream_appends_its_articles(
             assert f"response-{old}" not in fragment
         assert fragment.endswith(
             f'<div id="live-control" hx-swap-oob="true" data-control="{announced}" '
-            f'data-turn="{second.pk}" hidden></div>'
+            f'data-turn="{second.pk}" data-response="{right}" hidden></div>'
         )
 
         # The new responses are followed from their first entry on.
