@@ -18,6 +18,9 @@ def set_pane(page: Any, index: int, model: str, temperature: str, **params: str)
     pane = page.locator("section.pane").nth(index)
     (key,) = pane.get_by_label("Model").select_option(label=model)
     expect(pane).to_have_attribute("aria-label", model)
+    # The new model's fields come from the server: wait until they are in (a details
+    # opened before they land is replaced by a closed one).
+    pane.page.wait_for_load_state("networkidle")
     # A person sees the new model's fields before typing into them.
     expect(pane.locator(".params")).to_have_attribute("data-model", key)
     pane.get_by_label("Temperature").fill(temperature)
@@ -25,6 +28,7 @@ def set_pane(page: Any, index: int, model: str, temperature: str, **params: str)
         more = pane.locator("details.more")
         if more.get_attribute("open") is None:
             more.locator("summary").click()
+        expect(more).to_have_attribute("open", "")
     for name, value in params.items():
         pane.locator(f"[name$='-p-{name}']").fill(value)
 
