@@ -37,6 +37,14 @@ def run_turn(turn_id: int, response_ids: list[int] | None = None) -> None:
         event_loop.run(stream_responses(panes))
 
 
+@shared_task(name="playground.run_rematch", acks_late=True, ignore_result=True)
+def run_rematch(session_id: int, pane_ids: list[int], first_ids: list[int]) -> None:
+    """Ask a rematch's new panes every turn in order (playground.rematch); ids only."""
+    from playground import rematch
+
+    rematch.run(session_id, pane_ids, first_ids)
+
+
 @shared_task(name="playground.check_connection", ignore_result=True)
 def check_connection(model_key: str, reply_to: str, owner_id: int | None = None) -> None:
     """Test one model with the cheapest call; the sentence goes to ``reply_to``. A model of

@@ -16,6 +16,7 @@ urlpatterns = [
     path("s/<int:session_id>/retry/", views.retry_failed, name="retry_failed"),
     path("s/<int:session_id>/policy/", views.context_policy, name="context_policy"),
     path("s/<int:session_id>/fork/", views.fork, name="fork"),
+    path("s/<int:session_id>/rematch/", views.rematch_session, name="rematch"),
     path("answers/<int:response_id>/again/", views.regenerate, name="regenerate"),
     path("answers/<int:response_id>/choose/", views.choose, name="choose"),
     path("answers/<int:response_id>/exclude/", views.exclude, name="exclude"),

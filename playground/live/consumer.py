@@ -152,13 +152,13 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     async def _new_turn(self, fields: dict[Any, Any], control_id: str) -> str:
         entry = response_log.decoded(fields)
-        if "again" in entry:  # answers given again to a turn the page shows
+        if "answers" in entry:  # answers added to a turn the page shows (steering)
             newest = _valid_seq(entry.get("last"))
             if newest <= self.known_response:
                 return ""  # the page was rendered with them
             self.known_response = newest
             html = entry.get("html", "") + live_control(control_id, self.known_turn, newest)
-            response_ids = [int(i) for i in entry["again"].split(",") if i.isdigit()]
+            response_ids = [int(i) for i in entry["answers"].split(",") if i.isdigit()]
         elif "turn" in entry:
             turn_id = int(entry["turn"])
             if turn_id <= self.known_turn:

@@ -23,6 +23,7 @@ from playground.views.steer import (
     exclude,
     fork,
     regenerate,
+    rematch_session,
     retry_failed,
 )
 from playground.views.stop import stop_pane, stop_session
@@ -45,6 +46,7 @@ __all__ = [
     "exclude",
     "fork",
     "regenerate",
+    "rematch_session",
     "retry_failed",
     "endpoint_delete",
     "endpoint_edit",

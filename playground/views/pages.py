@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -117,6 +118,7 @@ def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
             "last_turn": last_turn,
             "last_response": max((r["id"] for p in panes for r in p.responses), default=0),
             "policies": ContextPolicy.choices,
+            "rematch_slots": range(max(0, settings.PLAYGROUND_MAX_PANES - len(panes))),
             "system_prompt": session.system_prompt,
         },
     )

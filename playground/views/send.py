@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 from redis.typing import EncodableT, FieldT
 
-from playground import quotas
+from playground import quotas, steering
 from playground.access import session_for_user, user_id
 from playground.compose import Compose, read_compose
 from playground.live import fragments, response_log
@@ -149,22 +149,7 @@ def _save_turn(
         if compose.asked is not None:
             asked = [(p, spec) for p, spec in asked if spec.position in compose.asked]
         responses = Response.objects.bulk_create(
-            Response(
-                turn=turn,
-                pane=pane,
-                model_key=spec.model_key,
-                display_name=spec.model.display_name if spec.model else spec.model_key,
-                # What is sent: a quota's bound on the answer's length included.
-                params={**spec.params, "max_tokens": worst.max_tokens}
-                if worst.max_tokens
-                else spec.params,
-                credential_id=spec.key.credential_id,
-                key_scope=spec.key.scope,
-                key_label=spec.key.says,
-                reserved_tokens=held.tokens,
-                reserved_cost=held.cost,
-                quota_counters=held.counters,
-            )
+            steering.pending_answer(turn, pane, spec, worst, held)
             for (pane, spec), worst, held in zip(asked, plan.panes, reserved, strict=True)
         )
     return turn, responses

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
-from playground import quotas, steering
+from playground import quotas, rematch, steering
 from playground.access import response_for_user, session_for_user, user_id
 from playground.forking import fork_session
 from playground.models import Response
@@ -115,4 +115,17 @@ def fork(request: HttpRequest, session_id: int) -> HttpResponse:
     title = session.title or "Session"
     suffix = f" (fork at turn {through + 1})" if through is not None else " (fork)"
     copy = fork_session(session, user_id(request.user), through, title=title[:170] + suffix)
+    return HttpResponseClientRedirect(reverse("session", args=[copy.pk]))
+
+
+@login_required
+@require_POST
+def rematch_session(request: HttpRequest, session_id: int) -> HttpResponse:
+    """Every turn of this session asked again of the models picked, in a new session beside
+    the answers it has."""
+    session = session_for_user(request.user, session_id)
+    try:
+        copy = rematch.start(request.user, session, request.POST.getlist("rematch-model"))
+    except rematch.RematchRefused as refused:
+        return _sentence(request, str(refused))
     return HttpResponseClientRedirect(reverse("session", args=[copy.pk]))

@@ -7,66 +7,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
 import pytest
 import respx
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.urls import reverse
 
 from playground.models import Pane, Response, Session, Status, Turn
-from tests.playground.helpers import run_turn, send_form, sse_chunks
+from tests.playground.helpers import run_turn
+from tests.playground.steering.local_models import HTMX, Models, a, form, u
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("worker_context"),
 ]
-
-LOCAL = "local:smollm2"
-HTMX = {"HTTP_HX_REQUEST": "true"}
-TEMPS = (0.1, 0.2, 0.3)  # tells the panes apart in the requests
-NAMES = {0.1: "A", 0.2: "B", 0.3: "C"}
-
-
-class Models:
-    """The local model's server, answering each pane "<letter><turn>" (A1, B1, ...) and
-    keeping every request body."""
-
-    def __init__(self, mock: respx.MockRouter) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.fail: set[str] = set()
-        mock.post(f"{settings.PLAYGROUND_LOCAL_MODEL_URL}/chat/completions").mock(
-            side_effect=self.answer
-        )
-
-    def answer(self, request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
-        self.bodies.append(body)
-        letter = NAMES[body["temperature"]]
-        if letter in self.fail:
-            return httpx.Response(500, json={"error": {"message": "upstream broke"}})
-        turns = sum(1 for m in body["messages"] if m["role"] == "user")
-        return httpx.Response(
-            200,
-            headers={"content-type": "text/event-stream"},
-            content=b"".join(sse_chunks([f"{letter}{turns}"])),
-        )
-
-    def take(self) -> dict[str, list[dict[str, Any]]]:
-        """The messages each pane was sent since the last take, by letter."""
-        sent = {NAMES[b["temperature"]]: b["messages"] for b in self.bodies}
-        self.bodies = []
-        return sent
-
-
-def form(prompt: str, panes: int = 3, asked: list[int] | None = None, **extra: str) -> dict:
-    data = send_form(prompt, [(LOCAL, {"temperature": t}) for t in TEMPS[:panes]])
-    if asked is not None:
-        data["asking"] = "1"
-        for position in asked:
-            data[f"pane-{position}-ask"] = "on"
-    data.update(extra)
-    return data
 
 
 @sync_to_async
@@ -82,14 +35,6 @@ async def send(client: Any, session: Session | None, data: dict) -> Turn:
     turn = await Turn.objects.select_related("session").alatest("pk")
     await run_turn(turn.pk)
     return turn
-
-
-def u(text: str) -> dict[str, str]:
-    return {"role": "user", "content": text}
-
-
-def a(text: str) -> dict[str, str]:
-    return {"role": "assistant", "content": text}
 
 
 @sync_to_async
