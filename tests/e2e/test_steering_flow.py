@@ -48,7 +48,9 @@ def test_steer_a_comparison(page: Any) -> None:
     pane(page, 1).locator("article").last.get_by_role("button", name="Regenerate").click()
     expect(pane(page, 1).locator("article.replaced")).to_have_count(1)
     expect(pane(page, 1).locator("article:not(.replaced).status-done")).to_have_count(2)
-    expect(pane(page, 1).locator("article.replaced details.earlier > summary")).to_contain_text("Earlier answer")
+    expect(pane(page, 1).locator("article.replaced details.earlier > summary")).to_contain_text(
+        "Earlier answer"
+    )
     assert last_text(page, 1) == "Echo #2: third"
 
     # Continue from the first pane's answer, with that model only.

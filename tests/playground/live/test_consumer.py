@@ -347,3 +347,48 @@ async def test_garbage_messages_are_ignored(owner: Any, aredis: Any) -> None:
         assert f'beforeend:#response-{rid}-text">still here</div>' in fragment
     finally:
         await ws.disconnect()
+
+
+async def test_an_answer_given_again_folds_the_old_one_and_streams_the_new(
+    owner: Any, aredis: Any
+) -> None:
+    from playground import steering
+
+    turn = await sync_to_async(make_turn)(owner, [("echo", {})], "First", status=Status.DONE)
+    (old,) = await sync_to_async(responses_of)(turn)
+    control = f"pg:ctl:{turn.session_id}"
+    seen = (await aredis.xadd(control, {"turn": turn.pk})).decode()
+
+    @sync_to_async
+    def regenerate() -> Response:
+        new = Response.objects.create(
+            turn=turn, pane=old.pane, model_key="echo", display_name="Echo"
+        )
+        Response.objects.filter(pk=old.pk).update(replaced=True)
+        old.refresh_from_db()
+        steering.announce_answers(turn.session_id, [new], replacing=[old])
+        return new
+
+    ws = await connected(turn.session_id, owner)
+    late = await connected(turn.session_id, owner)
+    try:
+        start = {"type": "follow", "control": seen, "turn": turn.pk, "response": old.pk}
+        await ws.send_json_to({**start, "responses": {}})
+        assert await ws.receive_nothing(timeout=0.3)
+        new = await regenerate()
+        fragment = await ws.receive_from(timeout=5)
+        folded = article(fragment, old.pk)
+        assert "Earlier answer to turn 1 (answered again)" in folded
+        assert 'hx-swap-oob="true"' in folded
+        assert f'<div hx-swap-oob="afterend:#response-{old.pk}">' in fragment
+        assert 'data-active="1"' in article(fragment, new.pk)
+        assert f'data-response="{new.pk}" hidden></div>' in fragment  # the page's mark
+        await aredis.xadd(f"pg:log:{new.pk}", delta(1, "again "), id="0-1")
+        assert "again " in await ws.receive_from(timeout=5)
+        # A page rendered after the regeneration (it shows the new answer) is not sent
+        # the new answer a second time when it replays the control stream.
+        await late.send_json_to({**start, "response": new.pk, "responses": {str(new.pk): 1}})
+        assert await late.receive_nothing(timeout=0.6)
+    finally:
+        await ws.disconnect()
+        await late.disconnect()
