@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import Http404, QueryDict
+from django.utils import timezone
 
 from playground.access import comparison_set_for_user, user_id
 from playground.catalog import CatalogModel, default_pane_models
@@ -159,7 +160,9 @@ def rename_set(comparison_set: ComparisonSet, raw: str) -> ComparisonSet:
     name = check_name(comparison_set.owner_id, raw, renaming=comparison_set)
     try:
         with transaction.atomic():
-            updated = ComparisonSet.objects.filter(pk=comparison_set.pk).update(name=name)
+            updated = ComparisonSet.objects.filter(pk=comparison_set.pk).update(
+                name=name, updated_at=timezone.now()
+            )
     except IntegrityError:
         raise SetRefused(taken(name)) from None
     if not updated:
@@ -171,7 +174,9 @@ def rename_set(comparison_set: ComparisonSet, raw: str) -> ComparisonSet:
 def share_set(comparison_set: ComparisonSet, raw_team: str) -> ComparisonSet:
     """Shares the set with one of its owner's teams ("": with nobody)."""
     team_id = check_team(comparison_set.owner_id, raw_team)
-    if not ComparisonSet.objects.filter(pk=comparison_set.pk).update(team_id=team_id):
+    if not ComparisonSet.objects.filter(pk=comparison_set.pk).update(
+        team_id=team_id, updated_at=timezone.now()
+    ):
         raise SetRefused(NOT_AVAILABLE)
     comparison_set.refresh_from_db()
     return comparison_set
