@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from playground.models import (
     MANAGING_ROLES,
+    ComparisonSet,
     Credential,
     CustomEndpoint,
     Membership,
@@ -125,3 +126,43 @@ def shared_endpoint_for_unsharer(
     if not membership.manages and endpoint.owner_id != membership.user_id:
         raise Http404("No such endpoint.")
     return endpoint
+
+
+def comparison_sets_for_user(user: Any) -> QuerySet[ComparisonSet]:
+    """The comparison sets a person may see and start from: their own, and those shared
+    with a team they are in (a team they left no longer counts)."""
+    uid = user_id(user)
+    teams = Membership.objects.filter(user_id=uid).values("team_id")
+    return ComparisonSet.objects.filter(Q(owner_id=uid) | Q(team_id__in=teams))
+
+
+def comparison_set_for_user(user: Any, set_id: int | str) -> ComparisonSet:
+    """A comparison set the person may start from (:func:`comparison_sets_for_user`)."""
+    try:
+        return comparison_sets_for_user(user).select_related("team").get(pk=int(set_id))
+    except (ComparisonSet.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such set.") from None
+
+
+def comparison_set_for_manager(user: Any, set_id: int | str) -> ComparisonSet:
+    """A comparison set the person may delete: their own, or one shared with a team they
+    are an owner or admin of. Its other members see it, but to them it is missing here."""
+    uid = user_id(user)
+    managed = Membership.objects.filter(user_id=uid, role__in=MANAGING_ROLES).values("team_id")
+    try:
+        return ComparisonSet.objects.select_related("team").get(
+            Q(owner_id=uid) | Q(team_id__in=managed), pk=int(set_id)
+        )
+    except (ComparisonSet.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such set.") from None
+
+
+def comparison_set_for_owner(user: Any, set_id: int | str) -> ComparisonSet:
+    """A comparison set the person may rename and share: their own only (a team's managers
+    may delete one shared with their team, but not change it)."""
+    try:
+        return ComparisonSet.objects.select_related("team").get(
+            pk=int(set_id), owner_id=user_id(user)
+        )
+    except (ComparisonSet.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such set.") from None

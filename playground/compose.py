@@ -49,6 +49,7 @@ class Compose:
     # The positions the turn goes to (the session composer's "Ask" ticks); None: every pane.
     asked: list[int] | None = None
     context_policy: str | None = None  # a new choice of the session's policy, if any
+    same_params: bool = False  # "Same parameters for every pane" was on
 
     def asking(self) -> list[PaneSpec]:
         """The panes this turn goes to; the others keep their settings and sit it out."""
@@ -83,6 +84,27 @@ def read_pane(data: QueryDict, position: int, models: dict[str, CatalogModel]) -
     picked = data.get(prefix + "credential", "")
     picked_key = int(picked) if picked.isascii() and picked.isdigit() else None
     return PaneSpec(position, key, model, raw, picked_key=picked_key)
+
+
+def same_params(data: QueryDict) -> bool:
+    """Whether the composer's "Same parameters for every pane" toggle is on."""
+    return data.get("same_params", "") == "on"
+
+
+def apply_first_pane_params(panes: list[PaneSpec]) -> None:
+    """The first pane's parameters, as typed, for every pane: each other pane takes the
+    ones its model has (a model without one ignores it) and keeps its own for the rest."""
+    if not panes:
+        return
+    first = panes[0].raw_params
+    for pane in panes[1:]:
+        if pane.model is None:
+            continue
+        names = {p.name for p in pane.model.params}
+        pane.raw_params = {
+            **pane.raw_params,
+            **{name: value for name, value in first.items() if name in names},
+        }
 
 
 def read_attachments(
@@ -138,6 +160,8 @@ def read_compose(
         errors.append("Pick what the models see of the conversation from the list.")
     models = models_for_user(user, picked=picked_models(data, positions))
     panes = [read_pane(data, p, models) for p in positions]
+    if same_params(data):
+        apply_first_pane_params(panes)
     team = active_team(user)
     chooser = key_chooser(user, team, panes)
     for number, pane in enumerate(panes, start=1):
@@ -163,7 +187,9 @@ def read_compose(
             pane.params = pane.model.clean_params(pane.raw_params)
         except ParamError as error:
             errors.append(f"Pane {number}: {error}")
-    return Compose(prompt, system_prompt, panes, errors, tools, images, team, asked, policy)
+    return Compose(
+        prompt, system_prompt, panes, errors, tools, images, team, asked, policy, same_params(data)
+    )
 
 
 def key_chooser(user: Any, team: Team | None, panes: list[PaneSpec]) -> KeyChooser:

@@ -7,9 +7,10 @@ admins; a team always keeps an owner (its last owner can be neither demoted nor 
 and cannot leave); anyone else may leave. Every change locks the team's row first, so two
 owners who demote each other at once cannot leave the team without one.
 
-Whoever leaves a team (or is removed) stops sharing their endpoints with it, and stops
-working in it; being out of the team, they no longer see its endpoints either
-(``own_models.visible_to`` reads the memberships on every request).
+Whoever leaves a team (or is removed) stops sharing their endpoints and comparison sets
+with it, and stops working in it; being out of the team, they no longer see its endpoints
+or sets either (``own_models.visible_to`` and ``access.comparison_sets_for_user`` read the
+memberships on every request).
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
-from playground.models import MANAGING_ROLES, ActiveTeam, CustomEndpoint, Membership, Role, Team
+from playground.models import (
+    MANAGING_ROLES,
+    ActiveTeam,
+    ComparisonSet,
+    CustomEndpoint,
+    Membership,
+    Role,
+    Team,
+)
 
 MAX_NAME = 80
 
@@ -169,6 +178,10 @@ def _leave(membership: Membership) -> Membership:
 
 def _drop(membership: Membership) -> Membership:
     CustomEndpoint.objects.filter(owner_id=membership.user_id, team_id=membership.team_id).update(
+        team=None
+    )
+    # Their comparison sets too: a set is shared by a member, into a team they are in.
+    ComparisonSet.objects.filter(owner_id=membership.user_id, team_id=membership.team_id).update(
         team=None
     )
     ActiveTeam.objects.filter(user_id=membership.user_id, team_id=membership.team_id).delete()

@@ -17,6 +17,7 @@ from playground.views.keys import (
 from playground.views.pages import home, session_page
 from playground.views.panes import pane_editor, pane_params
 from playground.views.send import send
+from playground.views.sets import set_delete, set_list, set_rename, set_save, set_sharing
 from playground.views.steer import (
     choose,
     context_policy,
@@ -63,6 +64,11 @@ __all__ = [
     "pane_editor",
     "pane_params",
     "send",
+    "set_delete",
+    "set_list",
+    "set_rename",
+    "set_save",
+    "set_sharing",
     "session_page",
     "stop_pane",
     "stop_session",

@@ -8,9 +8,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from playground import steering
+from playground import comparison_sets, steering
 from playground.access import session_for_user, user_id
-from playground.catalog import CatalogModel, default_pane_models
+from playground.catalog import CatalogModel
 from playground.key_picker import PaneKeys
 from playground.live import response_log
 from playground.live.watchdog import reap_dead_sync
@@ -27,11 +27,14 @@ def _sidebar(request: HttpRequest) -> list[Session]:
 @login_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
+    """A new comparison: the default panes, or a set's (``?set=<id>``), or the models
+    listed (``?models=a,b``); nothing is sent until the person presses Send."""
     models = models_for_user(request.user)
     keys = PaneKeys.load(request.user)
+    start = comparison_sets.start(request.user, request.GET, models)
     panes = [
-        pane_view(position, key, {}, models, keys=keys)
-        for position, key in enumerate(default_pane_models(models))
+        pane_view(position, key, params, models, keys=keys)
+        for position, (key, params) in enumerate(start.panes)
     ]
     return render(
         request,
@@ -43,7 +46,9 @@ def home(request: HttpRequest) -> HttpResponse:
             "models": list(models.values()),
             "keyed": keys.keyed(models.values()),
             "control_id": "0-0",
-            "system_prompt": "",
+            "system_prompt": start.system_prompt,
+            "same_params": start.same_params,
+            "start_notes": start.notes,
         },
     )
 

@@ -210,6 +210,52 @@
     if (form) form.dataset.policy = evt.detail.policy;
   });
 
+  // "Same parameters for every pane": a parameter edited in any pane is copied to the
+  // same-named parameter of the others; switching it on, or new fields in a pane, take the
+  // first pane's. (Send does the same on the server from the first pane, compose.py.)
+  function sameParams() {
+    var toggle = document.querySelector("#compose [name=same_params]");
+    return Boolean(toggle && toggle.checked);
+  }
+  function paramName(el) {
+    var match = /^pane-\d+-p-(.+)$/.exec(el.name || "");
+    return match ? match[1] : null;
+  }
+  function copyParam(from) {
+    var name = paramName(from);
+    if (!name) return;
+    document.querySelectorAll("#panes .params [name*='-p-']").forEach(function (el) {
+      if (el !== from && paramName(el) === name && el.value !== from.value) el.value = from.value;
+    });
+  }
+  function copyFirstPane() {
+    var first = document.querySelector("#panes section.pane .params");
+    if (first) first.querySelectorAll("[name*='-p-']").forEach(copyParam);
+  }
+  ["input", "change"].forEach(function (type) {
+    document.addEventListener(type, function (evt) {
+      var el = evt.target;
+      if (el.name === "same_params" && el.checked) copyFirstPane();
+      else if (sameParams() && el.closest && el.closest("#panes .params")) copyParam(el);
+    });
+  });
+  document.addEventListener("htmx:afterSettle", function (evt) {
+    var el = evt.target;
+    if (sameParams() && el && (el.id === "panes" || (el.classList && el.classList.contains("params")))) copyFirstPane();
+  });
+
+  // Copy link (the Sets page).
+  document.addEventListener("click", function (evt) {
+    var button = evt.target.closest && evt.target.closest("[data-copy]");
+    if (!button) return;
+    navigator.clipboard.writeText(button.dataset.copy).then(function () {
+      button.textContent = "Copied";
+    }, function () {
+      var input = button.parentElement.querySelector("input");
+      if (input) input.select(); // the browser refused: the person copies it themselves
+    });
+  });
+
   // Elapsed time of streaming panes, between updates from the server.
   var seen = new Map();
   setInterval(function () {

@@ -3,6 +3,8 @@ answers; the new model's history is its own conversation, turn after turn."""
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from unittest import mock
 
@@ -13,9 +15,28 @@ from django.urls import reverse
 from playground import rematch
 from playground.models import Response, Session, Status, Turn
 from playground.tasks import run_turn
+from tests.playground.conftest import _close_connections_in
 from tests.playground.steering.local_models import HTMX, LOCAL, Models, a, form, u
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _worker_loop_executor() -> Any:
+    """The worker loop (playground.worker.event_loop, started by the tasks run here) reads
+    rows on its executor's threads: an executor this test owns, to close their database
+    connections after it (PostgreSQL drops the test database only once they are closed)."""
+    from playground.worker import event_loop
+
+    async def use(executor: ThreadPoolExecutor) -> None:
+        asyncio.get_running_loop().set_default_executor(executor)
+
+    executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="rematch-test-db")
+    event_loop.run(use(executor))
+    yield
+    _close_connections_in(executor)
+    event_loop.run(use(ThreadPoolExecutor(thread_name_prefix="worker-loop")))  # for later runs
+    executor.shutdown(wait=True)
 
 
 def send(client: Any, session: Session | None, data: dict[str, Any]) -> Turn:
