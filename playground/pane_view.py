@@ -104,9 +104,14 @@ def attached(tools: list[Any], images: list[Any]) -> str:
 
 
 def response_context(
-    response: Response, seq: int = 0, live: response_log.Batch | None = None
+    response: Response,
+    seq: int = 0,
+    live: response_log.Batch | None = None,
+    shared: bool = False,
 ) -> dict[str, Any]:
-    """A response as the templates show it. ``live`` is what its log holds so far."""
+    """A response as the templates show it. ``live`` is what its log holds so far;
+    ``shared``: shown through a share link, to someone who is not necessarily its owner
+    (no names of the owner's keys, no controls)."""
     active = response.status in (Status.PENDING, Status.STREAMING)
     text = live.text if (active and live) else response.text
     html: SafeString | str = ""
@@ -134,5 +139,6 @@ def response_context(
         "elapsed_ms": live.elapsed_ms if live else response.total_ms,
         "ttft_ms": live.ttft_ms if live else response.ttft_ms,
         "waited_ms": live.waited_ms if live else response.waited_ms,
+        "shared": shared,
         "r": response,
     }

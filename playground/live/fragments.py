@@ -28,17 +28,20 @@ _DELTA = Stamp("playground/_response.html#delta")
 
 
 @off_request_thread
-def render_final(response_id: int, last_seq: int) -> str:
+def render_final(response_id: int, last_seq: int, shared: bool = False) -> str:
+    """The finished answer replacing its streaming article (``shared``: as a share link's
+    viewer sees it, ``pane_view.response_context``)."""
     response = Response.objects.select_related("turn", "pane").get(pk=response_id)
-    context = response_context(response, seq=last_seq)
+    context = response_context(response, seq=last_seq, shared=shared)
     return render_to_string("playground/_response.html#oob-response", {"r": context})
 
 
-def turn_articles(responses: list[Response]) -> str:
+def turn_articles(responses: list[Response], shared: bool = False) -> str:
     """A new turn's articles, one per pane, each added to its pane's history. The Send
     view renders them once, from the rows it has just saved, into the control stream's
-    entry; followers send them on as they are."""
-    contexts = [response_context(r, seq=0) for r in responses]
+    entry; the owner's followers send them on as they are (a share link's render their
+    own, ``shared``)."""
+    contexts = [response_context(r, seq=0, shared=shared) for r in responses]
     return render_to_string("playground/_response.html#turn-articles", {"responses": contexts})
 
 
@@ -50,7 +53,9 @@ def live_control(control_id: str, turn_id: int) -> str:
 
 
 @off_request_thread
-def render_new_turn(session_id: int, turn_id: int, control_id: str) -> tuple[str, list[int]]:
+def render_new_turn(
+    session_id: int, turn_id: int, control_id: str, shared: bool = False
+) -> tuple[str, list[int]]:
     """A new turn's articles read from the database (a control entry that does not carry
     them)."""
     responses = list(
@@ -60,5 +65,5 @@ def render_new_turn(session_id: int, turn_id: int, control_id: str) -> tuple[str
     )
     if not responses:
         return "", []
-    html = turn_articles(responses) + live_control(control_id, turn_id)
+    html = turn_articles(responses, shared) + live_control(control_id, turn_id)
     return html, [r.pk for r in responses]

@@ -17,6 +17,8 @@ from playground.views.keys import (
 from playground.views.pages import home, session_page
 from playground.views.panes import pane_editor, pane_params
 from playground.views.send import send
+from playground.views.share_links import share_panel, share_revoke
+from playground.views.shared import shared_fork, shared_page
 from playground.views.stop import stop_pane, stop_session
 from playground.views.teams import (
     active_team_set,
@@ -47,6 +49,10 @@ __all__ = [
     "pane_editor",
     "pane_params",
     "send",
+    "share_panel",
+    "share_revoke",
+    "shared_fork",
+    "shared_page",
     "session_page",
     "stop_pane",
     "stop_session",
