@@ -8,9 +8,11 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from playground.models import (
     MANAGING_ROLES,
+    Audience,
     ComparisonSet,
     Credential,
     CustomEndpoint,
@@ -18,7 +20,10 @@ from playground.models import (
     Pane,
     Response,
     Session,
+    ShareLink,
+    SitePolicy,
 )
+from playground.models.sharing import hash_token
 
 
 def user_id(user: Any) -> int:
@@ -166,3 +171,52 @@ def comparison_set_for_owner(user: Any, set_id: int | str) -> ComparisonSet:
         )
     except (ComparisonSet.DoesNotExist, ValueError, TypeError):
         raise Http404("No such set.") from None
+
+
+#: Whatever the reason a share token opens nothing, the viewer is told the same.
+LINK_NOT_AVAILABLE = "This link is not available."
+
+
+def share_link_for_viewer(user: Any, token: str) -> ShareLink:
+    """The share link ``token`` opens for ``user`` (signed in or not), with its session and
+    the session's owner: the one check of a share token, for its page, its websocket and
+    its exports.
+
+    It opens while it is not revoked, not expired, and its session not deleted, for:
+    anyone, when it is a link for anyone and the site allows such links; otherwise the
+    session's owner and whoever shares a team with the owner now (signed in). Any other
+    token, for any reason, is the same Http404, so a viewer cannot tell a revoked link
+    from one that never existed."""
+    if not isinstance(token, str) or not 16 <= len(token) <= 128:
+        raise Http404(LINK_NOT_AVAILABLE)
+    try:
+        link = ShareLink.objects.select_related("session__owner").get(
+            token_hash=hash_token(token),
+            revoked_at__isnull=True,
+            session__deleted_at__isnull=True,
+        )
+    except ShareLink.DoesNotExist:
+        raise Http404(LINK_NOT_AVAILABLE) from None
+    if link.expires_at is not None and link.expires_at <= timezone.now():
+        raise Http404(LINK_NOT_AVAILABLE)
+    if link.audience == Audience.ANYONE and SitePolicy.current().allow_public_links:
+        return link
+    viewer = user.pk if user is not None and user.is_authenticated else None
+    owner = link.session.owner_id
+    if viewer is not None and (
+        viewer == owner
+        or Membership.objects.filter(user_id=viewer, team__memberships__user_id=owner).exists()
+    ):
+        return link
+    raise Http404(LINK_NOT_AVAILABLE)
+
+
+def share_link_for_owner(user: Any, link_id: int | str) -> ShareLink:
+    """One of the links to a session of the person's own (to revoke it); their session's
+    deletion hides its links here too."""
+    try:
+        return ShareLink.objects.select_related("session").get(
+            pk=int(link_id), session__owner_id=user_id(user), session__deleted_at__isnull=True
+        )
+    except (ShareLink.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such link.") from None

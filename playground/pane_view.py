@@ -105,9 +105,14 @@ def attached(tools: list[Any], images: list[Any]) -> str:
 
 
 def response_context(
-    response: Response, seq: int = 0, live: response_log.Batch | None = None
+    response: Response,
+    seq: int = 0,
+    live: response_log.Batch | None = None,
+    shared: bool = False,
 ) -> dict[str, Any]:
-    """A response as the templates show it. ``live`` is what its log holds so far."""
+    """A response as the templates show it. ``live`` is what its log holds so far;
+    ``shared``: shown through a share link, to someone who is not necessarily its owner
+    (no names of the owner's keys, no controls)."""
     active = response.status in (Status.PENDING, Status.STREAMING)
     text = live.text if (active and live) else response.text
     html: SafeString | str = ""
@@ -139,5 +144,6 @@ def response_context(
         "replaced": response.replaced,
         "excluded": response.excluded,
         "chosen": response.turn.chosen_id == response.pk,
+        "shared": shared,
         "r": response,
     }

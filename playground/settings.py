@@ -320,6 +320,11 @@ PLAYGROUND_PANE_MAX_SECONDS = int(env_number("PLAYGROUND_PANE_MAX_SECONDS", 900,
 # quota reserves its worst case (and then sent as its Max tokens).
 PLAYGROUND_ANSWER_TOKENS = int(env_number("PLAYGROUND_ANSWER_TOKENS", 4096, 1, 1_000_000))
 PLAYGROUND_MAX_PROMPT_CHARS = int(env_number("PLAYGROUND_MAX_PROMPT_CHARS", 100_000, 1, 2_000_000))
+# Share links (playground/share_links.py): tokens that open nothing, tried from one client
+# address, and by one signed-in person, in a minute before every try is refused (429) for
+# the rest of it. 0 turns a limit off.
+PLAYGROUND_SHARE_TRIES_PER_IP = int(env_number("PLAYGROUND_SHARE_TRIES_PER_IP", 20, 0, 100_000))
+PLAYGROUND_SHARE_TRIES_PER_USER = int(env_number("PLAYGROUND_SHARE_TRIES_PER_USER", 20, 0, 100_000))
 
 LOGGING = {
     "version": 1,

@@ -9,6 +9,7 @@
 - ``people``: Django's user admin with the person's quota
 - ``usage``: the usage ledger, read-only, with totals
 - ``history``: admin history (Django's LogEntry), read-only
+- ``sharing``: the site policy (one row) and share links, read-only, with Revoke
 """
 
 from playground.admin import (
@@ -18,8 +19,19 @@ from playground.admin import (
     people,
     quotas,
     sessions,
+    sharing,
     teams,
     usage,
 )
 
-__all__ = ["catalog", "credentials", "history", "people", "quotas", "sessions", "teams", "usage"]
+__all__ = [
+    "catalog",
+    "credentials",
+    "history",
+    "people",
+    "quotas",
+    "sessions",
+    "sharing",
+    "teams",
+    "usage",
+]

@@ -6,6 +6,9 @@ So replay after a reload or reconnect and following live are the same loop, noth
 dropped (a full channel-layer buffer cannot lose a delta) and nothing can be doubled (ids
 are sequence numbers). Any web process can serve any session: the record is in Redis.
 
+A share link's read-only page follows its session through the same loop
+(``live/shared_consumer.py``: reached by the link's token instead, rendering for a viewer).
+
 Protocol: the page sends ``{"type": "follow", "control": "<id>", "turn": <last turn id
 shown>, "responses": {"<id>": <seq>}}`` on every (re)connect; the consumer sends HTML
 fragments that htmx swaps out-of-band into the panes.
@@ -27,7 +30,13 @@ from django.http import Http404
 from playground.access import session_for_user
 from playground.live import response_log
 from playground.live.db_threads import off_request_thread
-from playground.live.fragments import live_control, render_batch, render_final, render_new_turn
+from playground.live.fragments import (
+    live_control,
+    render_answers,
+    render_batch,
+    render_final,
+    render_new_turn,
+)
 from playground.live.watchdog import reap_dead
 from playground.models import Response, Session
 
@@ -56,6 +65,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     session: Session
     follower: asyncio.Task[None] | None = None
+    # Rendered for a share link's viewer (live/shared_consumer.py): no names of the owner's
+    # keys, and nothing the owner's Send rendered for the owner.
+    shared = False
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -65,11 +77,20 @@ class SessionConsumer(AsyncWebsocketConsumer):
         except Http404:
             await self.close(code=4404)
             return
+        await self.start()
+
+    async def start(self) -> None:
+        """Accept the socket once ``self.session`` is known to be the person's to follow."""
         self.cursors: dict[str, str] = {}
         self.known_turn = 0
         self.known_response = 0
         self.wake = asyncio.Event()
         await self.accept()
+
+    async def still_allowed(self) -> bool:
+        """Whether the socket may go on following (checked after every read); the owner's
+        may, as long as it is open."""
+        return True
 
     async def disconnect(self, code: int) -> None:
         if self.follower is not None:
@@ -126,6 +147,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
                     list[Any],
                     await redis.xread(streams, count=1000, block=BLOCK_MS),  # type: ignore[arg-type]
                 )
+                if not await self.still_allowed():
+                    await self.close(code=4404)
+                    return
                 if not result:
                     await self._check_dead()
                     continue
@@ -157,19 +181,25 @@ class SessionConsumer(AsyncWebsocketConsumer):
             if newest <= self.known_response:
                 return ""  # the page was rendered with them
             self.known_response = newest
-            html = entry.get("html", "") + live_control(control_id, self.known_turn, newest)
             response_ids = [int(i) for i in entry["answers"].split(",") if i.isdigit()]
+            if self.shared:  # rendered for the owner: a viewer's are rendered here
+                html = await render_answers(self.session.pk, response_ids, shared=True)
+            else:
+                html = entry.get("html", "")
+            html += live_control(control_id, self.known_turn, newest)
         elif "turn" in entry:
             turn_id = int(entry["turn"])
             if turn_id <= self.known_turn:
                 return ""  # the page already shows it (it was rendered with the page)
             self.known_turn = turn_id
-            if "html" in entry:  # the articles, rendered by the Send view
+            if "html" in entry and not self.shared:  # the articles, rendered by the Send view
                 response_ids = [int(i) for i in entry.get("ids", "").split(",") if i.isdigit()]
                 self.known_response = max([self.known_response, *response_ids])
                 html = entry["html"] + live_control(control_id, turn_id, self.known_response)
             else:
-                html, response_ids = await render_new_turn(self.session.pk, turn_id, control_id)
+                html, response_ids = await render_new_turn(
+                    self.session.pk, turn_id, control_id, self.shared
+                )
                 self.known_response = max([self.known_response, *response_ids])
         else:
             return ""
@@ -181,7 +211,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         response_id = response_log.response_id_of(key)
         if batch.ended:
             self.cursors.pop(key, None)
-            return await render_final(response_id, batch.last_seq)
+            return await render_final(response_id, batch.last_seq, self.shared)
         return render_batch(response_id, batch)
 
     async def _check_dead(self) -> None:

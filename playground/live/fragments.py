@@ -28,25 +28,52 @@ _DELTA = Stamp("playground/_response.html#delta")
 
 
 @off_request_thread
-def render_final(response_id: int, last_seq: int) -> str:
+def render_final(response_id: int, last_seq: int, shared: bool = False) -> str:
+    """The finished answer replacing its streaming article (``shared``: as a share link's
+    viewer sees it, ``pane_view.response_context``)."""
     response = Response.objects.select_related("turn", "pane").get(pk=response_id)
-    context = response_context(response, seq=last_seq)
+    context = response_context(response, seq=last_seq, shared=shared)
     return render_to_string("playground/_response.html#oob-response", {"r": context})
 
 
-def turn_articles(responses: list[Response]) -> str:
+def turn_articles(responses: list[Response], shared: bool = False) -> str:
     """A new turn's articles, one per pane, each added to its pane's history. The Send
     view renders them once, from the rows it has just saved, into the control stream's
-    entry; followers send them on as they are."""
-    contexts = [response_context(r, seq=0) for r in responses]
+    entry; the owner's followers send them on as they are (a share link's render their
+    own, ``shared``)."""
+    contexts = [response_context(r, seq=0, shared=shared) for r in responses]
     return render_to_string("playground/_response.html#turn-articles", {"responses": contexts})
 
 
-def again_articles(pairs: list[tuple[Response, Response]]) -> str:
+def again_articles(pairs: list[tuple[Response, Response]], shared: bool = False) -> str:
     """Answers given again (playground.steering): each old one folded away as an earlier
     answer, its new one after it."""
-    contexts = [(response_context(old), response_context(new, seq=0)) for old, new in pairs]
+    contexts = [
+        (response_context(old, shared=shared), response_context(new, seq=0, shared=shared))
+        for old, new in pairs
+    ]
     return render_to_string("playground/_response.html#again-articles", {"pairs": contexts})
+
+
+@off_request_thread
+def render_answers(session_id: int, response_ids: list[int], shared: bool = False) -> str:
+    """Answers added to turns a page shows, read from the database (for a share link's
+    viewer: the control entry's were rendered for the owner): each after the answer it
+    replaced, if any, else at the end of its pane."""
+    new = list(
+        Response.objects.filter(pk__in=response_ids, turn__session_id=session_id)
+        .select_related("turn", "pane")
+        .order_by("pane__position")
+    )
+    replaced = {
+        (r.turn_id, r.pane_id): r
+        for r in Response.objects.filter(turn_id__in={r.turn_id for r in new}, replaced=True)
+        .select_related("turn", "pane")
+        .order_by("pk")
+    }
+    pairs = [(replaced[r.turn_id, r.pane_id], r) for r in new if (r.turn_id, r.pane_id) in replaced]
+    added = [r for r in new if (r.turn_id, r.pane_id) not in replaced]
+    return again_articles(pairs, shared) + (turn_articles(added, shared) if added else "")
 
 
 def live_control(control_id: str, turn_id: int, response_id: int = 0) -> str:
@@ -59,7 +86,9 @@ def live_control(control_id: str, turn_id: int, response_id: int = 0) -> str:
 
 
 @off_request_thread
-def render_new_turn(session_id: int, turn_id: int, control_id: str) -> tuple[str, list[int]]:
+def render_new_turn(
+    session_id: int, turn_id: int, control_id: str, shared: bool = False
+) -> tuple[str, list[int]]:
     """A new turn's articles read from the database (a control entry that does not carry
     them)."""
     responses = list(
@@ -70,4 +99,5 @@ def render_new_turn(session_id: int, turn_id: int, control_id: str) -> tuple[str
     if not responses:
         return "", []
     ids = [r.pk for r in responses]
-    return turn_articles(responses) + live_control(control_id, turn_id, max(ids)), ids
+    html = turn_articles(responses, shared) + live_control(control_id, turn_id, max(ids))
+    return html, ids

@@ -3,6 +3,8 @@ site's sharing policy."""
 
 from __future__ import annotations
 
+import hashlib
+
 from django.conf import settings
 from django.db import models
 
@@ -34,6 +36,12 @@ class ShareLink(models.Model):
 
     def __str__(self) -> str:
         return f"Link to {self.session}"
+
+
+def hash_token(token: str) -> str:
+    """What a share link keeps of its token: the SHA-256, in hex. A link is found by this
+    hash (an indexed equality in the database), so a token is never compared in Python."""
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
 class ComparisonSet(models.Model):

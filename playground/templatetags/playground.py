@@ -13,6 +13,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
 from playground.live.response_log import Batch
+from playground.models import Scope
 from playground.usage import tokens_per_second
 
 register = template.Library()
@@ -118,9 +119,24 @@ def response_status(r: dict[str, Any]) -> str:
         finish = f"finish: {response.finish_reason}"
     total = _seconds(response.total_ms)
     waited = _waited(response.waited_ms)
-    # Which key answered: "your key 'work'", "team key 'research'", "site environment".
-    key = response.key_label if response.started_at else ""
+    # Which key answered: "your key 'work'", "team key 'research'", "site environment";
+    # through a share link, whose key it was but never its name.
+    key = ""
+    if response.started_at:
+        key = shared_key_words(response) if r.get("shared") else response.key_label
     return _join([r["status_label"], tokens, ttft, rate, total, waited, cost, finish, key])
+
+
+def shared_key_words(response: Any) -> str:
+    """Whose key answered, for a share link's viewer: the kind of key, never its label
+    (a person's key names are theirs), nor the name of the owner's endpoint."""
+    endpoint = response.model_key.startswith("mine:")
+    return {
+        Scope.USER: "owner's endpoint" if endpoint else "owner's key",
+        Scope.TEAM: "team endpoint" if endpoint else "team key",
+        Scope.ORG: "site key",
+        Scope.ENV: "site environment",
+    }.get(response.key_scope, "")
 
 
 _SYMBOLS = {"USD": "$", "CNY": "¥", "EUR": "€"}

@@ -18,6 +18,8 @@ from playground.views.pages import home, session_page
 from playground.views.panes import pane_editor, pane_params
 from playground.views.send import send
 from playground.views.sets import set_delete, set_list, set_rename, set_save, set_sharing
+from playground.views.share_links import share_panel, share_revoke
+from playground.views.shared import shared_fork, shared_page
 from playground.views.steer import (
     choose,
     context_policy,
@@ -69,6 +71,10 @@ __all__ = [
     "set_rename",
     "set_save",
     "set_sharing",
+    "share_panel",
+    "share_revoke",
+    "shared_fork",
+    "shared_page",
     "session_page",
     "stop_pane",
     "stop_session",

@@ -54,9 +54,13 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def session_panes(
-    session: Session, models: dict[str, CatalogModel], keys: PaneKeys | None = None
+    session: Session,
+    models: dict[str, CatalogModel],
+    keys: PaneKeys | None = None,
+    shared: bool = False,
 ) -> tuple[list[PaneView], str, int]:
-    """The session's panes with their responses; streaming ones with what their log holds.
+    """The session's panes with their responses; streaming ones with what their log holds
+    (``shared``: for a share link's viewer, ``pane_view.response_context``).
 
     Also where the page's follower starts: the control stream's last id and the last turn
     shown. The control id is read before the rows, so a turn sent meanwhile is either shown
@@ -94,7 +98,7 @@ def session_panes(
             # (were it not, the page's follower would replay the log from its start).
             r.refresh_from_db()
             del live[r.pk]
-        panes[r.pane_id].responses.append(response_context(r, live=live.get(r.pk)))
+        panes[r.pane_id].responses.append(response_context(r, live=live.get(r.pk), shared=shared))
     last_turn = max((r.turn_id for r in responses), default=0)
     turns = session.turns.count() if any(not p.responses for p in panes.values()) else 0
     for pane in panes.values():

@@ -256,6 +256,25 @@
     });
   });
 
+  // The Share panel: copy a new link's URL (shown once), close the panel.
+  document.addEventListener("click", function (evt) {
+    var copy = evt.target.closest && evt.target.closest("[data-copy-field]");
+    if (copy) {
+      var field = document.querySelector(copy.dataset.copyField);
+      field.select();
+      var done = function () { copy.textContent = "Copied"; };
+      if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(field.value).then(done);
+      else if (document.execCommand("copy")) done();
+    }
+    var close = evt.target.closest && evt.target.closest("[data-close-share]");
+    if (close) {
+      var empty = document.createElement("div");
+      empty.id = "share-panel";
+      empty.hidden = true;
+      close.closest("#share-panel").replaceWith(empty);
+    }
+  });
+
   // Elapsed time of streaming panes, between updates from the server.
   var seen = new Map();
   setInterval(function () {
