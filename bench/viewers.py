@@ -5,7 +5,9 @@ Celery worker and ONE daphne), signs the owner in, starts a comparison of --pane
 makes a share link ("anyone with the link") for it, and has --viewers anonymous browsers
 load the shared page and follow it over the share link's websocket while it streams. Every
 token is checked (each viewer gets each pane's tokens 1..N, once) and timed: the moment a
-viewer received it minus the moment the upstream wrote it. The owner's own page follows
+viewer received it minus the moment the upstream wrote it, for the tokens written after
+the viewer had joined (those written before reach it with the page or the replay, and
+count for completeness). The owner's own page follows
 the same session as the baseline of the same run.
 
     PYTHONPATH=. .venv/bin/python bench/viewers.py [--viewers 100] [--seconds 20]
@@ -48,6 +50,7 @@ class Viewer(Comparison):
     def __init__(self, browser: Browser, panes: int, tokens: int, token: str) -> None:
         super().__init__(browser, panes, tokens, 1)
         self.token = token
+        self.joined = 0  # monotonic ns when its websocket asked to follow
 
     async def watch(self, limit: float) -> None:
         try:
@@ -71,6 +74,7 @@ class Viewer(Comparison):
             open_timeout=60,
         )
         await ws.send(self.follow_message())
+        self.joined = self.joined or time.monotonic_ns()
         return ws
 
 
@@ -93,8 +97,17 @@ def share(stack: Stack, session_id: int) -> str:
     return token
 
 
-def lags(comparisons: list[Comparison]) -> list[float]:
-    return [lag for c in comparisons for p in c.by_rid.values() for lag in p.lags]
+def lags(comparisons: list[Comparison], since: dict[int, int] | None = None) -> list[float]:
+    """Receive minus emit of every token, in ms; with ``since`` (id(comparison) -> ns),
+    only of the tokens written after that moment."""
+    found = []
+    for c in comparisons:
+        start = (since or {}).get(id(c), 0)
+        for p in c.by_rid.values():
+            for lag, received in zip(p.lags, p.recv, strict=True):
+                if received - lag * 1e6 >= start:
+                    found.append(lag)
+    return found
 
 
 def complete(comparison: Comparison, tokens: int) -> bool:
@@ -127,7 +140,13 @@ async def drive(stack: Stack, viewers: int, panes: int, tokens: int) -> dict[str
         await asyncio.gather(mine.close(), *(v.close() for v in watchers), return_exceptions=True)
         await owner.close()
         await anonymous.close()
-    seen = lags(watchers)
+    joined = {id(v): v.joined for v in watchers}
+    seen = lags(watchers, joined)
+    backlog = [
+        sum(1 for p in v.by_rid.values() for lag, r in zip(p.lags, p.recv, strict=True)
+            if r - lag * 1e6 < v.joined)
+        for v in watchers
+    ]  # fmt: skip
     return {
         "viewers": viewers,
         "panes": panes,
@@ -135,11 +154,12 @@ async def drive(stack: Stack, viewers: int, panes: int, tokens: int) -> dict[str
         "seconds": round(elapsed, 1),
         "viewers_complete": sum(complete(v, tokens) for v in watchers),
         "viewer_errors": sorted({v.error for v in watchers if v.error})[:3],
-        "viewer_deltas": len(seen),
+        "viewer_deltas_live": len(seen),
+        "tokens_before_joining_avg": r1(sum(backlog) / max(1, len(backlog))),
         "viewer_lag_p50_ms": r1(pct(seen, 50)),
         "viewer_lag_p99_ms": r1(pct(seen, 99)),
         "viewer_lag_max_ms": r1(max(seen, default=0.0)),
-        "worst_viewer_p99_ms": r1(max((pct(lags([v]), 99) for v in watchers), default=0.0)),
+        "worst_viewer_p99_ms": r1(max((pct(lags([v], joined), 99) for v in watchers), default=0.0)),
         "owner_complete": complete(mine, tokens),
         "owner_lag_p50_ms": r1(pct(lags([mine]), 50)),
         "owner_lag_p99_ms": r1(pct(lags([mine]), 99)),
