@@ -5,6 +5,7 @@ from playground.views.endpoints import (
     endpoint_test,
 )
 from playground.views.estimate import estimate
+from playground.views.exports import session_export
 from playground.views.keys import (
     key_delete,
     key_edit,
@@ -47,6 +48,7 @@ __all__ = [
     "pane_editor",
     "pane_params",
     "send",
+    "session_export",
     "session_page",
     "stop_pane",
     "stop_session",
