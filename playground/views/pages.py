@@ -66,9 +66,8 @@ def session_panes(
         )
         for p in pane_rows.values()
     }
-    # Each turn read once, rather than once per pane through a join (its images may be
-    # megabytes), and the answers without what only quotas read: a session of 400
-    # answers spent a third of its time making model instances (bench/session_open.py).
+    # Each turn read once, rather than once per pane through a join: its images, as
+    # base64 in JSON, may be megabytes. The answers without what only quotas read.
     turns = {t.pk: t for t in session.turns.all()}
     responses = list(
         Response.objects.filter(turn__session=session, pane_id__in=list(panes))
