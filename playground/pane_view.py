@@ -11,7 +11,8 @@ from playground.catalog import CatalogModel
 from playground.key_picker import KeyPicker, PaneKeys
 from playground.live import response_log
 from playground.models import Response, Status
-from playground.rendering import render_markdown
+from playground.rendering import answer_html
+from playground.templatetags.playground import param_words, usage_words
 from providers.base import Param
 
 
@@ -109,15 +110,30 @@ def response_context(
     seq: int = 0,
     live: response_log.Batch | None = None,
     shared: bool = False,
+    html: str | None = None,
 ) -> dict[str, Any]:
     """A response as the templates show it. ``live`` is what its log holds so far;
     ``shared``: shown through a share link, to someone who is not necessarily its owner
-    (no names of the owner's keys, no controls)."""
+    (no names of the owner's keys, no controls); ``html``: a finished answer's HTML when
+    the caller has it (``rendering.answers_html`` for many at once)."""
     active = response.status in (Status.PENDING, Status.STREAMING)
     text = live.text if (active and live) else response.text
-    html: SafeString | str = ""
+    safe: SafeString | str = ""
+    details: dict[str, str] = {}
     if not active:
-        html = mark_safe(render_markdown(response.text))  # noqa: S308 - sanitized by nh3
+        if html is None:
+            html = answer_html(response.text)
+        safe = mark_safe(html)  # noqa: S308 - sanitized by nh3 (playground.rendering)
+        # Once ended, what it was asked with and what it used, beside the status line.
+        details = {
+            "params": param_words(response.params),
+            "usage": usage_words(
+                response.input_tokens,
+                response.output_tokens,
+                response.reasoning_tokens,
+                response.usage_estimated,
+            ),
+        }
     return {
         "id": response.pk,
         "position": response.pane.position,
@@ -129,7 +145,8 @@ def response_context(
         "status_label": response.get_status_display(),
         "active": active,
         "text": text,
-        "html": html,
+        "html": safe,
+        "details": details,
         "reasoning": live.reasoning if (active and live) else response.reasoning,
         "tool_calls": response.tool_calls,
         "finish_reason": response.finish_reason,

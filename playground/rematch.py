@@ -7,7 +7,8 @@ with its own history as the session's context policy has it, so the old and the 
 conversations can be read side by side. Each turn of theirs runs like a Send: its worst
 case is reserved against the quotas first; a refusal ends the rematch there with the
 sentence in those panes. The web request saves the first turn's answers (so a refusal is
-said at once); one worker task runs the turns in order (``playground.tasks.run_rematch``).
+said at once); one worker task runs the turns in order (``tasks.run_rematch``, which runs
+``worker.rematch_run``).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from playground import quotas, steering
+from playground import answers, quotas
 from playground.forking import fork_session
-from playground.models import ACTIVE_STATUSES, Pane, Response, Session, Status, Turn
+from playground.models import ACTIVE_STATUSES, Pane, Response, Session
+from playground.tasks import run_rematch
 
 
 class RematchRefused(Exception):
@@ -28,8 +30,6 @@ class RematchRefused(Exception):
 
 def start(user: Any, source: Session, model_keys: list[str]) -> Session:
     """The rematch session, its first turn's new answers saved and its task enqueued."""
-    from playground.tasks import run_rematch
-
     keys = [k for k in model_keys if k]
     if not keys:
         raise RematchRefused("Pick at least one model to rematch against.")
@@ -54,66 +54,9 @@ def start(user: Any, source: Session, model_keys: list[str]) -> Session:
         )
         first = copy.turns.get(index=0)
         try:
-            compose = steering.compose_for(user, first, panes)
-            new = steering.save_answers(copy, first, panes, compose)
-        except (steering.SteerRefused, quotas.QuotaRefused) as refused:
+            compose = answers.compose_for(user, first, panes)
+            new = answers.save_answers(copy, first, panes, compose)
+        except (answers.SteerRefused, quotas.QuotaRefused) as refused:
             raise RematchRefused(str(refused)) from None  # and the copy is rolled back
     run_rematch.delay(copy.pk, [p.pk for p in panes], [r.pk for r in new])
     return copy
-
-
-def run(session_id: int, pane_ids: list[int], first_ids: list[int]) -> None:
-    """In the worker: the rematch's turns in order, each once the one before has ended."""
-    from playground.worker import event_loop
-    from playground.worker.runner import claim_responses, stream_responses
-
-    session = Session.objects.select_related("owner").get(pk=session_id)
-    user = session.owner if session.owner.is_active else None
-    turns = list(session.turns.order_by("index"))
-    asking = list(Pane.objects.filter(pk__in=pane_ids).order_by("position"))
-    ids: list[int] | None = first_ids
-    for turn in turns:
-        if ids is None:
-            ids = _ask(user, session, turn, asking)
-            if not ids:
-                return
-        panes = claim_responses(turn.pk, ids)
-        if panes:
-            event_loop.run(stream_responses(panes))
-        # A pane the person stopped, or whose session went, asks no further.
-        stopped = set(
-            Response.objects.filter(pk__in=ids, status=Status.STOPPED).values_list(
-                "pane_id", flat=True
-            )
-        )
-        asking = [p for p in asking if p.pk not in stopped]
-        if not asking or not Session.objects.filter(pk=session_id, deleted_at=None).exists():
-            return
-        ids = None
-
-
-def _ask(user: Any, session: Session, turn: Turn, panes: list[Pane]) -> list[int]:
-    """The panes' pending answers to ``turn``, announced; or, refused, their answers saying
-    why (and nothing more is asked)."""
-    try:
-        if user is None:
-            raise steering.SteerRefused("The session's owner can no longer sign in.")
-        compose = steering.compose_for(user, turn, panes)
-        new = steering.save_answers(session, turn, panes, compose)
-    except (steering.SteerRefused, quotas.QuotaRefused) as refused:
-        ended = Response.objects.bulk_create(
-            Response(
-                turn=turn,
-                pane=p,
-                model_key=p.model_key,
-                display_name=p.model_key,
-                status=Status.ERROR,
-                error=f"The rematch stopped here: {refused}",
-                finish_reason="error",
-            )
-            for p in panes
-        )
-        steering.announce_answers(session.pk, ended)
-        return []
-    steering.announce_answers(session.pk, new)
-    return [r.pk for r in new]

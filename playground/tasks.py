@@ -40,9 +40,9 @@ def run_turn(turn_id: int, response_ids: list[int] | None = None) -> None:
 @shared_task(name="playground.run_rematch", acks_late=True, ignore_result=True)
 def run_rematch(session_id: int, pane_ids: list[int], first_ids: list[int]) -> None:
     """Ask a rematch's new panes every turn in order (playground.rematch); ids only."""
-    from playground import rematch
+    from playground.worker.rematch_run import run
 
-    rematch.run(session_id, pane_ids, first_ids)
+    run(session_id, pane_ids, first_ids)
 
 
 @shared_task(name="playground.check_connection", ignore_result=True)

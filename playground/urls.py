@@ -9,6 +9,13 @@ urlpatterns = [
     path("send/", views.send, name="send_new"),
     path("s/<int:session_id>/", views.session_page, name="session"),
     path("s/<int:session_id>/send/", views.send, name="send"),
+    path("s/<int:session_id>/export.md", views.session_export, {"fmt": "md"}, name="export_md"),
+    path(
+        "s/<int:session_id>/export.json",
+        views.session_export,
+        {"fmt": "json"},
+        name="export_json",
+    ),
     path("s/<int:session_id>/stop/", views.stop_session, name="stop_session"),
     path("estimate/", views.estimate, name="estimate_new"),
     path("s/<int:session_id>/estimate/", views.estimate, name="estimate"),

@@ -139,6 +139,61 @@ def shared_key_words(response: Any) -> str:
     }.get(response.key_scope, "")
 
 
+def param_words(params: dict[str, Any] | None) -> str:
+    """The parameters an answer was asked with, as the pane and the Markdown export say
+    them: "max tokens 256 · temperature 0.7" (by name: PostgreSQL keeps no order of its
+    own); "model defaults" when none was set."""
+    parts = []
+    for name, value in sorted((params or {}).items()):
+        if value is None or value == "" or value == []:
+            continue
+        if isinstance(value, bool):
+            shown = "on" if value else "off"
+        elif isinstance(value, float):
+            shown = format(value, "g")  # 0.7, not 0.7000000000000001
+        elif isinstance(value, list | dict):
+            shown = json.dumps(value, ensure_ascii=False)
+        else:
+            shown = str(value)
+        parts.append(f"{name.replace('_', ' ')} {shown}")
+    return _join(parts) or "model defaults"
+
+
+def usage_words(
+    input_tokens: int | None,
+    output_tokens: int | None,
+    reasoning_tokens: int | None,
+    estimated: bool,
+) -> str:
+    """ "500 in · 400 out · 120 reasoning tokens (estimated)"; empty when nothing is known."""
+    parts = [
+        f"{count} {what}"
+        for count, what in (
+            (input_tokens, "in"),
+            (output_tokens, "out"),
+            (reasoning_tokens, "reasoning"),
+        )
+        if count is not None
+    ]
+    if not parts:
+        return ""
+    return _join(parts) + " tokens" + (" (estimated)" if estimated else "")
+
+
+def timing_words(
+    ttft_ms: int | None, total_ms: int | None, tokens_per_s: float | None, waited_ms: int | None
+) -> str:
+    """ "TTFT 0.30 s · total 4.00 s · 95.5 tok/s · waited 1.50 s"."""
+    return _join(
+        [
+            f"TTFT {_seconds(ttft_ms)}" if ttft_ms is not None else "",
+            f"total {_seconds(total_ms)}" if total_ms is not None else "",
+            _rate(tokens_per_s or None),
+            _waited(waited_ms),
+        ]
+    )
+
+
 _SYMBOLS = {"USD": "$", "CNY": "¥", "EUR": "€"}
 
 

@@ -5,6 +5,7 @@ from playground.views.endpoints import (
     endpoint_test,
 )
 from playground.views.estimate import estimate
+from playground.views.exports import session_export
 from playground.views.keys import (
     key_delete,
     key_edit,
@@ -75,6 +76,7 @@ __all__ = [
     "share_revoke",
     "shared_fork",
     "shared_page",
+    "session_export",
     "session_page",
     "stop_pane",
     "stop_session",

@@ -18,6 +18,7 @@ from playground.models import ContextPolicy, Response, Session, Status
 from playground.own_models import models_for_user
 from playground.pane_view import PaneView, pane_view, response_context
 from playground.redis_sync import redis_client
+from playground.rendering import answers_html
 
 
 def _sidebar(request: HttpRequest) -> list[Session]:
@@ -69,20 +70,25 @@ def session_panes(
     redis = redis_client()
     control = redis.xrevrange(response_log.control_key(session.pk), count=1)
     control_id = response_log.text(control[0][0]) if control else "0-0"
+    pane_rows = {p.pk: p for p in session.panes.filter(removed=False)}
     panes = {
         p.pk: pane_view(
             p.position, p.model_key, p.params, models, p.pk, keys, picked_key=p.credential_id
         )
-        for p in session.panes.filter(removed=False)
+        for p in pane_rows.values()
     }
+    # Each turn read once, rather than once per pane through a join: its images, as
+    # base64 in JSON, may be megabytes. The answers without what only quotas read.
+    turns = {t.pk: t for t in session.turns.all()}
     responses = list(
         Response.objects.filter(turn__session=session, pane_id__in=list(panes))
-        .select_related("turn", "pane")
+        .defer("quota_counters", "reserved_tokens", "reserved_cost")
         .order_by("turn__index", "pane__position", "pk")
     )
     active = [r.pk for r in responses if r.status == Status.STREAMING]
-    if active and reap_dead_sync(active):
-        for r in responses:
+    reaped = set(reap_dead_sync(active)) if active else set()
+    for r in responses:
+        if r.pk in reaped:
             r.refresh_from_db()
     live_ids = [r.pk for r in responses if r.is_active]
     with redis.pipeline(transaction=False) as pipe:
@@ -98,12 +104,17 @@ def session_panes(
             # (were it not, the page's follower would replay the log from its start).
             r.refresh_from_db()
             del live[r.pk]
-        panes[r.pane_id].responses.append(response_context(r, live=live.get(r.pk), shared=shared))
+    # Every finished answer's HTML at once, from the shared cache (playground.rendering).
+    ended = [r for r in responses if not r.is_active]
+    html = dict(zip([r.pk for r in ended], answers_html([r.text for r in ended]), strict=True))
+    for r in responses:
+        r.turn, r.pane = turns[r.turn_id], pane_rows[r.pane_id]  # (a refresh forgets them)
+        context = response_context(r, live=live.get(r.pk), shared=shared, html=html.get(r.pk))
+        panes[r.pane_id].responses.append(context)
     last_turn = max((r.turn_id for r in responses), default=0)
-    turns = session.turns.count() if any(not p.responses for p in panes.values()) else 0
     for pane in panes.values():
         if not pane.responses:
-            pane.joins = steering.joins_note(session.context_policy, turns)
+            pane.joins = steering.joins_note(session.context_policy, len(turns))
     return list(panes.values()), control_id, last_turn
 
 

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 from redis.typing import EncodableT, FieldT
 
-from playground import quotas, steering
+from playground import answers, quotas
 from playground.access import session_for_user, user_id
 from playground.compose import Compose, read_compose
 from playground.live import fragments, response_log
@@ -149,7 +149,7 @@ def _save_turn(
         if compose.asked is not None:
             asked = [(p, spec) for p, spec in asked if spec.position in compose.asked]
         responses = Response.objects.bulk_create(
-            steering.pending_answer(turn, pane, spec, worst, held)
+            answers.pending_answer(turn, pane, spec, worst, held)
             for (pane, spec), worst, held in zip(asked, plan.panes, reserved, strict=True)
         )
     return turn, responses

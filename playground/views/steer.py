@@ -14,8 +14,10 @@ from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigg
 from playground import quotas, rematch, steering
 from playground.access import response_for_user, session_for_user, user_id
 from playground.forking import fork_session
-from playground.models import Response
+from playground.live.announce import announce_answers
+from playground.models import Response, Session
 from playground.pane_view import response_context
+from playground.tasks import run_turn
 
 
 def _sentence(request: HttpRequest, message: str) -> HttpResponse:
@@ -38,11 +40,7 @@ def _articles(*answers: Response | None) -> HttpResponse:
 @require_POST
 def regenerate(request: HttpRequest, response_id: int) -> HttpResponse:
     answer = response_for_user(request.user, response_id)
-    try:
-        steering.rerun(request.user, answer.turn.session, [answer])
-    except (steering.SteerRefused, quotas.QuotaRefused) as refused:
-        return _sentence(request, str(refused))
-    return _cleared()
+    return _rerun(request, answer.turn.session, [answer])
 
 
 @login_required
@@ -52,14 +50,17 @@ def retry_failed(request: HttpRequest, session_id: int) -> HttpResponse:
     failed = steering.failed_answers(session)
     if not failed:
         return _sentence(request, "No pane's last answer failed; there is nothing to retry.")
+    return _rerun(request, session, failed)
+
+
+def _rerun(request: HttpRequest, session: Session, old: list[Response]) -> HttpResponse:
+    """Answer again, hand the new answers to a worker (ids only) and tell the pages."""
     try:
-        steering.rerun(request.user, session, failed)
+        new = steering.rerun(request.user, session, old)
     except (steering.SteerRefused, quotas.QuotaRefused) as refused:
         return _sentence(request, str(refused))
-    return _cleared()
-
-
-def _cleared() -> HttpResponse:
+    run_turn.delay(new[0].turn_id, [r.pk for r in new])
+    announce_answers(session.pk, new, replacing=old)
     response = reswap(retarget(HttpResponse(""), "#compose-errors"), "innerHTML")
     return trigger_client_event(response, "turn-sent")
 

@@ -352,7 +352,7 @@ async def test_garbage_messages_are_ignored(owner: Any, aredis: Any) -> None:
 async def test_an_answer_given_again_folds_the_old_one_and_streams_the_new(
     owner: Any, aredis: Any
 ) -> None:
-    from playground import steering
+    from playground.live.announce import announce_answers
 
     turn = await sync_to_async(make_turn)(owner, [("echo", {})], "First", status=Status.DONE)
     (old,) = await sync_to_async(responses_of)(turn)
@@ -366,7 +366,7 @@ async def test_an_answer_given_again_folds_the_old_one_and_streams_the_new(
         )
         Response.objects.filter(pk=old.pk).update(replaced=True)
         old.refresh_from_db()
-        steering.announce_answers(turn.session_id, [new], replacing=[old])
+        announce_answers(turn.session_id, [new], replacing=[old])
         return new
 
     ws = await connected(turn.session_id, owner)

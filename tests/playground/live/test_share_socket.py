@@ -253,7 +253,7 @@ async def test_bad_tokens_on_the_socket_are_counted(settings: Any, owner: Any) -
 async def test_a_viewer_gets_an_answer_given_again_rendered_for_a_viewer(
     owner: Any, aredis: Any
 ) -> None:
-    from playground import steering
+    from playground.live.announce import announce_answers
 
     turn = await sync_to_async(make_turn)(owner, [("echo", {})], "First", status=Status.DONE)
     (old,) = await sync_to_async(responses_of)(turn)
@@ -272,7 +272,7 @@ async def test_a_viewer_gets_an_answer_given_again_rendered_for_a_viewer(
         )
         Response.objects.filter(pk=old.pk).update(replaced=True)
         old.refresh_from_db()
-        steering.announce_answers(turn.session_id, [new], replacing=[old])
+        announce_answers(turn.session_id, [new], replacing=[old])
         return new
 
     ws = await socket(token)

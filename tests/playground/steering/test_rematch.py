@@ -12,9 +12,9 @@ import pytest
 import respx
 from django.urls import reverse
 
-from playground import rematch
 from playground.models import Response, Session, Status, Turn
 from playground.tasks import run_turn
+from playground.worker import rematch_run
 from tests.playground.conftest import _close_connections_in
 from tests.playground.steering.local_models import HTMX, LOCAL, Models, a, form, u
 
@@ -63,7 +63,7 @@ def test_a_rematch_asks_every_turn_again_beside_the_old_answers(owner_client: An
         assert started["HX-Redirect"] == reverse("session", args=[copy.pk])
         assert copy.title.startswith("Rematch: Q1")
         (args,) = [c.args for c in delay.call_args_list]
-        rematch.run(*args)  # what the worker does with the task
+        rematch_run.run(*args)  # what the worker does with the task
         sent = [m for m in models.bodies]
     assert [b["messages"] for b in sent] == [
         [u("Q1")],
