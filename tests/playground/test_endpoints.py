@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import base64
 import html
-import re
 import json
+import re
 import socket
 from typing import Any
 from urllib.parse import urlsplit
