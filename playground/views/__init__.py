@@ -17,6 +17,16 @@ from playground.views.keys import (
 from playground.views.pages import home, session_page
 from playground.views.panes import pane_editor, pane_params
 from playground.views.send import send
+from playground.views.sessions import (
+    session_delete,
+    session_duplicate,
+    session_item,
+    session_list_page,
+    session_pin,
+    session_rename,
+    session_search_results,
+    session_undo,
+)
 from playground.views.stop import stop_pane, stop_session
 from playground.views.teams import (
     active_team_set,
@@ -47,7 +57,15 @@ __all__ = [
     "pane_editor",
     "pane_params",
     "send",
+    "session_delete",
+    "session_duplicate",
+    "session_item",
+    "session_list_page",
     "session_page",
+    "session_pin",
+    "session_rename",
+    "session_search_results",
+    "session_undo",
     "stop_pane",
     "stop_session",
     "team_usage_page",
