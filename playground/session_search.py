@@ -2,7 +2,8 @@
 
 The words typed are read the way PostgreSQL's ``websearch_to_tsquery`` reads them: words
 must all be there, ``"quoted words"`` next to each other, ``or`` between alternatives,
-``-word`` must not be there; case and accents do not matter. On PostgreSQL the search
+``-word`` must not be there; case does not matter (nor accents, on SQLite, and in the
+highlighting). On PostgreSQL the search
 runs on the stored ``search_vector`` columns and their GIN indexes, on SQLite on the FTS5
 table ``playground_search`` (both made by migration 0012).
 
@@ -149,6 +150,15 @@ POSTGRES_RECENT_MATCHES = f"""
 """  # noqa: S608 (only constants are formatted into it)
 
 
+# The newest matching texts of the person's sessions (FTS5 walks its index backwards).
+SQLITE_MATCHES = """
+    SELECT f.rowid, f.session_id, bm25(playground_search) FROM playground_search f
+    WHERE playground_search MATCH %s AND f.session_id IN (
+        SELECT id FROM playground_session WHERE owner_id = %s AND deleted_at IS NULL)
+    ORDER BY f.rowid DESC LIMIT %s
+"""
+
+
 @dataclass
 class _Session:
     best: float = 0.0
@@ -185,7 +195,12 @@ def _rank(hits: Iterable[tuple[int, int, int, float]]) -> list[tuple[int, _Sessi
 
 
 def _postgres_hits(owner_id: int, text: str) -> list[tuple[int, int, int, float]]:
-    params = {"q": text, "owner": owner_id, "n": CANDIDATES + 1, "window": WINDOW}
+    params: dict[str, str | int] = {
+        "q": text,
+        "owner": owner_id,
+        "n": CANDIDATES + 1,
+        "window": WINDOW,
+    }
     with transaction.atomic(), connection.cursor() as cursor:
         # The texts are read through their GIN indexes, never by a scan of the table (the
         # planner takes a phrase of two common words for a common phrase), and each kind
@@ -202,16 +217,14 @@ def _postgres_hits(owner_id: int, text: str) -> list[tuple[int, int, int, float]
 
 
 def _sqlite_hits(owner_id: int, match: str) -> list[tuple[int, int, int, float]]:
-    sql = """
-        SELECT f.rowid, f.session_id, bm25(playground_search) FROM playground_search f
-        WHERE playground_search MATCH %s AND f.session_id IN (
-            SELECT id FROM playground_session WHERE owner_id = %s AND deleted_at IS NULL)
-        ORDER BY f.rowid DESC LIMIT %s
-    """
     with connection.cursor() as cursor:
-        cursor.execute(sql, [match, owner_id, CANDIDATES * 3])
-        rows = cursor.fetchall()
-    # bm25 is lower for a better match; rowid = source id * 4 + kind.
+        cursor.execute(SQLITE_MATCHES, [match, owner_id, CANDIDATES * 3])
+        return sqlite_hits(cursor.fetchall())
+
+
+def sqlite_hits(rows: Iterable[tuple[int, int, float]]) -> list[tuple[int, int, int, float]]:
+    """(kind, id, session, score) of SQLITE_MATCHES' rows: a rowid is the source's id * 4 +
+    its kind, and bm25 is lower for a better match."""
     return [(rowid % 4, rowid // 4, session_id, -score) for rowid, session_id, score in rows]
 
 

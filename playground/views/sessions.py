@@ -89,7 +89,7 @@ def session_rename(request: HttpRequest, session_id: int) -> HttpResponse:
     """GET: the title as a field, in the sidebar or the page's heading. POST: save it."""
     session = session_for_user(request.user, session_id)
     source = request.POST if request.method == "POST" else request.GET
-    place = source.get("place") if source.get("place") in PLACES else "item"
+    place = _place(source.get("place", ""))
     context: dict[str, Any] = {"session": session, "place": place, "title": session.title}
     if request.method == "GET":
         return render(request, f"{TEMPLATE}#rename", context)
@@ -106,8 +106,13 @@ def session_rename(request: HttpRequest, session_id: int) -> HttpResponse:
 def session_item(request: HttpRequest, session_id: int) -> HttpResponse:
     """The title as it is shown (a rename given up)."""
     session = session_for_user(request.user, session_id)
-    place = request.GET.get("place") if request.GET.get("place") in PLACES else "item"
+    place = _place(request.GET.get("place", ""))
     return _shown(request, session, place)
+
+
+def _place(asked: str) -> str:
+    """Where a title is being renamed: the sidebar's item, or the page's heading."""
+    return asked if asked in PLACES else "item"
 
 
 def _shown(request: HttpRequest, session: Session, place: str) -> HttpResponse:
