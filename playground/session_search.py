@@ -25,12 +25,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 
 from playground.models import Response, Session, Turn
 
-CANDIDATES = 400  # matching texts of each kind ranked
-WINDOW = 200  # the newest sessions searched in full for a common word (PostgreSQL)
+CANDIDATES = 200  # matching texts of each kind ranked
+WINDOW = 100  # the newest sessions searched in full for a common word (PostgreSQL)
+TIME_LIMIT_MS = 3000  # then PostgreSQL gives up (a phrase of common words, on a big site)
 RESULTS = 25  # sessions shown
 SNIPPET_WORDS = 28
 BEFORE_HIT = 8  # words of the snippet before the first one matched
@@ -42,6 +43,7 @@ CHUNK = re.compile(r'(-?)"([^"]*)"?|(\S+)')
 
 NOTHING_TO_SEARCH = "Type a word to search for."
 TOO_LONG = "Search for at most 200 characters."
+TOO_SLOW = "That search took too long; try rarer words, or fewer words in quotes."
 
 
 def fold(word: str) -> str:
@@ -168,12 +170,24 @@ class _Session:
     text_score: float = field(default=-1.0)
 
 
+class TooSlow(Exception):
+    """The database gave up on the search (PostgreSQL, after TIME_LIMIT_MS)."""
+
+    def __str__(self) -> str:
+        return TOO_SLOW
+
+
 def search(owner_id: int, query: Query, limit: int = RESULTS) -> list[Result]:
     """The person's sessions that match, best first (deleted ones never)."""
     if not query.alternatives:
         return []
     if connection.vendor == "postgresql":
-        hits = _postgres_hits(owner_id, query.text)
+        try:
+            hits = _postgres_hits(owner_id, query.text)
+        except OperationalError as error:
+            if getattr(error.__cause__, "sqlstate", None) == "57014":  # query_canceled
+                raise TooSlow from error
+            raise
     else:
         hits = _sqlite_hits(owner_id, query.fts5())
     ranked = _rank(hits)[:limit]
@@ -206,6 +220,7 @@ def _postgres_hits(owner_id: int, text: str) -> list[tuple[int, int, int, float]
         # planner takes a phrase of two common words for a common phrase), and each kind
         # stops at CANDIDATES + 1 matches: more, and the word is a common one.
         cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"SET LOCAL statement_timeout = {TIME_LIMIT_MS}")
         cursor.execute(POSTGRES_MATCHES, params)
         hits = [(k, d, s, float(r)) for k, d, s, r in cursor.fetchall()]
         counts = Counter(kind for kind, _, _, _ in hits)
@@ -218,7 +233,7 @@ def _postgres_hits(owner_id: int, text: str) -> list[tuple[int, int, int, float]
 
 def _sqlite_hits(owner_id: int, match: str) -> list[tuple[int, int, int, float]]:
     with connection.cursor() as cursor:
-        cursor.execute(SQLITE_MATCHES, [match, owner_id, CANDIDATES * 3])
+        cursor.execute(SQLITE_MATCHES, [match, owner_id, CANDIDATES * 2])
         return sqlite_hits(cursor.fetchall())
 
 

@@ -79,7 +79,10 @@ def session_search_results(request: HttpRequest) -> HttpResponse:
     elif not query.alternatives:
         context["error"] = session_search.NOTHING_TO_SEARCH
     else:
-        context["results"] = session_search.search(user_id(request.user), query)
+        try:
+            context["results"] = session_search.search(user_id(request.user), query)
+        except session_search.TooSlow as slow:
+            context["error"] = str(slow)
     return render(request, f"{TEMPLATE}#results", context)
 
 
