@@ -5,7 +5,8 @@ and on PostgreSQL (stored tsvectors, GIN indexes), on one person's generated con
                                                   [--database sqlite|postgres|both]
 
 Each database gets one person with ``--sessions`` sessions (2 to 4 turns of 2 or 3 panes,
-answers of 150 to 450 words, prompts of 10 to 40) and a second person with a tenth as many,
+answers of 150 to 450 words, prompts of 10 to 40) and a second person with a tenth as many
+(made in turns, so their rows interleave),
 all drawn from a generated vocabulary of 20,000 words whose frequencies follow Zipf's law
 (so a few words are in nearly every answer and most in very few). Then the search view
 (``GET /sessions/search/?q=``, through Django's test client and every middleware) answers
@@ -33,6 +34,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCABULARY = 20_000
+BATCH = 500
 SYLLABLES = [
     c + v
     for c in ("b", "c", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z")
@@ -95,7 +97,7 @@ def fill(owner: Any, sessions: int, text: Text) -> None:
     models += [(f"openai:gpt-{n}", f"OpenAI · GPT-{n}") for n in ("4.1", "4.1-mini", "4o")]
     now = timezone.now()
     rng = text.rng
-    batch = 500
+    batch = BATCH
     for start in range(0, sessions, batch):
         with transaction.atomic():
             rows = [
@@ -143,8 +145,6 @@ def fill(owner: Any, sessions: int, text: Text) -> None:
                     "UPDATE playground_session SET updated_at = %s WHERE id = %s",
                     [(when, pk) for pk, when in ages],
                 )
-        print(f"  {start + len(rows)} sessions", file=sys.stderr, end="\r")
-    print(file=sys.stderr)
 
 
 def queries(text: Text, count: int, answers: list[str]) -> Iterator[tuple[str, str]]:
@@ -183,8 +183,13 @@ def child(opts: argparse.Namespace) -> None:
     call_command("migrate", verbosity=0)
     text = Text()
     owner = User.objects.create_user("bench")
-    fill(owner, opts.sessions, text)
-    fill(User.objects.create_user("someone-else"), opts.sessions // 10, text)
+    someone = User.objects.create_user("someone-else")
+    # Taking turns, as two people using one site do: their rows interleave.
+    for start in range(0, opts.sessions, BATCH):
+        fill(owner, min(BATCH, opts.sessions - start), text)
+        fill(someone, min(BATCH, opts.sessions - start) // 10, text)
+        print(f"  {start + BATCH} sessions", file=sys.stderr, end="\r")
+    print(file=sys.stderr)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE")
@@ -206,6 +211,8 @@ def child(opts: argparse.Namespace) -> None:
         client.get("/sessions/search/", {"q": q}, headers=headers)
     times: dict[str, list[float]] = {}
     found: dict[str, list[int]] = {}
+    cpu = os.times()
+    wall = time.monotonic()
     for kind, q in asked:
         t0 = time.perf_counter()
         answer = client.get("/sessions/search/", {"q": q}, headers=headers)
@@ -214,9 +221,14 @@ def child(opts: argparse.Namespace) -> None:
             raise SystemExit(f"{q!r}: {answer.status_code} {answer.content[:300]!r}")
         times.setdefault(kind, []).append(elapsed)
         found.setdefault(kind, []).append(answer.content.count(b'class="search-result"'))
+    # The host is shared: how busy it was while the queries ran, besides this process.
+    load = os.getloadavg()[0]
+    used = (os.times().user + os.times().system - cpu.user - cpu.system) / (time.monotonic() - wall)
     print(
         json.dumps(
             {
+                "load": round(load, 2),
+                "own_cpu": round(used, 2),
                 "database": connection.vendor,
                 "fill_s": round(filled, 1),
                 "times": times,
@@ -269,7 +281,10 @@ def report(result: dict[str, Any]) -> None:
     times: dict[str, list[float]] = result["times"]
     every = [t for values in times.values() for t in values]
     words = [t for kind, values in times.items() if kind != "phrase" for t in values]
-    print(f"{result['database']}: filled in {result['fill_s']} s")
+    print(
+        f"{result['database']}: filled in {result['fill_s']} s; load average while measuring"
+        f" {result['load']} (this process {result['own_cpu']} of a core)"
+    )
     print(f"  {'queries':<14}{'n':>5}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'results':>9}")
     for kind, values in [*times.items(), ("words", words), ("all", every)]:
         shown = result["found"].get(kind)

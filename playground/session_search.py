@@ -3,17 +3,21 @@
 The words typed are read the way PostgreSQL's ``websearch_to_tsquery`` reads them: words
 must all be there, ``"quoted words"`` next to each other, ``or`` between alternatives,
 ``-word`` must not be there; case does not matter (nor accents, on SQLite, and in the
-highlighting). On PostgreSQL the search
-runs on the stored ``search_vector`` columns and their GIN indexes, on SQLite on the FTS5
-table ``playground_search`` (both made by migration 0012).
+highlighting). On PostgreSQL the search runs on the stored ``search_vector`` columns and
+their GIN indexes, on SQLite on the FTS5 table ``playground_search`` (both made by
+migration 0012).
 
-What is ranked: the newest ``CANDIDATES`` matching texts of each kind (titles, prompts,
-answers), by id, which is every match for all but the commonest words. A session ranks by
-its best text (a title counts double), then by how many of its texts match. So a word that
-is everywhere costs what a rare one does, and finds the newest conversations holding it.
+What is ranked is bounded, so that a word found everywhere costs what a rare one does: on
+PostgreSQL each kind of text (titles, prompts, answers) is read through its GIN index up to
+CANDIDATES matches, and a kind with more holds a common word, so every match in the
+person's WINDOW newest sessions is added; on SQLite, the newest CANDIDATES matching texts
+(FTS5 reads its index backwards). For all but the commonest words that is every match. A
+session ranks by its best text (ts_rank or bm25; a title counts double), then by how many
+of its texts match.
 
-Snippets are built here as pieces of plain text, each marked or not; the template escapes
-every piece and adds the ``<mark>`` tags itself, so no text ever becomes markup.
+Snippets are built here as pieces of plain text, each marked or not; the ``marked``
+template filter escapes every piece and adds only its own ``<mark>`` tags, so no text ever
+becomes markup.
 """
 
 from __future__ import annotations
@@ -233,7 +237,7 @@ def _postgres_hits(owner_id: int, text: str) -> list[tuple[int, int, int, float]
 
 def _sqlite_hits(owner_id: int, match: str) -> list[tuple[int, int, int, float]]:
     with connection.cursor() as cursor:
-        cursor.execute(SQLITE_MATCHES, [match, owner_id, CANDIDATES * 2])
+        cursor.execute(SQLITE_MATCHES, [match, owner_id, CANDIDATES])
         return sqlite_hits(cursor.fetchall())
 
 

@@ -8,6 +8,8 @@ hundred words, so ranking 1,500 answers from an expression index took half a sec
 reads them. A long text is indexed by its first 200,000 characters: a tsvector holds at most
 1 MB of distinct words, and an answer past that would otherwise fail to save.
 
+Both: a partial index of the deleted sessions (playground.session_list's purge).
+
 SQLite: one FTS5 table, ``playground_search``, with a row per title, prompt and answer
 (its rowid is the source row's id times 4, plus 0, 1 or 2 for which of them), kept up to
 date by triggers on the three tables, so every write path (the ORM, bulk updates, cascades
@@ -27,6 +29,13 @@ TEXTS = [
     ("playground_response", "text", "response_text_search"),
 ]
 
+# Deleted sessions, a handful at any time: every read of a person's list, and every
+# search, asks for the overdue ones, which without it reads all of the person's sessions.
+DELETED_FORWARD = [
+    "CREATE INDEX session_deleted ON playground_session (deleted_at) WHERE deleted_at IS NOT NULL"
+]
+DELETED_BACKWARD = ["DROP INDEX IF EXISTS session_deleted"]
+
 POSTGRES_FORWARD = [
     sql
     for table, column, index in TEXTS
@@ -35,8 +44,10 @@ POSTGRES_FORWARD = [
         f" (to_tsvector('simple'::regconfig, left({column}, {INDEXED_CHARS}))) STORED",
         f"CREATE INDEX {index} ON {table} USING gin (search_vector)",
     )
+] + DELETED_FORWARD
+POSTGRES_BACKWARD = DELETED_BACKWARD + [
+    f"ALTER TABLE {table} DROP COLUMN search_vector" for table, _, _ in TEXTS
 ]
-POSTGRES_BACKWARD = [f"ALTER TABLE {table} DROP COLUMN search_vector" for table, _, _ in TEXTS]
 
 # kind: 0 a session's title, 1 a turn's prompt, 2 a response's text.
 SQLITE_FORWARD = [
@@ -100,8 +111,10 @@ SQLITE_FORWARD = [
     """INSERT INTO playground_search (rowid, body, session_id)
       SELECT r.id * 4 + 2, r.text, t.session_id
       FROM playground_response r JOIN playground_turn t ON t.id = r.turn_id WHERE r.text != ''""",
+    *DELETED_FORWARD,
 ]
 SQLITE_BACKWARD = [
+    *DELETED_BACKWARD,
     *(
         f"DROP TRIGGER IF EXISTS playground_search_{table}_{event}"
         for table in ("session", "turn", "response")
