@@ -319,6 +319,8 @@ PLAYGROUND_PANE_MAX_SECONDS = int(env_number("PLAYGROUND_PANE_MAX_SECONDS", 900,
 # The longest answer assumed for a model with no Max tokens and no known limit, when a
 # quota reserves its worst case (and then sent as its Max tokens).
 PLAYGROUND_ANSWER_TOKENS = int(env_number("PLAYGROUND_ANSWER_TOKENS", 4096, 1, 1_000_000))
+# How long a deleted session can be brought back ("Deleted '…'. Undo"); then it is purged.
+PLAYGROUND_UNDO_SECONDS = int(env_number("PLAYGROUND_UNDO_SECONDS", 10, 1, 3600))
 PLAYGROUND_MAX_PROMPT_CHARS = int(env_number("PLAYGROUND_MAX_PROMPT_CHARS", 100_000, 1, 2_000_000))
 # Share links (playground/share_links.py): tokens that open nothing, tried from one client
 # address, and by one signed-in person, in a minute before every try is refused (429) for

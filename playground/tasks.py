@@ -64,6 +64,15 @@ def check_credential(credential_id: int, reply_to: str) -> None:
     event_loop.run(run_credential_check(credential_id, reply_to), timeout=60)
 
 
+@shared_task(name="playground.purge_deleted_session", ignore_result=True)
+def purge_deleted_session(session_id: int) -> None:
+    """Delete for good a session whose undo window has passed (scheduled when it is
+    deleted; an undone or newer deletion is left alone)."""
+    from playground.session_list import purge_overdue
+
+    purge_overdue(session_id=session_id)
+
+
 def ask_credential_check(credential_id: int, timeout: float = 30.0) -> str:
     """Have a worker test a saved credential and wait for its sentence (the task carries
     the credential's id only; the row records whether it passed)."""

@@ -18,6 +18,16 @@ from playground.views.keys import (
 from playground.views.pages import home, session_page
 from playground.views.panes import pane_editor, pane_params
 from playground.views.send import send
+from playground.views.sessions import (
+    session_delete,
+    session_duplicate,
+    session_item,
+    session_list_page,
+    session_pin,
+    session_rename,
+    session_search_results,
+    session_undo,
+)
 from playground.views.sets import set_delete, set_list, set_rename, set_save, set_sharing
 from playground.views.share_links import share_panel, share_revoke
 from playground.views.shared import shared_fork, shared_page
@@ -77,7 +87,15 @@ __all__ = [
     "shared_fork",
     "shared_page",
     "session_export",
+    "session_delete",
+    "session_duplicate",
+    "session_item",
+    "session_list_page",
     "session_page",
+    "session_pin",
+    "session_rename",
+    "session_search_results",
+    "session_undo",
     "stop_pane",
     "stop_session",
     "team_usage_page",

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from playground import comparison_sets, steering
-from playground.access import session_for_user, user_id
+from playground import comparison_sets, session_list, steering
+from playground.access import deleted_session_for_user, session_for_user
 from playground.catalog import CatalogModel
 from playground.key_picker import PaneKeys
 from playground.live import response_log
@@ -19,10 +21,25 @@ from playground.own_models import models_for_user
 from playground.pane_view import PaneView, pane_view, response_context
 from playground.redis_sync import redis_client
 from playground.rendering import answers_html
+from playground.views.sessions import sidebar_context, undo_context
 
 
-def _sidebar(request: HttpRequest) -> list[Session]:
-    return list(Session.objects.filter(owner_id=user_id(request.user)).only("pk", "title")[:50])
+def _sidebar(
+    request: HttpRequest, models: dict[str, CatalogModel], current: int | None = None
+) -> dict[str, Any]:
+    """The sidebar's list, and on a new comparison the undo notice of a session deleted a
+    moment ago (``?deleted=<id>``: the page it was deleted from came here)."""
+    context = sidebar_context(request, models=models)
+    context["current"] = current
+    deleted = request.GET.get("deleted")
+    if current is None and deleted:
+        try:
+            session = deleted_session_for_user(request.user, deleted)
+        except Http404:
+            return context
+        if session_list.seconds_left(session):
+            context.update(undo_context(session, reopen=True))
+    return context
 
 
 @login_required
@@ -43,7 +60,7 @@ def home(request: HttpRequest) -> HttpResponse:
         {
             "panes": panes,
             "session": None,
-            "sessions": _sidebar(request),
+            **_sidebar(request, models),
             "models": list(models.values()),
             "keyed": keys.keyed(models.values()),
             "control_id": "0-0",
@@ -131,7 +148,7 @@ def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
         {
             "panes": panes,
             "session": session,
-            "sessions": _sidebar(request),
+            **_sidebar(request, models, session.pk),
             "models": list(models.values()),
             "keyed": keys.keyed(models.values()),
             "control_id": control_id,

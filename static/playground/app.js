@@ -289,3 +289,53 @@
     if (seen.size > 5000) seen.clear();
   }, 250);
 })();
+
+// The sidebar's sessions (templates/playground/_sessions.html): renaming in place (Enter
+// saves, Escape gives up), Escape in the search box clears it and brings the list back,
+// and the undo notice goes when its window has passed.
+(function () {
+  "use strict";
+
+  document.addEventListener("keydown", function (evt) {
+    var target = evt.target;
+    if (!(target instanceof Element)) return;
+    var rename = target.closest(".rename");
+    if (rename && target.name === "title") {
+      if (evt.key === "Enter") { evt.preventDefault(); rename.querySelector("[data-save]").click(); }
+      if (evt.key === "Escape") { evt.preventDefault(); rename.querySelector("[data-cancel]").click(); }
+      return;
+    }
+    if (target.id === "session-search" && evt.key === "Escape") {
+      evt.preventDefault();
+      target.value = "";
+      htmx.trigger(target, "search");
+    }
+  });
+
+  // A field that appears for renaming gets the cursor, its text selected.
+  document.addEventListener("htmx:afterSettle", function (evt) {
+    var field = evt.target.querySelector && evt.target.querySelector(".rename input[name=title]");
+    if (field) { field.focus(); field.select(); }
+    armNotice();
+  });
+
+  // An undo that comes too late is a 404 with a sentence: show the sentence.
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    if (evt.detail.xhr.status === 404 && evt.detail.elt.hasAttribute("data-undo")) {
+      evt.detail.shouldSwap = true;
+      evt.detail.isError = false;
+    }
+  });
+
+  var timer = null;
+  function armNotice() {
+    var notice = document.getElementById("session-notice");
+    if (!notice || !notice.dataset.expires || notice.dataset.armed) return;
+    notice.dataset.armed = "1";
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(function () {
+      if (notice.isConnected) { notice.textContent = ""; delete notice.dataset.expires; }
+    }, Number(notice.dataset.expires) * 1000);
+  }
+  document.addEventListener("DOMContentLoaded", armNotice);
+})();
