@@ -79,6 +79,15 @@ urlpatterns = [
     path("share-links/<int:link_id>/revoke/", views.share_revoke, name="share_revoke"),
     path("shared/<str:token>/", views.shared_page, name="shared"),
     path("shared/<str:token>/fork/", views.shared_fork, name="shared_fork"),
+    path(
+        "shared/<str:token>/export.md", views.shared_export, {"fmt": "md"}, name="shared_export_md"
+    ),
+    path(
+        "shared/<str:token>/export.json",
+        views.shared_export,
+        {"fmt": "json"},
+        name="shared_export_json",
+    ),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

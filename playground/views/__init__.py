@@ -30,7 +30,7 @@ from playground.views.sessions import (
 )
 from playground.views.sets import set_delete, set_list, set_rename, set_save, set_sharing
 from playground.views.share_links import share_panel, share_revoke
-from playground.views.shared import shared_fork, shared_page
+from playground.views.shared import shared_export, shared_fork, shared_page
 from playground.views.steer import (
     choose,
     context_policy,
@@ -84,6 +84,7 @@ __all__ = [
     "set_sharing",
     "share_panel",
     "share_revoke",
+    "shared_export",
     "shared_fork",
     "shared_page",
     "session_export",

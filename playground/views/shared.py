@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from playground import share_links
 from playground.catalog import CatalogModel
+from playground.export import export_response
 from playground.forking import fork_session
 from playground.models import ShareLink
 from playground.own_models import models_for_user
@@ -121,3 +122,14 @@ def shared_fork(request: HttpRequest, token: str) -> HttpResponse:
         return redirect(f"{reverse('login')}?{urlencode({'next': next_url})}")
     copy = fork_session(link.session, int(request.user.pk))
     return redirect("session", copy.pk)
+
+
+@require_GET
+def shared_export(request: HttpRequest, token: str, fmt: str) -> HttpResponse:
+    """The shared session as Markdown or JSON, as a viewer sees it (no key names, nothing
+    of the owner's but their display name: playground.export)."""
+    link = link_for_request(request, token)
+    if isinstance(link, HttpResponse):
+        return link
+    share_links.record_opening(link, request.user)
+    return _private(export_response(link.session, fmt, for_viewer=True))
