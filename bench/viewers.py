@@ -3,7 +3,8 @@
 Starts the stack bench/streams.py starts (its own redis-server, SQLite, fake upstream, ONE
 Celery worker and ONE daphne), signs the owner in, starts a comparison of --panes panes,
 makes a share link ("anyone with the link") for it, and has --viewers anonymous browsers
-load the shared page and follow it over the share link's websocket while it streams. Every
+arrive over --spread seconds, load the shared page and follow it over the share link's
+websocket while it streams. Every
 token is checked (each viewer gets each pane's tokens 1..N, once) and timed: the moment a
 viewer received it minus the moment the upstream wrote it, for the tokens written after
 the viewer had joined (those written before reach it with the page or the replay, and
@@ -52,7 +53,8 @@ class Viewer(Comparison):
         self.token = token
         self.joined = 0  # monotonic ns when its websocket asked to follow
 
-    async def watch(self, limit: float) -> None:
+    async def watch(self, limit: float, delay: float = 0.0) -> None:
+        await asyncio.sleep(delay)
         try:
             page = await self.browser.client.get(f"/shared/{self.token}/")
             if page.status_code != 200:
@@ -115,7 +117,9 @@ def complete(comparison: Comparison, tokens: int) -> bool:
     return bool(panes) and all(sorted(set(p.seqs)) == list(range(1, tokens + 1)) for p in panes)
 
 
-async def drive(stack: Stack, viewers: int, panes: int, tokens: int) -> dict[str, Any]:
+async def drive(
+    stack: Stack, viewers: int, panes: int, tokens: int, spread: float
+) -> dict[str, Any]:
     owner = Browser(stack.web_url, 8)
     anonymous = Browser(stack.web_url, viewers + 8)
     limit = tokens / stack.rate * 4 + 60
@@ -133,7 +137,8 @@ async def drive(stack: Stack, viewers: int, panes: int, tokens: int) -> dict[str
         watchers = [Viewer(anonymous, panes, tokens, token) for _ in range(viewers)]
         started = time.monotonic()
         await asyncio.gather(
-            asyncio.wait_for(mine.turn_ended(), limit), *(v.watch(limit) for v in watchers)
+            asyncio.wait_for(mine.turn_ended(), limit),
+            *(v.watch(limit, spread * i / viewers) for i, v in enumerate(watchers)),
         )
         elapsed = time.monotonic() - started
     finally:
@@ -149,6 +154,7 @@ async def drive(stack: Stack, viewers: int, panes: int, tokens: int) -> dict[str
     ]  # fmt: skip
     return {
         "viewers": viewers,
+        "arrivals_spread_s": spread,
         "panes": panes,
         "tokens": tokens,
         "seconds": round(elapsed, 1),
@@ -172,6 +178,12 @@ def main() -> int:
     parser.add_argument("--panes", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=20.0, help="length of every answer")
     parser.add_argument("--rate", type=float, default=50.0, help="tokens/s of every answer")
+    parser.add_argument(
+        "--spread",
+        type=float,
+        default=5.0,
+        help="seconds over which the viewers arrive (0: all at once)",
+    )
     opts = parser.parse_args()
     stack = Stack(opts.rate, keep=False)
     try:
@@ -179,7 +191,7 @@ def main() -> int:
         stack.start_app(64)
         tokens = max(2, round(opts.rate * opts.seconds))
         log(f"{opts.viewers} viewers of one session of {opts.panes} panes x {tokens} tokens")
-        numbers = asyncio.run(drive(stack, opts.viewers, opts.panes, tokens))
+        numbers = asyncio.run(drive(stack, opts.viewers, opts.panes, tokens, opts.spread))
     finally:
         stack.stop()
     ok = numbers["viewers_complete"] == opts.viewers and (numbers["viewer_lag_p99_ms"] or 0) < 300
