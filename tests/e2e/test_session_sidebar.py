@@ -58,6 +58,7 @@ def test_rename_pin_delete_undo_duplicate_and_search(page: Any, e2e_user: Any) -
     # Rename in the sidebar: Enter saves.
     act(page, holiday, "Rename")
     field = page.get_by_label("Title of 'Holiday planning'")
+    expect(field).to_be_focused()  # the page has settled the field (app.js focuses it)
     field.fill("Summer trip")
     field.press("Enter")
     expect(page.locator(f"#session-{holiday.pk} .session-title")).to_have_text("Summer trip")
@@ -88,6 +89,7 @@ def test_rename_pin_delete_undo_duplicate_and_search(page: Any, e2e_user: Any) -
     expect(heading.locator(".session-name")).to_have_text("Summer trip (copy)")
     heading.get_by_role("button", name="Rename this session").click()
     title_field = page.get_by_label("Title of 'Summer trip (copy)'")
+    expect(title_field).to_be_focused()
     title_field.fill("Ferry notes")
     title_field.press("Enter")  # saves the title; the comparison is not sent
     expect(heading.locator(".session-name")).to_have_text("Ferry notes")
