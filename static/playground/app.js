@@ -167,6 +167,21 @@
       });
     });
   }
+  // A pane's Parameters opened while its new fields were on their way stays open.
+  var openMore = new Set();
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    var target = evt.detail.target;
+    if (!target || !target.classList || !target.classList.contains("params")) return;
+    var more = target.querySelector("details.more");
+    if (more && more.open) openMore.add(target.id);
+  });
+  document.addEventListener("htmx:afterSwap", function () {
+    openMore.forEach(function (id) {
+      var more = document.querySelector("#" + id + " details.more");
+      if (more) more.open = true;
+    });
+    openMore.clear();
+  });
   document.addEventListener("htmx:afterSwap", restoreEdits);
   document.addEventListener("htmx:afterSettle", restoreEdits);
 

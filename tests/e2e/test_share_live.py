@@ -11,6 +11,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 from playground.models import Membership, Role, Session, ShareLink, Team
+from tests.e2e.test_comparison import set_pane
 
 PROMPT = "one two three four five six seven eight nine ten"
 REPEAT = 4
@@ -35,12 +36,7 @@ def start_slow_comparison(page: Any) -> None:
     panes = page.locator("section.pane")
     expect(panes).to_have_count(2)
     for index in (0, 1):
-        pane = panes.nth(index)
-        (key,) = pane.get_by_label("Model").select_option(label="Echo")
-        expect(pane.locator(".params")).to_have_attribute("data-model", key)
-        pane.locator("details.more summary").click()
-        pane.locator("[name$='-p-delay_ms']").fill("150")
-        pane.locator("[name$='-p-repeat']").fill(str(REPEAT))
+        set_pane(page, index, "Echo", "1.0", delay_ms="150", repeat=str(REPEAT))
     page.get_by_label("Prompt").fill(PROMPT)
     page.get_by_role("button", name="Send").click()
     page.wait_for_url(re.compile(r"/s/\d+/$"))
