@@ -46,7 +46,7 @@ from playground.models import Response, Session, Turn
 CANDIDATES = 200  # matching texts of each kind ranked
 PHRASE_CANDIDATES = 500  # texts of each kind holding a phrase's words, checked for it
 WINDOW = 100  # the newest sessions searched in full for a common word (PostgreSQL)
-TIME_LIMIT_MS = 3000  # then PostgreSQL gives up (a phrase of common words, on a big site)
+TIME_LIMIT_MS = 3000  # then PostgreSQL gives up (a safety net: nothing measured comes near)
 RESULTS = 25  # sessions shown
 SNIPPET_WORDS = 28
 BEFORE_HIT = 8  # words of the snippet before the first one matched
