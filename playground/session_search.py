@@ -15,6 +15,15 @@ person's WINDOW newest sessions is added; on SQLite, the newest CANDIDATES match
 session ranks by its best text (ts_rank or bm25; a title counts double), then by how many
 of its texts match.
 
+A quoted phrase on PostgreSQL: its index keeps no word positions, so it can only find the
+texts holding the phrase's words, and each must be read to see whether they are next to
+each other. So the index finds up to PHRASE_CANDIDATES texts of each kind holding the words
+(with the rest of the query, negations aside), only those are checked for the phrase, and
+when a kind has more, every text of the WINDOW newest sessions is checked too. A phrase of
+words seldom found together is then found wherever it is; one of words found together in
+more texts than that, in the texts checked and in the newest sessions, not in every older
+one. Whatever is found holds the phrase (and all the rest of the query).
+
 Snippets are built here as pieces of plain text, each marked or not; the ``marked``
 template filter escapes every piece and adds only its own ``<mark>`` tags, so no text ever
 becomes markup.
@@ -28,14 +37,16 @@ from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.db import OperationalError, connection, transaction
 
 from playground.models import Response, Session, Turn
 
 CANDIDATES = 200  # matching texts of each kind ranked
+PHRASE_CANDIDATES = 500  # texts of each kind holding a phrase's words, checked for it
 WINDOW = 100  # the newest sessions searched in full for a common word (PostgreSQL)
-TIME_LIMIT_MS = 3000  # then PostgreSQL gives up (a phrase of common words, on a big site)
+TIME_LIMIT_MS = 3000  # then PostgreSQL gives up (a safety net: nothing measured comes near)
 RESULTS = 25  # sessions shown
 SNIPPET_WORDS = 28
 BEFORE_HIT = 8  # words of the snippet before the first one matched
@@ -139,7 +150,33 @@ POSTGRES_MATCHES = f"""
      JOIN playground_turn t ON t.id = r.turn_id JOIN playground_session s ON s.id = t.session_id
      WHERE r.search_vector @@ {_Q} AND {_MINE} LIMIT %(n)s)
 """  # noqa: S608 (only constants are formatted into it)
-# A common word: every match in the person's newest sessions, by the sessions' own indexes.
+# A phrase: PHRASE_CANDIDATES + 1 texts of each kind holding all of its words (``loose``,
+# found through the GIN index without reading a text, as for words); then the phrase itself
+# (``<->``: it needs the word positions that the index does not keep, so each text is read)
+# is checked on those only. A candidate without it comes back with no rank, so that the
+# caller can tell whether a kind had more candidates than were checked.
+_LOOSE = "%(loose)s::tsquery"
+POSTGRES_PHRASE_MATCHES = f"""
+    (SELECT 0, c.id, c.id, CASE WHEN c.v @@ {_Q} THEN ts_rank(c.v, {_Q}) END
+     FROM (SELECT s.id, s.search_vector v FROM playground_session s
+           WHERE s.search_vector @@ {_LOOSE} AND {_MINE} LIMIT %(n)s) c)
+    UNION ALL
+    (SELECT 1, c.id, c.session_id, CASE WHEN c.v @@ {_Q} THEN ts_rank(c.v, {_Q}) END
+     FROM (SELECT t.id, t.session_id, t.search_vector v FROM playground_turn t
+           JOIN playground_session s ON s.id = t.session_id
+           WHERE t.search_vector @@ {_LOOSE} AND {_MINE} LIMIT %(n)s) c)
+    UNION ALL
+    (SELECT 2, c.id, c.session_id, CASE WHEN c.v @@ {_Q} THEN ts_rank(c.v, {_Q}) END
+     FROM (SELECT r.id, t.session_id, r.search_vector v FROM playground_response r
+           JOIN playground_turn t ON t.id = r.turn_id
+           JOIN playground_session s ON s.id = t.session_id
+           WHERE r.search_vector @@ {_LOOSE} AND {_MINE} LIMIT %(n)s) c)
+"""  # noqa: S608 (only constants are formatted into it)
+# The query as the index can search it (negations left out), its phrases' words AND-ed:
+# PostgreSQL writes an operator between spaces, and a lexeme never holds a space.
+PHRASE_OPERATOR = re.compile(r" <(?:-|\d+)> ")
+# A common word, or a phrase of words often found together: every match in the person's
+# newest sessions, by the sessions' own indexes.
 _NEWEST = f"""SELECT id FROM playground_session s WHERE {_MINE}
     ORDER BY s.pinned DESC, s.updated_at DESC LIMIT %(window)s"""  # noqa: S608
 POSTGRES_RECENT_MATCHES = f"""
@@ -225,14 +262,39 @@ def _postgres_hits(owner_id: int, text: str) -> list[tuple[int, int, int, float]
         # stops at CANDIDATES + 1 matches: more, and the word is a common one.
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute(f"SET LOCAL statement_timeout = {TIME_LIMIT_MS}")
-        cursor.execute(POSTGRES_MATCHES, params)
-        hits = [(k, d, s, float(r)) for k, d, s, r in cursor.fetchall()]
-        counts = Counter(kind for kind, _, _, _ in hits)
-        if max(counts.values(), default=0) <= CANDIDATES:
+        cursor.execute("SELECT querytree(websearch_to_tsquery('simple', %s))", [text])
+        indexed: str = cursor.fetchone()[0]
+        if PHRASE_OPERATOR.search(indexed):
+            params["loose"] = PHRASE_OPERATOR.sub(" & ", indexed)
+            hits, complete = _postgres_phrase_hits(cursor, params)
+        else:
+            cursor.execute(POSTGRES_MATCHES, params)
+            hits = [(k, d, s, float(r)) for k, d, s, r in cursor.fetchall()]
+            counts = Counter(kind for kind, _, _, _ in hits)
+            complete = max(counts.values(), default=0) <= CANDIDATES
+        if complete:
             return hits
         cursor.execute("SET LOCAL enable_seqscan = on")
+        cursor.execute("SET LOCAL enable_indexscan = on")
         cursor.execute(POSTGRES_RECENT_MATCHES, params)
-        return hits + [(k, d, s, float(r)) for k, d, s, r in cursor.fetchall()]
+        recent = [(k, d, s, float(r)) for k, d, s, r in cursor.fetchall()]
+        return list(dict.fromkeys(hits + recent))  # a text found by both counts once
+
+
+def _postgres_phrase_hits(
+    cursor: Any, params: dict[str, str | int]
+) -> tuple[list[tuple[int, int, int, float]], bool]:
+    """The texts among PHRASE_CANDIDATES + 1 of each kind holding the words of the query's
+    phrases that hold the phrases too, and whether those were all the texts with the words."""
+    params["n"] = PHRASE_CANDIDATES + 1
+    # Only through the GIN indexes: an index scan filtered by the words would read every
+    # text it passes over, and one that seldom holds both words could pass over them all.
+    cursor.execute("SET LOCAL enable_indexscan = off")
+    cursor.execute(POSTGRES_PHRASE_MATCHES, params)
+    rows = cursor.fetchall()
+    counts = Counter(kind for kind, _, _, _ in rows)
+    hits = [(k, d, s, float(r)) for k, d, s, r in rows if r is not None]
+    return hits, max(counts.values(), default=0) <= PHRASE_CANDIDATES
 
 
 def _sqlite_hits(owner_id: int, match: str) -> list[tuple[int, int, int, float]]:

@@ -149,6 +149,44 @@ def test_websearch_syntax(owner_client: Any, library: dict[str, Session]) -> Non
     assert found(search(owner_client, "quick trains")) == []
 
 
+def test_a_phrase_is_found_only_where_its_words_are_adjacent(owner: Any, owner_client: Any) -> None:
+    conversation(owner, "In an answer", "Birds?", ["We saw a red kite over the hill."])
+    conversation(owner, "In a prompt", "Is the red kite rare here?", ["Not any more."])
+    conversation(owner, "Red kite nests", "Where?", ["In tall trees."])
+    conversation(owner, "Words apart", "A red car", ["And a kite, on the beach."])
+    conversation(owner, "Turned round", "Kite red", ["Red, the kite was red."])
+    page = search(owner_client, '"red kite"')
+    assert sorted(found(page)) == ["In a prompt", "In an answer", "Red kite nests"]
+    assert "We saw a <mark>red</mark> <mark>kite</mark> over the hill." in page
+    assert sorted(found(search(owner_client, '"RED Kite" hill'))) == ["In an answer"]
+    assert found(search(owner_client, '"red car kite"')) == []
+    apart = ["Turned round", "Words apart"]
+    assert sorted(found(search(owner_client, 'kite -"red kite"'))) == apart
+    assert sorted(found(search(owner_client, '"kite red" or "red car"'))) == [
+        "Turned round",
+        "Words apart",
+    ]
+
+
+def test_a_phrase_whose_words_are_everywhere_apart(
+    owner: Any, owner_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More texts hold both words than are checked for the phrase (PostgreSQL): those
+    checked, and every text of the newest sessions; never a session without it."""
+    monkeypatch.setattr(session_search, "PHRASE_CANDIDATES", 3)
+    monkeypatch.setattr(session_search, "WINDOW", 2)
+    for n in range(8):
+        answers = ["A red car, then a kite.", "Kite, then red."]
+        conversation(owner, f"Apart {n}", "Something", answers)
+    newest = conversation(owner, "Newest", "Anything", ["The red kite again."])
+    Session.objects.filter(pk=newest.pk).update(updated_at=timezone.now())
+    assert found(search(owner_client, '"red kite"')) == ["Newest"]
+    assert found(search(owner_client, '"kite red"')) == []
+    assert found(search(owner_client, '"car kite"')) == []
+    common = found(search(owner_client, '"red car"'))  # in every one but the newest
+    assert common and all(title.startswith("Apart ") for title in common)
+
+
 @pytest.mark.parametrize("q", ['"', "((", "-", "NEAR(a b)", "a*", "col:x", "'; DROP TABLE x; --"])
 def test_odd_input_is_never_an_error(
     owner_client: Any, library: dict[str, Session], q: str
