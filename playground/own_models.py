@@ -117,17 +117,10 @@ class OwnModel:
     refusal: str = ""
 
 
-def own_models_for_session(session_id: int, keys: Iterable[str]) -> dict[str, OwnModel]:
-    """The ``mine:`` keys among ``keys`` resolved for the owner of session ``session_id``
-    (worker only: keys are decrypted here); one query, none without such keys."""
-    from playground.models import Session
-
-    owner = Session.objects.filter(pk=session_id).values_list("owner_id", flat=True).first()
-    return {} if owner is None else _resolve(keys, owner)
-
-
 def own_models_for_owner(owner_id: int, keys: Iterable[str]) -> dict[str, OwnModel]:
-    """The same for the endpoints of user ``owner_id`` ("Test connection")."""
+    """The ``mine:`` keys among ``keys`` resolved for user ``owner_id``, a session's owner
+    or the person testing a connection (worker only: keys are decrypted here); one query,
+    none without such keys."""
     return _resolve(keys, owner_id)
 
 

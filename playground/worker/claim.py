@@ -46,6 +46,7 @@ class PendingRow:
     credential_id: int | None = None  # the saved key chosen at Send
     key_scope: str = ""
     context_policy: str = ContextPolicy.OWN  # the session's (what history each pane gets)
+    owner_id: int = 0  # the session's owner (whose endpoints its panes may name)
 
 
 def _json(value: Any) -> Any:
@@ -71,7 +72,7 @@ def pending_rows(turn_id: int, response_ids: list[int] | None) -> list[PendingRo
     sql = (
         "SELECT r.id, t.session_id, r.pane_id, r.model_key, r.display_name, r.params, "  # noqa: S608
         f"t.{_q('index')}, t.prompt, t.images, t.system_prompt, t.tools, r.credential_id, "
-        f"r.key_scope, s.context_policy FROM {_q(_R)} r "
+        f"r.key_scope, s.context_policy, s.owner_id FROM {_q(_R)} r "
         f"JOIN {_q(_T)} t ON t.id = r.turn_id JOIN {_q(_P)} p ON p.id = r.pane_id "
         f"JOIN {_q(_S)} s ON s.id = t.session_id "
         f"WHERE r.turn_id = %s AND r.status = %s{only} ORDER BY p.position"
@@ -94,6 +95,7 @@ def pending_rows(turn_id: int, response_ids: list[int] | None) -> list[PendingRo
             credential_id=row[11],
             key_scope=row[12],
             context_policy=row[13],
+            owner_id=row[14],
         )
         for row in found
     ]

@@ -21,7 +21,7 @@ from playground.catalog import Limits, catalog, forget_catalog, provider_limits
 from playground.egress import EgressRefused, public_only
 from playground.live.response_end import CloseLog, end_response
 from playground.models import ContextPolicy, Scope, Status, Turn
-from playground.own_models import own_models_for_session, parse_model_key, recheck_base_url
+from playground.own_models import own_models_for_owner, parse_model_key, recheck_base_url
 from playground.redis_sync import redis_client
 from playground.usage import estimate_tokens, tokens_per_second
 from playground.worker import keys
@@ -130,7 +130,7 @@ def claim_responses(turn_id: int, response_ids: list[int] | None = None) -> list
         models = catalog()
     # People's own endpoints: one query, only for a turn that has such panes, and only the
     # endpoints of the owner of the turn's session.
-    own = own_models_for_session(rows[0].session_id, (r.model_key for r in rows))
+    own = own_models_for_owner(rows[0].owner_id, (r.model_key for r in rows))
     if own:
         models = {**models, **{k: o.model for k, o in own.items() if o.model is not None}}
     limits = provider_limits()
