@@ -50,6 +50,8 @@ class RedisMonitor:
 
 
 def test_a_saved_key_is_nowhere_but_in_the_call(page: Any, stack: Any, e2e_user: Any) -> None:
+    """LiteLLM #31620 class (keys in logs): the key is in no log line, task message, Redis
+    value, database column in clear, HTTP response or websocket frame, only in the call."""
     base_url = f"{stack.vendors.url}/v1"
     key = Credential(
         scope="user", user=e2e_user, provider="openai", label="work", base_url=base_url

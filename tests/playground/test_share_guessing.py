@@ -1,6 +1,7 @@
 """Share tokens cannot be enumerated: tokens that open nothing are counted per client address
 and per signed-in person in Redis, and past the limit every try is refused with a 429 and a
-sentence, nothing looked up, even when the tries come all at once."""
+sentence, nothing looked up, even when the tries come all at once (share-link enumeration,
+LibreChat #10381 class)."""
 
 from __future__ import annotations
 

@@ -297,6 +297,7 @@ def test_a_deleted_session_is_not_available_and_its_links_go_with_it(
 
 
 def test_links_go_when_their_owner_is_deleted(research: Research, session: Session) -> None:
+    """LibreChat #10381: share links outlived their owner; here they go with them."""
     link, token = link_to(session, Audience.ANYONE)
 
     research.owner.delete()

@@ -96,6 +96,8 @@ def month_counter(user: Any) -> QuotaCounter:
 def test_parallel_sends_at_a_nearly_spent_quota_never_exceed_it(
     owner: Any, priced: CatalogEntry, limit: str
 ) -> None:
+    """LiteLLM #34732 class: a budget checked before and debited after lets parallel
+    requests overspend it; here many Sends at once never take more than the limit."""
     tokens, cost = worst_case()
     fits = 3
     quota = Quota(scope="user", user=owner)
