@@ -484,21 +484,32 @@ def reserve(plan: Plan, now: dt.datetime | None = None) -> list[Reserved]:
         reserved.append(Reserved(pane.tokens, pane.cost_usd or Decimal(0), ids))
     with connection.cursor() as cursor:
         for cap in capping:
+            # The day's requests and the month's reservation, in one statement.
             mine = [p for p in plan.panes if cap in p.caps]
+            day_id, month_id = counters[(cap.owner, day)].pk, counters[(cap.owner, month)].pk
             cursor.execute(
-                f"UPDATE {_QC} SET requests = requests + %s WHERE id = %s",  # noqa: S608
-                [len(mine), counters[(cap.owner, day)].pk],
-            )
-            cursor.execute(
-                f"UPDATE {_QC} SET reserved_tokens = reserved_tokens + %s, "  # noqa: S608
-                "reserved_spend = reserved_spend + %s WHERE id = %s",
+                _RESERVE,
                 [
+                    day_id,
+                    len(mine),
+                    month_id,
                     sum(p.tokens for p in mine),
+                    month_id,
                     sum((p.cost_usd or Decimal(0) for p in mine), Decimal(0)),
-                    counters[(cap.owner, month)].pk,
+                    day_id,
+                    month_id,
                 ],
             )
     return reserved
+
+
+_RESERVE = (
+    f"UPDATE {_QC} SET "  # noqa: S608
+    "requests = requests + CASE WHEN id = %s THEN %s ELSE 0 END, "
+    "reserved_tokens = reserved_tokens + CASE WHEN id = %s THEN %s ELSE 0 END, "
+    "reserved_spend = reserved_spend + CASE WHEN id = %s THEN %s ELSE 0 END "
+    "WHERE id IN (%s, %s)"
+)
 
 
 def check_now(plan: Plan, now: dt.datetime | None = None) -> None:
