@@ -18,6 +18,8 @@ import socket
 from collections.abc import Callable, Iterable, Iterator
 from urllib.parse import urlsplit
 
+from asgiref.sync import sync_to_async
+
 Resolver = Callable[[str, int], Iterable[str]]
 
 
@@ -59,6 +61,12 @@ def check_user_base_url(
     if refused := refusal(host, addresses):
         raise EgressRefused(refused)
     return url.strip().rstrip("/")
+
+
+async def recheck(url: str, allowed_hosts: Iterable[str] = ()) -> None:
+    """:func:`check_user_base_url` just before a call: the name may resolve elsewhere by
+    now. Off the event loop, as the lookup blocks."""
+    await sync_to_async(check_user_base_url, thread_sensitive=False)(url, list(allowed_hosts))
 
 
 def refusal(host: str, addresses: Iterable[str]) -> str:
