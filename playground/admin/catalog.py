@@ -4,6 +4,7 @@ provider, and people's own endpoints (to look at and delete; never their keys)."
 from datetime import UTC, datetime
 from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -11,7 +12,9 @@ from django.http import HttpRequest
 from django.utils import formats
 
 from playground.access import user_id
+from playground.catalog import normalized_url, operator_base_urls
 from playground.connection_tests import REPLY, last_catalog_tests, wait_for
+from playground.egress import EgressRefused, check_user_base_url
 from playground.models import CatalogEntry, CustomEndpoint, RateLimit
 from playground.tasks import ask_connection_check
 
@@ -20,8 +23,41 @@ TESTS_AT_ONCE = 8
 WAIT_S = 3.0
 
 
+class CatalogEntryForm(forms.ModelForm):
+    """A base URL typed here must reach a public server, as a person's endpoint must
+    (LibreChat CVE-2026-31943 class: staff are not the operator): the providers' own URLs,
+    the operator's PLAYGROUND_<NAME>_BASE_URL and the local model's URL, and hosts in
+    PLAYGROUND_CATALOG_PRIVATE_HOSTS, are accepted as they are."""
+
+    class Meta:
+        model = CatalogEntry
+        fields = "__all__"
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        url = str(data.get("base_url") or "").strip()
+        provider = str(data.get("provider") or "")
+        if url and normalized_url(url) not in operator_base_urls(provider):
+            try:
+                check_user_base_url(
+                    url,
+                    settings.PLAYGROUND_CATALOG_PRIVATE_HOSTS,
+                    schemes=("http", "https", "ws", "wss"),
+                )
+            except EgressRefused as refused:
+                said = str(refused)
+                if "private or local" in said:
+                    said = (
+                        said.split(";")[0] + "; a catalog entry may point at a private server "
+                        "only if the operator lists its host in PLAYGROUND_CATALOG_PRIVATE_HOSTS."
+                    )
+                self.add_error("base_url", said)
+        return data
+
+
 @admin.register(CatalogEntry)
 class CatalogEntryAdmin(admin.ModelAdmin):
+    form = CatalogEntryForm
     list_display = (
         "display_name",
         "key",
