@@ -34,8 +34,9 @@ class OneHopASGIHandler(ASGIHandler):
     def __init__(self) -> None:
         BaseHandler.__init__(self)
         self.load_middleware(is_async=False)
-        # A request waits only when this many views run at once (e.g. slow "test connection"
-        # calls); threads are started on demand and kept.
+        # A request waits only when this many views run at once, so no view may wait for
+        # a worker (Test connection polls instead: playground/connection_tests.py);
+        # threads are started on demand and kept.
         self.pool = ThreadPoolExecutor(
             max_workers=settings.PLAYGROUND_HTTP_THREADS, thread_name_prefix="http"
         )

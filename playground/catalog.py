@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
 
 from django.conf import settings
 
@@ -76,8 +77,47 @@ class CatalogModel:
         return self.provider_class.key_env
 
     @property
+    def typed_base_url(self) -> bool:
+        """True when the model is reached at a base URL typed into its catalog entry (or a
+        person's endpoint): not its provider's own default, not the operator's
+        ``PLAYGROUND_<NAME>_BASE_URL``, not the local model's URL."""
+        if not self.base_url:
+            return False
+        return normalized_url(self.base_url) not in operator_base_urls(self.provider)
+
+    @property
+    def site_key_allowed(self) -> bool:
+        """Whether the site environment's key for this provider may be sent where this model
+        is reached: only to the provider's own default base URL, the operator's URL for it,
+        or a host the operator lists in ``PLAYGROUND_SITE_KEY_HOSTS``. Whoever may edit a
+        catalog entry could otherwise point it at their own server and receive the key
+        (LiteLLM CVE-2024-6587)."""
+        if self.key_scope:
+            return False  # an endpoint's model: its own key only
+        if not self.typed_base_url:
+            return True
+        host = (urlsplit(self.base_url).hostname or "").lower().rstrip(".")
+        return host in settings.PLAYGROUND_SITE_KEY_HOSTS
+
+    @property
+    def private_hosts(self) -> list[str] | None:
+        """None when calls may reach any address (the provider's default, the operator's
+        URL); otherwise the base URL was typed by someone (a person, or staff in admin),
+        and every connection must go to a public address or one of these hosts."""
+        if self.key_scope:
+            return list(settings.PLAYGROUND_ALLOWED_PRIVATE_HOSTS)
+        if not self.typed_base_url:
+            return None
+        return list(settings.PLAYGROUND_CATALOG_PRIVATE_HOSTS)
+
+    @property
+    def server_host(self) -> str:
+        return urlsplit(self.base_url).hostname or self.base_url
+
+    @property
     def missing_env(self) -> list[str]:
-        """The environment variables this model's credentials still need."""
+        """The environment variables this model's credentials still need (all of them when
+        the site's keys may not go where it is reached)."""
         cls = self.provider_class
         needed = [cls.key_env] if cls.needs_key and cls.key_env else []
         needed += [
@@ -85,12 +125,39 @@ class CatalogModel:
             for part, env in cls.extra_credentials.items()
             if part not in cls.optional_credentials
         ]
+        if not self.site_key_allowed:
+            return needed
         return [name for name in needed if not settings.PLAYGROUND_PROVIDER_KEYS.get(name)]
 
+    @property
+    def needs(self) -> str:
+        """What the Model picker says this model needs before it can be picked ("" if
+        nothing): the environment variables, or a key for the server it is reached at."""
+        missing = self.missing_env
+        if missing and not self.site_key_allowed:
+            return f"a key for {self.server_host}"
+        return ", ".join(missing)
+
+    @property
+    def site_key_refusal(self) -> str:
+        """Why the site environment's key cannot answer for this model where it is reached
+        now (a sentence), or "" when it can or none is needed there."""
+        if self.site_key_allowed or not self.missing_env:
+            return ""
+        name = self.provider_class.display_name
+        return (
+            f"The site's {name} key is sent only to {name}'s own server, and "
+            f"{self.display_name} is reached at {self.server_host}: pick a key saved for "
+            "that server in the pane's Key list, or add one under Keys."
+        )
+
     def credentials(self) -> Credentials:
-        """The site's credentials for this model (settings.PLAYGROUND_PROVIDER_KEYS). Only the
-        worker calls this, to build a request."""
+        """The site's credentials for this model (settings.PLAYGROUND_PROVIDER_KEYS), none
+        where they may not go (:attr:`site_key_allowed`). Only the worker calls this, to
+        build a request."""
         cls = self.provider_class
+        if not self.site_key_allowed:
+            return Credentials()
         keys = settings.PLAYGROUND_PROVIDER_KEYS
         return Credentials(
             api_key=keys.get(cls.key_env, "") if cls.key_env else "",
@@ -171,6 +238,24 @@ class ShortCache(Generic[T]):
             with self._lock:
                 self._refreshing = False
             connections.close_all()  # this thread's own connections
+
+
+def normalized_url(url: str) -> str:
+    return url.strip().rstrip("/")
+
+
+def operator_base_urls(provider: str) -> set[str]:
+    """Where the code or the operator (not a catalog entry) says ``provider`` is reached:
+    its adapter's default base URL, ``PLAYGROUND_<NAME>_BASE_URL``, and for the local model
+    ``PLAYGROUND_LOCAL_MODEL_URL``."""
+    try:
+        default = provider_class(provider).default_base_url
+    except (UnknownProvider, ImportError, AttributeError):
+        default = ""
+    urls = {default, settings.PLAYGROUND_BASE_URLS.get(provider, "")}
+    if provider == "local":
+        urls.add(settings.PLAYGROUND_LOCAL_MODEL_URL)
+    return {normalized_url(u) for u in urls if u}
 
 
 def catalog() -> dict[str, CatalogModel]:

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from playground import vault
-from playground.catalog import CatalogModel, ShortCache
+from playground.catalog import CatalogModel, ShortCache, normalized_url
 from playground.models import Credential, Scope
 from providers.base import ChatRequest, Credentials, ProviderError
 
@@ -53,10 +53,6 @@ def says(scope: str, label: str) -> str:
     if scope == Scope.ENV:
         return "site environment"
     return ""
-
-
-def normalized_url(url: str) -> str:
-    return url.strip().rstrip("/")
 
 
 def model_base_url(model: CatalogModel) -> str:
@@ -152,6 +148,13 @@ class KeyChooser:
             keys = settings.PLAYGROUND_PROVIDER_KEYS
             names = [model.key_env, *model.provider_class.extra_credentials.values()]
             return KeyChoice(Scope.ENV if any(keys.get(n) for n in names if n) else "")
+        if not model.site_key_allowed and model.provider_class.credential_parts():
+            raise KeyRefused(
+                f"{model.display_name} needs a key for {model.server_host}, the server it is "
+                "reached at (the site's own key is sent only to the provider's own server): "
+                f"add your {model.provider_class.display_name} key for that server under "
+                "Keys, or ask a team admin to share one."
+            )
         raise KeyRefused(
             f"{model.display_name} needs a key: add your {model.provider_class.display_name} "
             "key under Keys, or ask a team admin to share one."

@@ -3,10 +3,13 @@
 A user's custom endpoint (an OpenAI-compatible server, a gateway) must be a public http(s)
 address: a name that resolves to a private, loopback, link-local, shared, multicast or
 reserved address is refused, so nobody can make the worker reach the machine's own
-services or the cloud metadata endpoint. Site admins configure the catalog in Django admin
-and may point it anywhere (Ollama and the local model live on loopback); they can also
-allow named hosts for everyone with ``PLAYGROUND_ALLOWED_PRIVATE_HOSTS``. The worker's
-client never follows redirects, and a credential is sent only to the base URL it belongs to.
+services or the cloud metadata endpoint. The operator may allow named hosts for everyone
+with ``PLAYGROUND_ALLOWED_PRIVATE_HOSTS``. A catalog entry's base URL typed in Django admin
+is held to the same rule (staff are not the operator), with
+``PLAYGROUND_CATALOG_PRIVATE_HOSTS`` as its allowed hosts; the providers' default URLs and
+the operator's ``PLAYGROUND_<NAME>_BASE_URL`` (Ollama and the local model live on loopback)
+are not checked. The worker's client never follows redirects nor uses the environment's
+proxy variables, and a credential is sent only to the base URL it belongs to.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import ipaddress
 import socket
 from collections.abc import Callable, Iterable, Iterator
 from urllib.parse import urlsplit
+
+from asgiref.sync import sync_to_async
 
 Resolver = Callable[[str, int], Iterable[str]]
 
@@ -32,17 +37,28 @@ def _resolve(host: str, port: int) -> list[str]:
 
 def is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        # An IPv4 address inside an IPv6 one (::ffff:127.0.0.1, and 6to4's 2002:7f00:1::)
+        # is where the packets end up: it must be public too.
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is not None and not is_public(str(embedded)):
+            return False
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
     return ip.is_global and not (ip.is_multicast or ip.is_reserved)
 
 
 def check_user_base_url(
-    url: str, allowed_hosts: Iterable[str] = (), resolve: Resolver = _resolve
+    url: str,
+    allowed_hosts: Iterable[str] = (),
+    resolve: Resolver = _resolve,
+    schemes: Iterable[str] = ("http", "https"),
 ) -> str:
-    """``url`` normalized, or :class:`EgressRefused` with a sentence saying why."""
+    """``url`` normalized, or :class:`EgressRefused` with a sentence saying why. Every form
+    of an address is resolved as the connection would resolve it (``getaddrinfo``: so
+    2130706433, 0177.0.0.1, 0x7f.0.0.1 and 127.1 are all 127.0.0.1) before it is judged."""
     parts = urlsplit(url.strip())
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
+    if parts.scheme not in set(schemes) or not parts.hostname:
         raise EgressRefused("The base URL must start with http:// or https:// and name a host.")
     if parts.username or parts.password:
         raise EgressRefused("Put credentials in the key field, not in the base URL.")
@@ -59,6 +75,13 @@ def check_user_base_url(
     if refused := refusal(host, addresses):
         raise EgressRefused(refused)
     return url.strip().rstrip("/")
+
+
+async def recheck(url: str, allowed_hosts: Iterable[str] = ()) -> None:
+    """:func:`check_user_base_url` just before a call: the name may resolve elsewhere by
+    now. Off the event loop, as the lookup blocks."""
+    check = sync_to_async(check_user_base_url, thread_sensitive=False)
+    await check(url, list(allowed_hosts), schemes=("http", "https", "ws", "wss"))
 
 
 def refusal(host: str, addresses: Iterable[str]) -> str:

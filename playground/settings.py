@@ -281,10 +281,23 @@ PLAYGROUND_LOCAL_CONCURRENCY = int(env_number("PLAYGROUND_LOCAL_CONCURRENCY", 1,
 PLAYGROUND_ENDPOINT_CONCURRENCY = int(env_number("PLAYGROUND_ENDPOINT_CONCURRENCY", 16, 1, 1024))
 # Requests a web process serves at once (its kept threads, playground/asgi_handler.py).
 PLAYGROUND_HTTP_THREADS = int(env_number("PLAYGROUND_HTTP_THREADS", 32, 1, 512))
+# The longest a worker spends on one Test connection before it answers "no answer within";
+# the page waits 10 s more for it (playground/connection_tests.py).
+PLAYGROUND_TEST_CONNECTION_SECONDS = int(
+    env_number("PLAYGROUND_TEST_CONNECTION_SECONDS", 20, 1, 300)
+)
 
 # Hosts a user's own endpoint may point at although they resolve to a private or loopback
 # address (playground/egress.py), e.g. "ollama.internal,10.0.0.7"; empty = public only.
 PLAYGROUND_ALLOWED_PRIVATE_HOSTS = env_hosts("PLAYGROUND_ALLOWED_PRIVATE_HOSTS")
+# Hosts a catalog entry may point at and still be sent the site environment's provider
+# keys (PLAYGROUND_PROVIDER_KEYS), besides each provider's own default base URL and its
+# PLAYGROUND_<NAME>_BASE_URL: a catalog entry pointed anywhere else gets no site key
+# (catalog.site_key_may_go_to), whoever edited it. E.g. "gateway.internal".
+PLAYGROUND_SITE_KEY_HOSTS = env_hosts("PLAYGROUND_SITE_KEY_HOSTS")
+# Hosts a catalog entry typed in admin may point at although they resolve to a private or
+# loopback address (the local model's and the providers' defaults always may).
+PLAYGROUND_CATALOG_PRIVATE_HOSTS = env_hosts("PLAYGROUND_CATALOG_PRIVATE_HOSTS")
 # The vault's keys (playground/vault.py): the first encrypts, all decrypt. Empty = one
 # derived from SECRET_KEY.
 PLAYGROUND_VAULT_KEYS = env_fernet_keys("PLAYGROUND_VAULT_KEY")

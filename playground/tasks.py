@@ -8,11 +8,13 @@ the web process never loads the worker's wing (a test checks ``sys.modules``).
 from __future__ import annotations
 
 import threading
-import uuid
 
+import kombu.exceptions
+import redis
 from celery import shared_task
 
-from playground.redis_sync import redis_client
+from playground import connection_tests
+from playground.connection_tests import Asked
 
 # Claims run in the tasks' own threads, of which there are dozens; this many at once. Each
 # is CPU-bound Python holding the GIL that the streaming loop needs: unbounded, a burst of
@@ -73,24 +75,27 @@ def purge_deleted_session(session_id: int) -> None:
     purge_overdue(session_id=session_id)
 
 
-def ask_credential_check(credential_id: int, timeout: float = 30.0) -> str:
-    """Have a worker test a saved credential and wait for its sentence (the task carries
-    the credential's id only; the row records whether it passed)."""
-    reply_to = f"pg:conn:{uuid.uuid4().hex}"
-    check_credential.delay(credential_id, reply_to)
-    answer = redis_client().blpop([reply_to], timeout=timeout)
-    if answer is None:
-        return f"No worker answered within {timeout:.0f} s — is a worker running?"
-    return answer[1].decode() if isinstance(answer[1], bytes) else str(answer[1])
+def ask_credential_check(user_id: int, credential_id: int, back: str = "") -> Asked:
+    """Have a worker test a saved credential, without waiting: the task carries the
+    credential's id only, the row records whether it passed, and the sentence is read
+    later by ``user_id`` (``connection_tests.answer``)."""
+    try:
+        token, reply_to = connection_tests.begin(user_id, back)
+        check_credential.delay(credential_id, reply_to)
+    except (redis.RedisError, kombu.exceptions.OperationalError, OSError):
+        return Asked("", connection_tests.NOT_ASKED)
+    return Asked(token)
 
 
-def ask_connection_check(model_key: str, timeout: float = 30.0, owner_id: int | None = None) -> str:
-    """Have a worker test ``model_key`` and wait for its sentence (the key never leaves the
-    worker: the task message carries the model's key name, and for a model of a person's
-    own endpoint that person's id, only). Blocks its thread for at most ``timeout``."""
-    reply_to = f"pg:conn:{uuid.uuid4().hex}"
-    check_connection.delay(model_key, reply_to, owner_id)
-    answer = redis_client().blpop([reply_to], timeout=timeout)
-    if answer is None:
-        return f"{model_key}: no worker answered within {timeout:.0f} s — is a worker running?"
-    return answer[1].decode() if isinstance(answer[1], bytes) else str(answer[1])
+def ask_connection_check(
+    user_id: int, model_key: str, owner_id: int | None = None, back: str = ""
+) -> Asked:
+    """Have a worker test ``model_key``, without waiting (the key never leaves the worker:
+    the task message carries the model's key name, and for a model of a person's own
+    endpoint that person's id, only); the sentence is read later by ``user_id``."""
+    try:
+        token, reply_to = connection_tests.begin(user_id, back)
+        check_connection.delay(model_key, reply_to, owner_id)
+    except (redis.RedisError, kombu.exceptions.OperationalError, OSError):
+        return Asked("", connection_tests.NOT_ASKED)
+    return Asked(token)

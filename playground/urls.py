@@ -41,6 +41,7 @@ urlpatterns = [
     path("endpoints/<int:endpoint_id>/", views.endpoint_edit, name="endpoint_edit"),
     path("endpoints/<int:endpoint_id>/delete/", views.endpoint_delete, name="endpoint_delete"),
     path("endpoints/<int:endpoint_id>/test/", views.endpoint_test, name="endpoint_test"),
+    path("connection-tests/<str:token>/", views.connection_test, name="connection_test"),
     path("sets/", views.set_list, name="sets"),
     path("sets/save/", views.set_save, name="set_save"),
     path("sets/<int:set_id>/rename/", views.set_rename, name="set_rename"),

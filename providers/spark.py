@@ -343,6 +343,9 @@ class Spark(base.Provider):
                 open_timeout=self.connect_timeout,
                 close_timeout=self.close_timeout,
                 user_agent_header="llm-playground",
+                # Never through a proxy named in the environment (HTTPS_PROXY…): the
+                # connection goes where the base URL says, as every other call does.
+                proxy=None,
             )
         except InvalidStatus as exc:
             response = exc.response

@@ -241,7 +241,7 @@ def model_options(
                 key=m.key,
                 name=m.display_name,
                 selected=m.key == selected,
-                missing="" if m.key in keyed else ", ".join(m.missing_env),
+                missing="" if m.key in keyed else m.needs,
             )
         )
     return mark_safe("\n".join(options))  # noqa: S308 - filled from the template, escaped

@@ -1,3 +1,4 @@
+from playground.views.connection_tests import connection_test
 from playground.views.endpoints import (
     endpoint_delete,
     endpoint_edit,
@@ -56,6 +57,7 @@ from playground.views.usage_pages import team_usage_page, usage_page
 __all__ = [
     "active_team_set",
     "choose",
+    "connection_test",
     "context_policy",
     "exclude",
     "fork",

@@ -19,6 +19,7 @@ from playground.forms import EndpointForm
 from playground.models import CustomEndpoint
 from playground.own_models import model_key
 from playground.tasks import ask_connection_check
+from playground.views.connection_tests import started
 
 TEMPLATE = "playground/endpoints.html"
 
@@ -89,16 +90,13 @@ def endpoint_delete(request: HtmxHttpRequest, endpoint_id: int) -> HttpResponse:
 @require_POST
 def endpoint_test(request: HtmxHttpRequest, endpoint_id: int) -> HttpResponse:
     """Test connection: a worker makes the cheapest call to one of the endpoint's models
-    (the one the form names, else the first) with its saved key, and the sentence comes
-    back. (A plain view: requests run on a pool of threads, playground/asgi_handler.py;
-    the wait holds one for at most 30 s.)"""
+    (the one the form names, else the first) with its saved key. Nothing here waits for
+    it: the row gets a fragment that asks for the sentence every second
+    (views/connection_tests.py), so the click holds none of the request threads."""
     endpoint = endpoint_for_user(request.user, endpoint_id)
     wanted = request.POST.get("model", "")
     model_id = wanted if wanted in endpoint.model_ids else endpoint.model_ids[0]
-    sentence = ask_connection_check(
-        model_key(endpoint.pk, model_id), owner_id=user_id(request.user)
-    )
-    if request.htmx:
-        return render(request, "playground/endpoints.html#test-result", {"sentence": sentence})
-    messages.info(request, sentence)
-    return redirect("endpoints")
+    me = user_id(request.user)
+    back = reverse("endpoints")
+    asked = ask_connection_check(me, model_key(endpoint.pk, model_id), owner_id=me, back=back)
+    return started(request, asked, back)

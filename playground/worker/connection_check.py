@@ -1,17 +1,24 @@
 """ "Test connection": the cheapest call a model allows (one token of answer to "Hi"), run
-inside the worker where the key lives, reported as one sentence."""
+inside the worker where the key lives, reported as one sentence, always within
+``settings.PLAYGROUND_TEST_CONNECTION_SECONDS`` (a server that accepts and never answers
+is a sentence too), which is shorter than the web's wait for it
+(``playground.connection_tests``)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
+from collections.abc import Awaitable
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from playground.catalog import CatalogModel, catalog
+from playground.connection_tests import LAST_CATALOG_TEST, LAST_TEST_TTL_S
 from playground.credentials import model_base_url
-from playground.egress import EgressRefused, public_only
-from playground.own_models import DELETED, own_models_for_owner, parse_model_key, recheck_base_url
+from playground.egress import EgressRefused, public_only, recheck
+from playground.own_models import DELETED, own_models_for_owner, parse_model_key
 from playground.worker.event_loop import context
 from providers.base import ChatRequest, Credentials, Failure, Message, ParamError, TextDelta
 
@@ -19,8 +26,36 @@ REPLY_TTL_S = 120
 
 
 async def check(model: CatalogModel, client: object, credentials: Credentials | None = None) -> str:
-    """Call ``model`` once with the smallest answer it allows; say how it went.
-    ``credentials``: a person's own endpoint's, from the vault; else the catalog's."""
+    """Call ``model`` once with the smallest answer it allows; say how it went, within the
+    time limit. ``credentials``: a person's own endpoint's or a saved key, from the vault;
+    else the catalog's. A base URL someone typed is checked again just before the call,
+    and the call's connections go to the public addresses checked."""
+    if model.private_hosts is not None:
+        try:
+            await recheck(model.base_url, model.private_hosts)
+        except EgressRefused as refused:
+            return f"{model.display_name}: failed — {refused}"
+        with public_only(model.private_hosts):
+            return await _within_limit(model, _call(model, client, credentials))
+    return await _within_limit(model, _call(model, client, credentials))
+
+
+async def _within_limit(model: CatalogModel, call: Awaitable[str]) -> str:
+    limit = settings.PLAYGROUND_TEST_CONNECTION_SECONDS
+    try:
+        async with asyncio.timeout(limit):
+            return await call
+    except TimeoutError:
+        return (
+            f"{model.display_name}: failed — no answer within {limit:.0f} s (the server "
+            "accepted the request but sent nothing back, or could not be reached); check "
+            "that it is up and not overloaded, then test again."
+        )
+
+
+async def _call(model: CatalogModel, client: object, credentials: Credentials | None) -> str:
+    if credentials is None and model.site_key_refusal:
+        return f"{model.display_name}: failed — {model.site_key_refusal}"
     try:
         params = model.clean_params({"max_tokens": 1} if _takes_max_tokens(model) else {})
     except ParamError:
@@ -66,6 +101,10 @@ async def run_check(model_key: str, reply_to: str, owner_id: int | None = None) 
     async with ctx.redis.pipeline(transaction=False) as pipe:
         pipe.rpush(reply_to, sentence)
         pipe.expire(reply_to, REPLY_TTL_S)
+        if parse_model_key(model_key) is None:
+            # The catalog's list in admin shows each entry's last test.
+            record = json.dumps({"at": time.time(), "sentence": sentence})
+            pipe.set(LAST_CATALOG_TEST.format(key=model_key), record, ex=LAST_TEST_TTL_S)
         await pipe.execute()
 
 
@@ -78,12 +117,7 @@ async def _check_own(model_key: str, owner_id: int | None, client: object) -> st
     own = (await resolve(owner_id, [model_key])).get(model_key)
     if own is None or own.model is None:
         return own.refusal if own is not None else DELETED
-    try:
-        await recheck_base_url(own.model.base_url)
-    except EgressRefused as refused:
-        return f"{own.model.display_name}: failed — {refused}"
-    with public_only(settings.PLAYGROUND_ALLOWED_PRIVATE_HOSTS):
-        return await check(own.model, client, own.credentials)
+    return await check(own.model, client, own.credentials)
 
 
 async def run_credential_check(credential_id: int, reply_to: str) -> None:

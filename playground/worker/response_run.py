@@ -25,7 +25,9 @@ class ResponseRun:
     limits: Limits = field(default_factory=Limits)
     slot_held: bool = False  # the claim took the endpoint's slot already
     refusal: str = ""  # why the claim found this pane must not run (its error sentence)
-    user_base_url: bool = False  # a person supplied the base URL: check egress before calling
+    # Someone typed the base URL (a person's endpoint, a catalog entry edited in admin):
+    # the hosts it may reach although private; None: the provider's or operator's URL.
+    egress_hosts: list[str] | None = None
 
     # The answer so far. Text and reasoning are kept as the pieces that arrived; the log
     # has had the first ``logged_text`` / ``logged_reasoning`` of them.

@@ -18,10 +18,10 @@ from django.utils import timezone
 
 from playground.attachments import image_parts, tool_specs
 from playground.catalog import Limits, catalog, forget_catalog, provider_limits
-from playground.egress import EgressRefused, public_only
+from playground.egress import EgressRefused, public_only, recheck
 from playground.live.response_end import CloseLog, end_response
 from playground.models import ContextPolicy, Scope, Status, Turn
-from playground.own_models import own_models_for_owner, parse_model_key, recheck_base_url
+from playground.own_models import own_models_for_owner, parse_model_key
 from playground.redis_sync import redis_client
 from playground.usage import estimate_tokens, tokens_per_second
 from playground.worker import keys
@@ -167,7 +167,7 @@ def claim_responses(turn_id: int, response_ids: list[int] | None = None) -> list
             opened = keys.open_for(saved.get(response.credential_id), model)
             credentials, refusal = opened.credentials, opened.refusal
         elif model is not None and response.key_scope in ("", Scope.ENV):
-            credentials = model.credentials()
+            credentials, refusal = model.credentials(), model.site_key_refusal
         else:  # a saved key that was deleted since Send
             credentials, refusal = Credentials(), "The key this pane was sent with was deleted."
         request = ChatRequest(
@@ -188,7 +188,7 @@ def claim_responses(turn_id: int, response_ids: list[int] | None = None) -> list
                 limits=pane_limits,
                 slot_held=held.get(response.pk, False),
                 refusal=refusal,
-                user_base_url=mine is not None,
+                egress_hosts=model.private_hosts if model else None,
             )
         )
     return runs
@@ -317,9 +317,9 @@ async def _consume(ctx: WorkerContext, run: ResponseRun) -> None:
         if waited:
             run.waited_ms = run.elapsed_ms()
             publisher.set_status(run, "")  # clears the waiting line
-        if run.user_base_url:
+        if run.egress_hosts is not None:
             try:
-                await recheck_base_url(run.request.base_url)
+                await recheck(run.request.base_url, run.egress_hosts)
             except EgressRefused as refused:
                 run.status, run.error, run.finish_reason = Status.ERROR, str(refused), "error"
                 return
@@ -334,10 +334,10 @@ async def _consume(ctx: WorkerContext, run: ResponseRun) -> None:
 
 
 def _egress(run: ResponseRun) -> contextlib.AbstractContextManager[None]:
-    """A person's base URL: every connection of the call to a checked public address."""
-    if not run.user_base_url:
+    """A typed base URL: every connection of the call to a checked public address."""
+    if run.egress_hosts is None:
         return contextlib.nullcontext()
-    return public_only(settings.PLAYGROUND_ALLOWED_PRIVATE_HOSTS)
+    return public_only(run.egress_hosts)
 
 
 def _apply(run: ResponseRun, event: Event, publisher: Publisher) -> None:

@@ -95,3 +95,13 @@ async def aredis() -> Any:
     client = aioredis.Redis.from_url(settings.REDIS_URL)
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+async def fake_server() -> Any:
+    """A fake OpenAI-compatible server on loopback that records what it is sent
+    (tests/playground/fake_openai.py), and its base URL."""
+    from tests.playground.fake_openai import serve
+
+    async with serve() as served:
+        yield served

@@ -531,17 +531,17 @@ def test_a_send_reads_own_endpoints_only_when_a_pane_names_one(
 def test_the_test_connection_button_asks_a_worker_with_ids_only(
     owner: Any, outsider: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The row's button: the task names the model and the owner (never the key), the
-    worker's sentence comes back into the row; someone else's endpoint is not found and
-    nothing is asked."""
+    """The row's button: the task names the model and the owner (never the key); the click
+    is answered at once with a fragment that asks for the sentence a second later, and
+    that ask brings the worker's sentence. Someone else's endpoint is not found and nothing
+    is asked; someone else's test is not found either."""
     from playground.redis_sync import redis_client
     from playground.tasks import check_connection
 
     asked: list[tuple[Any, ...]] = []
 
-    def worker(*args: Any) -> None:  # stands in for the worker: answers at once
+    def worker(*args: Any) -> None:  # stands in for the worker: records only
         asked.append(args)
-        redis_client().rpush(args[1], "Lab · second: connected; the model answered in 0.1 s.")
 
     monkeypatch.setattr(check_connection, "delay", worker)
     endpoint = make_endpoint(owner, name="Lab", key=KEY, model_ids=["first", "second"])
@@ -554,19 +554,32 @@ def test_the_test_connection_button_asks_a_worker_with_ids_only(
 
     browser = Client()
     browser.force_login(owner)
-    answered = browser.post(url, {"model": "second"}, **HTMX)
+    clicked = browser.post(url, {"model": "second"}, **HTMX)
 
-    assert answered.status_code == 200
+    assert clicked.status_code == 200
+    [(key, reply_to, owner_id)] = asked
+    assert (key, owner_id) == (endpoint_key(endpoint, 1), owner.pk)
+    assert KEY not in repr(asked)
+    waiting = clicked.content.decode()
+    [poll] = re.findall(r'hx-get="([^"]+)" hx-trigger="load delay:1s"', waiting)
+    assert ">testing…</span>" in waiting
+    assert browser.get(poll, **HTMX).content.decode() == waiting  # not answered yet
+
+    redis_client().rpush(reply_to, "Lab · second: connected; the model answered in 0.1 s.")
+    answered = browser.get(poll, **HTMX)
     assert answered.content.decode() == (
         '<span class="test-result">Lab · second: connected; the model answered in 0.1 s.</span>'
     )
-    [(key, reply_to, owner_id)] = asked
-    assert (key, owner_id) == (endpoint_key(endpoint, 1), owner.pk)
-    assert reply_to.startswith("pg:conn:")
-    assert KEY not in repr(asked)
+    assert stranger.get(poll, **HTMX).status_code == 404  # the test is the owner's only
+    signed_out = Client().get(poll, **HTMX)
+    assert signed_out.status_code == 302 and "/login/" in signed_out["Location"]
 
-    # Without htmx: back to the page, the sentence among its notices.
+    # Without htmx: the test's own page, which shows the sentence when it has come.
     page = browser.post(url, {"model": "nope"}, follow=True)
-    assert page.redirect_chain == [(reverse("endpoints"), 302)]
     assert asked[-1][0] == endpoint_key(endpoint, 0)  # an unknown model: the first one
-    assert "Lab · second: connected" in html.unescape(page.content.decode())
+    assert page.redirect_chain[0][0].startswith("/connection-tests/")
+    assert '<meta http-equiv="refresh" content="1">' in page.content.decode()
+    redis_client().rpush(asked[-1][1], "Lab · first: connected; the model answered in 0.1 s.")
+    again = browser.get(page.redirect_chain[0][0]).content.decode()
+    assert "Lab · first: connected" in html.unescape(again)
+    assert 'http-equiv="refresh"' not in again

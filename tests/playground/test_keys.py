@@ -361,6 +361,8 @@ def test_deleting_a_key_leaves_the_panes_that_picked_it_on_automatic(
 def test_test_connection_asks_a_worker_with_the_id_only_and_the_list_shows_the_result(
     owner: Any, owner_client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import re
+
     from django.utils import timezone
 
     from playground.redis_sync import redis_client
@@ -378,17 +380,22 @@ def test_test_connection_asks_a_worker_with_the_id_only_and_the_list_shows_the_r
     monkeypatch.setattr(check_credential, "delay", worker)
     key = saved_key(user=owner)
 
-    page = body(owner_client.post(reverse("key_test", args=[key.pk]), **HTMX))
+    waiting = body(owner_client.post(reverse("key_test", args=[key.pk]), **HTMX))
 
     [(credential_id, reply_to)] = asked
-    assert credential_id == key.pk and reply_to.startswith("pg:conn:")
-    assert "your key 'work': OpenAI rejected the key." in page
+    assert credential_id == key.pk and reply_to.startswith(f"pg:conn:{owner.pk}:")
+    [poll] = re.findall(r'hx-get="([^"]+)"', waiting)
+    assert body(owner_client.get(poll, **HTMX)) == (
+        '<span class="test-result">OpenAI rejected the key.</span>'
+    )
+    page = body(owner_client.get(reverse("keys")))
     row = page.split(f'id="key-{key.pk}"')[1].split("</tr>")[0]
     assert "<strong>failed</strong>" in row and "OpenAI rejected the key." in row
 
     followed = owner_client.post(reverse("key_test", args=[key.pk]), follow=True)
-    assert followed.redirect_chain == [(reverse("keys"), 302)]
+    assert followed.redirect_chain[0][0].startswith("/connection-tests/")
     assert "OpenAI rejected the key." in body(followed)
+    assert f'href="{reverse("keys")}"' in body(followed)  # the way back
 
 
 # ---------------------------------------------------------------- teams

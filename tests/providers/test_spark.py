@@ -698,3 +698,26 @@ def test_fixtures_are_one_frame_per_line() -> None:
     for path in Path(STREAMS / "spark").glob("*.jsonl"):
         for line in path.read_text("utf-8").splitlines():
             assert line.startswith('{"header":'), path.name
+
+
+async def test_the_websocket_never_goes_through_a_proxy_named_in_the_environment(
+    server: FakeSpark, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LibreChat CVE-2026-31943 class: HTTPS_PROXY and the like would carry the signed URL
+    (the key, encoded) to the proxy; the connection goes to the base URL only."""
+    proxy = socket.create_server(("127.0.0.1", 0))
+    proxy.setblocking(False)
+    proxy_url = f"http://127.0.0.1:{proxy.getsockname()[1]}"
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "WS_PROXY", "WSS_PROXY"):
+        monkeypatch.setenv(name, proxy_url)
+        monkeypatch.setenv(name.lower(), proxy_url)
+    monkeypatch.setenv("NO_PROXY", "")
+    monkeypatch.setenv("no_proxy", "")
+    server.plans = [Plan(frames("answer"))]
+
+    try:
+        assert await collect(spark(), ask(base_url=server.base_url)) == ANSWER
+        with pytest.raises(BlockingIOError):
+            proxy.accept()  # no connection ever came to the proxy
+    finally:
+        proxy.close()

@@ -29,6 +29,9 @@ async def test_a_working_key_is_reported_with_the_time_it_took(settings: Any, ar
     assert sentence.decode().startswith("OpenAI · GPT-4.1 mini: connected; the model answered in")
     body = json.loads(route.calls.last.request.content)
     assert body["max_completion_tokens"] == 1  # the cheapest call
+    # The catalog's list in admin shows it as the entry's last test.
+    record = json.loads(await aredis.get("pg:conn:catalog:openai:gpt-4.1-mini"))
+    assert record["sentence"] == sentence.decode()
     assert body["messages"] == [{"role": "user", "content": "Hi"}]
 
 

@@ -5,14 +5,10 @@ fake OpenAI-compatible server on loopback."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import json
 import logging
 import socket
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -27,6 +23,7 @@ from playground.catalog import catalog, provider_limits
 from playground.live import response_log
 from playground.models import CustomEndpoint, Response, Status, Turn
 from playground.worker.runner import claim_responses
+from tests.playground.fake_openai import FakeOpenAI
 from tests.playground.helpers import (
     decoded,
     endpoint_key,
@@ -35,7 +32,6 @@ from tests.playground.helpers import (
     responses_of,
     run_turn,
     send_form,
-    sse_chunks,
 )
 
 pytestmark = [
@@ -46,59 +42,6 @@ pytestmark = [
 KEY = "sk-vllm-4f9c2e7d1b8a6350c0de"
 MODEL = "org/model:free"
 HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-@dataclass
-class FakeOpenAI:
-    """Answers every POST with an OpenAI-style stream and records what it was sent."""
-
-    pieces: tuple[str, ...] = ("Hello", " from", " the fake")
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    handlers: set[asyncio.Task[Any]] = field(default_factory=set)
-    writers: set[asyncio.StreamWriter] = field(default_factory=set)
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self.handlers.add(task)
-        self.writers.add(writer)
-        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
-            while True:
-                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-                request_line, *lines = head.split("\r\n")
-                headers = {}
-                for line in lines:
-                    name, _, value = line.partition(":")
-                    if name:
-                        headers[name.strip().lower()] = value.strip()
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
-                method, path, _ = request_line.split(" ", 2)
-                self.requests.append(
-                    {"method": method, "path": path, "headers": headers, "json": json.loads(body)}
-                )
-                answer = b"".join(sse_chunks(list(self.pieces)))
-                writer.write(
-                    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                    b"content-length: %d\r\n\r\n%s" % (len(answer), answer)
-                )
-                await writer.drain()
-        writer.close()
-
-
-@pytest.fixture
-async def fake_server() -> AsyncIterator[tuple[FakeOpenAI, str]]:
-    server = FakeOpenAI()
-    listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
-    port = listener.sockets[0].getsockname()[1]
-    try:
-        yield server, f"http://127.0.0.1:{port}/v1"
-    finally:
-        listener.close()
-        # Connections the worker's client keeps open: close them, so that their handlers
-        # end before the test's loop does.
-        for writer in server.writers:
-            writer.close()
-        await asyncio.gather(*server.handlers, return_exceptions=True)
 
 
 @pytest.fixture
