@@ -97,10 +97,10 @@ async def lines(
             if len(pending) + len(chunk) - start > limits.line_bytes:
                 raise too_long_line(provider, limits)
             pending += chunk[start:]
-    if pending:
-        line = bytes(pending)
-        if newline_only and line.endswith(b"\r"):
-            line = line[:-1]
+    line = bytes(pending)
+    if newline_only and line.endswith(b"\r"):
+        line = line[:-1]
+    if line:  # the last line, without its line end
         yield line.decode("utf-8", "replace")
 
 
