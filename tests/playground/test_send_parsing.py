@@ -1,6 +1,7 @@
 """What Send reads from a person's form, under attack and under fuzzing: deeply nested tool
 JSON is refused with a sentence (it was a RecursionError, and a 500), and no form, however
-odd, makes Send fail: bad input gets a sentence in the errors box and saves nothing."""
+odd, makes Send fail: bad input gets a sentence in the errors box and saves nothing. Every
+model's parameters are cleaned or refused with a sentence, whatever they hold."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from hypothesis import strategies as st
 from playground.attachments import AttachmentError, parse_tools
 from playground.compose import read_compose
 from playground.models import Response, Session, Turn
+from providers.base import ParamError
+from providers.registry import PROVIDERS, provider_class
 from tests.playground.helpers import send_form
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -125,3 +128,24 @@ def test_send_answers_any_form_with_a_sentence_or_a_turn(
         assert response["HX-Retarget"] == "#compose-errors"
         assert "<li" in response.content.decode()
         assert Turn.objects.count() == turns
+
+
+@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+@FUZZ
+@given(
+    values=st.dictionaries(
+        st.sampled_from(["temperature", "top_p", "max_tokens", "top_k", "seed", "stop"])
+        | st.text(max_size=10),
+        ODD_VALUES | st.text(max_size=20) | st.floats() | st.integers() | st.lists(st.text()),
+        max_size=5,
+    )
+)
+def test_a_models_parameters_are_cleaned_or_refused_with_a_sentence(
+    provider: str, values: dict[str, Any]
+) -> None:
+    cls = provider_class(provider)
+    try:
+        cleaned = cls.clean_params(values)
+        cls.check_params("some-model", cleaned)
+    except ParamError as error:
+        assert str(error).strip()
