@@ -50,7 +50,10 @@ class Upstream:
         assert task is not None
         self.tasks.add(task)
         self.writers.add(writer)
-        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+        # Cancelled when the test ends: that ends the handler quietly (asyncio would log it).
+        with contextlib.suppress(
+            ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError
+        ):
             while True:
                 head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
                 length = 0
