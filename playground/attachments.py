@@ -14,6 +14,7 @@ from providers.base import ImagePart, ToolSpec
 
 MAX_TOOLS = 32
 MAX_TOOLS_CHARS = 64_000
+MAX_TOOLS_DEPTH = 32  # arrays and objects within each other, the list of tools included
 MAX_IMAGES = 4
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -39,6 +40,13 @@ def parse_tools(text: str) -> list[dict[str, Any]]:
     if len(text) > MAX_TOOLS_CHARS:
         raise AttachmentError(
             f"The tool definitions are longer than {MAX_TOOLS_CHARS:,} characters."
+        )
+    if _nesting(text, MAX_TOOLS_DEPTH) > MAX_TOOLS_DEPTH:
+        # Said before parsing: Python's JSON parser recurses once per level, and a few
+        # thousand "[" would raise RecursionError instead of a sentence.
+        raise AttachmentError(
+            f"The tool definitions are nested more than {MAX_TOOLS_DEPTH} levels deep; "
+            "flatten their parameters' schemas."
         )
     try:
         value = json.loads(text)
@@ -71,6 +79,32 @@ def parse_tools(text: str) -> list[dict[str, Any]]:
             raise AttachmentError(f"Tool {name} is defined twice.")
         tools.append({"name": name, "description": description, "parameters": schema})
     return tools
+
+
+def _nesting(text: str, most: int) -> int:
+    """How deep the arrays and objects of JSON ``text`` nest (brackets inside strings left
+    out), counted without parsing it and only up to past ``most``; a malformed text is
+    counted as far as it goes."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > most:
+                break
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+    return deepest
 
 
 def tool_specs(tools: Iterable[dict[str, Any]]) -> tuple[ToolSpec, ...]:

@@ -61,7 +61,9 @@ class Compose:
 def pane_positions(data: QueryDict) -> list[int]:
     positions: list[int] = []
     for raw in data.getlist("pane"):
-        if raw.isascii() and raw.isdigit() and int(raw) < 1000 and int(raw) not in positions:
+        # Three digits at most: a longer number is no pane (and one of over 4,300 digits
+        # is refused by int() itself, with an error instead of a sentence).
+        if raw.isascii() and raw.isdigit() and len(raw) <= 3 and int(raw) not in positions:
             positions.append(int(raw))
     return positions
 
@@ -82,7 +84,7 @@ def read_pane(data: QueryDict, position: int, models: dict[str, CatalogModel]) -
         if name.startswith(prefix + "p-")
     }
     picked = data.get(prefix + "credential", "")
-    picked_key = int(picked) if picked.isascii() and picked.isdigit() else None
+    picked_key = int(picked) if picked.isascii() and picked.isdigit() and len(picked) < 19 else None
     return PaneSpec(position, key, model, raw, picked_key=picked_key)
 
 

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
+from providers.base import ReadLimits
 from providers.registry import PROVIDERS, provider_class
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -329,6 +330,19 @@ PLAYGROUND_FAIR_SENDS_PER_MINUTE = int(
     env_number("PLAYGROUND_FAIR_SENDS_PER_MINUTE", 30, 0, 100_000)
 )
 PLAYGROUND_PANE_MAX_SECONDS = int(env_number("PLAYGROUND_PANE_MAX_SECONDS", 900, 0, 86_400))
+# What one answer may make the worker hold or wait for, whatever its server sends
+# (providers.base.ReadLimits): an error body's KB read for its message, one line of a
+# stream (or frame, or body read whole) in KB, the characters of an answer's text and
+# reasoning, and of its tool calls; seconds to the first byte of an answer, and the longest
+# silence within one. Each bound reached ends the answer with a sentence, its text kept.
+PLAYGROUND_READ_LIMITS = ReadLimits(
+    error_body_bytes=int(env_number("PLAYGROUND_ERROR_BODY_KB", 64, 1, 10_240)) * 1024,
+    line_bytes=int(env_number("PLAYGROUND_LINE_KB", 1024, 1, 65_536)) * 1024,
+    answer_chars=int(env_number("PLAYGROUND_ANSWER_CHARS", 1_000_000, 1_000, 100_000_000)),
+    tool_call_chars=int(env_number("PLAYGROUND_TOOL_CALL_CHARS", 1_000_000, 1_000, 100_000_000)),
+    first_byte_seconds=env_number("PLAYGROUND_FIRST_BYTE_SECONDS", 120, 1, 3_600),
+    stall_seconds=env_number("PLAYGROUND_STALL_SECONDS", 120, 1, 3_600),
+)
 # The longest answer assumed for a model with no Max tokens and no known limit, when a
 # quota reserves its worst case (and then sent as its Max tokens).
 PLAYGROUND_ANSWER_TOKENS = int(env_number("PLAYGROUND_ANSWER_TOKENS", 4096, 1, 1_000_000))

@@ -178,10 +178,11 @@ class Anthropic(HTTPProvider):
     ) -> AsyncGenerator[base.Event, None]:
         lines = JSONLines(self.display_name)
         tools: dict[int, _PendingTool] = {}  # by content block index
+        budget = base.ToolCallBudget(self.display_name, request.limits)
         input_tokens: int | None = None
         output_tokens: int | None = None
         stop_reason: str | None = None
-        events = iter_sse(response)
+        events = iter_sse(response, request.limits, self.display_name)
         async for sse in events:
             if not sse.data.strip():
                 continue
@@ -199,6 +200,7 @@ class Anthropic(HTTPProvider):
             elif kind == "content_block_start":
                 block = obj(data.get("content_block"))
                 if block.get("type") == "tool_use":
+                    budget.call()
                     tools[index] = _PendingTool(
                         str(block.get("id", "")), str(block.get("name", "")), block.get("input")
                     )
@@ -214,7 +216,7 @@ class Anthropic(HTTPProvider):
                 elif dtype == "thinking_delta" and delta.get("thinking"):
                     yield base.ReasoningDelta(str(delta["thinking"]))
                 elif dtype == "input_json_delta" and index in tools:
-                    tools[index].parts.append(str(delta.get("partial_json", "")))
+                    tools[index].parts.append(budget.add(str(delta.get("partial_json", ""))))
             elif kind == "content_block_stop":
                 tool = tools.pop(index, None)
                 if tool is not None:

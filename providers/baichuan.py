@@ -51,13 +51,10 @@ class Baichuan(OpenAIChat):
     )
 
     async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
-        error = await super().status_error(response, request)
+        error, decoded = await self.error_and_body(response, request)
         # The error body's shape is UNCONFIRMED (§9): OpenAI's {"error": {…}} is read by the
         # shared code; a bare {"code", "msg"} (Baichuan's older API) is read here.
-        try:
-            body = obj(response.json())
-        except ValueError:
-            return error
+        body = obj(decoded)
         words = body.get("msg")
         if "error" in body or "message" in body or not isinstance(words, str) or not words:
             return error

@@ -102,6 +102,31 @@ class ToolSpec:
 
 
 @dataclass(frozen=True)
+class ReadLimits:
+    """The most one answer may make a process hold or wait for, whatever its server sends.
+
+    A person's own endpoint can be anything, and one worker streams everyone's panes: each
+    bound ends the answer with a sentence, keeps what had arrived, and closes the
+    connection. The worker sets them from its settings; the defaults are the same.
+    """
+
+    #: Bytes of an error body read for its message; the rest is not read.
+    error_body_bytes: int = 64 * 1024
+    #: Bytes of one line of a stream (an SSE line, an NDJSON line, a body read whole, a
+    #: websocket message), checked as the bytes arrive.
+    line_bytes: int = 1024 * 1024
+    #: Characters of an answer's text and reasoning together.
+    answer_chars: int = 1_000_000
+    #: Characters of an answer's tool calls (names and arguments together), and how many.
+    tool_call_chars: int = 1_000_000
+    tool_calls: int = 128
+    #: Seconds from sending the request to the answer's first byte (its status and
+    #: headers), and the longest silence once it has started.
+    first_byte_seconds: float = 120.0
+    stall_seconds: float = 120.0
+
+
+@dataclass(frozen=True)
 class ChatRequest:
     model: str
     messages: Sequence[Message]
@@ -109,6 +134,7 @@ class ChatRequest:
     credentials: Credentials = field(default_factory=Credentials)
     base_url: str = ""
     tools: Sequence[ToolSpec] = ()
+    limits: ReadLimits = field(default_factory=ReadLimits)
 
     @property
     def system_prompt(self) -> str:
@@ -174,6 +200,8 @@ class ErrorKind(enum.StrEnum):
     UPSTREAM = "upstream"
     TIMEOUT = "timeout"
     NETWORK = "network"
+    #: The answer reached one of the request's :class:`ReadLimits` on its length.
+    LIMIT = "limit"
 
 
 class ProviderError(Exception):
@@ -401,6 +429,93 @@ def network_error(provider: str, exc: BaseException, *, started: bool) -> Provid
     return ProviderError(ErrorKind.NETWORK, message, permanent=False)
 
 
+# --------------------------------------------------------------------------- bounds
+
+
+def too_long_line(provider: str, limits: ReadLimits) -> ProviderError:
+    """A line (or frame, or body) of more than ``limits.line_bytes``: the stream is broken
+    or hostile, and another try would read the same."""
+    return ProviderError(
+        ErrorKind.UPSTREAM,
+        f"{provider} sent one piece of its answer longer than {_size(limits.line_bytes)}, "
+        "the most read here at once; the answer was stopped there and what had arrived is "
+        "kept",
+        permanent=True,
+    )
+
+
+def no_first_byte(provider: str, limits: ReadLimits) -> ProviderError:
+    return ProviderError(
+        ErrorKind.TIMEOUT,
+        f"{provider} did not start answering within {limits.first_byte_seconds:g} s",
+        permanent=False,
+    )
+
+
+def stalled(provider: str, limits: ReadLimits) -> ProviderError:
+    return ProviderError(
+        ErrorKind.TIMEOUT,
+        f"{provider} sent nothing for {limits.stall_seconds:g} s, so the answer was stopped; "
+        "what had arrived is kept",
+        permanent=False,
+    )
+
+
+def _size(count: int) -> str:
+    if count >= 1024 * 1024 and count % (1024 * 1024) == 0:
+        return f"{count // (1024 * 1024)} MB"
+    if count >= 1024:
+        return f"{count / 1024:g} KB"
+    return f"{count} bytes"
+
+
+class ToolCallBudget:
+    """What one answer's tool calls have used of ``limits``: the calls started and the
+    characters of their names and arguments. An adapter that puts calls together from
+    pieces counts each piece here as it arrives, so a stream of pieces without end stops
+    at the bound instead of growing in memory."""
+
+    def __init__(self, provider: str, limits: ReadLimits) -> None:
+        self.provider, self.limits = provider, limits
+        self.calls = 0
+        self.chars = 0
+
+    def call(self) -> None:
+        """Count a new call; raise once there are more than ``limits.tool_calls``."""
+        self.calls += 1
+        if self.calls > self.limits.tool_calls:
+            raise ProviderError(
+                ErrorKind.LIMIT,
+                f"{self.provider} asked for more than {self.limits.tool_calls} tool calls in "
+                "one answer, the most read here; the answer was stopped there and what had "
+                "arrived is kept",
+                permanent=True,
+            )
+
+    def add(self, text: str) -> str:
+        """Count ``text`` (a piece of a call's arguments or name) and return it; raise once
+        the answer's calls pass ``limits.tool_call_chars``."""
+        self.chars += len(text)
+        if self.chars > self.limits.tool_call_chars:
+            raise ProviderError(
+                ErrorKind.LIMIT,
+                f"{self.provider}'s tool calls passed {self.limits.tool_call_chars:,} "
+                "characters, the most one answer may have here; the answer was stopped there "
+                "and what had arrived is kept",
+                permanent=True,
+            )
+        return text
+
+
+def answer_too_long(limits: ReadLimits) -> ProviderError:
+    return ProviderError(
+        ErrorKind.LIMIT,
+        f"The answer reached {limits.answer_chars:,} characters, the most one answer may "
+        "have here; it was stopped there and what had arrived is kept",
+        permanent=True,
+    )
+
+
 # --------------------------------------------------------------------------- provider
 
 
@@ -528,10 +643,23 @@ class Provider:
             try:
                 self.check_credentials(request)
                 events = self.open_stream(client, request)
+                # The answer's bounds, counted afresh on each try (a retry starts over).
+                room = request.limits.answer_chars
+                tool_calls = ToolCallBudget(self.display_name, request.limits)
                 try:
                     async for event in events:
                         started = True
-                        if isinstance(event, Finish):
+                        if isinstance(event, TextDelta | ReasoningDelta):
+                            if len(event.text) > room:
+                                if room:
+                                    yield type(event)(event.text[:room])
+                                raise answer_too_long(request.limits)
+                            room -= len(event.text)
+                        elif isinstance(event, ToolCall):
+                            tool_calls.call()
+                            tool_calls.add(event.name)
+                            tool_calls.add(event.arguments)
+                        elif isinstance(event, Finish):
                             finished = True
                         yield event
                 finally:

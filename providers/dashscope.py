@@ -15,7 +15,7 @@ import httpx
 
 from providers import base
 from providers.base import ChatRequest, ErrorKind, ProviderError
-from providers.errors import REPORTED, by_kind, classify, redact
+from providers.errors import REPORTED, by_kind, classify, error_body, json_or_none, redact
 from providers.http import (
     HTTPProvider,
     JSONLines,
@@ -23,7 +23,6 @@ from providers.http import (
     deltas,
     int_or_none,
     items,
-    json_or_none,
     obj,
 )
 from providers.openai_compat import ALL_SAMPLING, OpenAIChat, tool_spec
@@ -204,9 +203,11 @@ def _rule(code: str) -> tuple[ErrorKind, bool, str] | None:
     )
 
 
-async def dashscope_error(provider: str, response: httpx.Response, key: str) -> ProviderError:
+async def dashscope_error(
+    provider: str, response: httpx.Response, key: str, limits: base.ReadLimits
+) -> ProviderError:
     """A non-2xx answer, of either protocol, as a :class:`ProviderError`."""
-    raw = await response.aread()
+    raw = await error_body(response, limits)
     body = json_or_none(raw)
     code, message = error_code(body)
     if body is None:
@@ -283,7 +284,9 @@ class DashScope(HTTPProvider):
         return region_base_url(request, self.path, self.display_name)
 
     async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
-        return await dashscope_error(self.display_name, response, request.credentials.api_key)
+        return await dashscope_error(
+            self.display_name, response, request.credentials.api_key, request.limits
+        )
 
 
 # --------------------------------------------------------------------------- compatible mode
@@ -453,7 +456,8 @@ class QwenNative(DashScope):
         tools: dict[int, Any] = {}
         usage: Mapping[str, Any] = {}
         finish: str | None = None
-        async for sse in iter_sse(response):
+        budget = base.ToolCallBudget(self.display_name, request.limits)
+        async for sse in iter_sse(response, request.limits, self.display_name):
             if sse.event == "done" or not sse.data.strip():
                 continue
             chunk = lines.decode(sse.data)
@@ -477,7 +481,7 @@ class QwenNative(DashScope):
             for event in deltas(thought, text.delta(_text(message.get("content")))):
                 yield event
             for fragment in items(message.get("tool_calls")):
-                OpenAIChat.add_tool_fragment(tools, fragment)
+                OpenAIChat.add_tool_fragment(tools, fragment, budget)
             # "null" (a string) while streaming, then the reason.
             if isinstance(reason, str) and reason and reason != "null":
                 finish = _FINISH_REASONS.get(reason, reason)

@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 
-from providers.base import ErrorKind, ProviderError, error_for_status
+from providers.base import ErrorKind, ProviderError, ReadLimits, error_for_status
+from providers.reading import read_capped
 
 # Things that look like API keys, in case a vendor echoes a (partly masked) key back.
 _KEYLIKE = re.compile(r"\b(?:(?:sk|xai)-[-_A-Za-z0-9*]{8,}|AIza[-_A-Za-z0-9]{30,})")
@@ -69,23 +70,35 @@ def body_message(raw: bytes) -> str:
     text = raw.decode("utf-8", "replace")
     try:
         message, _ = error_details(json.loads(text))
-    except ValueError:
+    except (ValueError, RecursionError):
         return text
     return message or text
 
 
+def json_or_none(raw: bytes | str) -> Any:
+    """``raw`` decoded as JSON, or ``None`` if it is not JSON (or nests too deeply to read)."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+
+
+async def error_body(response: httpx.Response, limits: ReadLimits | None = None) -> bytes:
+    """A non-2xx answer's body, for its message: at most ``limits.error_body_bytes`` of it
+    (the rest is not read, and the connection closed)."""
+    return await read_capped(response, limits or ReadLimits())
+
+
 async def http_error(
-    provider: str, response: httpx.Response, secret: str = ""
+    provider: str, response: httpx.Response, secret: str = "", limits: ReadLimits | None = None
 ) -> tuple[ProviderError, Any]:
-    """Read a non-2xx response and return its :class:`ProviderError` and decoded body.
+    """Read a non-2xx response (at most ``limits.error_body_bytes`` of it) and return its
+    :class:`ProviderError` and decoded body.
 
     The body is returned (``None`` if not JSON) so adapters can look for vendor hints.
     """
-    raw = await response.aread()
-    try:
-        body: Any = json.loads(raw)
-    except ValueError:
-        body = None
+    raw = await error_body(response, limits)
+    body = json_or_none(raw)
     detail = redact(body_message(raw), secret)
     return error_for_status(provider, response.status_code, detail, response.headers), body
 

@@ -182,7 +182,9 @@ class Gemini(HTTPProvider):
         return {"role": role, "parts": [part(p, base_url) for p in message.content]}
 
     async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
-        error, body = await http_error(self.display_name, response, request.credentials.api_key)
+        error, body = await http_error(
+            self.display_name, response, request.credentials.api_key, request.limits
+        )
         details = _error_object(body).get("details")
         reasons = {d.get("reason") for d in details if isinstance(d, dict)} if details else set()
         if response.status_code == 400 and "API_KEY_INVALID" in reasons:
@@ -208,7 +210,7 @@ class Gemini(HTTPProvider):
         usage: Mapping[str, Any] = {}
         finish: str | None = None
         called_tools = 0
-        async for sse in iter_sse(response):
+        async for sse in iter_sse(response, request.limits, self.display_name):
             if not sse.data.strip():
                 continue
             chunk = lines.decode(sse.data)

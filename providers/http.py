@@ -4,10 +4,11 @@ are in :mod:`providers.errors`."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager, aclosing
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, aclosing
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from providers.base import (
     ProviderError,
     ReasoningDelta,
     TextDelta,
+    no_first_byte,
 )
 from providers.errors import http_error
 
@@ -36,7 +38,7 @@ class JSONLines:
     def decode(self, data: str) -> dict[str, Any] | None:
         try:
             value = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             value = None
         if not isinstance(value, dict):
             self.bad += 1
@@ -89,14 +91,6 @@ def int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def json_or_none(raw: bytes) -> Any:
-    """``raw`` decoded as JSON, or ``None`` if it is not JSON."""
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
-
-
 async def lines_of(raw: bytes) -> AsyncIterator[str]:
     """The lines of a body already read whole, as a stream reader takes them."""
     for line in raw.decode("utf-8", "replace").splitlines():
@@ -135,7 +129,12 @@ class HTTPProvider(Provider):
     async def open_stream(
         self, client: httpx.AsyncClient, request: ChatRequest
     ) -> AsyncGenerator[Event, None]:
-        async with self.send(client, request) as response:
+        async with AsyncExitStack() as stack:
+            try:
+                async with asyncio.timeout(request.limits.first_byte_seconds):
+                    response = await stack.enter_async_context(self.send(client, request))
+            except TimeoutError:
+                raise no_first_byte(self.display_name, request.limits) from None
             if not response.is_success:
                 raise await self.status_error(response, request)
             async with aclosing(self.read_events(response, request)) as events:
@@ -145,7 +144,9 @@ class HTTPProvider(Provider):
     async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
         """A non-2xx answer as a :class:`ProviderError`: the status's sentence with the body's
         message, the key kept out, Retry-After honoured."""
-        error, _ = await http_error(self.display_name, response, request.credentials.api_key)
+        error, _ = await http_error(
+            self.display_name, response, request.credentials.api_key, request.limits
+        )
         return error
 
     def read_events(

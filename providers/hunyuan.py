@@ -25,16 +25,23 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from providers import base
+from providers import base, reading
 from providers.base import ChatRequest, ErrorKind, ProviderError
-from providers.errors import by_kind, classify, reported, scrub, status_sentence
+from providers.errors import (
+    by_kind,
+    classify,
+    error_body,
+    json_or_none,
+    reported,
+    scrub,
+    status_sentence,
+)
 from providers.http import (
     HTTPProvider,
     JSONLines,
     deltas,
     int_or_none,
     items,
-    json_or_none,
     lines_of,
     obj,
     to_send,
@@ -394,7 +401,7 @@ class Hunyuan(HTTPProvider):
 
     async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
         secrets = self.secrets(response, request)
-        raw = await response.aread()
+        raw = await error_body(response, request.limits)
         fields = response_error(json_or_none(raw))
         if fields is None:
             return status_sentence(self.display_name, response, raw, secrets, _SECRET_ID)
@@ -414,20 +421,21 @@ class Hunyuan(HTTPProvider):
         UNCONFIRMED that none does)."""
         secrets = self.secrets(response, request)
         if "event-stream" in response.headers.get("content-type", "").lower():
-            lines: AsyncIterator[str] = response.aiter_lines()
+            lines: AsyncIterator[str] = reading.lines(response, request.limits, self.display_name)
         else:
             # An error (the usual case: HTTP 200 with Response.Error) as one JSON body,
             # read whole so a pretty-printed one parses too.
-            raw = await response.aread()
+            raw = await reading.read_whole(response, request.limits, self.display_name)
             fields = response_error(json_or_none(raw))
             if fields is not None:
                 raise tencent_error(*fields, secrets, provider=self.display_name)
             lines = lines_of(raw)
         decoder = JSONLines(self.display_name)
         tools: dict[int | str, PendingToolCall] = {}
+        budget = base.ToolCallBudget(self.display_name, request.limits)
         usage: base.Usage | None = None
         finish: str | None = None
-        events = iter_sse_lines(lines)
+        events = iter_sse_lines(lines, request.limits, self.display_name)
         async for sse in events:
             data = sse.data.strip()
             if not data:
@@ -450,7 +458,7 @@ class Hunyuan(HTTPProvider):
                 for event in deltas(delta.get("ReasoningContent"), delta.get("Content")):
                     yield event
                 for fragment in items(delta.get("ToolCalls")):
-                    _add_fragment(tools, fragment)
+                    _add_fragment(tools, fragment, budget)
                 reason = choice.get("FinishReason")
                 if isinstance(reason, str) and reason:
                     finish = reason
@@ -474,7 +482,9 @@ def tool_spec(tool: base.ToolSpec) -> dict[str, Any]:
     return {"Type": "function", "Function": function}
 
 
-def _add_fragment(tools: dict[int | str, PendingToolCall], fragment: Any) -> None:
+def _add_fragment(
+    tools: dict[int | str, PendingToolCall], fragment: Any, budget: base.ToolCallBudget
+) -> None:
     """Join a call that comes in pieces (UNCONFIRMED whether it does): by ``Index`` when
     given, else by ``Id``; a piece with neither continues the last call."""
     if not isinstance(fragment, dict):
@@ -490,6 +500,8 @@ def _add_fragment(tools: dict[int | str, PendingToolCall], fragment: Any) -> Non
         key = list(tools)[-1]
     else:
         key = 0
+    if key not in tools:
+        budget.call()
     pending = tools.setdefault(key, PendingToolCall())
     if isinstance(call_id, str) and call_id:
         pending.id = call_id
@@ -497,7 +509,7 @@ def _add_fragment(tools: dict[int | str, PendingToolCall], fragment: Any) -> Non
     if isinstance(function.get("Name"), str) and function["Name"]:
         pending.name = function["Name"]
     if isinstance(function.get("Arguments"), str):
-        pending.arguments.append(function["Arguments"])
+        pending.arguments.append(budget.add(function["Arguments"]))
 
 
 def _usage(usage: Mapping[str, Any]) -> base.Usage | None:

@@ -11,6 +11,7 @@ closes the connection.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
@@ -18,7 +19,7 @@ import httpx
 
 from providers import base
 from providers.base import ChatRequest, ProviderError
-from providers.errors import error_details, redact, stream_error
+from providers.errors import error_body, error_details, redact, stream_error
 from providers.http import HTTPProvider, JSONLines, items, obj, to_send
 from providers.openai_compat import OpenAIChat, PendingToolCall, chat_messages, tool_spec
 from providers.sse import iter_sse, read_rest
@@ -68,9 +69,11 @@ def _message(body: Any) -> str:
     return ": ".join(words)
 
 
-async def llama_error(provider: str, response: httpx.Response, key: str) -> ProviderError:
+async def llama_error(
+    provider: str, response: httpx.Response, key: str, limits: base.ReadLimits
+) -> ProviderError:
     """A non-2xx answer as a :class:`ProviderError`; Retry-After is honoured."""
-    raw = await response.aread()
+    raw = await error_body(response, limits)
     detail = redact(error_text(raw), key)
     return base.error_for_status(provider, response.status_code, detail, response.headers)
 
@@ -118,7 +121,9 @@ class LlamaAPI(HTTPProvider):
         return body
 
     async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
-        return await llama_error(self.display_name, response, request.credentials.api_key)
+        return await llama_error(
+            self.display_name, response, request.credentials.api_key, request.limits
+        )
 
     async def read_events(
         self, response: httpx.Response, request: ChatRequest
@@ -126,10 +131,11 @@ class LlamaAPI(HTTPProvider):
         key = request.credentials.api_key
         lines = JSONLines(self.display_name)
         calls: list[PendingToolCall] = []
+        budget = base.ToolCallBudget(self.display_name, request.limits)
         metrics: dict[str, int] = {}
         complete = False
         stop_reason: str | None = None
-        events = iter_sse(response)
+        events = iter_sse(response, request.limits, self.display_name)
         async for sse in events:
             data = sse.data.strip()
             if data == "[DONE]":
@@ -161,7 +167,7 @@ class LlamaAPI(HTTPProvider):
                 if isinstance(thought, str) and thought:
                     yield base.ReasoningDelta(thought)
             elif kind == "tool_call":
-                _add_tool_fragment(calls, delta)
+                _add_tool_fragment(calls, delta, budget)
             reason = event.get("stop_reason")
             if isinstance(reason, str) and reason:
                 stop_reason = reason
@@ -180,7 +186,9 @@ class LlamaAPI(HTTPProvider):
         await read_rest(events)  # the connection is kept for the next answer
 
 
-def _add_tool_fragment(calls: list[PendingToolCall], delta: Mapping[str, Any]) -> None:
+def _add_tool_fragment(
+    calls: list[PendingToolCall], delta: Mapping[str, Any], budget: base.ToolCallBudget
+) -> None:
     """Fold one ``tool_call`` delta into ``calls``. The first fragment of a call brings its
     id and name, later ones argument text only (the SDK's own example reads them so); a
     fragment with a new id, or a second name without one, starts the next call."""
@@ -196,6 +204,7 @@ def _add_tool_fragment(calls: list[PendingToolCall], delta: Mapping[str, Any]) -
         or (call_id and last.id and call_id != last.id)
         or (not call_id and name and last.name)
     ):
+        budget.call()
         last = PendingToolCall()
         calls.append(last)
     if call_id:
@@ -203,15 +212,22 @@ def _add_tool_fragment(calls: list[PendingToolCall], delta: Mapping[str, Any]) -
     if name:
         last.name = name
     if isinstance(arguments, str):
-        last.arguments.append(arguments)
+        last.arguments.append(budget.add(arguments))
     elif isinstance(arguments, dict):
-        last.arguments.append(json.dumps(arguments))  # an object instead of text: UNCONFIRMED
+        # An object instead of text: UNCONFIRMED.
+        last.arguments.append(budget.add(json.dumps(arguments)))
 
 
 def _add_metric(metrics: dict[str, int], metric: Any) -> None:
     item = obj(metric)
     name, value = item.get("metric"), item.get("value")
-    if isinstance(name, str) and isinstance(value, int | float) and not isinstance(value, bool):
+    if (
+        isinstance(name, str)
+        and isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and (name in metrics or len(metrics) < 32)  # a server's names without end: not kept
+    ):
         metrics[name] = int(value)  # "value: float" in the SDK; counts are whole
 
 
@@ -240,4 +256,6 @@ class LlamaAPICompatible(OpenAIChat):
     params = (base.TEMPERATURE, base.TOP_P, base.MAX_TOKENS)
 
     async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
-        return await llama_error(self.display_name, response, request.credentials.api_key)
+        return await llama_error(
+            self.display_name, response, request.credentials.api_key, request.limits
+        )

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from providers import base
+from providers import base, reading
 from providers.base import ChatRequest, ErrorKind, ProviderError
 from providers.errors import error_details, http_error, redact, stream_error
 from providers.http import HTTPProvider, JSONLines, deltas, int_or_none, items, obj
@@ -65,22 +65,16 @@ _FINISH_REASONS = {"stop": "stop", "length": "length"}
 _MODEL_NOT_FOUND = re.compile(r"model\b.*\bnot found|try pulling", re.IGNORECASE)
 
 
-async def iter_ndjson(response: httpx.Response) -> AsyncIterator[str]:
-    """The lines of a newline-delimited JSON body, as they complete.
+def iter_ndjson(
+    response: httpx.Response, limits: base.ReadLimits | None = None, provider: str = "Ollama"
+) -> AsyncIterator[str]:
+    """The lines of a newline-delimited JSON body, as they complete, within ``limits``.
 
-    Split on ``\\n`` bytes only, and each line decoded whole: a line may arrive over several
-    reads (a UTF-8 character cut in two among them), and the last may lack its newline.
-    ``response.aiter_lines`` would also split at U+0085 or U+2028, which JSON leaves
-    unescaped inside strings (Go escapes U+2028, not U+0085), and so cut an answer in two.
+    Split on ``\\n`` bytes only (:func:`providers.reading.lines`): ``response.aiter_lines``
+    would also split at U+0085 or U+2028, which JSON leaves unescaped inside strings (Go
+    escapes U+2028, not U+0085), and so cut an answer in two.
     """
-    pending = b""
-    async for chunk in response.aiter_bytes():
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        for line in complete:
-            yield line.rstrip(b"\r").decode("utf-8", "replace")
-    if pending.strip():
-        yield pending.rstrip(b"\r").decode("utf-8", "replace")
+    return reading.lines(response, limits, provider, newline_only=True)
 
 
 def images(message: base.Message) -> list[str]:
@@ -163,7 +157,7 @@ class Ollama(HTTPProvider):
 
     async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
         key = request.credentials.api_key
-        error, body = await http_error(self.display_name, response, key)
+        error, body = await http_error(self.display_name, response, key, request.limits)
         status = response.status_code
         said, _ = error_details(body)  # Ollama's own words, from {"error": "…"}
         if status == 404 and _MODEL_NOT_FOUND.search(said):
@@ -201,7 +195,7 @@ class Ollama(HTTPProvider):
     ) -> AsyncGenerator[base.Event, None]:
         lines = JSONLines(self.display_name)
         calls = 0
-        lines_read = iter_ndjson(response)
+        lines_read = iter_ndjson(response, request.limits, self.display_name)
         async for line in lines_read:
             if not line.strip():
                 continue

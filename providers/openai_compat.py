@@ -168,16 +168,26 @@ class OpenAIChat(HTTPProvider):
         return {"role": message.role, "content": parts}
 
     async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
-        error, body = await http_error(self.display_name, response, request.credentials.api_key)
+        error, _ = await self.error_and_body(response, request)
+        return error
+
+    async def error_and_body(
+        self, response: httpx.Response, request: ChatRequest
+    ) -> tuple[ProviderError, Any]:
+        """A non-2xx answer's error and its body (decoded JSON, else ``None``), read once
+        and within the request's limits, for a dialect that reads more from the body."""
+        error, body = await http_error(
+            self.display_name, response, request.credentials.api_key, request.limits
+        )
         if response.status_code == 429 and "insufficient_quota" in error_details(body):
             # OpenAI's "out of credit" also comes as 429; waiting will not fix it.
-            return ProviderError(
+            error = ProviderError(
                 ErrorKind.AUTH,
                 error.message.replace("Rate limited by", "Out of credit at", 1),
                 permanent=True,
                 status=429,
             )
-        return error
+        return error, body
 
     def secret(self, response: httpx.Response, request: ChatRequest) -> str:
         """The credential the request carried, to keep out of every message: the API key."""
@@ -208,10 +218,11 @@ class OpenAIChat(HTTPProvider):
         key = self.secret(response, request)
         lines = JSONLines(self.display_name)
         tools: dict[int, PendingToolCall] = {}
+        budget = base.ToolCallBudget(self.display_name, request.limits)
         finish: str | None = None
         usage: base.Usage | None = None
         done = saw_tools = False
-        events = iter_sse(response)
+        events = iter_sse(response, request.limits, self.display_name)
         async for sse in events:
             data = sse.data.strip()
             if not data:
@@ -236,7 +247,7 @@ class OpenAIChat(HTTPProvider):
                     yield event
                 for fragment in items(delta.get("tool_calls")):
                     saw_tools = True
-                    self.add_tool_fragment(tools, fragment)
+                    self.add_tool_fragment(tools, fragment, budget)
                 reason = choice.get("finish_reason")
                 if isinstance(reason, str) and reason and reason != "null":
                     finish = reason
@@ -253,7 +264,10 @@ class OpenAIChat(HTTPProvider):
         await read_rest(events)  # the connection is kept for the next answer
 
     @staticmethod
-    def add_tool_fragment(tools: dict[int, PendingToolCall], fragment: Any) -> None:
+    def add_tool_fragment(
+        tools: dict[int, PendingToolCall], fragment: Any, budget: base.ToolCallBudget
+    ) -> None:
+        """Add a piece of a tool call to ``tools``, counted in ``budget``."""
         if not isinstance(fragment, dict):
             return
         index = fragment.get("index")
@@ -262,6 +276,8 @@ class OpenAIChat(HTTPProvider):
             # one without continues the last.
             last = max(tools, default=-1)
             index = last + 1 if fragment.get("id") or last < 0 else last
+        if index not in tools:
+            budget.call()
         pending = tools.setdefault(index, PendingToolCall())
         if fragment.get("id"):
             pending.id = str(fragment["id"])
@@ -269,7 +285,7 @@ class OpenAIChat(HTTPProvider):
         if function.get("name"):
             pending.name = str(function["name"])
         if isinstance(function.get("arguments"), str):
-            pending.arguments.append(function["arguments"])
+            pending.arguments.append(budget.add(function["arguments"]))
 
     @staticmethod
     def tool_calls(tools: dict[int, PendingToolCall]) -> list[base.ToolCall]:

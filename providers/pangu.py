@@ -35,8 +35,8 @@ import httpx
 
 from providers import base
 from providers.base import ChatRequest, ErrorKind, ProviderError
-from providers.errors import classify, reported, scrub
-from providers.http import items, json_or_none, obj
+from providers.errors import classify, error_body, json_or_none, reported, scrub
+from providers.http import items, obj
 from providers.openai_compat import OpenAIChat
 from providers.sse import SSEEvent
 from providers.tokens import Token, TokenAuth, TokenCache, TokenRefused
@@ -313,7 +313,7 @@ class Pangu(TokenAuth, OpenAIChat):
 
     async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
         secret, app_code = self.secret(response, request), request.credentials.api_key
-        raw = await response.aread()
+        raw = await error_body(response, request.limits)
         message, code = huawei_error(json_or_none(raw))
         detail = scrub(message or raw.decode("utf-8", "replace"), (secret,))
         if code and detail:

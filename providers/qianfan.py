@@ -28,10 +28,18 @@ from typing import Any, ClassVar
 
 import httpx
 
-from providers import base
+from providers import base, reading
 from providers.base import ChatRequest, ErrorKind, ProviderError
-from providers.errors import by_kind, classify, reported, scrub, status_sentence
-from providers.http import JSONLines, bearer, int_or_none, json_or_none, lines_of, obj, to_send
+from providers.errors import (
+    by_kind,
+    classify,
+    error_body,
+    json_or_none,
+    reported,
+    scrub,
+    status_sentence,
+)
+from providers.http import JSONLines, bearer, int_or_none, lines_of, obj, to_send
 from providers.openai_compat import ALL_SAMPLING, OpenAIChat, PendingToolCall
 from providers.sse import SSEEvent, iter_sse_lines, read_rest
 from providers.tokens import Token, TokenAuth, TokenCache, TokenRefused
@@ -390,7 +398,7 @@ class QianfanV1(TokenAuth):
 
     async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
         secrets = self.secrets(response, request)
-        raw = await response.aread()
+        raw = await error_body(response, request.limits)
         fields = error_fields(json_or_none(raw))
         if fields is None:
             return status_sentence(self.display_name, response, raw, secrets, _BCE_KEY)
@@ -427,14 +435,19 @@ class QianfanV1(TokenAuth):
         if "json" in response.headers.get("content-type", "").lower():
             # Not a stream: an error (or, unasked, a whole answer) as one JSON body. Read
             # whole, so that a pretty-printed body parses too.
-            raw = await response.aread()
+            raw = await reading.read_whole(response, request.limits, self.display_name)
             body = json_or_none(raw)
-            chunks = _one(body) if isinstance(body, dict) else self.chunks(lines_of(raw))
+            if isinstance(body, dict):
+                chunks = _one(body)
+            else:
+                chunks = self.chunks(lines_of(raw), request.limits)
         else:
-            chunks = self.chunks(response.aiter_lines())
+            lines = reading.lines(response, request.limits, self.display_name)
+            chunks = self.chunks(lines, request.limits)
         started = False
         text_seen = False
         calls: list[PendingToolCall] = []
+        budget = base.ToolCallBudget(self.display_name, request.limits)
         usage: base.Usage | None = None
         reason: str | None = None
         blocked = truncated = False
@@ -450,7 +463,7 @@ class QianfanV1(TokenAuth):
                 call = chunk.get("function_call")
                 if isinstance(call, dict):
                     started = True
-                    _add_call(calls, call)
+                    _add_call(calls, call, budget)
                 if isinstance(chunk.get("usage"), dict):
                     usage = _usage(chunk["usage"]) or usage  # repeated; the last is final
                 if chunk.get("need_clear_history") is True:
@@ -479,11 +492,13 @@ class QianfanV1(TokenAuth):
             yield base.Finish(final)
             await read_rest(chunks)  # the connection is kept for the next answer
 
-    async def chunks(self, lines: AsyncIterator[str]) -> AsyncGenerator[dict[str, Any], None]:
+    async def chunks(
+        self, lines: AsyncIterator[str], limits: base.ReadLimits
+    ) -> AsyncGenerator[dict[str, Any], None]:
         """The JSON objects of an SSE body's ``data:`` lines (and of bare JSON lines, as v1
         sends errors); malformed ones are skipped and counted."""
         decoder = JSONLines(self.display_name)
-        async for sse in iter_sse_lines(lines):
+        async for sse in iter_sse_lines(lines, limits, self.display_name):
             data = sse.data.strip()
             if not data or data == "[DONE]":
                 continue
@@ -492,17 +507,21 @@ class QianfanV1(TokenAuth):
                 yield chunk
 
 
-def _add_call(calls: list[PendingToolCall], call: Mapping[str, Any]) -> None:
+def _add_call(
+    calls: list[PendingToolCall], call: Mapping[str, Any], budget: base.ToolCallBudget
+) -> None:
     """ERNIE sends a function call whole; one that came in pieces (UNCONFIRMED) is joined:
-    a piece with a new name starts a call, one without continues the last."""
+    a piece with a new name starts a call, one without continues the last. Counted in
+    ``budget``."""
     name = call.get("name")
     arguments = call.get("arguments")
     if isinstance(name, str) and name and (not calls or calls[-1].name != name):
+        budget.call()
         calls.append(PendingToolCall(name=name))
     if calls and isinstance(arguments, str):
-        calls[-1].arguments.append(arguments)
+        calls[-1].arguments.append(budget.add(arguments))
     elif calls and isinstance(arguments, dict):
-        calls[-1].arguments.append(json.dumps(arguments, ensure_ascii=False))
+        calls[-1].arguments.append(budget.add(json.dumps(arguments, ensure_ascii=False)))
 
 
 def _usage(usage: Mapping[str, Any]) -> base.Usage | None:

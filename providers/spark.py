@@ -25,6 +25,7 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.frames import CloseCode
 
 from providers import base
 from providers.base import ChatRequest, ErrorKind, ProviderError
@@ -218,9 +219,10 @@ class Spark(base.Provider):
     params = (SPARK_TEMPERATURE, TOP_K, SPARK_MAX_TOKENS)
     supports_tools = True  # "functions"; Max and 4.0 Ultra honour them
 
-    #: Seconds to open the connection (TCP, TLS, handshake) and to wait for each frame.
+    #: Seconds to open the connection (TCP, TLS, handshake), and to wait for each frame
+    #: (``None``: the request's ``limits``, first byte then stall).
     connect_timeout: float = 10.0
-    frame_timeout: float = 60.0
+    frame_timeout: float | None = None
     #: Seconds to wait for the server's side of the closing handshake.
     close_timeout: float = 2.0
 
@@ -321,21 +323,27 @@ class Spark(base.Provider):
         url, model = self.endpoint(request)
         frame = json.dumps(self.frame(request, model.domain), ensure_ascii=False)
         signed = signed_url(url, creds.api_key, creds.extra.get("api_secret", ""), self.clock())
-        ws = await self.connect(signed, secrets)
+        ws = await self.connect(signed, secrets, request.limits)
         try:
             await ws.send(frame)
-            async with aclosing(self.read_frames(ws, secrets)) as events:
+            async with aclosing(self.read_frames(ws, secrets, request.limits)) as events:
                 async for event in events:
                     yield event
-        except ConnectionClosed:
+        except ConnectionClosed as closed:
+            if closed.sent is not None and closed.sent.code == CloseCode.MESSAGE_TOO_BIG:
+                # A frame longer than limits.line_bytes: websockets closed the connection.
+                raise base.too_long_line(self.display_name, request.limits) from None
             return  # cut before the last frame: no Finish, the caller reports it
         finally:
             # Also when our caller stops early: the socket goes now, not when collected.
             await ws.close()
 
-    async def connect(self, url: str, secrets: Sequence[str]) -> ClientConnection:
+    async def connect(
+        self, url: str, secrets: Sequence[str], limits: base.ReadLimits
+    ) -> ClientConnection:
         """Open the websocket; handshake refusals become ProviderErrors. Never puts the URL
-        (it carries the signature and, encoded, the key) into a message."""
+        (it carries the signature and, encoded, the key) into a message. A frame longer than
+        ``limits.line_bytes`` closes the connection (websockets checks as it reads)."""
         name = self.display_name
         try:
             return await _Connect(
@@ -346,6 +354,7 @@ class Spark(base.Provider):
                 # Never through a proxy named in the environment (HTTPS_PROXY…): the
                 # connection goes where the base URL says, as every other call does.
                 proxy=None,
+                max_size=limits.line_bytes,
             )
         except InvalidStatus as exc:
             response = exc.response
@@ -370,18 +379,26 @@ class Spark(base.Provider):
             ) from None
 
     async def read_frames(
-        self, ws: ClientConnection, secrets: Sequence[str]
+        self, ws: ClientConnection, secrets: Sequence[str], limits: base.ReadLimits
     ) -> AsyncGenerator[base.Event, None]:
         lines = JSONLines(self.display_name)
         calls: list[PendingToolCall] = []
+        budget = base.ToolCallBudget(self.display_name, limits)
         usage: base.Usage | None = None
         reason: str | None = None
         started = False
         while True:
+            wait = self.frame_timeout
+            if wait is None:
+                wait = limits.stall_seconds if started else limits.first_byte_seconds
             try:
-                async with asyncio.timeout(self.frame_timeout):
+                async with asyncio.timeout(wait):
                     message = await ws.recv()
             except TimeoutError:
+                if self.frame_timeout is None:
+                    raise (base.stalled if started else base.no_first_byte)(
+                        self.display_name, limits
+                    ) from None
                 what = "stopped answering mid-stream" if started else "did not answer in time"
                 raise ProviderError(
                     ErrorKind.TIMEOUT, f"{self.display_name} {what}", permanent=False
@@ -409,7 +426,7 @@ class Spark(base.Provider):
                     started = True
                     yield base.TextDelta(content)
                 if isinstance(item.get("function_call"), dict):
-                    _add_function_call(calls, item["function_call"])
+                    _add_function_call(calls, item["function_call"], budget)
                 if isinstance(item.get("finish_reason"), str) and item["finish_reason"]:
                     # Not in the documented frames (status 2 is the only end signal); kept
                     # in case newer versions send one.
@@ -436,19 +453,24 @@ def function(tool: base.ToolSpec) -> dict[str, Any]:
     return {"name": tool.name, "description": tool.description, "parameters": dict(tool.parameters)}
 
 
-def _add_function_call(calls: list[PendingToolCall], call: Mapping[str, Any]) -> None:
+def _add_function_call(
+    calls: list[PendingToolCall], call: Mapping[str, Any], budget: base.ToolCallBudget
+) -> None:
     """Spark sends a call whole in the last frame; should it come in pieces over several
-    frames (UNCONFIRMED), the name starts a call and argument text is appended."""
+    frames (UNCONFIRMED), the name starts a call and argument text is appended. Counted in
+    ``budget``."""
     name = call.get("name")
     if isinstance(name, str) and name and (not calls or calls[-1].name != name):
+        budget.call()
         calls.append(PendingToolCall(name=name))
     if not calls:
+        budget.call()
         calls.append(PendingToolCall())
     arguments = call.get("arguments")
     if isinstance(arguments, str):
-        calls[-1].arguments.append(arguments)
+        calls[-1].arguments.append(budget.add(arguments))
     elif isinstance(arguments, dict):
-        calls[-1].arguments[:] = [json.dumps(arguments, ensure_ascii=False)]
+        calls[-1].arguments[:] = [budget.add(json.dumps(arguments, ensure_ascii=False))]
 
 
 _FINISH_REASONS = {
@@ -500,7 +522,7 @@ class SparkHTTP(OpenAIChat):
 
     async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
         key = request.credentials.api_key
-        error, body = await http_error(self.display_name, response, key)
+        error, body = await http_error(self.display_name, response, key, request.limits)
         code = _code(obj(body).get("code"))
         if code:
             coded = code_error(self.display_name, code, str(obj(body).get("message") or ""), [key])

@@ -195,7 +195,7 @@ class Zhipu(OpenAIChat):
 
     async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
         key = request.credentials.api_key
-        error, body = await http_error(self.display_name, response, key)
+        error, body = await http_error(self.display_name, response, key, request.limits)
         # {"error": {"code": "1261", "message": …}}; a bare {"code", "msg"} just in case.
         fault = obj(obj(body).get("error")) or obj(body)
         detail = fault.get("message") or fault.get("msg")

@@ -66,6 +66,7 @@ async def _call(model: CatalogModel, client: object, credentials: Credentials | 
         params=params,
         credentials=credentials if credentials is not None else model.credentials(),
         base_url=model.base_url,
+        limits=settings.PLAYGROUND_READ_LIMITS,
     )
     started = time.monotonic()
     answered = False

@@ -41,6 +41,7 @@ from playground.worker.slots import beat_and_try, endpoint_slot, release_sync
 from providers.base import (
     ChatRequest,
     Credentials,
+    ErrorKind,
     Event,
     Failure,
     Finish,
@@ -177,6 +178,7 @@ def claim_responses(turn_id: int, response_ids: list[int] | None = None) -> list
             credentials=credentials,
             base_url=model.base_url if model else "",
             tools=tool_specs(response.tools),
+            limits=settings.PLAYGROUND_READ_LIMITS,
         )
         pane_limits = limits.get(model.provider, Limits()) if model else Limits()
         runs.append(
@@ -351,6 +353,10 @@ def _apply(run: ResponseRun, event: Event, publisher: Publisher) -> None:
         run.usage = event
     elif isinstance(event, Finish):
         run.finish_reason = event.reason
+    elif isinstance(event, Failure) and event.kind is ErrorKind.LIMIT:
+        # The answer reached the most one answer may hold here: stopped, its text kept.
+        run.status, run.error = Status.STOPPED, event.message
+        run.finish_reason = "length_limit"
     elif isinstance(event, Failure):
         run.status, run.error = Status.ERROR, event.message
         run.finish_reason = "error"

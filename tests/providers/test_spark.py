@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -34,6 +35,7 @@ from providers.base import (
     ImagePart,
     Message,
     ParamError,
+    ReadLimits,
     ReasoningDelta,
     TextDelta,
     TextPart,
@@ -465,6 +467,48 @@ async def test_silence_before_the_first_frame_times_out_and_is_retried(server: F
     assert failure.kind is ErrorKind.TIMEOUT
     assert failure.message.startswith("iFlytek Spark did not answer in time — retried 3 times")
     assert len(server.paths) == 4
+
+
+async def test_a_frame_past_the_line_bound_ends_the_answer_and_keeps_what_arrived(
+    server: FakeSpark,
+) -> None:
+    huge = json.dumps({"header": {"code": 0, "status": 1}, "payload": {"x": "y" * 5000}})
+    server.plans = [Plan([*frames("answer")[:1], huge], end="hang")]
+    request = dataclasses.replace(
+        ask(base_url=server.base_url), limits=ReadLimits(line_bytes=4096, stall_seconds=1)
+    )
+
+    events = await collect(spark(), request)
+
+    assert events == [
+        TextDelta("你好"),
+        Failure(
+            ErrorKind.UPSTREAM,
+            "iFlytek Spark sent one piece of its answer longer than 4 KB, the most read here "
+            "at once; the answer was stopped there and what had arrived is kept",
+            True,
+        ),
+    ]
+    assert len(server.paths) == 1
+
+
+async def test_silence_within_the_requests_limits_has_their_sentences(server: FakeSpark) -> None:
+    limits = ReadLimits(first_byte_seconds=0.1, stall_seconds=0.1)
+    server.plans = [Plan(frames("answer")[:1], end="hang")]
+
+    events = await collect(
+        spark(), dataclasses.replace(ask(base_url=server.base_url), limits=limits)
+    )
+
+    assert events == [
+        TextDelta("你好"),
+        Failure(
+            ErrorKind.TIMEOUT,
+            "iFlytek Spark sent nothing for 0.1 s, so the answer was stopped; what had arrived "
+            "is kept",
+            False,
+        ),
+    ]
 
 
 async def test_silence_mid_answer_times_out(server: FakeSpark) -> None:
