@@ -10,7 +10,7 @@ nothing. Plain SQL, as the claim's (worker/claim.py): it runs every second under
 
 from __future__ import annotations
 
-from django.db import connection
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
 from playground.models import Response, Status
 
@@ -39,6 +39,12 @@ def save_partial(parts: list[tuple[int, str, str]]) -> int:
         params += [pk, reasoning]
     params += [pk for pk, _, _ in parts]
     params.append(Status.STREAMING)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return int(cursor.rowcount)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return int(cursor.rowcount)
+    except (OperationalError, InterfaceError):
+        # The database away: this thread's connection may be broken for good; the next
+        # checkpoint (a second later) opens a new one.
+        close_old_connections()
+        raise

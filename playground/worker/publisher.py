@@ -19,7 +19,6 @@ import time
 import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
 
 from playground.live import response_log
 from playground.live.response_end import CloseLog
@@ -188,7 +187,6 @@ class Publisher:
             await sync_to_async(save_partial, thread_sensitive=False)(parts)
         except Exception as error:  # the database away: the next second tries again
             log.warning("checkpoint of %s panes failed: %s", len(parts), type(error).__name__)
-            await sync_to_async(close_old_connections, thread_sensitive=False)()
             for run in runs:
                 run.checkpointed = (0, 0)
 

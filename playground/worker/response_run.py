@@ -52,6 +52,7 @@ class ResponseRun:
     # What the last checkpoint in the database holds: (pieces of text, of reasoning).
     checkpointed: tuple[int, int] = (0, 0)
     stop_requested: bool = False
+    shutting_down: bool = False  # the worker is stopping: end it "interrupted" (worker/shutdown.py)
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
     # Set by Publisher.close once the row has ended: the next tick writes what is left and
     # the end entry with this status, then lets go of the run and sets ``ended``.
