@@ -1,6 +1,6 @@
 """Marks a pane "interrupted" when its worker died mid-answer.
 
-A streaming pane's worker refreshes a heartbeat key in Redis every 1.5 s (6 s TTL). Whoever
+A streaming pane's worker refreshes a heartbeat key in Redis every 1.5 s (5 s TTL). Whoever
 looks at a pane (the websocket follower every 2 s, a page load) calls :func:`reap_dead`; a
 pane marked streaming whose heartbeat has been gone for two looks about 2 s apart is ended
 with the text its log holds, or its row's checkpoint when that holds more (Redis lost the

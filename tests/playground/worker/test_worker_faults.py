@@ -97,6 +97,6 @@ async def test_a_database_away_for_longer_than_the_retries_leaves_the_pane_to_th
 
     [row] = await sync_to_async(responses_of)(turn)
     assert row.status == Status.STREAMING  # no heartbeat from now on: the watchdog's
-    await aredis.delete(response_log.heartbeat_key(row.pk))  # what 6 s without a beat does
+    await aredis.delete(response_log.heartbeat_key(row.pk))  # what 5 s without a beat does
     await asyncio.sleep(1.6)  # a publisher tick that would beat for it, if it still held it
     assert not await aredis.exists(response_log.heartbeat_key(row.pk))
