@@ -343,6 +343,11 @@ PLAYGROUND_READ_LIMITS = ReadLimits(
     first_byte_seconds=env_number("PLAYGROUND_FIRST_BYTE_SECONDS", 120, 1, 3_600),
     stall_seconds=env_number("PLAYGROUND_STALL_SECONDS", 120, 1, 3_600),
 )
+# Faults: how long a worker told to stop (SIGTERM) lets its answers finish before it ends the
+# rest "interrupted" with their text, and how long it keeps trying to save an answer's end
+# while the database does not answer (then the watchdog ends it from its log).
+PLAYGROUND_SHUTDOWN_GRACE_SECONDS = env_number("PLAYGROUND_SHUTDOWN_GRACE_SECONDS", 20, 0, 3600)
+PLAYGROUND_DB_RETRY_SECONDS = env_number("PLAYGROUND_DB_RETRY_SECONDS", 30, 0, 3600)
 # The longest answer assumed for a model with no Max tokens and no known limit, when a
 # quota reserves its worst case (and then sent as its Max tokens).
 PLAYGROUND_ANSWER_TOKENS = int(env_number("PLAYGROUND_ANSWER_TOKENS", 4096, 1, 1_000_000))

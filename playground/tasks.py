@@ -12,6 +12,8 @@ import threading
 import kombu.exceptions
 import redis
 from celery import shared_task
+from celery.signals import worker_shutting_down
+from django.db import InterfaceError, OperationalError
 
 from playground import connection_tests
 from playground.connection_tests import Asked
@@ -22,7 +24,16 @@ from playground.connection_tests import Asked
 CLAIMS_AT_ONCE = threading.BoundedSemaphore(4)
 
 
-@shared_task(name="playground.run_turn", acks_late=True, ignore_result=True)
+# The database away for a moment when a turn is claimed: the task is sent again a little
+# later (about 1, 2, 4, 8, 16 s) rather than lost with its panes left pending.
+_DATABASE_AWAY = {
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": True,
+    "max_retries": 5,
+}
+
+
+@shared_task(name="playground.run_turn", acks_late=True, ignore_result=True, **_DATABASE_AWAY)
 def run_turn(turn_id: int, response_ids: list[int] | None = None) -> None:
     """Stream every pane of a turn; returns when all of them have ended. ``response_ids``:
     the turn's responses, so the claim needs no query to find them (messages sent before
@@ -73,6 +84,18 @@ def purge_deleted_session(session_id: int) -> None:
     from playground.session_list import purge_overdue
 
     purge_overdue(session_id=session_id)
+
+
+@worker_shutting_down.connect
+def hand_back_panes(**_: object) -> None:
+    """A worker's warm shutdown (SIGTERM, Ctrl-C): the panes streaming in it get
+    PLAYGROUND_SHUTDOWN_GRACE_SECONDS to finish, then are ended "interrupted" with their
+    text and settled (playground/worker/shutdown.py). Sent only in a worker process."""
+    from django.conf import settings
+
+    from playground.worker.shutdown import hand_back_after
+
+    hand_back_after(settings.PLAYGROUND_SHUTDOWN_GRACE_SECONDS)
 
 
 def ask_credential_check(user_id: int, credential_id: int, back: str = "") -> Asked:

@@ -40,6 +40,7 @@ __all__ = [
     "LOOPBACK",
     "Child",
     "ChildError",
+    "describe_status",
     "free_port",
     "port_open",
     "start",
@@ -104,7 +105,8 @@ def _port_taken(log: str) -> bool:
     return "address already in use" in text or "could not bind" in text
 
 
-def _describe(status: int) -> str:
+def describe_status(status: int) -> str:
+    """How a process ended, from its exit status (-N: killed by signal N)."""
     if status < 0:
         with contextlib.suppress(ValueError):
             return f"was killed by {signal.Signals(-status).name}"
@@ -194,7 +196,7 @@ class Child:
             while True:
                 status = self.exit_status()
                 if status is not None:
-                    problem = f"{_describe(status)} during start-up"
+                    problem = f"{describe_status(status)} during start-up"
                     break
                 if check():
                     return self
@@ -297,7 +299,7 @@ class Child:
 
     def __repr__(self) -> str:
         status = self.exit_status()
-        state = "running" if status is None else _describe(status)
+        state = "running" if status is None else describe_status(status)
         return f"<Child {self.name} pid={self.pid} {self.url or self.port or ''} {state}>"
 
 

@@ -61,8 +61,13 @@ def start_redis(
     port: int | None = None,
     timeout: float = 20.0,
     attempts: int = 3,
+    persist: bool = False,
 ) -> Child:
-    """Run ``redis-server`` (from PATH) on a free loopback port, without persistence."""
+    """Run ``redis-server`` (from PATH) on a free loopback port (``port``: that one).
+
+    ``persist``: keep the data in ``workdir`` as an append-only file written every second
+    (``make run``: a restart loses at most the last second); otherwise nothing is kept (the
+    tests' and benchmarks' throw-away servers)."""
     exe = shutil.which("redis-server")
     if exe is None:
         raise ChildError("redis-server is not on PATH (Debian: apt-get install redis-server)")
@@ -75,7 +80,11 @@ def start_redis(
             "--port", str(chosen),
             "--bind", LOOPBACK,
             "--save", "",
-            "--appendonly", "no",
+            *(
+                ("--appendonly", "yes", "--appendfsync", "everysec")
+                if persist
+                else ("--appendonly", "no")
+            ),
             "--dir", str(workdir),
             "--daemonize", "no",
             "--logfile", "",

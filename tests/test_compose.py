@@ -281,6 +281,25 @@ def test_depends_on_targets_exist_and_wait_for_the_right_thing() -> None:
     assert migrate.get("restart", "no") == "no"
 
 
+def test_the_long_running_services_come_back_after_a_crash() -> None:
+    """A worker killed mid-answer is started again by Docker (its panes are ended
+    "interrupted" by the watchdog with what they had shown); web and Redis too."""
+    all_services = services()
+    for name in ("web", "worker", "redis", "postgres"):
+        assert all_services[name].get("restart") in ("unless-stopped", "on-failure", "always"), name
+    # Long enough for Celery's warm shutdown to let in-flight panes end (the worker's own
+    # grace, PLAYGROUND_SHUTDOWN_GRACE_SECONDS, is shorter) before Docker's SIGKILL.
+    assert all_services["worker"]["stop_grace_period"] == "60s"
+
+
+def test_redis_keeps_its_data_in_an_append_only_file_written_every_second() -> None:
+    redis = services()["redis"]
+    command = argv(redis)
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert command[command.index("--appendfsync") + 1] == "everysec"
+    assert any(v.split(":")[1] == "/data" for v in redis["volumes"])
+
+
 def placeholder(value: str) -> str:
     """``value`` with each ``${VAR...}`` replaced by ``VAR-value``, as if interpolated (the
     raw text does not parse as a URL: a ``:?message`` holds spaces and a ``?``)."""

@@ -58,7 +58,7 @@ def response_id_of(key: str | bytes) -> int:
 
 # How long a heartbeat lives; the worker refreshes it well before. A pane whose heartbeat
 # is gone while it is marked streaming has lost its worker.
-HEARTBEAT_TTL_S = 6
+HEARTBEAT_TTL_S = 5
 HEARTBEAT_EVERY_S = 1.5
 STOP_TTL_S = 3600
 

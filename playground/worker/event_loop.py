@@ -146,6 +146,12 @@ def get_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The worker loop, if this process has started it."""
+    with _lock:
+        return _loop if _loop is not None and not _loop.is_closed() else None
+
+
 def context() -> WorkerContext:
     """The shared clients; only call from inside the worker loop."""
     global _context

@@ -3,8 +3,10 @@
 One publisher per worker process. A pane's first token is written at once; after that,
 each response is flushed at most once per window (40 ms at rest). All that have something
 to say in a tick go out in one Redis pipeline, together with heartbeats and the check of the
-stop flags. When the loop falls behind, the window widens (up to PLAYGROUND_FLUSH_MAX_MS) so
-that Redis round trips do not pile up, and narrows again when it catches up.
+stop flags. About once a second, what each pane's log holds is also written to its row (a
+checkpoint, worker/checkpoint.py), in a thread, one statement for all. When the loop falls
+behind, the window widens (up to PLAYGROUND_FLUSH_MAX_MS) so that Redis round trips do not
+pile up, and narrows again when it catches up.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ import logging
 import time
 
 import redis.asyncio as aioredis
+from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from playground.live import response_log
 from playground.live.response_end import CloseLog
+from playground.worker.checkpoint import CHECKPOINT_EVERY_S, save_partial
 from playground.worker.response_run import ResponseRun
 
 log = logging.getLogger(__name__)
@@ -35,6 +39,8 @@ class Publisher:
         self._task: asyncio.Task[None] | None = None
         self._last_heartbeat = 0.0
         self._last_stop_check = 0.0
+        self._last_checkpoint = 0.0
+        self._checkpointing: asyncio.Task[None] | None = None
         self.ttl = settings.PLAYGROUND_LOG_TTL
 
     def start(self) -> None:
@@ -119,6 +125,8 @@ class Publisher:
         ]
         heartbeat = now - self._last_heartbeat >= response_log.HEARTBEAT_EVERY_S
         check_stops = now - self._last_stop_check >= 0.2 and bool(self.runs)
+        if now - self._last_checkpoint >= CHECKPOINT_EVERY_S:
+            self._checkpoint(now)
         if not (due or heartbeat or check_stops):
             return
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -158,6 +166,29 @@ class Publisher:
                     run.stop_requested = True
                     run.stop_event.set()
         self._adapt(time.monotonic() - started)
+
+    def _checkpoint(self, now: float) -> None:
+        """Write what each streaming pane's log holds to its row, in a thread, one statement
+        for all (worker/checkpoint.py); skipped while the last one is still being written."""
+        if self._checkpointing is not None and not self._checkpointing.done():
+            return
+        self._last_checkpoint = now
+        runs = [p for p in self.runs.values() if p.end_status is None]
+        parts = [part for part in (run.checkpoint() for run in runs) if part is not None]
+        if parts:
+            self._checkpointing = asyncio.get_running_loop().create_task(
+                self._save_partial(runs, parts)
+            )
+
+    async def _save_partial(
+        self, runs: list[ResponseRun], parts: list[tuple[int, str, str]]
+    ) -> None:
+        try:
+            await sync_to_async(save_partial, thread_sensitive=False)(parts)
+        except Exception as error:  # the database away: the next second tries again
+            log.warning("checkpoint of %s panes failed: %s", len(parts), type(error).__name__)
+            for run in runs:
+                run.checkpointed = (0, 0)
 
     def _adapt(self, spent: float) -> None:
         """Widen the window when a tick's work takes a large share of it; narrow it back."""

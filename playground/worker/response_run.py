@@ -51,7 +51,10 @@ class ResponseRun:
     logged_reasoning: int = 0
     status_message: str | None = None
     flushed_at: float = 0.0
+    # What the last checkpoint in the database holds: (pieces of text, of reasoning).
+    checkpointed: tuple[int, int] = (0, 0)
     stop_requested: bool = False
+    shutting_down: bool = False  # the worker is stopping: end it "interrupted" (worker/shutdown.py)
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
     # Set by Publisher.close once the row has ended: the next tick writes what is left and
     # the end entry with this status, then lets go of the run and sets ``ended``.
@@ -69,6 +72,19 @@ class ResponseRun:
             len(self.text) > self.logged_text
             or len(self.reasoning) > self.logged_reasoning
             or self.status_message is not None
+        )
+
+    def checkpoint(self) -> tuple[int, str, str] | None:
+        """What the database lacks of what the log has (its text and reasoning so far, to
+        write), or None when the last checkpoint holds it all."""
+        logged = (self.logged_text, self.logged_reasoning)
+        if logged == self.checkpointed:
+            return None
+        self.checkpointed = logged
+        return (
+            self.response_id,
+            "".join(self.text[: self.logged_text]),
+            "".join(self.reasoning[: self.logged_reasoning]),
         )
 
     def take_entry(self) -> dict[str, str | int]:

@@ -14,6 +14,7 @@ import logging
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, close_old_connections
 from django.utils import timezone
 
 from playground.attachments import image_parts, tool_specs
@@ -37,6 +38,7 @@ from playground.worker.event_loop import WorkerContext, context
 from playground.worker.publisher import Publisher
 from playground.worker.rate_limits import admit, credential_id, settle
 from playground.worker.response_run import ResponseRun
+from playground.worker.shutdown import SHUTDOWN_MESSAGE
 from playground.worker.slots import beat_and_try, endpoint_slot, release_sync
 from providers.base import (
     ChatRequest,
@@ -55,6 +57,10 @@ from providers.base import (
 )
 
 log = logging.getLogger(__name__)
+
+DATABASE_AWAY = (
+    "The database does not answer; this answer is kept here and saved as soon as it does."
+)
 
 
 def _histories(claimed: list[PendingRow]) -> dict[int, list[Message]]:
@@ -264,6 +270,9 @@ async def run_response(ctx: WorkerContext, run: ResponseRun) -> None:
                 f"Stopped after {longest} s, the longest one answer may run here; "
                 "what had arrived is kept."
             )
+        elif run.shutting_down and not run.stop_requested:
+            run.status, run.finish_reason = Status.INTERRUPTED, "interrupted"
+            run.error = SHUTDOWN_MESSAGE
     elif consume.exception() is not None:
         error = consume.exception()
         log.error("pane %s failed: %s", run.response_id, type(error).__name__)
@@ -273,11 +282,44 @@ async def run_response(ctx: WorkerContext, run: ResponseRun) -> None:
     # The row is written in a thread; then the publisher writes the last text and the end
     # entry in its next pipeline, with every other run's news.
     try:
-        await sync_to_async(_end, thread_sensitive=False)(run, publisher.close_soon(run))
+        await _save_end(run, publisher)
     except BaseException:
         publisher.drop(run)
         raise
     await run.ended.wait()
+
+
+async def _save_end(run: ResponseRun, publisher: Publisher) -> None:
+    """Write the run's end (``_end``). While the database does not answer (restarting, its
+    port blocked, SQLite locked), try again for up to PLAYGROUND_DB_RETRY_SECONDS, the pane
+    saying so meanwhile; the publisher keeps its heartbeat, so the watchdog leaves it be.
+    Past that, the error is raised (the caller lets go of the run, and the watchdog ends
+    it from its log and checkpoint once the database is back)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.PLAYGROUND_DB_RETRY_SECONDS
+    pause = 0.25
+    while True:
+        try:
+            await sync_to_async(_end_or_reset, thread_sensitive=False)(
+                run, publisher.close_soon(run)
+            )
+            return
+        except (OperationalError, InterfaceError) as error:
+            if loop.time() + pause > deadline:
+                raise
+            log.warning("pane %s: saving its end failed (%s); trying again", run.response_id, error)
+            publisher.set_status(run, DATABASE_AWAY)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 2.0)
+
+
+def _end_or_reset(run: ResponseRun, close_log: CloseLog) -> bool:
+    try:
+        return _end(run, close_log)
+    except (OperationalError, InterfaceError):
+        # This thread's connection may be broken for good: the next try opens a new one.
+        close_old_connections()
+        raise
 
 
 async def _consume(ctx: WorkerContext, run: ResponseRun) -> None:

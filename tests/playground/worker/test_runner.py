@@ -523,9 +523,10 @@ async def test_a_response_whose_row_cannot_be_written_is_left_to_the_watchdog(
 
     [row] = await rows(turn)
     assert row.status == Status.STREAMING
-    await aredis.delete(f"pg:hb:{row.pk}")  # what 6 s without a beat does
+    await aredis.delete(f"pg:hb:{row.pk}")  # what 5 s without a beat does
     await asyncio.sleep(1.6)  # a publisher tick that would beat for it, if it still held it
     assert not await aredis.exists(f"pg:hb:{row.pk}")
+    await aredis.set(f"pg:nohb:{row.pk}", 0)  # an earlier look found no heartbeat either
     assert await sync_to_async(reap_dead_sync)([row.pk]) == [row.pk]
     [row] = await rows(turn)
     assert (row.status, row.text) == (Status.INTERRUPTED, "Echo #1: one two three four five six")
