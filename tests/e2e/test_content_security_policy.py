@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from playground import share_links
-from playground.models import Audience, Session
+from playground.models import Audience, Membership, Session, Team
 from tests.conftest import PASSWORD
 from tests.e2e.test_comparison import set_pane
 
@@ -107,14 +107,18 @@ def test_every_page_passes_the_policy_and_a_send_still_streams(
     watched.check("search")
 
     _link, token = share_links.create_link(session, e2e_user, Audience.ANYONE, "never")
+    team = Team.objects.create(name="Research")
+    Membership.objects.create(team=team, user=e2e_user, role="owner")
     for url in [
         "/keys/",
         "/endpoints/",
         "/teams/",
+        f"/teams/{team.pk}/",
         "/usage/",
         "/sets/",
         f"/shared/{token}/",
         "/admin/",
         "/admin/playground/credential/",
+        "/admin/playground/credential/add/",
     ]:
         watched.visit(url)
