@@ -40,6 +40,7 @@ def main() -> int:
             DATABASE_URL=f"sqlite:///{tmp / 'db.sqlite3'}",
             REDIS_URL=redis.url,
             SECRET_KEY="bench-secret-" + "k" * 40,
+            PLAYGROUND_VAULT_KEY="YmVuY2ggdmF1bHQga2V5LCBub3QgYSBzZWNyZXQuLi4=",
             PLAYGROUND_VAR_DIR=str(tmp),
             PLAYGROUND_LOCAL_MODEL_URL="",
             DEBUG="false",

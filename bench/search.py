@@ -254,6 +254,7 @@ def run(database: str, opts: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     env.update(
         PLAYGROUND_VAR_DIR=str(tmp),
         SECRET_KEY="search-bench-" + "k" * 40,
+        PLAYGROUND_VAULT_KEY="YmVuY2ggdmF1bHQga2V5LCBub3QgYSBzZWNyZXQuLi4=",
         DEBUG="false",
         ALLOWED_HOSTS="testserver",
         PLAYGROUND_LOCAL_MODEL_URL="",

@@ -58,6 +58,7 @@ def main() -> None:
         DATABASE_URL=f"sqlite:///{tmp}/db.sqlite3",
         PLAYGROUND_VAR_DIR=tmp,
         SECRET_KEY="session-open-" + "k" * 40,
+        PLAYGROUND_VAULT_KEY="YmVuY2ggdmF1bHQga2V5LCBub3QgYSBzZWNyZXQuLi4=",
         DEBUG="false",
         ALLOWED_HOSTS="testserver",
         PLAYGROUND_LOCAL_MODEL_URL="",

@@ -206,6 +206,7 @@ class Stack:
             DATABASE_URL=f"sqlite:///{self.db_path}",
             PLAYGROUND_VAR_DIR=str(self.tmp),
             SECRET_KEY="bench-secret-" + "k" * 40,
+            PLAYGROUND_VAULT_KEY="YmVuY2ggdmF1bHQga2V5LCBub3QgYSBzZWNyZXQuLi4=",
             DEBUG="false",
             OPENAI_API_KEY=API_KEY,
             PLAYGROUND_OPENAI_BASE_URL=self.upstream_url,

@@ -18,10 +18,12 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from playground.body_limit import BodyLimit  # noqa: E402
 from playground.routing import websocket_urlpatterns  # noqa: E402
 
 # daphne has no static file server of its own; the app serves /static/ (vendored htmx, CSS).
-http_app = ASGIStaticFilesHandler(django_asgi) if settings.STATIC_URL else django_asgi
+# Every request's body is bounded before anything reads it (playground/body_limit.py).
+http_app = BodyLimit(ASGIStaticFilesHandler(django_asgi) if settings.STATIC_URL else django_asgi)
 
 application = ProtocolTypeRouter(
     {

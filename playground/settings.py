@@ -4,12 +4,15 @@ sentence saying what to fix. Defaults are the embedded ones ``make run`` uses.""
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
+from playground.attachments import MAX_IMAGE_BYTES, MAX_IMAGES, MAX_TOOLS_CHARS
+from playground.secret_files import kept_secret
 from providers.base import ReadLimits
 from providers.registry import PROVIDERS, provider_class
 
@@ -148,27 +151,48 @@ def database_from_url(url: str) -> dict[str, object]:
     )
 
 
-def _secret_key() -> str:
+def _secret_key() -> tuple[str, bool]:
+    """Django's secret and whether it came from the environment. Unset, it is make run's
+    way: one random key kept in var/secret_key (0600) so that sign-ins survive restarts."""
     key = os.environ.get("SECRET_KEY", "").strip()
     if key:
         if len(key) < 32:
             raise ImproperlyConfigured("SECRET_KEY must be at least 32 characters long.")
-        return key
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    # Embedded default: one random key kept in var/ so sessions survive restarts.
-    import secrets
-
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-    path = VAR_DIR / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
-    return path.read_text().strip()
+        return key, True
+    return kept_secret(VAR_DIR / "secret_key", lambda: secrets.token_urlsafe(50)), False
 
 
-DEBUG = env_bool("DEBUG", True)
-SECRET_KEY = _secret_key()
+def _vault_keys(secret_key_set: bool) -> list[str]:
+    """The vault's keys (playground/vault.py): PLAYGROUND_VAULT_KEY, else, where the secret
+    key is make run's own (var/), one kept beside it in var/vault_key (0600). A deployment
+    (SECRET_KEY set) must set it: the key derived from SECRET_KEY, which encrypts only with
+    DEBUG on, would give every saved API key away to whoever learns SECRET_KEY."""
+    keys = env_fernet_keys("PLAYGROUND_VAULT_KEY")
+    if keys:
+        return keys
+    if not secret_key_set:
+        key = kept_secret(VAR_DIR / "vault_key", lambda: Fernet.generate_key().decode())
+        try:
+            Fernet(key.encode())
+        except (ValueError, TypeError):
+            raise ImproperlyConfigured(
+                f"{VAR_DIR / 'vault_key'} does not hold a Fernet key; put back the one it held"
+                " (or set PLAYGROUND_VAULT_KEY)."
+            ) from None
+        return [key]
+    if DEBUG:
+        return []
+    raise ImproperlyConfigured(
+        "PLAYGROUND_VAULT_KEY must be set when SECRET_KEY is and DEBUG is off: it encrypts"
+        " the API keys people save, apart from SECRET_KEY. Make one with: python -c 'from"
+        " cryptography.fernet import Fernet; print(Fernet.generate_key().decode())' and keep"
+        " it (keys saved under another one cannot be read)."
+    )
+
+
+# Off unless asked for: the debug page shows code and settings to whoever gets an error.
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY, _SECRET_KEY_SET = _secret_key()
 ALLOWED_HOSTS = [h.strip() for h in env_str("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")]
 CSRF_TRUSTED_ORIGINS = [
     o.strip() for o in env_str("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
@@ -190,6 +214,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "playground.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -212,6 +237,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "playground.csp.csp_nonce",
             ],
         },
     }
@@ -263,11 +289,27 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
 
+# Cookies: never readable by scripts (the page sends its CSRF token from <body
+# hx-headers>), never sent on another site's requests.
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Behind a proxy that terminates TLS (docker-compose.yml): cookies only over HTTPS, and
+# browsers told to use nothing else (HSTS) for PLAYGROUND_HSTS_SECONDS. The proxy must set
+# X-Forwarded-Proto (and drop a client's own), which tells Django a request came by HTTPS.
+PLAYGROUND_TLS = env_bool("PLAYGROUND_TLS", False)
+if PLAYGROUND_TLS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = int(env_number("PLAYGROUND_HSTS_SECONDS", 31_536_000, 0, 63_072_000))
+    SECURE_SSL_REDIRECT = env_bool("PLAYGROUND_TLS_REDIRECT", False)
+# What the debug page (DEBUG on) shows of settings and requests: also no URL that holds a
+# password (REDIS_URL, the broker's, the channel layer's).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "playground.error_reports.SecretsFilter"
 
 # ---------------------------------------------------------------- the playground itself
 
@@ -299,9 +341,9 @@ PLAYGROUND_SITE_KEY_HOSTS = env_hosts("PLAYGROUND_SITE_KEY_HOSTS")
 # Hosts a catalog entry typed in admin may point at although they resolve to a private or
 # loopback address (the local model's and the providers' defaults always may).
 PLAYGROUND_CATALOG_PRIVATE_HOSTS = env_hosts("PLAYGROUND_CATALOG_PRIVATE_HOSTS")
-# The vault's keys (playground/vault.py): the first encrypts, all decrypt. Empty = one
-# derived from SECRET_KEY.
-PLAYGROUND_VAULT_KEYS = env_fernet_keys("PLAYGROUND_VAULT_KEY")
+# The vault's keys (playground/vault.py): the first encrypts, all decrypt (and so does one
+# derived from SECRET_KEY, which encrypts only in development: DEBUG on, none set).
+PLAYGROUND_VAULT_KEYS = _vault_keys(_SECRET_KEY_SET)
 
 # Base URL overrides per provider: PLAYGROUND_<NAME>_BASE_URL (gateways, proxies, local servers).
 PLAYGROUND_BASE_URLS = {
@@ -359,6 +401,26 @@ PLAYGROUND_MAX_PROMPT_CHARS = int(env_number("PLAYGROUND_MAX_PROMPT_CHARS", 100_
 # the rest of it. 0 turns a limit off.
 PLAYGROUND_SHARE_TRIES_PER_IP = int(env_number("PLAYGROUND_SHARE_TRIES_PER_IP", 20, 0, 100_000))
 PLAYGROUND_SHARE_TRIES_PER_USER = int(env_number("PLAYGROUND_SHARE_TRIES_PER_USER", 20, 0, 100_000))
+# Sign-in (playground/signin_throttle.py, the site's and the admin's): failed sign-ins one
+# account, and one client address, may make in a window of PLAYGROUND_SIGNIN_WINDOW_SECONDS
+# before every try is refused until the window ends. 0 turns a limit off.
+PLAYGROUND_SIGNIN_TRIES_PER_ACCOUNT = int(
+    env_number("PLAYGROUND_SIGNIN_TRIES_PER_ACCOUNT", 10, 0, 100_000)
+)
+PLAYGROUND_SIGNIN_TRIES_PER_IP = int(env_number("PLAYGROUND_SIGNIN_TRIES_PER_IP", 50, 0, 100_000))
+PLAYGROUND_SIGNIN_WINDOW_SECONDS = int(
+    env_number("PLAYGROUND_SIGNIN_WINDOW_SECONDS", 900, 10, 86_400)
+)
+
+# Request bodies (playground/body_limit.py), refused with 413 before Django reads them and
+# before anyone's sign-in is looked at: a form's worst case (the prompt, the system prompt
+# and the tools, each character as 12 bytes: 4 in UTF-8, percent-encoded) and 1 MiB more;
+# Send, which takes images, that and the images it accepts besides.
+PLAYGROUND_MAX_BODY_BYTES = 12 * (2 * PLAYGROUND_MAX_PROMPT_CHARS + MAX_TOOLS_CHARS) + 2**20
+PLAYGROUND_MAX_UPLOAD_BYTES = PLAYGROUND_MAX_BODY_BYTES + MAX_IMAGES * MAX_IMAGE_BYTES
+DATA_UPLOAD_MAX_MEMORY_SIZE = PLAYGROUND_MAX_BODY_BYTES  # a body without its files
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+DATA_UPLOAD_MAX_NUMBER_FILES = 2 * MAX_IMAGES  # more than Send takes, so Send says so
 
 LOGGING = {
     "version": 1,

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from playground import views
+from playground.signin import SignInView
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -89,7 +90,7 @@ urlpatterns = [
         {"fmt": "json"},
         name="shared_export_json",
     ),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", SignInView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
 ]

@@ -5,12 +5,13 @@ was altered or made under another key is refused, never decrypted to garbage) pl
 of its last four characters for display. The worker decrypts it just before a call; no
 screen ever shows it again.
 
-The vault's own keys come from ``PLAYGROUND_VAULT_KEY`` (settings, checked at start-up):
-one or more Fernet keys, the first encrypts, all decrypt, so keys can be rotated (put the
-new one first, run ``manage.py rotate_vault_keys``, then drop the old one). A key derived
-from SECRET_KEY (HKDF-SHA256 with a fixed label) is always the last to decrypt, and the
-one that encrypts when the variable is unset: so a deployment that starts without
-``PLAYGROUND_VAULT_KEY`` and sets it later can still read what it saved before.
+The vault's own keys come from ``PLAYGROUND_VAULT_KEY`` (settings, checked at start-up;
+``make run`` keeps one in var/vault_key): one or more Fernet keys, the first encrypts, all
+decrypt, so keys can be rotated (put the new one first, run ``manage.py rotate_vault_keys``,
+then drop the old one). A key derived from SECRET_KEY (HKDF-SHA256 with a fixed label) is
+always the last to decrypt, so what earlier versions saved under it can still be read (and
+rotated away); it encrypts only in development (DEBUG on, SECRET_KEY set, no vault key), as
+settings refuse to start otherwise.
 """
 
 from __future__ import annotations

@@ -331,6 +331,22 @@ def test_services_using_the_database_point_at_the_postgres_service() -> None:
             assert key in env, f"{name} lacks {key}"
 
 
+def test_the_app_needs_its_own_vault_key_and_runs_behind_tls() -> None:
+    """Every app service (web, worker, migrate) is given PLAYGROUND_VAULT_KEY, which Compose
+    refuses to start without (settings would refuse too: DEBUG off, SECRET_KEY set), so the
+    vault is never derived from SECRET_KEY; and PLAYGROUND_TLS is on unless turned off
+    (Secure cookies, HSTS), for the TLS-terminating proxy the header asks for."""
+    header = COMPOSE.read_text().split("\nname:", 1)[0]
+    assert "PLAYGROUND_VAULT_KEY" in header and "Fernet" in header  # how to make one
+    for name in ("web", "worker", "migrate"):
+        env = environment(services()[name])
+        match = _BRACED.match(env["PLAYGROUND_VAULT_KEY"].removeprefix("$"))
+        assert match, name
+        assert match.group(1) == "PLAYGROUND_VAULT_KEY" and match.group(4) == ":?", name
+        assert env["PLAYGROUND_TLS"] == "${PLAYGROUND_TLS:-true}", name
+        assert env["DEBUG"] == "false", name
+
+
 def test_local_model_is_optional() -> None:
     local = services()["localmodel"]
     assert local["profiles"] == ["local"]

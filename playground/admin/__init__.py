@@ -10,7 +10,11 @@
 - ``usage``: the usage ledger, read-only, with totals
 - ``history``: admin history (Django's LogEntry), read-only
 - ``sharing``: the site policy (one row) and share links, read-only, with Revoke
+
+The admin's sign-in counts failed tries as the site's does (playground/signin.py).
 """
+
+from django.contrib import admin as django_admin
 
 from playground.admin import (
     catalog,
@@ -23,6 +27,9 @@ from playground.admin import (
     teams,
     usage,
 )
+from playground.signin import CountedAdminSignIn
+
+django_admin.site.login_form = CountedAdminSignIn
 
 __all__ = [
     "catalog",

@@ -100,6 +100,14 @@
     }
   });
 
+  // A Send too large for the server (playground/body_limit.py) is refused with a sentence.
+  document.addEventListener("htmx:responseError", function (evt) {
+    var errors = document.getElementById("compose-errors");
+    if (evt.detail.xhr.status === 413 && errors && evt.detail.elt.id === "compose") {
+      errors.textContent = evt.detail.xhr.responseText;
+    }
+  });
+
   // The composer's estimate counts the picked image files instead of uploading them on
   // every key pressed (playground/views/estimate.py).
   document.addEventListener("htmx:configRequest", function (evt) {

@@ -147,6 +147,7 @@ def stack_env(tmp: Path, **extra: str) -> dict[str, str]:
         DATABASE_URL=database_url(),
         REDIS_URL=settings.REDIS_URL,
         SECRET_KEY=settings.SECRET_KEY,
+        PLAYGROUND_VAULT_KEY=",".join(settings.PLAYGROUND_VAULT_KEYS),
         PLAYGROUND_VAR_DIR=str(tmp),
         PYTHONUNBUFFERED="1",
         DJANGO_SETTINGS_MODULE="playground.settings",

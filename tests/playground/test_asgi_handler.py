@@ -37,7 +37,7 @@ async def test_pages_go_through_the_whole_middleware_chain() -> None:
 
 
 async def test_requests_run_on_kept_threads_not_one_new_thread_each() -> None:
-    handler = application.application_mapping["http"].application  # inside the static files
+    handler = application.application_mapping["http"].app.application  # body limit, static files
     seen: list[str] = []
     respond = handler._respond
 

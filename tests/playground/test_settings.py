@@ -153,11 +153,15 @@ def test_booleans(monkeypatch: pytest.MonkeyPatch) -> None:
 # ---------------------------------------------------------------- start-up
 
 
+VAULT_KEY = "dGVzdCB2YXVsdCBrZXksIG5vdCBhIHNlY3JldC4uLi4="
+
+
 def start_django(**env: str) -> subprocess.CompletedProcess[str]:
     environment = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "playground.settings",
         "SECRET_KEY": "k" * 40,  # so that start-up does not write var/secret_key
+        "PLAYGROUND_VAULT_KEY": VAULT_KEY,  # which a SECRET_KEY set asks for
         **env,
     }
     return subprocess.run(

@@ -9,6 +9,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from playground.secret_files import write_secret
+
 
 class Command(BaseCommand):
     help = "Create the first admin (username 'admin') if no superuser exists."
@@ -22,8 +24,6 @@ class Command(BaseCommand):
             return
         password = secrets.token_urlsafe(12)
         users.objects.create_superuser("admin", "", password)
-        settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(password + "\n")
-        path.chmod(0o600)
+        write_secret(path, password + "\n")  # 0600 from its first byte
         self.stdout.write(f"Created the admin account: username admin, password {password}")
         self.stdout.write(f"(the password is also in {path})")
