@@ -347,6 +347,16 @@ def test_the_app_needs_its_own_vault_key_and_runs_behind_tls() -> None:
         assert env["DEBUG"] == "false", name
 
 
+def test_the_web_takes_the_client_address_from_its_proxy_and_only_the_proxy_reaches_it() -> None:
+    """Limits per client address (sign-in, share-link guessing) count each visitor, not the
+    proxy: daphne reads X-Forwarded-For, and the port is published on loopback by default,
+    so no one but the proxy on the host can send that header."""
+    web = services()["web"]
+    assert "--proxy-headers" in argv(web)
+    (published,) = web["ports"]
+    assert published.startswith("${WEB_BIND:-127.0.0.1}:"), published
+
+
 def test_local_model_is_optional() -> None:
     local = services()["localmodel"]
     assert local["profiles"] == ["local"]
