@@ -1,7 +1,7 @@
 """Every response carries a strict Content-Security-Policy (playground/csp.py) with a nonce
 made for it alone, which every <script> of the page carries; and nothing in the templates
 needs more than that policy allows: no inline script, handler or style, no htmx feature
-that evaluates code. The browser test (tests/e2e/test_content_security_policy.py) loads the
+that evaluates code. The browser test (tests/e2e/test_pages_under_csp.py) loads the
 pages in chromium and counts violations."""
 
 from __future__ import annotations
