@@ -49,9 +49,9 @@ def test_model_options_are_the_template_s_for_every_variant() -> None:
     from playground.templatetags.playground import model_options
 
     models = [
-        SimpleNamespace(key="a", display_name="A <b>&", missing_env=[]),
-        SimpleNamespace(key="b", display_name="B", missing_env=["B_KEY", "B_SECRET"]),
-        SimpleNamespace(key='c"', display_name="C", missing_env=[]),
+        SimpleNamespace(key="a", display_name="A <b>&", needs=""),
+        SimpleNamespace(key="b", display_name="B", needs="B_KEY, B_SECRET"),
+        SimpleNamespace(key='c"', display_name="C", needs=""),
     ]
     option = get_template("playground/_pane.html#model-option")
     expected = [
