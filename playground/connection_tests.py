@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import redis
 from django.conf import settings
@@ -26,6 +27,7 @@ from playground.redis_sync import redis_client
 
 # The worker's sentence for one test (a list it pushes to), and the record of the asking.
 REPLY = "pg:conn:{user}:{token}"
+K = TypeVar("K")
 ASKED = "pg:conn:{user}:{token}:asked"
 # The last test of each catalog entry, for the catalog's list in admin.
 LAST_CATALOG_TEST = "pg:conn:catalog:{key}"
@@ -106,10 +108,11 @@ def answer(user_id: int, token: str) -> Answer | None:
     return Answer("", back)
 
 
-def wait_for(replies: Iterable[str], seconds: float) -> dict[str, str]:
-    """The sentences among ``replies`` (reply keys) that come within ``seconds`` in all,
-    by key: a short, bounded wait for admin actions, which are synchronous. A Redis error
-    ends the wait with what came."""
+def sentences_within(user_id: int, asked: Mapping[K, Asked], seconds: float) -> dict[K, str]:
+    """The sentence of each test ``user_id`` asked for, by the caller's key, that came
+    within ``seconds`` in all ("" for one still testing): a short, bounded wait for admin
+    actions, which are synchronous. A Redis error ends the wait with what came."""
+    replies = {REPLY.format(user=user_id, token=a.token): k for k, a in asked.items() if a.token}
     pending = list(replies)
     got: dict[str, str] = {}
     deadline = time.monotonic() + seconds
@@ -127,7 +130,8 @@ def wait_for(replies: Iterable[str], seconds: float) -> dict[str, str]:
         key, value = (x.decode() if isinstance(x, bytes) else str(x) for x in popped)
         got[key] = value
         pending.remove(key)
-    return got
+    by_key = {replies[reply]: sentence for reply, sentence in got.items()}
+    return {k: a.sentence or by_key.get(k, "") for k, a in asked.items()}
 
 
 def last_catalog_tests(keys: Iterable[str]) -> dict[str, tuple[float, str]]:

@@ -13,7 +13,7 @@ from django.utils import formats
 
 from playground.access import user_id
 from playground.catalog import normalized_url, operator_base_urls
-from playground.connection_tests import REPLY, last_catalog_tests, wait_for
+from playground.connection_tests import last_catalog_tests, sentences_within
 from playground.egress import EgressRefused, check_user_base_url
 from playground.models import CatalogEntry, CustomEndpoint, RateLimit
 from playground.tasks import ask_connection_check
@@ -95,10 +95,9 @@ class CatalogEntryAdmin(admin.ModelAdmin):
             )
         me = user_id(request.user)
         asked = {entry.key: ask_connection_check(me, entry.key) for entry in entries}
-        replies = {key: REPLY.format(user=me, token=a.token) for key, a in asked.items() if a.token}
-        got = wait_for(replies.values(), WAIT_S)
+        got = sentences_within(me, asked, WAIT_S)
         for entry in entries:
-            sentence = asked[entry.key].sentence or got.get(replies.get(entry.key, ""), "")
+            sentence = got[entry.key]
             if not sentence:
                 self.message_user(
                     request,

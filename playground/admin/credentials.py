@@ -22,7 +22,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from playground.access import user_id
 from playground.admin.credential_form import PART_FIELDS, CredentialForm
 from playground.catalog import catalog
-from playground.connection_tests import REPLY, wait_for
+from playground.connection_tests import sentences_within
 from playground.credentials import base_urls_for
 from playground.models import Credential, Scope
 from playground.tasks import ask_credential_check
@@ -157,10 +157,9 @@ class CredentialAdmin(admin.ModelAdmin):
         rows = shared[:TESTS_AT_ONCE]
         asked = timezone.now()
         started = {row.pk: ask_credential_check(me, row.pk) for row in rows}
-        replies = {pk: REPLY.format(user=me, token=a.token) for pk, a in started.items() if a.token}
-        got = wait_for(replies.values(), WAIT_S)
+        got = sentences_within(me, started, WAIT_S)
         for row in rows:
-            sentence = started[row.pk].sentence or got.get(replies.get(row.pk, ""), "")
+            sentence = got[row.pk]
             if not sentence:
                 self.message_user(
                     request,
