@@ -316,6 +316,10 @@ PLAYGROUND_FAIR_SENDS_PER_MINUTE = int(
     env_number("PLAYGROUND_FAIR_SENDS_PER_MINUTE", 30, 0, 100_000)
 )
 PLAYGROUND_PANE_MAX_SECONDS = int(env_number("PLAYGROUND_PANE_MAX_SECONDS", 900, 0, 86_400))
+# The most of an endpoint's slots (its concurrency) one person's panes may hold at once, as a
+# fraction (rounded up, at least one): the rest are kept for other people's panes, which
+# then start at once however many one person sends. 1 lets one person take them all.
+PLAYGROUND_FAIR_ENDPOINT_SHARE = env_number("PLAYGROUND_FAIR_ENDPOINT_SHARE", 0.5, 0.01, 1)
 # The longest answer assumed for a model with no Max tokens and no known limit, when a
 # quota reserves its worst case (and then sent as its Max tokens).
 PLAYGROUND_ANSWER_TOKENS = int(env_number("PLAYGROUND_ANSWER_TOKENS", 4096, 1, 1_000_000))
