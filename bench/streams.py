@@ -412,8 +412,9 @@ NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 class Browser:
     """One signed-in person; their comparisons share the session cookie, as tabs do."""
 
-    def __init__(self, web: str, connections: int) -> None:
+    def __init__(self, web: str, connections: int, username: str = USERNAME) -> None:
         self.web = web
+        self.username = username
         limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
         self.client = httpx.AsyncClient(
             base_url=web,
@@ -436,7 +437,7 @@ class Browser:
             "/login/",
             data={
                 "csrfmiddlewaretoken": token.group(1).decode(),
-                "username": USERNAME,
+                "username": self.username,
                 "password": PASSWORD,
                 "next": "",
             },
