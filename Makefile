@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system-packages
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck check-system venv clean bench
+.PHONY: run test lint typecheck check-system venv clean bench soak
 
 run: venv check-system-run
 	$(PY) scripts/run.py
@@ -27,6 +27,12 @@ typecheck: venv
 # Starts its own redis-server, SQLite, worker, daphne and fake upstream (docs/performance.md).
 bench: venv check-system-run
 	$(PY) bench/streams.py
+
+# Twenty minutes of steady use, then a burst of 200 Sends, on a stack of its own: memory,
+# file descriptors, Redis memory and database connections sampled every 10 s, with their
+# slopes (docs/performance.md, "Soak and burst"). `bench/soak.py --minutes 2` is a quick check.
+soak: venv check-system-run
+	$(PY) bench/soak.py
 
 venv: $(STAMP)
 

@@ -413,8 +413,9 @@ NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 class Browser:
     """One signed-in person; their comparisons share the session cookie, as tabs do."""
 
-    def __init__(self, web: str, connections: int) -> None:
+    def __init__(self, web: str, connections: int, username: str = USERNAME) -> None:
         self.web = web
+        self.username = username
         limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
         self.client = httpx.AsyncClient(
             base_url=web,
@@ -437,7 +438,7 @@ class Browser:
             "/login/",
             data={
                 "csrfmiddlewaretoken": token.group(1).decode(),
-                "username": USERNAME,
+                "username": self.username,
                 "password": PASSWORD,
                 "next": "",
             },
@@ -505,6 +506,10 @@ class Comparison:
         self.unknown_deltas = 0
         self.reader: asyncio.Task[None] | None = None
         self.error = ""
+        # Messages received on the current socket, and acknowledged (app.js does the same).
+        self.received = 0
+        self.acked = 0
+        self.ack_timer: asyncio.TimerHandle | None = None
 
     # --------------------------------------------------------------- the person
 
@@ -610,13 +615,32 @@ class Comparison:
         await ws.send(self.follow_message())
         return ws
 
+    def acknowledge(self, ws: ClientConnection) -> None:
+        """app.js: acknowledge the messages received, at most every 100 ms."""
+        if self.ack_timer is not None:
+            return
+
+        def send() -> None:
+            self.ack_timer = None
+            if self.received > self.acked and ws is self.ws:
+                self.acked = self.received
+                message = json.dumps({"type": "ack", "n": self.received})
+                task = asyncio.ensure_future(ws.send(message))
+                task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+        self.ack_timer = asyncio.get_running_loop().call_later(0.1, send)
+
     async def read_socket(self) -> None:
         while True:
             assert self.ws is not None
+            ws = self.ws
+            self.received = self.acked = 0
             try:
                 while True:
-                    data = await self.ws.recv(decode=False)
+                    data = await ws.recv(decode=False)
                     self.on_message(data, time.monotonic_ns())
+                    self.received += 1
+                    self.acknowledge(ws)
             except ConnectionClosed as closed:
                 if closed.rcvd is not None and closed.rcvd.code in (4403, 4404):
                     self.error = f"websocket closed {closed.rcvd.code}"

@@ -390,6 +390,13 @@ PLAYGROUND_READ_LIMITS = ReadLimits(
 # while the database does not answer (then the watchdog ends it from its log).
 PLAYGROUND_SHUTDOWN_GRACE_SECONDS = env_number("PLAYGROUND_SHUTDOWN_GRACE_SECONDS", 20, 0, 3600)
 PLAYGROUND_DB_RETRY_SECONDS = env_number("PLAYGROUND_DB_RETRY_SECONDS", 30, 0, 3600)
+# The most of an endpoint's slots (its concurrency) one person's panes may hold at once, as a
+# fraction (rounded up, at least one): the rest are kept for other people's panes, which
+# then start at once however many one person sends. 1 lets one person take them all.
+PLAYGROUND_FAIR_ENDPOINT_SHARE = env_number("PLAYGROUND_FAIR_ENDPOINT_SHARE", 0.5, 0.01, 1)
+# Live sockets (session and share-link pages) one person may have open at once, across
+# every web process; one more is closed with a sentence. 0 turns the limit off.
+PLAYGROUND_SOCKETS_PER_PERSON = int(env_number("PLAYGROUND_SOCKETS_PER_PERSON", 20, 0, 10_000))
 # The longest answer assumed for a model with no Max tokens and no known limit, when a
 # quota reserves its worst case (and then sent as its Max tokens).
 PLAYGROUND_ANSWER_TOKENS = int(env_number("PLAYGROUND_ANSWER_TOKENS", 4096, 1, 1_000_000))

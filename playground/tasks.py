@@ -35,11 +35,13 @@ _DATABASE_AWAY = {
 
 @shared_task(name="playground.run_turn", acks_late=True, ignore_result=True, **_DATABASE_AWAY)
 def run_turn(turn_id: int, response_ids: list[int] | None = None) -> None:
-    """Stream every pane of a turn; returns when all of them have ended. ``response_ids``:
-    the turn's responses, so the claim needs no query to find them (messages sent before
-    they were added carry none)."""
+    """Stream every pane of a turn; returns when none of them streams any more: all have
+    ended, or the rest wait for a slot or a rate limit, which the worker's loop holds without
+    a thread (worker/thread_hold.py). ``response_ids``: the turn's responses, so the claim
+    needs no query to find them (messages sent before they were added carry none)."""
     from playground.worker import event_loop
     from playground.worker.runner import claim_responses, stream_responses
+    from playground.worker.thread_hold import run_while_streaming
 
     # The claim and the requests are built here, on this task's thread and its database
     # connection; the loop gets work that is ready to stream (two thread hops fewer
@@ -47,7 +49,7 @@ def run_turn(turn_id: int, response_ids: list[int] | None = None) -> None:
     with CLAIMS_AT_ONCE:
         panes = claim_responses(turn_id, response_ids)
     if panes:
-        event_loop.run(stream_responses(panes))
+        run_while_streaming(panes, stream_responses(panes), event_loop.get_loop())
 
 
 @shared_task(name="playground.run_rematch", acks_late=True, ignore_result=True)

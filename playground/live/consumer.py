@@ -11,15 +11,26 @@ A share link's read-only page follows its session through the same loop
 
 Protocol: the page sends ``{"type": "follow", "control": "<id>", "turn": <last turn id
 shown>, "responses": {"<id>": <seq>}}`` on every (re)connect; the consumer sends HTML
-fragments that htmx swaps out-of-band into the panes.
+fragments that htmx swaps out-of-band into the panes. The page acknowledges what it has
+swapped in, ``{"type": "ack", "n": <messages received on this socket>}``, at most every
+100 ms: the consumer stops reading the logs while more than ``WINDOW_CHARS`` it sent are
+not acknowledged (a tab that stopped reading then costs that much memory, not the whole
+stream: what it misses stays in the logs), and closes the socket (``STOPPED_READING``)
+when that lasts ``STALL_S``; the page reconnects and resumes from what it shows.
+
+Close codes the page sees: 4404 (no access, or no longer), 4408 (it stopped reading),
+4409 (too many sockets of this person's open: ``live/open_sockets.py``), 1011 (a failure).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
+import time
+import uuid
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -28,7 +39,7 @@ from django.conf import settings
 from django.http import Http404
 
 from playground.access import session_for_user
-from playground.live import response_log
+from playground.live import open_sockets, response_log
 from playground.live.db_threads import off_request_thread
 from playground.live.fragments import (
     live_control,
@@ -44,6 +55,9 @@ log = logging.getLogger(__name__)
 
 BLOCK_MS = 2000  # how often an idle follower looks for panes whose worker died
 MAX_FOLLOWED = 200
+WINDOW_CHARS = 1_000_000  # sent and not yet acknowledged by the page: then it waits
+STALL_S = 30.0  # waiting that long for the page to read closes the socket
+STOPPED_READING = 4408
 
 _redis: aioredis.Redis | None = None
 
@@ -65,6 +79,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     session: Session
     follower: asyncio.Task[None] | None = None
+    counted = False  # among the person's open sockets (live/open_sockets.py)
     # Rendered for a share link's viewer (live/shared_consumer.py): no names of the owner's
     # keys, and nothing the owner's Send rendered for the owner.
     shared = False
@@ -80,12 +95,25 @@ class SessionConsumer(AsyncWebsocketConsumer):
         await self.start()
 
     async def start(self) -> None:
-        """Accept the socket once ``self.session`` is known to be the person's to follow."""
+        """Accept the socket once ``self.session`` is known to be the person's to follow;
+        then close it (4409) if the person has as many open as they may."""
         self.cursors: dict[str, str] = {}
         self.known_turn = 0
         self.known_response = 0
         self.wake = asyncio.Event()
-        await self.accept()
+        # What was sent and not yet acknowledged: (message number, characters) each.
+        self.sent = 0
+        self.unacked: collections.deque[tuple[int, int]] = collections.deque()
+        self.unacked_chars = 0
+        self.acked = asyncio.Event()
+        self.person = open_sockets.person_of(self.scope)
+        self.socket_id = uuid.uuid4().hex
+        self.seen_at = time.monotonic()
+        cap = settings.PLAYGROUND_SOCKETS_PER_PERSON
+        self.counted = await open_sockets.take(shared_redis(), self.person, self.socket_id, cap)
+        await self.accept()  # a refusal before accepting reaches the page as 1006 only
+        if not self.counted:
+            await self.close(code=open_sockets.TOO_MANY)
 
     async def still_allowed(self) -> bool:
         """Whether the socket may go on following (checked after every read); the owner's
@@ -97,14 +125,23 @@ class SessionConsumer(AsyncWebsocketConsumer):
             self.follower.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.follower
+        if self.counted:
+            self.counted = False
+            with contextlib.suppress(Exception):  # else it is dropped once stale
+                await open_sockets.give_back(shared_redis(), self.person, self.socket_id)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
             message = json.loads(text_data or "")
         except ValueError:
             return
+        if isinstance(message, dict) and message.get("type") == "ack":
+            self._acknowledged(_valid_seq(message.get("n")))
+            return
         if not isinstance(message, dict) or message.get("type") != "follow":
             return
+        if not self.counted:
+            return  # closed: over the person's sockets
         cursors: dict[str, str] = {}
         control = str(message.get("control") or "0-0")
         cursors[response_log.control_key(self.session.pk)] = _valid_id(control)
@@ -141,6 +178,10 @@ class SessionConsumer(AsyncWebsocketConsumer):
         control = response_log.control_key(self.session.pk)
         try:
             while True:
+                if not await self._room_to_send():
+                    await self.close(code=STOPPED_READING)
+                    return
+                await self._still_open()
                 streams = dict(self.cursors)
                 # RESP2 (our connection's protocol) answers a list of [key, entries].
                 result = cast(
@@ -167,12 +208,45 @@ class SessionConsumer(AsyncWebsocketConsumer):
                         fragments.append(await self._pane(key, response_log.merge(entries)))
                 html = "".join(fragments)
                 if html:
-                    await self.send(text_data=html)
+                    await self._send_counted(html)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("follower of session %s failed", self.session.pk)
             await self.close(code=1011)
+
+    async def _send_counted(self, html: str) -> None:
+        self.sent += 1
+        self.unacked.append((self.sent, len(html)))
+        self.unacked_chars += len(html)
+        await self.send(text_data=html)
+
+    def _acknowledged(self, received: int) -> None:
+        """The page has swapped in the first ``received`` messages of this socket."""
+        while self.unacked and self.unacked[0][0] <= received:
+            self.unacked_chars -= self.unacked.popleft()[1]
+        self.acked.set()
+
+    async def _room_to_send(self) -> bool:
+        """Wait while the page has more than WINDOW_CHARS to acknowledge; False when it has
+        not caught up within STALL_S (it stopped reading)."""
+        if self.unacked_chars <= WINDOW_CHARS:
+            return True
+        deadline = time.monotonic() + STALL_S
+        while self.unacked_chars > WINDOW_CHARS:
+            self.acked.clear()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.acked.wait(), left)
+        return True
+
+    async def _still_open(self) -> None:
+        """Tell the count of open sockets this one is alive, now and then."""
+        if self.counted and time.monotonic() - self.seen_at >= open_sockets.REFRESH_S:
+            self.seen_at = time.monotonic()
+            await open_sockets.refresh(shared_redis(), self.person, self.socket_id)
 
     async def _new_turn(self, fields: dict[Any, Any], control_id: str) -> str:
         entry = response_log.decoded(fields)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from playground.catalog import CatalogModel, Limits
 from playground.models import Status
@@ -28,6 +29,8 @@ class ResponseRun:
     # Someone typed the base URL (a person's endpoint, a catalog entry edited in admin):
     # the hosts it may reach although private; None: the provider's or operator's URL.
     egress_hosts: list[str] | None = None
+    user_base_url: bool = False  # a person supplied the base URL: check egress before calling
+    person: int = 0  # whose turn it is (the session's owner): their share of an endpoint
 
     # The answer so far. Text and reasoning are kept as the pieces that arrived; the log
     # has had the first ``logged_text`` / ``logged_reasoning`` of them.
@@ -56,10 +59,23 @@ class ResponseRun:
     stop_requested: bool = False
     shutting_down: bool = False  # the worker is stopping: end it "interrupted" (worker/shutdown.py)
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
+    # Waiting for its endpoint's slot or its key's rate limit: it needs no Celery thread
+    # then (worker/thread_hold.py, whose ThreadHold is ``hold``).
+    waiting: bool = False
+    hold: Any = None
     # Set by Publisher.close once the row has ended: the next tick writes what is left and
     # the end entry with this status, then lets go of the run and sets ``ended``.
     end_status: str | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def set_waiting(self, waiting: bool) -> None:
+        self.waiting = waiting
+        self.changed()
+
+    def changed(self) -> None:
+        """It started or stopped waiting, or ended: its turn's thread may go."""
+        if self.hold is not None:
+            self.hold.check()
 
     def elapsed_ms(self, now: float | None = None) -> int:
         """Milliseconds since the pane started (``now``: a time.monotonic() already read)."""

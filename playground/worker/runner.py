@@ -151,7 +151,7 @@ def claim_responses(turn_id: int, response_ids: list[int] | None = None) -> list
         model = models.get(r.model_key)
         if model is not None and not limits.get(model.provider, Limits()):
             wanted.append((model.endpoint, model.concurrency, r.pk))
-    held = beat_and_try(client, [r.pk for r in rows], wanted)
+    held = beat_and_try(client, [r.pk for r in rows], wanted, rows[0].owner_id)
     # One conditional update claims them all; when it claims fewer than were read (a
     # task delivered twice, a Stop meanwhile), the claim's own timestamp tells which rows
     # this task got.
@@ -197,6 +197,7 @@ def claim_responses(turn_id: int, response_ids: list[int] | None = None) -> list
                 slot_held=held.get(response.pk, False),
                 refusal=refusal,
                 egress_hosts=model.private_hosts if model else None,
+                person=response.owner_id,
             )
         )
     return runs
@@ -287,6 +288,7 @@ async def run_response(ctx: WorkerContext, run: ResponseRun) -> None:
         publisher.drop(run)
         raise
     await run.ended.wait()
+    run.changed()
 
 
 async def _save_end(run: ResponseRun, publisher: Publisher) -> None:
@@ -336,6 +338,7 @@ async def _consume(ctx: WorkerContext, run: ResponseRun) -> None:
     async def waiting(ahead: int) -> None:
         nonlocal waited
         waited = True
+        run.set_waiting(True)
         publisher.set_status(run, f"waiting for {model.display_name} — {ahead} ahead")
 
     async def retrying(attempt: int, delay: float, error: ProviderError) -> None:
@@ -344,6 +347,7 @@ async def _consume(ctx: WorkerContext, run: ResponseRun) -> None:
     async def limited(seconds: float) -> None:
         nonlocal waited
         waited = True
+        run.set_waiting(True)
         publisher.set_status(
             run,
             f"waiting for the {model.provider_class.display_name} limit of this key "
@@ -356,9 +360,16 @@ async def _consume(ctx: WorkerContext, run: ResponseRun) -> None:
     expected = _expected_tokens(run.request) if run.limits.tokens_per_minute else 0
     call = await admit(ctx.redis, credential, run.limits, expected, limited)
     async with endpoint_slot(
-        ctx.redis, model.endpoint, model.concurrency, run.response_id, waiting, held=run.slot_held
+        ctx.redis,
+        model.endpoint,
+        model.concurrency,
+        run.response_id,
+        waiting,
+        held=run.slot_held,
+        person=run.person,
     ):
         if waited:
+            run.set_waiting(False)  # streams from now on: its turn holds a thread again
             run.waited_ms = run.elapsed_ms()
             publisher.set_status(run, "")  # clears the waiting line
         if run.egress_hosts is not None:

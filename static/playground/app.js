@@ -29,9 +29,25 @@
     if (el) el.textContent = text;
   }
 
+  // The page acknowledges the messages it has swapped in (at most every 100 ms): the server
+  // sends no more than about a megabyte ahead of what the page has read.
+  var received = 0, acked = 0, ackTimer = null;
+  function acknowledge(socket) {
+    if (ackTimer !== null) return;
+    ackTimer = setTimeout(function () {
+      ackTimer = null;
+      if (received > acked) {
+        acked = received;
+        socket.send(JSON.stringify({ type: "ack", n: received }));
+      }
+    }, 100);
+  }
+
   var retries = 0;
   document.addEventListener("htmx:wsOpen", function (evt) {
     retries = 0;
+    received = acked = 0;  // counted per socket
+    if (ackTimer !== null) { clearTimeout(ackTimer); ackTimer = null; }
     setConnection("");
     evt.detail.socketWrapper.send(followMessage());
   });
@@ -39,6 +55,10 @@
   document.addEventListener("htmx:wsClose", function (evt) {
     var code = evt.detail.event.code;
     if (code === 4404 || code === 4403) { setConnection("You no longer have access to this session."); return; }
+    if (code === 4409) {
+      setConnection("This page stopped following its answers: you have too many playground pages open. Close some, then reload this one.");
+      return;
+    }
     setConnection("Reconnecting…");
     if ([1006, 1011, 1012, 1013].indexOf(code) >= 0) return; // the extension retries these
     var delay = Math.min(1000 * Math.pow(2, retries++), 10000) * (0.5 + Math.random() / 2);
@@ -47,7 +67,9 @@
 
   // After a finished answer replaces its streaming article, htmx processes nothing inside
   // it (panes carry hx-disable); keep the view pinned to the bottom while it streams.
-  document.addEventListener("htmx:wsAfterMessage", function () {
+  document.addEventListener("htmx:wsAfterMessage", function (evt) {
+    received++;
+    acknowledge(evt.detail.socketWrapper);
     document.querySelectorAll("details.reasoning[hidden]").forEach(function (details) {
       if (details.querySelector(".reasoning-text").textContent) details.hidden = false;
     });

@@ -374,8 +374,8 @@ async def test_the_claim_takes_each_panes_endpoint_slot_and_a_lost_claim_gives_i
     first, second, stopped = await rows(turn)
     beat_and_try = runner.beat_and_try
 
-    def stop_meanwhile(client: Any, beats: list[int], wanted: Any) -> dict[int, bool]:
-        held = beat_and_try(client, beats, wanted)
+    def stop_meanwhile(client: Any, beats: list[int], wanted: Any, person: int) -> dict[int, bool]:
+        held = beat_and_try(client, beats, wanted, person)
         Response.objects.filter(pk=stopped.pk).update(status=Status.STOPPED)
         return held
 
@@ -385,7 +385,7 @@ async def test_the_claim_takes_each_panes_endpoint_slot_and_a_lost_claim_gives_i
     assert [(j.response_id, j.slot_held) for j in jobs] == [(first.pk, True), (second.pk, False)]
     assert await aredis.zrange(f"pg:slots:{endpoint}", 0, -1) == [str(first.pk).encode()]
     assert await aredis.zrange(f"pg:queue:{endpoint}", 0, -1) == [str(second.pk).encode()]
-    await aredis.delete(f"pg:slots:{endpoint}", f"pg:queue:{endpoint}")
+    await aredis.delete(f"pg:slots:{endpoint}", f"pg:queue:{endpoint}", f"pg:slotowners:{endpoint}")
 
 
 async def test_the_claim_takes_a_slot_after_redis_forgot_its_scripts(
@@ -402,7 +402,7 @@ async def test_the_claim_takes_a_slot_after_redis_forgot_its_scripts(
     assert job.slot_held is True
     assert await aredis.zrange(f"pg:slots:{endpoint}", 0, -1) == [str(job.response_id).encode()]
     assert await aredis.exists(f"pg:hb:{job.response_id}") == 1
-    await aredis.delete(f"pg:slots:{endpoint}", f"pg:queue:{endpoint}")
+    await aredis.delete(f"pg:slots:{endpoint}", f"pg:queue:{endpoint}", f"pg:slotowners:{endpoint}")
 
 
 async def test_a_pane_under_a_rate_limit_takes_no_slot_before_it_is_admitted(
