@@ -106,7 +106,7 @@ class CatalogModel:
         and every connection must go to a public address or one of these hosts."""
         if self.key_scope:
             return list(settings.PLAYGROUND_ALLOWED_PRIVATE_HOSTS)
-        if not self.typed_base_url:
+        if not self.typed_base_url or not self.provider_class.calls_out:
             return None
         return list(settings.PLAYGROUND_CATALOG_PRIVATE_HOSTS)
 

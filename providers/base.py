@@ -541,6 +541,8 @@ class Provider:
     name: ClassVar[str]  # registry name, e.g. "openai"
     display_name: ClassVar[str]  # how people call it, e.g. "OpenAI"
     default_base_url: ClassVar[str] = ""
+    # False for a provider that answers in-process (Echo): no connection, so no egress check.
+    calls_out: ClassVar[bool] = True
     needs_key: ClassVar[bool] = True
     key_env: ClassVar[str] = ""  # environment variable holding the key, e.g. OPENAI_API_KEY
     #: Credential parts besides ``api_key`` (read from ``Credentials.extra``), each with the

@@ -33,6 +33,7 @@ class Echo(base.Provider):
     name = "echo"
     display_name = "Echo"
     needs_key = False
+    calls_out = False  # its base URL only names a slot to wait for
     params = (base.TEMPERATURE, base.MAX_TOKENS, DELAY_MS, REPEAT)
     supports_images = True
     supports_tools = True
