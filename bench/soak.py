@@ -48,6 +48,9 @@ import redis  # noqa: E402
 
 from bench.streams import (  # noqa: E402
     PASSWORD,
+    STATUS_SEQ,
+    STREAMING_TEXT,
+    TOKEN,
     Browser,
     Comparison,
     Stack,
@@ -182,9 +185,24 @@ async def stop_session(comparison: Comparison) -> None:
 
 
 async def reload(comparison: Comparison) -> None:
-    """The page is loaded again, and its socket opened again from what it shows."""
+    """The page is loaded again, and its socket opened again from what it shows.
+
+    A browser replaces what it showed with the page; here the tokens already received are
+    kept, and the page adds only those after them (re-adding the page's whole text would
+    count every token shown so far twice)."""
     page = await comparison.browser.client.get(f"/s/{comparison.session_id}/")
-    comparison.read_page(page.content, time.monotonic_ns())
+    now = time.monotonic_ns()
+    streaming = dict(STREAMING_TEXT.findall(page.content))
+    for rid_raw, seq in STATUS_SEQ.findall(page.content):
+        pane = comparison.by_rid.get(int(rid_raw))
+        if pane is None or pane.status or rid_raw not in streaming:
+            continue
+        last = pane.seqs[-1] if pane.seqs else 0
+        newer = b"".join(
+            b" %s:%s" % token for token in TOKEN.findall(streaming[rid_raw]) if int(token[0]) > last
+        )
+        pane.tokens(newer, now)
+        pane.seq = max(pane.seq, int(seq))
     if comparison.ws is not None:
         await comparison.ws.close()
 

@@ -124,6 +124,14 @@ class Account:
         )
 
 
+def per_minute_sentences() -> set[str]:
+    return {
+        f"You have sent {SENDS_PER_MINUTE} turns in the last minute, the most one person "
+        f"may; send again in {s} s."
+        for s in range(1, 61)
+    }
+
+
 def closed_code(ws: Any, seconds: float) -> int | None:
     """The code the socket was closed with within ``seconds``; None while it stays open."""
     try:
@@ -150,16 +158,21 @@ def test_one_account_cannot_starve_another_persons_comparison(
     sessions = [value for kind, value in results if kind == "sent"]
     refused = Counter(value for kind, value in results if kind == "refused")
     assert len(sessions) == 4
-    assert refused == {
+    at_once = (
         "You have 4 turns still answering; at most 4 may run at once. Wait for one to end, "
-        "or stop one.": 36
-    }
+        "or stop one."
+    )
+    # Sends in flight count against the minute until they are refused and taken back, so
+    # some of the forty meet that limit first.
+    assert refused[at_once] and sum(refused.values()) == 36
+    assert set(refused) - {at_once} <= per_minute_sentences()
     # 2. Nine panes in one turn.
     assert mallory.send(9, 0, 1, "nine") == ("refused", "Compare at most 8 models at once.")
-    # 3. Thirty sockets: twenty stay open, the others are closed with 4409.
+    # 3. Thirty sockets (how many stay open is checked below).
     sockets = [mallory.socket(sessions[0]) for _ in range(30)]
-    codes = Counter(closed_code(ws, 1.0) for ws in sockets)
-    assert codes == {None: 20, 4409: 10}
+    assert Response.objects.filter(
+        turn__session__owner__username="mallory", status=Status.STREAMING
+    ).exists()
 
     # 4. Meanwhile a second person compares two models in the browser.
     context = browser.new_context(base_url=own_stack)
@@ -183,6 +196,9 @@ def test_one_account_cannot_starve_another_persons_comparison(
     mine = Response.objects.filter(turn__session__owner=e2e_user)
     assert [r.waited_ms for r in mine] == [0, 0]  # no slot was wanting for them
     context.close()
+    # Twenty of the abuser's sockets stayed open, the others were closed with 4409.
+    codes = Counter(closed_code(ws, 0.1) for ws in sockets)
+    assert codes == {None: 20, 4409: 10}
 
     # 5. The longest an answer may run: the abuser's streaming panes are stopped at it,
     # keeping their text.
@@ -192,8 +208,13 @@ def test_one_account_cannot_starve_another_persons_comparison(
         time.sleep(0.5)
     limited = list(flood.filter(finish_reason="time_limit"))
     assert limited, "no answer was stopped at the time limit"
+    # (The limit counts from the claim: panes still waiting for a slot of the endpoint then
+    # end too, with nothing.)
+    assert any(row.text for row in limited)
     for row in limited:
-        assert row.status == Status.STOPPED and row.text.startswith("Echo #1: flood")
+        assert row.status == Status.STOPPED
+        # A word every two seconds: what had arrived is a beginning of the answer.
+        assert row.text.startswith("Echo #1: flood") or "Echo #1: flood".startswith(row.text)
         assert row.error == (
             f"Stopped after {LONGEST_S} s, the longest one answer may run here; "
             "what had arrived is kept."
@@ -213,11 +234,7 @@ def test_one_account_cannot_starve_another_persons_comparison(
             time.sleep(0.1)
         outcomes.append(mallory.send(1, 0, 1, f"quick {i}"))
     per_minute = [v for k, v in outcomes if k == "refused"]
-    assert per_minute and set(per_minute) <= {
-        f"You have sent {SENDS_PER_MINUTE} turns in the last minute, the most one person "
-        f"may; send again in {s} s."
-        for s in range(1, 61)
-    }
+    assert per_minute and set(per_minute) <= per_minute_sentences()
     # This minute's Sends: the earlier ones (if in the same minute) and these.
     assert sum(k == "sent" for k, _ in outcomes) <= SENDS_PER_MINUTE
     assert Session.objects.filter(owner__username="mallory").count() <= 4 + SENDS_PER_MINUTE
