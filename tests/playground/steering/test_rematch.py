@@ -4,6 +4,7 @@ answers; the new model's history is its own conversation, turn after turn."""
 from __future__ import annotations
 
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from unittest import mock
@@ -12,7 +13,7 @@ import pytest
 import respx
 from django.urls import reverse
 
-from playground.models import Response, Session, Status, Turn
+from playground.models import ACTIVE_STATUSES, Response, Session, Status, Turn
 from playground.tasks import run_turn
 from playground.worker import rematch_run
 from tests.playground.conftest import _close_connections_in
@@ -44,6 +45,12 @@ def send(client: Any, session: Session | None, data: dict[str, Any]) -> Turn:
     assert client.post(url, data, **HTMX).status_code == 200
     turn = Turn.objects.select_related("session").latest("pk")
     run_turn(turn.pk)  # the task's body, on the worker's loop
+    # The task gives its thread back once no pane streams: a pane still waiting for the local
+    # model's one slot goes on on the loop. The turn is over when every pane has ended.
+    deadline = time.monotonic() + 20
+    while Response.objects.filter(turn=turn, status__in=ACTIVE_STATUSES).exists():
+        assert time.monotonic() < deadline, "the turn did not end within 20 s"
+        time.sleep(0.02)
     return turn
 
 
