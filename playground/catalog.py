@@ -46,6 +46,8 @@ class CatalogModel:
     concurrency: int = 16  # requests the endpoint serves at once
     defaults: dict[str, Any] = field(default_factory=dict)
     vision: bool = False
+    video: bool = False
+    audio: bool = False
     tools: bool = False
     reasoning: bool = False
     web_search: bool = False
@@ -53,6 +55,9 @@ class CatalogModel:
     max_output_tokens: int | None = None
     input_price: Decimal | None = None  # per million tokens
     output_price: Decimal | None = None
+    # Per million audio / video input tokens, when the provider prices them apart.
+    audio_input_price: Decimal | None = None
+    video_input_price: Decimal | None = None
     currency: str = "USD"
     # A model of an endpoint brings its own key: whose it is ("user" or "team") and the
     # endpoint's name, for the pane's status line (playground.own_models).
@@ -177,13 +182,31 @@ class CatalogModel:
         except ParamError as error:
             raise ParamError(f"{self.display_name}: {error}") from None
 
-    def cost(self, input_tokens: int | None, output_tokens: int | None) -> Decimal | None:
-        """What an answer cost at list price, or None when a price or a count is unknown."""
+    def cost(
+        self,
+        input_tokens: int | None,
+        output_tokens: int | None,
+        audio_tokens: int | None = None,
+        video_tokens: int | None = None,
+    ) -> Decimal | None:
+        """What an answer cost at list price, or None when a price or a count is unknown.
+        ``audio_tokens`` and ``video_tokens``: the part of ``input_tokens`` the provider
+        reported as audio or video, priced at their own price where the catalog has one."""
         if self.input_price is None or self.output_price is None:
             return None
         if input_tokens is None or output_tokens is None:
             return None
-        return (self.input_price * input_tokens + self.output_price * output_tokens) / 1_000_000
+        total = self.output_price * output_tokens
+        rest = input_tokens
+        for tokens, price in (
+            (audio_tokens, self.audio_input_price),
+            (video_tokens, self.video_input_price),
+        ):
+            if tokens and price is not None:
+                tokens = min(tokens, rest)
+                total += price * tokens
+                rest -= tokens
+        return (total + self.input_price * rest) / 1_000_000
 
 
 class ShortCache(Generic[T]):
@@ -297,6 +320,8 @@ def _load() -> dict[str, CatalogModel]:
             concurrency=concurrency,
             defaults=dict(entry.defaults or {}),
             vision=entry.vision and cls.supports_images,
+            video=entry.video and bool(cls.video_forms or cls.supports_images),
+            audio=entry.audio and bool(cls.audio_forms),
             tools=entry.tools and cls.supports_tools,
             reasoning=entry.reasoning,
             web_search=entry.web_search,
@@ -304,6 +329,8 @@ def _load() -> dict[str, CatalogModel]:
             max_output_tokens=entry.max_output_tokens,
             input_price=entry.input_price,
             output_price=entry.output_price,
+            audio_input_price=entry.audio_input_price,
+            video_input_price=entry.video_input_price,
             currency=entry.currency,
         )
     return models

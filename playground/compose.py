@@ -20,6 +20,15 @@ from playground.attachments import (
 )
 from playground.catalog import CatalogModel
 from playground.credentials import KeyChoice, KeyChooser, KeyRefused, keyed_providers
+from playground.media import AttachedMedia, read_media
+from playground.media_limits import (
+    MAX_AUDIO_BYTES,
+    MAX_AUDIOS,
+    MAX_FRAME_BYTES,
+    MAX_FRAMES,
+    MAX_VIDEO_BYTES,
+    MAX_VIDEOS,
+)
 from playground.models import ContextPolicy, Team
 from playground.own_models import models_for_user, parse_model_key
 from playground.teams import active_team
@@ -50,6 +59,8 @@ class Compose:
     asked: list[int] | None = None
     context_policy: str | None = None  # a new choice of the session's policy, if any
     same_params: bool = False  # "Same parameters for every pane" was on
+    # Videos and recordings (playground.media): the turn's entries and the files to keep.
+    media: AttachedMedia = field(default_factory=lambda: AttachedMedia([], []))
 
     def asking(self) -> list[PaneSpec]:
         """The panes this turn goes to; the others keep their settings and sit it out."""
@@ -131,6 +142,29 @@ def read_attachments(
     return tools, images
 
 
+def read_attached_media(
+    data: QueryDict, files: MultiValueDict[str, UploadedFile] | None, errors: list[str]
+) -> AttachedMedia:
+    """The turn's videos and recordings; each upload read at most one byte past its limit,
+    and no more files than the limit plus one (the sentence names the limit)."""
+
+    def uploads(name: str, most: int, size: int) -> list[tuple[str, bytes]]:
+        given = files.getlist(name)[: most + 1] if files is not None else []
+        return [(u.name or name, u.read(size + 1)) for u in given]
+
+    try:
+        return read_media(
+            data.get("video_urls", ""),
+            data.get("audio_urls", ""),
+            uploads("videos", MAX_VIDEOS, MAX_VIDEO_BYTES),
+            uploads("audios", MAX_AUDIOS, MAX_AUDIO_BYTES),
+            uploads("video_frames", MAX_FRAMES, MAX_FRAME_BYTES),
+        )
+    except AttachmentError as error:
+        errors.append(str(error))
+        return AttachedMedia([], [])
+
+
 def read_compose(
     data: QueryDict, files: MultiValueDict[str, UploadedFile] | None, user: Any
 ) -> Compose:
@@ -151,6 +185,7 @@ def read_compose(
     elif len(positions) > settings.PLAYGROUND_MAX_PANES:
         errors.append(f"Compare at most {settings.PLAYGROUND_MAX_PANES} models at once.")
     tools, images = read_attachments(data, files, errors)
+    media = read_attached_media(data, files, errors)
     positions = positions[: settings.PLAYGROUND_MAX_PANES]
     asked = None
     if data.get("asking"):  # the session composer ticks the panes a follow-up goes to
@@ -190,7 +225,17 @@ def read_compose(
         except ParamError as error:
             errors.append(f"Pane {number}: {error}")
     return Compose(
-        prompt, system_prompt, panes, errors, tools, images, team, asked, policy, same_params(data)
+        prompt,
+        system_prompt,
+        panes,
+        errors,
+        tools,
+        images,
+        team,
+        asked,
+        policy,
+        same_params(data),
+        media,
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from playground.live import response_log
+from playground.media import link_copies
 from playground.models import ACTIVE_STATUSES, Pane, Response, Session, Status, Turn
 from playground.redis_sync import redis_client
 
@@ -62,11 +63,13 @@ def fork_session(
                 system_prompt=t.system_prompt,
                 tools=t.tools,
                 images=t.images,
+                media=t.media,
                 team_id=t.team_id if same_owner else None,
             )
             for t in turns
         )
         turn_of = {old.pk: new for old, new in zip(turns, new_turns, strict=True)}
+        link_copies({old: new.pk for old, new in turn_of.items() if new.media})
         copies = Response.objects.bulk_create(
             _copy_response(r, turn_of[r.turn_id], pane_of[r.pane_id], same_owner, live)
             for r in responses

@@ -60,6 +60,8 @@ def endpoint_model(
         # The person knows what their server takes; when it refuses images or tools, its
         # own error becomes the pane's sentence.
         vision=True,
+        video=True,
+        audio=True,
         tools=True,
         key_scope="user" if user_id is None or endpoint.owner_id == user_id else "team",
         key_label=endpoint.name,

@@ -12,12 +12,23 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from playground.attachments import MAX_IMAGE_BYTES, MAX_IMAGES, MAX_TOOLS_CHARS
+from playground.media_limits import (
+    MAX_AUDIO_BYTES,
+    MAX_AUDIOS,
+    MAX_FRAME_BYTES,
+    MAX_FRAMES,
+    MAX_VIDEO_BYTES,
+    MAX_VIDEOS,
+)
 from playground.secret_files import kept_secret
 from providers.base import ReadLimits
 from providers.registry import PROVIDERS, provider_class
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PLAYGROUND_VAR_DIR", BASE_DIR / "var"))
+# Videos and recordings uploaded with turns (playground.media), served only through the
+# session's access check.
+PLAYGROUND_MEDIA_DIR = Path(os.environ.get("PLAYGROUND_MEDIA_DIR", VAR_DIR / "media"))
 
 
 def env_str(name: str, default: str) -> str:
@@ -422,12 +433,20 @@ PLAYGROUND_SIGNIN_WINDOW_SECONDS = int(
 # Request bodies (playground/body_limit.py), refused with 413 before Django reads them and
 # before anyone's sign-in is looked at: a form's worst case (the prompt, the system prompt
 # and the tools, each character as 12 bytes: 4 in UTF-8, percent-encoded) and 1 MiB more;
-# Send, which takes images, that and the images it accepts besides.
+# Send, which takes files, that and the images, videos, recordings and frames it accepts
+# besides.
 PLAYGROUND_MAX_BODY_BYTES = 12 * (2 * PLAYGROUND_MAX_PROMPT_CHARS + MAX_TOOLS_CHARS) + 2**20
-PLAYGROUND_MAX_UPLOAD_BYTES = PLAYGROUND_MAX_BODY_BYTES + MAX_IMAGES * MAX_IMAGE_BYTES
+PLAYGROUND_MAX_UPLOAD_BYTES = (
+    PLAYGROUND_MAX_BODY_BYTES
+    + MAX_IMAGES * MAX_IMAGE_BYTES
+    + MAX_VIDEOS * MAX_VIDEO_BYTES
+    + MAX_AUDIOS * MAX_AUDIO_BYTES
+    + MAX_FRAMES * MAX_FRAME_BYTES
+)
 DATA_UPLOAD_MAX_MEMORY_SIZE = PLAYGROUND_MAX_BODY_BYTES  # a body without its files
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
-DATA_UPLOAD_MAX_NUMBER_FILES = 2 * MAX_IMAGES  # more than Send takes, so Send says so
+# More than Send takes, so Send says so.
+DATA_UPLOAD_MAX_NUMBER_FILES = 2 * (MAX_IMAGES + MAX_VIDEOS + MAX_AUDIOS + MAX_FRAMES)
 
 LOGGING = {
     "version": 1,

@@ -13,6 +13,7 @@ has to catch anything.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import logging
 import math
@@ -20,7 +21,7 @@ import random
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 import httpx
 
@@ -47,8 +48,72 @@ class ImagePart:
         return self.url or f"data:{self.mime_type};base64,{self.data}"
 
 
-Part = TextPart | ImagePart
+@dataclass(frozen=True)
+class VideoPart:
+    """A video, in one of three forms (``form``): a file inline (base64 ``data`` with its
+    MIME type), a web address (``url``, ``https://…``), or ``frames``: still images in order,
+    which a model that takes images but not video is sent as images."""
+
+    url: str = ""
+    data: str = ""
+    mime_type: str = "video/mp4"
+    frames: tuple[ImagePart, ...] = ()
+
+    @property
+    def text(self) -> str:
+        """No text: an adapter that reads ``.text`` of every non-image part reads ""."""
+        return ""
+
+    @property
+    def form(self) -> MediaForm:
+        return "frames" if self.frames else "url" if self.url else "file"
+
+    @property
+    def data_url(self) -> str:
+        return self.url or f"data:{self.mime_type};base64,{self.data}"
+
+
+@dataclass(frozen=True)
+class AudioPart:
+    """A recording: a file inline (base64 ``data`` with its MIME type) or a web address."""
+
+    url: str = ""
+    data: str = ""
+    mime_type: str = "audio/wav"
+
+    @property
+    def text(self) -> str:
+        """No text: an adapter that reads ``.text`` of every non-image part reads ""."""
+        return ""
+
+    @property
+    def form(self) -> MediaForm:
+        return "url" if self.url else "file"
+
+    @property
+    def data_url(self) -> str:
+        return self.url or f"data:{self.mime_type};base64,{self.data}"
+
+    @property
+    def format(self) -> str:
+        """The short name APIs use for the encoding: wav, mp3, ogg, flac, m4a, webm."""
+        return AUDIO_FORMATS.get(self.mime_type, self.mime_type.rpartition("/")[2])
+
+
+#: How a video or a recording is given: "file" (inline bytes), "url", or "frames" (video).
+MediaForm = Literal["file", "url", "frames"]
+AUDIO_FORMATS = {
+    "audio/wav": "wav",
+    "audio/mpeg": "mp3",
+    "audio/ogg": "ogg",
+    "audio/flac": "flac",
+    "audio/mp4": "m4a",
+    "audio/webm": "webm",
+}
+
+Part = TextPart | ImagePart | VideoPart | AudioPart
 Role = Literal["system", "user", "assistant"]
+P = TypeVar("P", TextPart, ImagePart, VideoPart, AudioPart)
 
 
 @dataclass(frozen=True)
@@ -147,13 +212,25 @@ class ChatRequest:
 
     @property
     def images(self) -> list[ImagePart]:
-        """The images of every message, in order."""
+        """The images of every message, in order (a video's frames are not among them)."""
+        return self.parts(ImagePart)
+
+    @property
+    def videos(self) -> list[VideoPart]:
+        return self.parts(VideoPart)
+
+    @property
+    def audios(self) -> list[AudioPart]:
+        return self.parts(AudioPart)
+
+    def parts(self, kind: type[P]) -> list[P]:
+        """The parts of type ``kind`` of every message, in order."""
         return [
             p
             for m in self.messages
             if not isinstance(m.content, str)
             for p in m.content
-            if isinstance(p, ImagePart)
+            if isinstance(p, kind)
         ]
 
 
@@ -182,6 +259,10 @@ class Usage:
     input_tokens: int | None = None
     output_tokens: int | None = None
     reasoning_tokens: int | None = None
+    #: The part of ``input_tokens`` the provider reports as audio, and as video, where it
+    #: says (OpenAI's prompt_tokens_details, Gemini's promptTokensDetails, Qwen's).
+    audio_input_tokens: int | None = None
+    video_input_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -559,6 +640,11 @@ class Provider:
     #: Whether images may be given by web address (else only inline data).
     image_urls: ClassVar[bool] = True
     supports_tools: ClassVar[bool] = False
+    #: The forms of video and audio this API takes natively ("file", "url", "frames"),
+    #: for the models the catalog marks as taking them. A video of frames goes to a model
+    #: that takes images but not video as those images (``prepare``).
+    video_forms: ClassVar[frozenset[MediaForm]] = frozenset()
+    audio_forms: ClassVar[frozenset[MediaForm]] = frozenset()
 
     retry_policy: ClassVar[RetryPolicy] = RetryPolicy()
 
@@ -596,6 +682,39 @@ class Provider:
 
     def base_url(self, request: ChatRequest) -> str:
         return (request.base_url or self.default_base_url).rstrip("/")
+
+    def prepare(self, request: ChatRequest) -> ChatRequest:
+        """The request as this API can take it: a video of frames becomes its images where
+        the API takes no frames; a video or recording in a form the API does not take is
+        refused before any call (the Send form refuses it first; this is the last word)."""
+        if not request.videos and not request.audios:
+            return request
+        messages = []
+        for message in request.messages:
+            if isinstance(message.content, str):
+                messages.append(message)
+                continue
+            parts: list[Part] = []
+            for part in message.content:
+                if isinstance(part, VideoPart) and part.form not in self.video_forms:
+                    if part.form != "frames" or not self.supports_images:
+                        raise self.media_refused("video", part.form)
+                    parts.extend(part.frames)
+                elif isinstance(part, AudioPart) and part.form not in self.audio_forms:
+                    raise self.media_refused("audio", part.form)
+                else:
+                    parts.append(part)
+            messages.append(Message(message.role, tuple(parts)))
+        return dataclasses.replace(request, messages=tuple(messages))
+
+    def media_refused(self, kind: str, form: MediaForm) -> ProviderError:
+        how = {"file": "as a file", "url": "by web address", "frames": "as frames"}[form]
+        what = "a video" if kind == "video" else "a recording"
+        return ProviderError(
+            ErrorKind.BAD_REQUEST,
+            f"{self.display_name} cannot take {what} {how}.",
+            permanent=True,
+        )
 
     def check_credentials(self, request: ChatRequest) -> None:
         if self.needs_key and not request.credentials.api_key:
@@ -638,6 +757,11 @@ class Provider:
         policy = self.retry_policy
         waited = 0.0
         attempt = 0
+        try:
+            request = self.prepare(request)
+        except ProviderError as error:
+            yield self._failure(error, 1, 0.0)
+            return
         while True:
             attempt += 1
             started = False

@@ -10,6 +10,7 @@ from playground.models.catalog import (
     validate_provider,
 )
 from playground.models.credentials import Credential, Scope
+from playground.models.media import MediaFile
 from playground.models.quotas import ExchangeRate, Quota, QuotaCounter, QuotaScope, UsageEntry
 from playground.models.sessions import (
     ACTIVE_STATUSES,
@@ -35,6 +36,7 @@ __all__ = [
     "Currency",
     "CustomEndpoint",
     "ExchangeRate",
+    "MediaFile",
     "Membership",
     "Pane",
     "Quota",

@@ -49,6 +49,10 @@ class CatalogEntry(models.Model):
     context_window = models.PositiveIntegerField(null=True, blank=True)
     max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
     vision = models.BooleanField(default=False, help_text="Accepts images.")
+    video = models.BooleanField(
+        default=False, help_text="Accepts videos (as its API takes them: file, URL or frames)."
+    )
+    audio = models.BooleanField(default=False, help_text="Accepts recordings (audio input).")
     tools = models.BooleanField(default=False, help_text="Can call tools (functions).")
     reasoning = models.BooleanField(default=False, help_text="Streams its reasoning.")
     web_search = models.BooleanField(default=False)
@@ -65,6 +69,22 @@ class CatalogEntry(models.Model):
         null=True,
         blank=True,
         help_text="Price per million output tokens (reasoning included); empty when unknown.",
+    )
+    audio_input_price = models.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="Price per million audio input tokens, where the provider prices them "
+        "apart and reports them; empty = the input price.",
+    )
+    video_input_price = models.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="Price per million video input tokens, where the provider prices them "
+        "apart and reports them; empty = the input price.",
     )
     currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.USD)
     concurrency = models.PositiveIntegerField(

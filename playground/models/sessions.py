@@ -86,6 +86,9 @@ class Turn(models.Model):
     # images ({"url"} or {"data", "mime_type"}) sent with the prompt.
     tools = models.JSONField(default=list, blank=True)
     images = models.JSONField(default=list, blank=True)
+    # Videos and recordings (playground.media): {"kind": "video"|"audio", "form":
+    # "file"|"url"|"frames", ...}; a file's bytes are a MediaFile, named by "sha256".
+    media = models.JSONField(default=list, blank=True)
     # The team the person had active when they sent it: whose keys and quota it used.
     team = models.ForeignKey(
         "playground.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -17,6 +17,7 @@ from playground import answers, quotas
 from playground.access import session_for_user, user_id
 from playground.compose import Compose, read_compose
 from playground.live import fragments, response_log
+from playground.media import keep as keep_media
 from playground.models import ContextPolicy, Pane, Response, Session, Turn
 from playground.redis_sync import redis_client
 from playground.tasks import run_turn
@@ -143,8 +144,10 @@ def _save_turn(
             system_prompt=compose.system_prompt,
             tools=compose.tools,
             images=compose.images,
+            media=compose.media.entries,
             team=compose.team,
         )
+        keep_media(compose.media.uploads, turn)
         asked = [(p, spec) for p, spec in zip(panes, compose.panes, strict=True)]
         if compose.asked is not None:
             asked = [(p, spec) for p, spec in asked if spec.position in compose.asked]

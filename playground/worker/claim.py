@@ -23,10 +23,11 @@ _R, _T, _P, _S = (m._meta.db_table for m in (Response, Turn, Pane, Session))
 
 @dataclass(frozen=True)
 class TurnText:
-    """What a turn said: its prompt and images (as Turn has them)."""
+    """What a turn said: its prompt, images and videos or recordings (as Turn has them)."""
 
     prompt: str
     images: list[dict[str, str]]
+    media: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def pending_rows(turn_id: int, response_ids: list[int] | None) -> list[PendingRo
     sql = (
         "SELECT r.id, t.session_id, r.pane_id, r.model_key, r.display_name, r.params, "  # noqa: S608
         f"t.{_q('index')}, t.prompt, t.images, t.system_prompt, t.tools, r.credential_id, "
-        f"r.key_scope, s.context_policy, s.owner_id FROM {_q(_R)} r "
+        f"r.key_scope, s.context_policy, s.owner_id, t.media FROM {_q(_R)} r "
         f"JOIN {_q(_T)} t ON t.id = r.turn_id JOIN {_q(_P)} p ON p.id = r.pane_id "
         f"JOIN {_q(_S)} s ON s.id = t.session_id "
         f"WHERE r.turn_id = %s AND r.status = %s{only} ORDER BY p.position"
@@ -89,7 +90,7 @@ def pending_rows(turn_id: int, response_ids: list[int] | None) -> list[PendingRo
             display_name=row[4],
             params=_json(row[5]) or {},
             turn_index=row[6],
-            turn=TurnText(row[7], _json(row[8]) or []),
+            turn=TurnText(row[7], _json(row[8]) or [], _json(row[15]) or []),
             system_prompt=row[9],
             tools=_json(row[10]) or [],
             credential_id=row[11],
@@ -156,7 +157,7 @@ def earlier_turns(
         params = [Status.DONE, False, *pane_ids]
     sql = (
         "SELECT t.id, t.prompt, t.images, c.text, c.status, r.pane_id, r.display_name, "  # noqa: S608
-        f"r.text FROM {_q(_T)} t LEFT JOIN {_q(_R)} c ON c.id = t.chosen_id "
+        f"r.text, t.media FROM {_q(_T)} t LEFT JOIN {_q(_R)} c ON c.id = t.chosen_id "
         f"{joined}LEFT JOIN {_q(_P)} p ON p.id = r.pane_id "
         f"WHERE t.session_id = %s AND t.{_q('index')} < %s "
         f"ORDER BY t.{_q('index')}, p.position"
@@ -164,12 +165,13 @@ def earlier_turns(
     turns: dict[int, EarlierTurn] = {}
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, session_id, before_index])
-        for turn_id, prompt, images, chosen, chosen_status, pane_id, name, text in cursor:
+        for turn_id, prompt, images, chosen, chosen_status, pane_id, name, text, media in cursor:
             turn = turns.get(turn_id)
             if turn is None:
                 counted = chosen is not None and (chosen_status == Status.DONE or chosen != "")
                 turn = turns[turn_id] = EarlierTurn(
-                    TurnText(prompt, _json(images) or []), chosen if counted else None
+                    TurnText(prompt, _json(images) or [], _json(media) or []),
+                    chosen if counted else None,
                 )
             if pane_id is not None:
                 turn.answers.append((pane_id, name, text))

@@ -21,6 +21,7 @@ from playground.attachments import image_parts, tool_specs
 from playground.catalog import Limits, catalog, forget_catalog, provider_limits
 from playground.egress import EgressRefused, public_only, recheck
 from playground.live.response_end import CloseLog, end_response
+from playground.media import media_parts, media_refusal
 from playground.models import ContextPolicy, Scope, Status, Turn
 from playground.own_models import own_models_for_owner, parse_model_key
 from playground.redis_sync import redis_client
@@ -110,9 +111,11 @@ def _answer_for(pane_id: int, turn: EarlierTurn, policy: str) -> str | None:
 
 
 def _user_message(turn: TurnText) -> Message:
-    if not turn.images:
+    if not turn.images and not turn.media:
         return Message("user", turn.prompt)
-    return Message("user", (*image_parts(turn.images), TextPart(turn.prompt)))
+    return Message(
+        "user", (*image_parts(turn.images), *media_parts(turn.media), TextPart(turn.prompt))
+    )
 
 
 def _expected_tokens(request: ChatRequest) -> int:
@@ -186,6 +189,10 @@ def claim_responses(turn_id: int, response_ids: list[int] | None = None) -> list
             tools=tool_specs(response.tools),
             limits=settings.PLAYGROUND_READ_LIMITS,
         )
+        if model is not None and (request.videos or request.audios):
+            # Said before the call: a model that cannot take a video or a recording the
+            # conversation carries (this turn's or an earlier one's).
+            refusal = media_refusal(model, request) or refusal
         pane_limits = limits.get(model.provider, Limits()) if model else Limits()
         runs.append(
             ResponseRun(
@@ -236,7 +243,11 @@ def _end(run: ResponseRun, close_log: CloseLog) -> bool:
         waited_ms=run.waited_ms,
         total_ms=total_ms,
         tokens_per_s=None if tokens_per_s is None else round(tokens_per_s, 1),
-        cost=run.model.cost(input_tokens, output_tokens) if run.model else None,
+        cost=run.model.cost(
+            input_tokens, output_tokens, usage.audio_input_tokens, usage.video_input_tokens
+        )
+        if run.model
+        else None,
         cost_currency=run.model.currency if run.model else "",
     )
 
