@@ -187,4 +187,8 @@ def purge_overdue(*, owner_id: int | None = None, session_id: int | None = None)
         if not ids:
             return 0
         Session.objects.filter(pk__in=ids).delete()
+    # Their videos and recordings go too, unless another turn (a fork) carries them.
+    from playground.media import sweep
+
+    sweep()
     return len(ids)
