@@ -94,15 +94,41 @@ def pane_view(
     return PaneView(position, pane_id, model_key, model, fields, key_picker=picker)
 
 
-def attached(tools: list[Any], images: list[Any]) -> str:
+def attached(tools: list[Any], images: list[Any], media: list[Any] | None = None) -> str:
     """What the turn carried besides its prompt, in a few words."""
     parts = []
     if images:
         parts.append(f"{len(images)} image{'s' if len(images) != 1 else ''}")
+    for kind, word in (("video", "video"), ("audio", "recording")):
+        count = sum(1 for m in media or [] if m.get("kind") == kind)
+        if count:
+            parts.append(f"{count} {word}{'s' if count != 1 else ''}")
     if tools:
         names = ", ".join(str(t.get("name", "")) for t in tools[:4])
         parts.append(f"tools: {names}{' …' if len(tools) > 4 else ''}")
     return " · ".join(parts)
+
+
+def media_view(turn_id: int, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What the history shows of a turn's videos and recordings: a player for a kept file,
+    a strip of thumbnails for frames, the address of one given by URL. The links are
+    relative ("media/…"), so that the owner's page and a share link's page each reach them
+    through their own access check."""
+    shown = []
+    for n, entry in enumerate(entries):
+        view = {"kind": entry.get("kind"), "form": entry.get("form"), "name": entry.get("name", "")}
+        if entry.get("form") == "file":
+            view["src"] = f"media/{turn_id}/{n}/"
+            view["mime_type"] = entry.get("mime_type", "")
+        elif entry.get("form") == "frames":
+            view["frames"] = [
+                f"media/{turn_id}/{n}/frame/{k}/" if "data" in f else ""
+                for k, f in enumerate(entry.get("frames", []))
+            ]
+        else:
+            view["url"] = entry.get("url", "")
+        shown.append(view)
+    return shown
 
 
 def response_context(
@@ -139,7 +165,8 @@ def response_context(
         "position": response.pane.position,
         "display_name": response.display_name,
         "prompt": response.turn.prompt,
-        "attached": attached(response.turn.tools, response.turn.images),
+        "attached": attached(response.turn.tools, response.turn.images, response.turn.media),
+        "media": media_view(response.turn_id, response.turn.media),
         "turn_index": response.turn.index,
         "status": response.status,
         "status_label": response.get_status_display(),

@@ -80,6 +80,23 @@ urlpatterns = [
     path("s/<int:session_id>/share/", views.share_panel, name="share"),
     path("share-links/<int:link_id>/revoke/", views.share_revoke, name="share_revoke"),
     path("shared/<str:token>/", views.shared_page, name="shared"),
+    # A turn's videos, recordings and frames; relative to both pages ("media/…").
+    path("s/<int:session_id>/media/<int:turn_id>/<int:n>/", views.turn_media, name="turn_media"),
+    path(
+        "s/<int:session_id>/media/<int:turn_id>/<int:n>/frame/<int:frame>/",
+        views.turn_media,
+        name="turn_media_frame",
+    ),
+    path(
+        "shared/<str:token>/media/<int:turn_id>/<int:n>/",
+        views.shared_turn_media,
+        name="shared_turn_media",
+    ),
+    path(
+        "shared/<str:token>/media/<int:turn_id>/<int:n>/frame/<int:frame>/",
+        views.shared_turn_media,
+        name="shared_turn_media_frame",
+    ),
     path("shared/<str:token>/fork/", views.shared_fork, name="shared_fork"),
     path(
         "shared/<str:token>/export.md", views.shared_export, {"fmt": "md"}, name="shared_export_md"

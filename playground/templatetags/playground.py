@@ -248,3 +248,11 @@ def model_options(
 
 
 _OPTION = Stamp("playground/_pane.html#model-option")
+
+
+@register.simple_tag
+def media_limits() -> str:
+    """What the composer says of videos and recordings before anyone picks a file."""
+    from playground.media import limits_sentence
+
+    return limits_sentence()

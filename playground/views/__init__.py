@@ -16,6 +16,7 @@ from playground.views.keys import (
     key_toggle,
     team_keys,
 )
+from playground.views.media_files import shared_turn_media, turn_media
 from playground.views.pages import home, session_page
 from playground.views.panes import pane_editor, pane_params
 from playground.views.send import send
@@ -55,6 +56,8 @@ from playground.views.teams import (
 from playground.views.usage_pages import team_usage_page, usage_page
 
 __all__ = [
+    "shared_turn_media",
+    "turn_media",
     "active_team_set",
     "choose",
     "connection_test",

@@ -1,0 +1,120 @@
+"""A turn's files reach only those who may see its session: the owner, a share link's
+viewer; never an outsider, an anonymous visitor, or anyone through another session's id or
+a revoked link. The history shows a player for each file and a strip for frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+
+from playground import share_links
+from playground.models import Audience, Turn
+from tests.playground.helpers import make_turn, send_form
+from tests.playground.media.samples import mp4, png, wav
+from tests.playground.share_helpers import link_to
+
+pytestmark = pytest.mark.django_db
+HTMX = {"HTTP_HX_REQUEST": "true"}
+CLIP = mp4(2)
+TALK = wav(1)
+
+
+@pytest.fixture(autouse=True)
+def media_dir(settings: Any, tmp_path: Path) -> Path:
+    settings.PLAYGROUND_MEDIA_DIR = tmp_path / "media"
+    return settings.PLAYGROUND_MEDIA_DIR
+
+
+@pytest.fixture
+def turn(owner_client: Any, monkeypatch: pytest.MonkeyPatch) -> Turn:
+    from playground.tasks import run_turn
+
+    monkeypatch.setattr(run_turn, "delay", lambda *args: None)
+    data = send_form("What happens here?")
+    data["videos"] = SimpleUploadedFile("clip.mp4", CLIP, content_type="video/mp4")
+    data["audios"] = SimpleUploadedFile("talk.wav", TALK, content_type="audio/wav")
+    data["video_frames"] = [SimpleUploadedFile(f"{n}.png", png(n + 1, 2)) for n in range(2)]
+    data["audio_urls"] = "https://talks.example/keynote.mp3"
+    answer = owner_client.post(reverse("send_new"), data, **HTMX)
+    assert answer.status_code == 200 and "HX-Retarget" not in answer, answer.content
+    return Turn.objects.get()
+
+
+def url(turn: Turn, n: int, frame: int | None = None) -> str:
+    if frame is None:
+        return reverse("turn_media", args=[turn.session_id, turn.pk, n])
+    return reverse("turn_media_frame", args=[turn.session_id, turn.pk, n, frame])
+
+
+def body(response: Any) -> bytes:
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+def test_the_owner_gets_each_file_with_the_type_read_from_it(owner_client: Any, turn: Turn) -> None:
+    # Entries: the clip, the frames, then the recording and the one by address.
+    assert [(e["kind"], e["form"]) for e in turn.media] == [
+        ("video", "file"),
+        ("video", "frames"),
+        ("audio", "file"),
+        ("audio", "url"),
+    ]
+    clip = owner_client.get(url(turn, 0))
+    assert (clip.status_code, clip["Content-Type"], body(clip)) == (200, "video/mp4", CLIP)
+    assert clip["X-Content-Type-Options"] == "nosniff"
+    assert clip["Cache-Control"] == "private, max-age=3600"
+    talk = owner_client.get(url(turn, 2))
+    assert (talk["Content-Type"], body(talk)) == ("audio/wav", TALK)
+    frame = owner_client.get(url(turn, 1, frame=1))
+    assert (frame["Content-Type"], body(frame)) == ("image/png", png(2, 2))
+    assert owner_client.get(url(turn, 3)).status_code == 404  # by address: nothing kept
+    assert owner_client.get(url(turn, 4)).status_code == 404
+    assert owner_client.get(url(turn, 1, frame=2)).status_code == 404
+
+
+def test_the_history_shows_a_player_per_file_and_the_frames(owner_client: Any, turn: Turn) -> None:
+    from playground.models import Response, Status
+
+    Response.objects.filter(turn=turn).update(status=Status.DONE, text="A cat.")
+    page = owner_client.get(reverse("session", args=[turn.session_id])).content.decode()
+    base = f"media/{turn.pk}"
+    assert f'<video controls preload="metadata" src="{base}/0/"' in page
+    assert f'<audio controls preload="metadata" src="{base}/2/"' in page
+    assert f'<img src="{base}/1/frame/0/" alt="Frame 1"' in page
+    assert 'href="https://talks.example/keynote.mp3" rel="noreferrer noopener"' in page
+    assert "2 videos · 2 recordings" in page
+    # The links are relative to the page: this one's resolve under /s/<id>/.
+    assert owner_client.get(f"/s/{turn.session_id}/{base}/0/").status_code == 200
+
+
+def test_no_one_else_reaches_them(turn: Turn, outsider: Any) -> None:
+    client = Client()  # not the owner's
+    assert client.get(url(turn, 0)).status_code == 302  # to sign in
+    client.force_login(outsider)
+    assert client.get(url(turn, 0)).status_code == 404
+    assert client.get(url(turn, 1, frame=0)).status_code == 404
+    # The outsider's own session id with the owner's turn: still nothing.
+    theirs = make_turn(outsider, [("echo", {})], "Mine")
+    mixed = reverse("turn_media", args=[theirs.session_id, turn.pk, 0])
+    assert client.get(mixed).status_code == 404
+
+
+def test_a_share_link_shows_them_until_it_is_revoked(turn: Turn) -> None:
+    client = Client()  # anyone with the link
+    link, token = link_to(turn.session, Audience.ANYONE)
+    shared = reverse("shared_turn_media", args=[token, turn.pk, 0])
+    answer = client.get(shared)
+    assert (answer.status_code, body(answer)) == (200, CLIP)
+    frame = reverse("shared_turn_media_frame", args=[token, turn.pk, 1, 0])
+    assert client.get(frame).status_code == 200
+    page = client.get(reverse("shared", args=[token])).content.decode()
+    assert f'src="media/{turn.pk}/0/"' in page
+    other = make_turn(turn.session.owner, [("echo", {})], "Another session")
+    assert client.get(reverse("shared_turn_media", args=[token, other.pk, 0])).status_code == 404
+    share_links.revoke(link)
+    assert client.get(shared).status_code != 200
+    assert CLIP not in client.get(shared).content
