@@ -395,4 +395,6 @@ def media_refusal(model: CatalogModel, request: ChatRequest) -> str:
             return f"{model.display_name} cannot take recordings (audio)."
         if audio.form not in provider.audio_forms:
             return f"{model.display_name} cannot take a recording {_FORM_WORDS[audio.form]}."
+        if not provider.takes_audio_type(audio):
+            return f"{model.display_name} takes recordings as {provider.audio_type_names()} only."
     return ""

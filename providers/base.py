@@ -645,6 +645,8 @@ class Provider:
     #: that takes images but not video as those images (``prepare``).
     video_forms: ClassVar[frozenset[MediaForm]] = frozenset()
     audio_forms: ClassVar[frozenset[MediaForm]] = frozenset()
+    #: The recordings' MIME types the API takes inline; None: any this playground takes.
+    audio_types: ClassVar[frozenset[str] | None] = None
 
     retry_policy: ClassVar[RetryPolicy] = RetryPolicy()
 
@@ -702,10 +704,25 @@ class Provider:
                     parts.extend(part.frames)
                 elif isinstance(part, AudioPart) and part.form not in self.audio_forms:
                     raise self.media_refused("audio", part.form)
+                elif isinstance(part, AudioPart) and not self.takes_audio_type(part):
+                    raise ProviderError(
+                        ErrorKind.BAD_REQUEST,
+                        f"{self.display_name} takes recordings as {self.audio_type_names()} only.",
+                        permanent=True,
+                    )
                 else:
                     parts.append(part)
             messages.append(Message(message.role, tuple(parts)))
         return dataclasses.replace(request, messages=tuple(messages))
+
+    @classmethod
+    def takes_audio_type(cls, part: AudioPart) -> bool:
+        return part.form != "file" or cls.audio_types is None or part.mime_type in cls.audio_types
+
+    @classmethod
+    def audio_type_names(cls) -> str:
+        names = sorted(AUDIO_FORMATS.get(t, t).upper() for t in cls.audio_types or ())
+        return " or ".join(names)
 
     def media_refused(self, kind: str, form: MediaForm) -> ProviderError:
         how = {"file": "as a file", "url": "by web address", "frames": "as frames"}[form]

@@ -307,6 +307,29 @@ class QwenCompatible(DashScope, OpenAIChat):
         *(p for p in ALL_SAMPLING if p is not base.FREQUENCY_PENALTY),
         *QWEN_SWITCHES,
     )
+    # Qwen-VL and Qwen-Omni take a video as frames (a "video" part listing them), or one
+    # file by web address or as a data URL (video_url); Qwen-Omni takes recordings as
+    # input_audio, by web address or as a data URL "data:;base64,…" with the format beside
+    # it (Alibaba Model Studio, "Qwen-Omni" and "visual understanding" guides, compatible
+    # mode; the data-URL form for video is UNCONFIRMED beyond those examples).
+    video_forms: ClassVar[frozenset[base.MediaForm]] = frozenset({"file", "url", "frames"})
+    audio_forms: ClassVar[frozenset[base.MediaForm]] = frozenset({"file", "url"})
+
+    @staticmethod
+    def message(message: base.Message) -> dict[str, Any]:
+        wire = OpenAIChat.message(message)
+        if isinstance(message.content, str) or isinstance(wire["content"], str):
+            return wire
+        parts = [
+            {
+                "type": "input_audio",
+                "input_audio": {"data": p.url or f"data:;base64,{p.data}", "format": p.format},
+            }
+            if isinstance(p, base.AudioPart)
+            else part
+            for p, part in zip(message.content, wire["content"], strict=True)
+        ]
+        return {"role": message.role, "content": parts}
 
     def wire_params(self, request: ChatRequest) -> dict[str, Any]:
         # enable_thinking, thinking_budget and enable_search go top-level, under their names.

@@ -82,6 +82,24 @@ def tool_spec(tool: base.ToolSpec) -> dict[str, Any]:
     return {"type": "function", "function": function}
 
 
+def openai_part(part: base.Part) -> dict[str, Any]:
+    """One part of a user message in OpenAI's chat format and the shapes compatible servers
+    add to it. Audio: ``input_audio`` with the base64 bytes (no ``data:`` prefix) and their
+    format, as OpenAI's API reference gives it (ChatCompletionContentPartInputAudio: data,
+    format "wav" | "mp3"). Video: ``video_url`` with a web address or a data URL, as vLLM
+    and DashScope's compatible mode take it; frames as one ``video`` part listing them
+    (Qwen-VL's shape, PROVIDERS.md §6a and the issue's research)."""
+    if isinstance(part, base.ImagePart):
+        return {"type": "image_url", "image_url": {"url": part.data_url}}
+    if isinstance(part, base.VideoPart):
+        if part.frames:
+            return {"type": "video", "video": [f.data_url for f in part.frames]}
+        return {"type": "video_url", "video_url": {"url": part.data_url}}
+    if isinstance(part, base.AudioPart):
+        return {"type": "input_audio", "input_audio": {"data": part.data, "format": part.format}}
+    return {"type": "text", "text": part.text}
+
+
 class OpenAIChat(HTTPProvider):
     """``POST {base}/chat/completions`` with ``stream: true``, read as SSE ``data:`` chunks.
 
@@ -156,16 +174,10 @@ class OpenAIChat(HTTPProvider):
     @staticmethod
     def message(message: base.Message) -> dict[str, Any]:
         content = message.content
-        if isinstance(content, str) or not any(isinstance(p, base.ImagePart) for p in content):
+        if isinstance(content, str) or all(isinstance(p, base.TextPart) for p in content):
             # Text only: a plain string, which every compatible server accepts.
             return {"role": message.role, "content": message.text}
-        parts = [
-            {"type": "image_url", "image_url": {"url": p.data_url}}
-            if isinstance(p, base.ImagePart)
-            else {"type": "text", "text": p.text}
-            for p in content
-        ]
-        return {"role": message.role, "content": parts}
+        return {"role": message.role, "content": [openai_part(p) for p in content]}
 
     async def status_error(self, response: httpx.Response, request: ChatRequest) -> ProviderError:
         error, _ = await self.error_and_body(response, request)
@@ -309,7 +321,16 @@ class OpenAIChat(HTTPProvider):
             # xAI counts reasoning outside completion_tokens (PROVIDERS.md §4); the others,
             # like OpenAI, inside. Report output tokens the OpenAI way: reasoning included.
             completion = (completion or 0) + reasoning
-        return base.Usage(input_tokens=prompt, output_tokens=completion, reasoning_tokens=reasoning)
+        # The prompt's audio and video, where the server says (OpenAI's audio models, and
+        # Qwen-Omni's prompt_tokens_details: audio_tokens, video_tokens).
+        prompt_details = obj(usage.get("prompt_tokens_details"))
+        return base.Usage(
+            input_tokens=prompt,
+            output_tokens=completion,
+            reasoning_tokens=reasoning,
+            audio_input_tokens=int_or_none(prompt_details.get("audio_tokens")),
+            video_input_tokens=int_or_none(prompt_details.get("video_tokens")),
+        )
 
 
 REASONING_EFFORT = base.Param(
@@ -344,6 +365,10 @@ class OpenAI(OpenAIChat):
     optional_credentials: ClassVar[frozenset[str]] = frozenset({"organization", "project"})
     supports_images = True
     supports_tools = True
+    # The audio models (gpt-4o-audio-preview …) take a recording inline, WAV or MP3 only;
+    # no chat model takes a video (frames go as images).
+    audio_forms: ClassVar[frozenset[base.MediaForm]] = frozenset({"file"})
+    audio_types: ClassVar[frozenset[str] | None] = frozenset({"audio/wav", "audio/mpeg"})
     # max_tokens is deprecated and refused by reasoning models (PROVIDERS.md §1), and
     # max_completion_tokens is what every OpenAI chat model takes now.
     max_tokens_field = "max_completion_tokens"
@@ -512,3 +537,7 @@ class OpenAICompatible(OpenAIChat):
     needs_key = False
     supports_tools = True
     supports_images = True
+    # vLLM and the like: video_url (a web address or a data URL) and input_audio; whether
+    # the model behind takes them is the person's to know (its error says so if not).
+    video_forms: ClassVar[frozenset[base.MediaForm]] = frozenset({"file", "url"})
+    audio_forms: ClassVar[frozenset[base.MediaForm]] = frozenset({"file"})
