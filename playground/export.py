@@ -139,6 +139,7 @@ def as_json(record: SessionRecord, *, for_viewer: bool) -> dict[str, Any]:
                 "system_prompt": t.system_prompt,
                 "tools": t.tools,
                 "images": [image_reference(i) for i in t.images],
+                "media": [media_reference(m) for m in t.media],
                 "responses": [
                     _response_json(r, record, t, for_viewer) for r in record.responses.get(t.pk, [])
                 ],
@@ -219,6 +220,32 @@ def image_reference(image: dict[str, Any]) -> dict[str, Any]:
     return {"mime_type": str(image.get("mime_type", "")), "bytes": size}
 
 
+def media_reference(entry: dict[str, Any]) -> dict[str, Any]:
+    """A video or recording as the export names it: its URL, an upload's name, type, size
+    and length, or its frames as images are named (never the bytes themselves)."""
+    ref: dict[str, Any] = {"kind": entry.get("kind"), "form": entry.get("form")}
+    if entry.get("form") == "url":
+        ref["url"] = str(entry.get("url", ""))
+    elif entry.get("form") == "frames":
+        ref["frames"] = [image_reference(f) for f in entry.get("frames", [])]
+    else:
+        for name in ("name", "mime_type", "size", "seconds"):
+            ref[name] = entry.get(name)
+    return ref
+
+
+def _media_words(entry: dict[str, Any]) -> str:
+    what = "video" if entry.get("kind") == "video" else "recording"
+    if entry.get("form") == "url":
+        return f"{what} <{entry.get('url', '')}>"
+    if entry.get("form") == "frames":
+        return f"{what} of {len(entry.get('frames', []))} frames"
+    seconds = entry.get("seconds")
+    length = f", {seconds:.1f} s" if isinstance(seconds, int | float) else ""
+    size = entry.get("size", 0)
+    return f"{what} {entry.get('name', '')} ({entry.get('mime_type', '')}, {size:,} bytes{length})"
+
+
 def _when(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat()
 
@@ -252,6 +279,8 @@ def as_markdown(record: SessionRecord, *, for_viewer: bool) -> str:
             lines += ["", f"Tools offered: {names}"]
         if turn.images:
             lines += ["", "Images: " + "; ".join(_image_words(i) for i in turn.images)]
+        if turn.media:
+            lines += ["", "Video and audio: " + "; ".join(_media_words(m) for m in turn.media)]
         for r in record.responses.get(turn.pk, []):
             lines += ["", *_response_markdown(r, record, turn, for_viewer)]
     return "\n".join(lines).rstrip() + "\n"

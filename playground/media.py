@@ -338,6 +338,30 @@ def sweep() -> int:
     return gone
 
 
+# --------------------------------------------------------------------------- the quota
+
+#: Tokens a second of video or of a recording counts at most among the APIs here (Gemini:
+#: 263 a second of video with its sound, 32 a second of audio; Qwen-Omni: 25 of audio).
+VIDEO_TOKENS_PER_SECOND = 300
+AUDIO_TOKENS_PER_SECOND = 32
+FRAME_TOKENS = 1600  # as an image (quotas.IMAGE_TOKENS)
+
+
+def media_tokens(entries: Iterable[dict[str, Any]]) -> int:
+    """At most how many input tokens the videos and recordings count: by their length where
+    it was read, else as long as the limit allows (a web address's length is unknown)."""
+    total = 0
+    for entry in entries:
+        if entry.get("form") == "frames":
+            total += FRAME_TOKENS * len(entry.get("frames", []))
+            continue
+        video = entry.get("kind") == "video"
+        seconds = entry.get("seconds") or (MAX_VIDEO_SECONDS if video else MAX_AUDIO_SECONDS)
+        rate = VIDEO_TOKENS_PER_SECOND if video else AUDIO_TOKENS_PER_SECOND
+        total += int(seconds * rate) + 1
+    return total
+
+
 # --------------------------------------------------------------------------- the call
 
 

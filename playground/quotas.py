@@ -34,6 +34,7 @@ from django.utils import timezone
 from playground import shared_caches
 from playground.catalog import CatalogModel, ShortCache
 from playground.credentials import KeyChoice
+from playground.media import media_tokens
 from playground.models import (
     ACTIVE_STATUSES,
     ContextPolicy,
@@ -175,12 +176,15 @@ class Plan:
         return sum((p.cost_usd or Decimal(0) for p in self.panes), Decimal(0))
 
 
-def worst_input(prompt: str, system: str, history_tokens: int, images: int, tools: str) -> int:
+def worst_input(
+    prompt: str, system: str, history_tokens: int, images: int, tools: str, media: int = 0
+) -> int:
     """At most how many tokens a call's input counts: twice the usual estimate of its new
     text (dense text and code take more tokens per character), its history as the
-    provider counted it last time, and the images and tools it carries."""
+    provider counted it last time, and the images, tools, videos and recordings it carries
+    (``media``: their tokens, playground.media.media_tokens)."""
     new = estimate_tokens(prompt) + estimate_tokens(system) + estimate_tokens(tools)
-    return 2 * new + history_tokens + images * IMAGE_TOKENS + 3 * MESSAGE_OVERHEAD
+    return 2 * new + history_tokens + images * IMAGE_TOKENS + media + 3 * MESSAGE_OVERHEAD
 
 
 def answer_limit(model: CatalogModel, params: dict[str, Any], caps: list[Cap]) -> int:
@@ -273,6 +277,7 @@ def plan_turn(
             (history or {}).get(pane.position, 0),
             len(compose.images),
             tools,
+            media_tokens(compose.media.entries),
         )
         try:
             panes.append(plan_pane(pane.model, pane.key, pane.params, caps, tokens))

@@ -118,3 +118,48 @@ def test_a_share_link_shows_them_until_it_is_revoked(turn: Turn) -> None:
     share_links.revoke(link)
     assert client.get(shared).status_code != 200
     assert CLIP not in client.get(shared).content
+
+
+def test_the_exports_name_each_attachment_and_never_hold_its_bytes(
+    owner_client: Any, turn: Turn
+) -> None:
+    import base64
+    import json
+
+    import jsonschema
+
+    from tests.playground.test_export import SCHEMA_FILE
+
+    answer = owner_client.get(reverse("export_json", args=[turn.session_id]))
+    data = json.loads(b"".join(answer.streaming_content) if answer.streaming else answer.content)
+    schema = json.loads(SCHEMA_FILE.read_text())
+    jsonschema.validate(data, schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    (exported,) = data["turns"]
+    assert exported["media"][0] == {
+        "kind": "video",
+        "form": "file",
+        "name": "clip.mp4",
+        "mime_type": "video/mp4",
+        "size": len(CLIP),
+        "seconds": 2.0,
+    }
+    assert exported["media"][1]["frames"] == [
+        {"mime_type": "image/png", "bytes": len(png(n + 1, 2))} for n in range(2)
+    ]
+    assert exported["media"][3] == {
+        "kind": "audio",
+        "form": "url",
+        "url": "https://talks.example/keynote.mp3",
+    }
+    markdown = owner_client.get(reverse("export_md", args=[turn.session_id]))
+    text = (
+        b"".join(markdown.streaming_content) if markdown.streaming else markdown.content
+    ).decode()
+    assert (
+        f"Video and audio: video clip.mp4 (video/mp4, {len(CLIP):,} bytes, 2.0 s); video of 2 "
+        f"frames; recording talk.wav (audio/wav, {len(TALK):,} bytes, 1.0 s); recording "
+        "<https://talks.example/keynote.mp3>"
+    ) in text
+    for blob in (CLIP, TALK):
+        encoded = base64.b64encode(blob).decode()[:40]
+        assert encoded not in text and encoded not in json.dumps(data)
