@@ -68,12 +68,15 @@ class Vendors:
         return f"http://127.0.0.1:{self.port}"
 
     def environment(self) -> dict[str, str]:
-        """Base URL overrides and keys that point four providers at this server."""
+        """Base URL overrides and keys that point five providers at this server."""
         return {
             "PLAYGROUND_OPENAI_BASE_URL": f"{self.url}/v1",
             "PLAYGROUND_ANTHROPIC_BASE_URL": self.url,
             "PLAYGROUND_GEMINI_BASE_URL": f"{self.url}/v1beta",
             "PLAYGROUND_OLLAMA_NATIVE_BASE_URL": self.url,
+            # Qwen's compatible mode speaks OpenAI's format (test_video_audio).
+            "PLAYGROUND_QWEN_BASE_URL": f"{self.url}/compatible-mode/v1",
+            "DASHSCOPE_API_KEY": "sk-e2e-dashscope-key-000000000",
             "OPENAI_API_KEY": "sk-e2e-openai-key-000000000000",
             "ANTHROPIC_API_KEY": "sk-ant-e2e-key-0000000000000",
             "GEMINI_API_KEY": "AIza-e2e-gemini-key-000000000000000",
