@@ -328,8 +328,9 @@ class OpenAIChat(HTTPProvider):
             input_tokens=prompt,
             output_tokens=completion,
             reasoning_tokens=reasoning,
-            audio_input_tokens=int_or_none(prompt_details.get("audio_tokens")),
-            video_input_tokens=int_or_none(prompt_details.get("video_tokens")),
+            # 0 (OpenAI reports audio_tokens: 0 for text) is as good as not said.
+            audio_input_tokens=int_or_none(prompt_details.get("audio_tokens")) or None,
+            video_input_tokens=int_or_none(prompt_details.get("video_tokens")) or None,
         )
 
 
