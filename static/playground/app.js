@@ -95,13 +95,19 @@
   document.addEventListener("turn-sent", function () {
     var prompt = document.getElementById("prompt");
     if (prompt) prompt.value = "";
-    // Images go with one turn; tool definitions stay for the next.
-    document.querySelectorAll("#compose [name=images], #compose [name=image_urls]").forEach(function (el) {
-      el.value = "";
+    // Images, videos and recordings go with one turn; tool definitions stay for the next.
+    var once = ["images", "image_urls", "videos", "video_urls", "video_frames", "audios", "audio_urls"];
+    once.forEach(function (name) {
+      document.querySelectorAll("#compose [name=" + name + "]").forEach(function (el) {
+        el.value = "";
+      });
     });
   });
 
-  // The compose form goes as multipart only when it carries image files; otherwise it is
+  // The compose form's file inputs (images, videos, a video's frames, recordings).
+  var FILE_FIELDS = ["images", "videos", "video_frames", "audios"];
+
+  // The compose form goes as multipart only when it carries files; otherwise it is
   // urlencoded, which the server parses ten times faster (1.3 ms against 0.1 ms for four
   // panes). htmx reads hx-encoding when the request starts, after htmx:confirm.
   function hasFiles(form) {
@@ -118,7 +124,9 @@
   document.addEventListener("htmx:configRequest", function (evt) {
     var form = evt.detail.elt;
     if (form && form.id === "compose" && !form.hasAttribute("hx-encoding")) {
-      delete evt.detail.parameters.images; // an empty file input, not text
+      FILE_FIELDS.forEach(function (name) {
+        delete evt.detail.parameters[name]; // an empty file input, not text
+      });
     }
   });
 
@@ -135,7 +143,9 @@
   document.addEventListener("htmx:configRequest", function (evt) {
     if (!evt.detail.elt || evt.detail.elt.id !== "estimate") return;
     var input = document.querySelector("#compose input[type=file][name=images]");
-    delete evt.detail.parameters.images;
+    FILE_FIELDS.forEach(function (name) {
+      delete evt.detail.parameters[name];
+    });
     evt.detail.parameters.image_files = String(input && input.files ? input.files.length : 0);
   });
   // It is asked again when a pane is added, removed or gets its model's parameters (no
