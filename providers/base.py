@@ -722,7 +722,7 @@ class Provider:
     @classmethod
     def audio_type_names(cls) -> str:
         names = sorted(AUDIO_FORMATS.get(t, t).upper() for t in cls.audio_types or ())
-        return " or ".join(names)
+        return " or ".join([", ".join(names[:-1]), *names[-1:]] if len(names) > 2 else names)
 
     def media_refused(self, kind: str, form: MediaForm) -> ProviderError:
         how = {"file": "as a file", "url": "by web address", "frames": "as frames"}[form]

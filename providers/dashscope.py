@@ -400,6 +400,25 @@ def _image(part: base.ImagePart) -> str:
     return part.url or part.data_url  # a web address, or the image inline as a data URL
 
 
+def native_part(part: base.Part) -> dict[str, Any]:
+    """One content item of the native multimodal endpoint: ``{"text"}``, ``{"image"}``,
+    ``{"video": [frames]}`` or ``{"video": address}``, ``{"audio": address}`` (the SDK's
+    samples and oss_utils.check_and_upload, dashscope-sdk-python; Model Studio's "Qwen-Audio"
+    guide, help.aliyun.com/zh/model-studio/audio-language-model). Files go inline as data
+    URLs: a recording as ``data:;base64,…`` (no type), as the Qwen-Audio guide writes it; a
+    video as ``data:video/mp4;base64,…``, which the SDK passes through untouched but no
+    vendor page we read shows for this endpoint: UNCONFIRMED, the API's 400 says if not."""
+    if isinstance(part, base.ImagePart):
+        return {"image": _image(part)}
+    if isinstance(part, base.VideoPart):
+        if part.frames:
+            return {"video": [_image(f) for f in part.frames]}
+        return {"video": part.data_url}
+    if isinstance(part, base.AudioPart):
+        return {"audio": part.url or f"data:;base64,{part.data}"}
+    return {"text": part.text}
+
+
 class QwenNative(DashScope):
     """DashScope's own protocol: ``{"model", "input", "parameters"}`` in, SSE ``event:result``
     out, no end sentinel (PROVIDERS.md §6b)."""
@@ -420,12 +439,17 @@ class QwenNative(DashScope):
         *QWEN_SWITCHES,
     )
 
+    # Qwen-VL takes a video as frames, a file or an address; Qwen-Audio a recording as a
+    # file or an address (native_part).
+    video_forms: ClassVar[frozenset[base.MediaForm]] = frozenset({"file", "url", "frames"})
+    audio_forms: ClassVar[frozenset[base.MediaForm]] = frozenset({"file", "url"})
+
     @staticmethod
     def multimodal(request: ChatRequest) -> bool:
-        return bool(request.images)
+        return bool(request.images or request.videos or request.audios)
 
     def url(self, request: ChatRequest) -> str:
-        # Vision models have their own endpoint, on the same pattern (§6b).
+        # Vision and audio models have their own endpoint, on the same pattern (§6b).
         task = "multimodal-generation" if self.multimodal(request) else "text-generation"
         return f"{self.base_url(request)}/services/aigc/{task}/generation"
 
@@ -464,11 +488,7 @@ class QwenNative(DashScope):
             return {"role": message.role, "content": message.text}
         if isinstance(message.content, str):
             return {"role": message.role, "content": [{"text": message.content}]}
-        content = [
-            {"image": _image(p)} if isinstance(p, base.ImagePart) else {"text": p.text}
-            for p in message.content
-        ]
-        return {"role": message.role, "content": content}
+        return {"role": message.role, "content": [native_part(p) for p in message.content]}
 
     async def read_events(
         self, response: httpx.Response, request: ChatRequest
@@ -532,9 +552,26 @@ def _usage(usage: Mapping[str, Any]) -> base.Usage:
 
     details = obj(usage.get("output_tokens_details")) or obj(usage.get("completion_tokens_details"))
     reasoning = details.get("reasoning_tokens")
+    # The prompt's audio and video: top-level audio_tokens / video_tokens on the native
+    # endpoint (Qwen-Audio guide's example), or under input_tokens_details.
+    prompt = obj(usage.get("input_tokens_details")) or obj(usage.get("prompt_tokens_details"))
+    # A count of 0 is as good as not said (as OpenAIChat reads it).
+    audio = first("audio_tokens") or int_or_none(prompt.get("audio_tokens")) or None
+    video = first("video_tokens") or int_or_none(prompt.get("video_tokens")) or None
+    total = first("input_tokens", "prompt_tokens")
+    media = (audio or 0) + (video or 0)
+    if total is not None and media > total:
+        # input_tokens leaves them out here. The Qwen-Audio guide's example has
+        # audio_tokens 85 beside input_tokens 33, where Qwen-VL's image_tokens are a part of
+        # input_tokens (1,247 of 1,271) and a DashScope SDK (cnblogs/dashscope-sdk,
+        # MultimodalTokenUsage) calls input_tokens the whole input. UNCONFIRMED which holds
+        # for which model: a part larger than the whole is taken as beside it.
+        total += media
     return base.Usage(
-        input_tokens=first("input_tokens", "prompt_tokens"),
+        input_tokens=total,
         # Includes the thinking, as OpenAI counts it.
         output_tokens=first("output_tokens", "completion_tokens"),
         reasoning_tokens=reasoning if isinstance(reasoning, int) else None,
+        audio_input_tokens=audio,
+        video_input_tokens=video,
     )

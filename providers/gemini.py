@@ -8,7 +8,7 @@ import json
 import re
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any, ClassVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -89,7 +89,50 @@ def is_uploaded_file(url: str, base_url: str) -> bool:
     return bool(base_url) and url.startswith(f"{base_url}/files/")
 
 
+#: The pages of public YouTube videos, which Gemini reads a video from by address.
+_YOUTUBE = frozenset({"youtube.com", "www.youtube.com", "m.youtube.com", "youtu.be"})
+
+
+def is_youtube(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme == "https" and (parts.hostname or "") in _YOUTUBE
+
+
+def _refused(sentence: str) -> ProviderError:
+    # Said before the call; the address is left out of the sentence (a signed URL carries a
+    # token).
+    return ProviderError(ErrorKind.BAD_REQUEST, f"Google Gemini {sentence}", permanent=True)
+
+
+def media_part(item: base.VideoPart | base.AudioPart, base_url: str) -> dict[str, Any]:
+    """A video or a recording as Gemini takes it (Google AI for Developers: "Video
+    understanding", "Audio understanding" and "File input methods", ai.google.dev/gemini-api/
+    docs): a file inline as ``inlineData`` with its MIME type; by address, ``fileData`` with
+    a Files API URI, or for a video a public YouTube page. The external web addresses Gemini
+    has fetched since January 2026 are documents and images only (the same guide's list of
+    content types), so any other address is refused before the call. ``fileData.mimeType``
+    is optional (the FileData reference) and left out: a Files API file knows its own type,
+    and the type of what an address names is not known here."""
+    if item.form == "file":
+        return {"inlineData": {"mimeType": item.mime_type, "data": item.data}}
+    if is_uploaded_file(item.url, base_url) or (
+        isinstance(item, base.VideoPart) and is_youtube(item.url)
+    ):
+        return {"fileData": {"fileUri": item.url}}
+    if isinstance(item, base.VideoPart):
+        raise _refused(
+            "reads a video by web address only from YouTube or its own Files API; attach "
+            "the video as a file."
+        )
+    raise _refused(
+        "reads a recording by web address only from its own Files API; attach the "
+        "recording as a file."
+    )
+
+
 def part(item: Any, base_url: str = "") -> dict[str, Any]:
+    if isinstance(item, base.VideoPart | base.AudioPart):
+        return media_part(item, base_url)
     if not isinstance(item, base.ImagePart):
         return {"text": item.text}
     if item.url.startswith("data:") and ";base64," in item.url:
@@ -98,14 +141,8 @@ def part(item: Any, base_url: str = "") -> dict[str, Any]:
     if item.url:
         if not is_uploaded_file(item.url, base_url):
             # Gemini does not fetch arbitrary https images: PROVIDERS.md §3 lists fileData
-            # without saying it does, and Files API URIs are what it is for. Said before the
-            # call; the address is left out of the sentence (a signed URL carries a token).
-            raise ProviderError(
-                ErrorKind.BAD_REQUEST,
-                "Google Gemini cannot fetch an image from a web address; attach the image "
-                "as a file.",
-                permanent=True,
-            )
+            # without saying it does, and Files API URIs are what it is for.
+            raise _refused("cannot fetch an image from a web address; attach the image as a file.")
         return {"fileData": {"mimeType": item.mime_type, "fileUri": item.url}}
     return {"inlineData": {"mimeType": item.mime_type, "data": item.data}}
 
@@ -119,6 +156,16 @@ class Gemini(HTTPProvider):
     #: Images only inline or as Files API URIs, never by an arbitrary web address.
     image_urls: ClassVar[bool] = False
     supports_tools = True
+    # Videos and recordings inline or by address (media_part); a video of frames goes as
+    # its images. Recordings in the formats "Audio understanding" lists (WAV, MP3, AIFF,
+    # AAC, Ogg Vorbis, FLAC): M4A is not among them. The MIME types go as the upload was
+    # recognised (audio/mpeg, video/quicktime), as the SDK's own guesses send them; the
+    # guide's list writes audio/mp3 and video/mov: UNCONFIRMED that both spellings are taken.
+    video_forms: ClassVar[frozenset[base.MediaForm]] = frozenset({"file", "url"})
+    audio_forms: ClassVar[frozenset[base.MediaForm]] = frozenset({"file", "url"})
+    audio_types: ClassVar[frozenset[str] | None] = frozenset(
+        {"audio/wav", "audio/mpeg", "audio/ogg", "audio/flac"}
+    )
     params = (
         base.TEMPERATURE,
         base.TOP_P,
@@ -264,10 +311,20 @@ def _usage(meta: Mapping[str, Any]) -> base.Usage:
     thoughts = int_or_none(meta.get("thoughtsTokenCount"))
     # candidatesTokenCount leaves the thoughts out; report output the OpenAI way, with them.
     output = None if answer is None and thoughts is None else (answer or 0) + (thoughts or 0)
+    # promptTokensDetails: the prompt's count by modality, [{modality, tokenCount}] (the
+    # SDK's ModalityTokenCount); a video's sound track is counted as AUDIO.
+    by_modality: dict[str, int] = {}
+    for detail in items(meta.get("promptTokensDetails")):
+        modality = obj(detail).get("modality")
+        count = int_or_none(obj(detail).get("tokenCount"))
+        if isinstance(modality, str) and count is not None:
+            by_modality[modality] = by_modality.get(modality, 0) + count
     return base.Usage(
         input_tokens=int_or_none(meta.get("promptTokenCount")),
         output_tokens=output,
         reasoning_tokens=thoughts,
+        audio_input_tokens=by_modality.get("AUDIO") or None,
+        video_input_tokens=by_modality.get("VIDEO") or None,
     )
 
 

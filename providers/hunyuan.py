@@ -272,6 +272,18 @@ def response_error(body: Any) -> tuple[str, str] | None:
 # --------------------------------------------------------------------------- native
 
 
+def _content(part: base.Part) -> dict[str, Any]:
+    """One of the native Contents: text, image_url, or video_url for a video by address
+    (Content.VideoUrl {Url, Fps}: "如\"https://your-video-path.mp4\"", at most 100 MB; the
+    hunyuan v20230901 models of tencentcloud-sdk-ruby). Frames would be video_frames, but
+    its Frames are addresses only ("图像帧传url"), so a video of frames goes as images."""
+    if isinstance(part, base.ImagePart):
+        return {"Type": "image_url", "ImageUrl": {"Url": part.data_url}}
+    if isinstance(part, base.VideoPart):
+        return {"Type": "video_url", "VideoUrl": {"Url": part.url}}
+    return {"Type": "text", "Text": part.text}
+
+
 class Hunyuan(HTTPProvider):
     """The native API 3.0 ``ChatCompletions`` action, signed with TC3-HMAC-SHA256."""
 
@@ -290,6 +302,7 @@ class Hunyuan(HTTPProvider):
     }
     supports_tools = True  # hunyuan-turbo(s) and hunyuan-functioncall
     supports_images = True  # the vision models (Contents with ImageUrl)
+    video_forms: ClassVar[frozenset[base.MediaForm]] = frozenset({"url"})  # _content
     # No max-tokens field in the API (§11a). Bounds from the API reference.
     params = (base.TEMPERATURE, base.TOP_P, HUNYUAN_SEED, HUNYUAN_STOP, ENABLE_ENHANCEMENT)
 
@@ -334,18 +347,10 @@ class Hunyuan(HTTPProvider):
     def message(message: base.Message) -> dict[str, Any]:
         role = message.role.lower()
         content = message.content
-        if isinstance(content, str) or not any(isinstance(p, base.ImagePart) for p in content):
+        if isinstance(content, str) or all(isinstance(p, base.TextPart) for p in content):
             return {"Role": role, "Content": message.text}
         # Whether ImageUrl.Url also takes a data: URL (not only http[s]) is UNCONFIRMED.
-        return {
-            "Role": role,
-            "Contents": [
-                {"Type": "image_url", "ImageUrl": {"Url": p.data_url}}
-                if isinstance(p, base.ImagePart)
-                else {"Type": "text", "Text": p.text}
-                for p in content
-            ],
-        }
+        return {"Role": role, "Contents": [_content(p) for p in content]}
 
     def signed(self, request: ChatRequest, payload: bytes) -> tuple[str, dict[str, str]]:
         """The URL and the headers (signature included) for ``payload``."""

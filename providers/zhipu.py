@@ -147,6 +147,12 @@ class Zhipu(OpenAIChat):
     key_env = "ZHIPUAI_API_KEY"
     supports_images = True  # the glm-4v family
     supports_tools = True
+    # GLM-4V-Plus reads a video by address only: video_url.url is "视频 url 地址", where
+    # image_url.url says "图片 url 或者 base64 编码"; MP4, under 20 MB and 30 s (GLM-4V-Plus)
+    # or 200 MB (GLM-4V-Plus-0111); first in the message and never beside images (Zhipu's
+    # API reference, "GLM-4V 系列", open.bigmodel.cn, read in a copy a public repository
+    # keeps). A video of frames goes as images, at most 5 of them (the same page).
+    video_forms: ClassVar[frozenset[base.MediaForm]] = frozenset({"url"})
     # Bounds from Zhipu's API reference (§7 gives none): temperature [0, 1], top_p
     # [0.01, 1], a single stop word.
     params = (
@@ -185,11 +191,22 @@ class Zhipu(OpenAIChat):
         wire = OpenAIChat.message(message)
         if isinstance(message.content, str) or isinstance(wire["content"], str):
             return wire
-        parts = [
+        videos = [p for p in message.content if isinstance(p, base.VideoPart)]
+        if videos and any(isinstance(p, base.ImagePart) for p in message.content):
+            raise ProviderError(
+                ErrorKind.BAD_REQUEST,
+                "Zhipu GLM cannot take a video and images in one message; send the images "
+                "in a turn of their own.",
+                permanent=True,
+            )
+        # The video first: "video_url 参数必须在第一个" (GLM-4V API reference).
+        parts = [{"type": "video_url", "video_url": {"url": p.url}} for p in videos]
+        parts += [
             {"type": "image_url", "image_url": {"url": _image_url(p)}}
             if isinstance(p, base.ImagePart)
             else {"type": "text", "text": p.text}
             for p in message.content
+            if not isinstance(p, base.VideoPart)
         ]
         return {"role": message.role, "content": parts}
 

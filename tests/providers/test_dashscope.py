@@ -10,6 +10,7 @@ import pytest
 import respx
 
 from providers.base import (
+    AudioPart,
     ChatRequest,
     Credentials,
     ErrorKind,
@@ -24,6 +25,7 @@ from providers.base import (
     ToolCall,
     ToolSpec,
     Usage,
+    VideoPart,
 )
 from providers.dashscope import QwenCompatible, QwenNative, _Joined
 from tests.providers.replay import (
@@ -405,6 +407,55 @@ async def test_native_images_go_to_the_multimodal_endpoint() -> None:
             },
         ]
     }
+
+
+@respx.mock
+async def test_native_video_goes_to_the_multimodal_endpoint_and_its_tokens_are_read() -> None:
+    route = respx.post(VISION_URL).mock(return_value=sse(recorded("dashscope", "native_video")))
+    clip = "https://media.example.com/football.mp4"
+    request = chat(
+        "qwen-vl-max-latest",
+        Message("system", "Describe clips."),
+        Message("user", (VideoPart(url=clip), TextPart("What happens?"))),
+    )
+
+    events = await collect(QwenNative(), request)
+
+    assert sent_json(route.calls.last.request)["input"] == {
+        "messages": [
+            {"role": "system", "content": [{"text": "Describe clips."}]},
+            {"role": "user", "content": [{"video": clip}, {"text": "What happens?"}]},
+        ]
+    }
+    # video_tokens is a part of input_tokens here (1,512 of 1,530).
+    assert events[-2:] == [
+        Usage(input_tokens=1530, output_tokens=8, video_input_tokens=1512),
+        Finish("stop"),
+    ]
+
+
+@respx.mock
+async def test_native_recording_goes_inline_and_audio_tokens_beside_the_input_are_added() -> None:
+    route = respx.post(VISION_URL).mock(return_value=sse(recorded("dashscope", "native_audio")))
+    talk = AudioPart(data="SUQzBAAAAAAAI1RTU0U=", mime_type="audio/mpeg")
+    request = chat("qwen-audio-turbo-latest", Message("user", (talk, TextPart("What is said?"))))
+
+    events = await collect(QwenNative(), request)
+
+    # The Qwen-Audio guide's inline form: a data URL without a type.
+    assert sent_json(route.calls.last.request)["input"]["messages"] == [
+        {
+            "role": "user",
+            "content": [{"audio": "data:;base64,SUQzBAAAAAAAI1RTU0U="}, {"text": "What is said?"}],
+        }
+    ]
+    # audio_tokens 85 beside input_tokens 33, as the guide's example reports them.
+    assert events == [
+        TextDelta("这段音频说的是"),
+        TextDelta(":'欢迎使用阿里云'"),
+        Usage(input_tokens=118, output_tokens=10, audio_input_tokens=85),
+        Finish("stop"),
+    ]
 
 
 @respx.mock

@@ -10,6 +10,7 @@ import pytest
 import respx
 
 from providers.base import (
+    AudioPart,
     ErrorKind,
     Failure,
     Finish,
@@ -21,6 +22,7 @@ from providers.base import (
     ToolCall,
     ToolSpec,
     Usage,
+    VideoPart,
 )
 from providers.gemini import Gemini
 from tests.providers.contract import GEMINI_ANSWER, GEMINI_EXHAUSTED
@@ -170,6 +172,94 @@ async def test_image_by_web_address_is_refused_before_the_call() -> None:
         Failure(
             ErrorKind.BAD_REQUEST,
             "Google Gemini cannot fetch an image from a web address; attach the image as a file.",
+            permanent=True,
+        )
+    ]
+    assert route.call_count == 0
+
+
+@respx.mock
+async def test_a_youtube_page_or_a_files_api_file_goes_as_file_data_and_its_tokens_are_read() -> (
+    None
+):
+    url = f"{BASE}/gemini-2.5-flash:streamGenerateContent?alt=sse"
+    route = respx.post(url).mock(return_value=sse(recorded("gemini", "video_and_audio")))
+    youtube = "https://www.youtube.com/watch?v=9hE5-98ZeCg"
+    short = "https://youtu.be/9hE5-98ZeCg"
+    recording = "https://generativelanguage.googleapis.com/v1beta/files/t9x2c4v8b1n3"
+    media = Message(
+        "user",
+        (
+            VideoPart(url=youtube),
+            VideoPart(url=short),
+            AudioPart(url=recording),
+            TextPart("What happens, and what is said?"),
+        ),
+    )
+
+    events = await collect(Gemini(), chat("gemini-2.5-flash", media))
+
+    assert sent_json(route.calls.last.request)["contents"] == [
+        {
+            "role": "user",
+            "parts": [
+                {"fileData": {"fileUri": youtube}},
+                {"fileData": {"fileUri": short}},
+                {"fileData": {"fileUri": recording}},
+                {"text": "What happens, and what is said?"},
+            ],
+        }
+    ]
+    # promptTokensDetails by modality: the video's pictures, and its sound as AUDIO.
+    assert events[-2:] == [
+        Usage(
+            input_tokens=1746,
+            output_tokens=14,
+            reasoning_tokens=None,
+            audio_input_tokens=192,
+            video_input_tokens=1548,
+        ),
+        Finish("stop"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "https://youtube.com.example.net/watch?v=9hE5-98ZeCg",
+        "http://www.youtube.com/watch?v=9hE5-98ZeCg",
+        "https://media.example.com/files/clip.mp4",
+    ],
+)
+@respx.mock
+async def test_a_video_at_any_other_address_is_refused_before_the_call(address: str) -> None:
+    route = respx.post(URL).mock(return_value=sse(recorded("gemini", "answer")))
+    media = Message("user", (TextPart("What happens?"), VideoPart(url=address)))
+
+    events = await collect(Gemini(), chat("gemini-2.0-flash", media))
+
+    assert events == [
+        Failure(
+            ErrorKind.BAD_REQUEST,
+            "Google Gemini reads a video by web address only from YouTube or its own Files "
+            "API; attach the video as a file.",
+            permanent=True,
+        )
+    ]
+    assert route.call_count == 0
+
+
+@respx.mock
+async def test_a_recording_in_a_format_gemini_does_not_list_is_refused_before_the_call() -> None:
+    route = respx.post(URL).mock(return_value=sse(recorded("gemini", "answer")))
+    m4a = AudioPart(data="AAAAHGZ0eXBNNEEg", mime_type="audio/mp4")
+
+    events = await collect(Gemini(), chat("gemini-2.0-flash", Message("user", (m4a,))))
+
+    assert events == [
+        Failure(
+            ErrorKind.BAD_REQUEST,
+            "Google Gemini takes recordings as FLAC, MP3, OGG or WAV only.",
             permanent=True,
         )
     ]

@@ -25,6 +25,7 @@ from providers.base import (
     TextPart,
     ToolSpec,
     Usage,
+    VideoPart,
 )
 from providers.zhipu import Zhipu
 from tests.providers.replay import (
@@ -147,6 +148,29 @@ async def test_answer_and_the_exact_request_with_a_signed_token() -> None:
         "thinking": {"type": "disabled"},
         "seed": 42,
     }
+
+
+@respx.mock
+async def test_a_video_beside_images_is_refused_before_the_call() -> None:
+    # GLM-4V takes a video or images in a message, never both (its API reference); frames
+    # are images here, so a video of frames beside a video by address is refused too.
+    route = respx.post(URL).mock(return_value=sse(recorded("zhipu", "answer")))
+    clip = VideoPart(url="https://media.example.com/clip.mp4")
+    frames = VideoPart(frames=(ImagePart(data="iVBORw0KGgo="),))
+    for beside in (ImagePart(url="https://example.com/cat.png"), frames):
+        media = Message("user", (clip, beside, TextPart("What happens?")))
+
+        events = await collect(zhipu(), chat("glm-4v-plus", media, key=KEY))
+
+        assert events == [
+            Failure(
+                ErrorKind.BAD_REQUEST,
+                "Zhipu GLM cannot take a video and images in one message; send the images "
+                "in a turn of their own.",
+                permanent=True,
+            )
+        ]
+    assert route.call_count == 0
 
 
 def test_token_claims_are_in_milliseconds_and_signed_with_the_secret() -> None:
