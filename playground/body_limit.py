@@ -32,7 +32,7 @@ def limit_for(path: str) -> int:
 def sentence(limit: int) -> str:
     return (
         f"This request is larger than {limit / 2**20:.0f} MB, the most this server accepts"
-        " here. Send less: fewer or smaller images, a shorter prompt."
+        " here. Send less: fewer or smaller files, a shorter prompt."
     )
 
 

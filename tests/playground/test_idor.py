@@ -46,7 +46,7 @@ from tests.playground.share_helpers import finished_comparison, link_to
 
 SECRET = "alice-secret-Q7x"  # in every name and text of the owner's that a page could show
 # Parameters that name no object: the pane editor's index of a pane in the form.
-NOT_OBJECTS = {"position"}
+NOT_OBJECTS = {"position", "n", "frame"}
 ORIGIN = (b"origin", b"http://127.0.0.1")
 
 
@@ -78,7 +78,10 @@ class Owned:
             "member_id": self.member.pk,
             "set_id": self.comparison_set.pk,
             "link_id": self.link.pk,
+            "turn_id": self.response.turn_id,
             "position": 0,
+            "n": 0,
+            "frame": 0,
         }[param]
 
 

@@ -71,7 +71,7 @@ async def test_a_body_declared_too_large_is_refused_before_a_byte_is_read() -> N
     assert status == 413
     assert body == (
         "This request is larger than 4 MB, the most this server accepts here."
-        " Send less: fewer or smaller images, a shorter prompt."
+        " Send less: fewer or smaller files, a shorter prompt."
     )
     assert read == 0
 
@@ -104,7 +104,7 @@ async def test_send_may_carry_its_images(path: str) -> None:
 
     status, body, read = await post(path, settings.PLAYGROUND_MAX_UPLOAD_BYTES + 1)
     assert (status, read) == (413, 0)
-    assert body.startswith("This request is larger than 24 MB")
+    assert body.startswith("This request is larger than 116 MB")
 
 
 async def test_a_small_body_goes_through_as_before() -> None:
