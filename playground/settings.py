@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import ssl
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -264,6 +265,16 @@ CHANNEL_LAYERS = {
 }
 
 CELERY_BROKER_URL = REDIS_URL
+# kombu's Redis transport with the fix that lets a worker ride out a Redis restart
+# (playground/broker.py). Named explicitly, a transport no longer comes from the URL's
+# scheme, so rediss:// is told here to verify the server's certificate, as redis-py does
+# for the other clients (kombu alone would default to not verifying it).
+CELERY_BROKER_TRANSPORT = "playground.broker:Transport"
+if REDIS_URL.startswith("rediss://"):
+    CELERY_BROKER_USE_SSL = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+# A worker that lost Redis keeps its running tasks: their panes go on streaming and write
+# to Redis again once it is back (Celery 6 is to cancel them by default).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = False

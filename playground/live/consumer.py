@@ -19,7 +19,10 @@ stream: what it misses stays in the logs), and closes the socket (``STOPPED_READ
 when that lasts ``STALL_S``; the page reconnects and resumes from what it shows.
 
 Close codes the page sees: 4404 (no access, or no longer), 4408 (it stopped reading),
-4409 (too many sockets of this person's open: ``live/open_sockets.py``), 1011 (a failure).
+4409 (too many sockets of this person's open: ``live/open_sockets.py``), 4500 (the follower
+failed, e.g. Redis went away: the page reconnects and resumes from what it shows). Not
+1011: daphne's websocket library lets an application close only with 1000 or 3000-4999,
+and refused 1011 by raising, which left the socket open with nothing following it.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import redis.asyncio as aioredis
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.http import Http404
+from redis.exceptions import RedisError
 
 from playground.access import session_for_user
 from playground.live import open_sockets, response_log
@@ -58,6 +62,7 @@ MAX_FOLLOWED = 200
 WINDOW_CHARS = 1_000_000  # sent and not yet acknowledged by the page: then it waits
 STALL_S = 30.0  # waiting that long for the page to read closes the socket
 STOPPED_READING = 4408
+FAILED = 4500
 
 _redis: aioredis.Redis | None = None
 
@@ -110,7 +115,13 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.socket_id = uuid.uuid4().hex
         self.seen_at = time.monotonic()
         cap = settings.PLAYGROUND_SOCKETS_PER_PERSON
-        self.counted = await open_sockets.take(shared_redis(), self.person, self.socket_id, cap)
+        try:
+            self.counted = await open_sockets.take(shared_redis(), self.person, self.socket_id, cap)
+        except (RedisError, OSError) as error:
+            log.warning("socket of session %s not counted, Redis away: %s", self.session.pk, error)
+            await self.accept()
+            await self.close(code=FAILED)  # the page tries again
+            return
         await self.accept()  # a refusal before accepting reaches the page as 1006 only
         if not self.counted:
             await self.close(code=open_sockets.TOO_MANY)
@@ -211,9 +222,12 @@ class SessionConsumer(AsyncWebsocketConsumer):
                     await self._send_counted(html)
         except asyncio.CancelledError:
             raise
+        except (RedisError, OSError) as error:
+            log.warning("follower of session %s lost Redis: %s", self.session.pk, error)
+            await self.close(code=FAILED)
         except Exception:
             log.exception("follower of session %s failed", self.session.pk)
-            await self.close(code=1011)
+            await self.close(code=FAILED)
 
     async def _send_counted(self, html: str) -> None:
         self.sent += 1

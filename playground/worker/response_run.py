@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +50,7 @@ class ResponseRun:
     waited_ms: int = 0  # before the call: the endpoint's slot, the key's rate limit
 
     # The response's log, written by the publisher alone.
-    seq: int = 0  # the last entry written
+    seq: int = 0  # the last entry numbered (written, or to be written again: ``restore``)
     logged_text: int = 0
     logged_reasoning: int = 0
     status_message: str | None = None
@@ -67,6 +68,16 @@ class ResponseRun:
     # the end entry with this status, then lets go of the run and sets ``ended``.
     end_status: str | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+    end_seq: int = 0  # the number of its end entry, once given one
+
+    # What each entry of the log held, so that the publisher can write the log again when
+    # Redis lost it (restarted empty, or without its last second): four numbers an entry
+    # (the pieces of text and of reasoning it ended at, the tokens so far, its time in ms;
+    # a status line has STATUS_LINE for tokens, its text in ``status_lines``; the end has
+    # END_ENTRY). 32 bytes an entry, far less than the text it numbers.
+    marks: array[int] = field(default_factory=lambda: array("q"))
+    status_lines: dict[int, str] = field(default_factory=dict)
+    restore: bool = False  # the log may lack some of its entries: read it, write them again
 
     def set_waiting(self, waiting: bool) -> None:
         self.waiting = waiting
@@ -103,25 +114,58 @@ class ResponseRun:
             "".join(self.reasoning[: self.logged_reasoning]),
         )
 
-    def take_entry(self) -> dict[str, str | int]:
-        """The fields of the next log entry: what arrived since the last one."""
+    def take_entry(self) -> tuple[int, dict[str, str | int]]:
+        """The next log entry, numbered: what arrived since the last one, else the status
+        line."""
         now = time.monotonic()
-        entry: dict[str, str | int]
+        self.seq += 1
         if len(self.text) > self.logged_text or len(self.reasoning) > self.logged_reasoning:
-            entry = {
-                "k": "d",
-                "t": "".join(self.text[self.logged_text :]),
-                "r": "".join(self.reasoning[self.logged_reasoning :]),
-                "n": self.tokens,
-                "ms": self.elapsed_ms(now),
-            }
-            if self.ttft_ms is not None:
-                entry["ttft"] = self.ttft_ms
-            if self.waited_ms:
-                entry["w"] = self.waited_ms
+            start = self.logged_text, self.logged_reasoning
             self.logged_text, self.logged_reasoning = len(self.text), len(self.reasoning)
+            self.marks.extend(
+                (self.logged_text, self.logged_reasoning, self.tokens, self.elapsed_ms(now))
+            )
+            entry = self._delta(start, self.marks[-4:])
         else:
-            entry = {"k": "s", "msg": self.status_message or ""}
+            message = self.status_message or ""
+            self.marks.extend((self.logged_text, self.logged_reasoning, STATUS_LINE, 0))
+            self.status_lines[self.seq] = message
+            entry = {"k": "s", "msg": message}
         self.status_message = None
         self.flushed_at = now
+        return self.seq, entry
+
+    def take_end(self) -> int:
+        """The number of the end entry, which follows every other."""
+        self.seq += 1
+        self.end_seq = self.seq
+        self.marks.extend((self.logged_text, self.logged_reasoning, END_ENTRY, 0))
+        return self.seq
+
+    def entry(self, seq: int) -> dict[str, str | int]:
+        """Log entry ``seq`` (1 …) as :meth:`take_entry` made it (the end entry is
+        ``end_seq``, written by ``response_log.add_end``)."""
+        at = (seq - 1) * 4
+        mark = self.marks[at : at + 4]
+        if mark[2] == STATUS_LINE:
+            return {"k": "s", "msg": self.status_lines[seq]}
+        start = (self.marks[at - 4], self.marks[at - 3]) if seq > 1 else (0, 0)
+        return self._delta(start, mark)
+
+    def _delta(self, start: tuple[int, int], mark: array[int]) -> dict[str, str | int]:
+        entry: dict[str, str | int] = {
+            "k": "d",
+            "t": "".join(self.text[start[0] : mark[0]]),
+            "r": "".join(self.reasoning[start[1] : mark[1]]),
+            "n": mark[2],
+            "ms": mark[3],
+        }
+        if self.ttft_ms is not None:
+            entry["ttft"] = self.ttft_ms
+        if self.waited_ms:
+            entry["w"] = self.waited_ms
         return entry
+
+
+STATUS_LINE = -1
+END_ENTRY = -2

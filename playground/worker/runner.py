@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 
+import redis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
@@ -385,7 +386,10 @@ async def _consume(ctx: WorkerContext, run: ResponseRun) -> None:
                     _apply(run, event, publisher)
     if run.limits.tokens_per_minute and run.usage is not None:
         used = (run.usage.input_tokens or 0) + (run.usage.output_tokens or 0)
-        await settle(ctx.redis, credential, call, min(expected, run.limits.tokens_per_minute), used)
+        estimated = min(expected, run.limits.tokens_per_minute)
+        # Redis away as the answer ends: the window keeps the estimate, an upper bound.
+        with contextlib.suppress(redis.RedisError, OSError):
+            await settle(ctx.redis, credential, call, estimated, used)
 
 
 def _egress(run: ResponseRun) -> contextlib.AbstractContextManager[None]:

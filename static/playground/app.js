@@ -43,9 +43,11 @@
     }, 100);
   }
 
-  var retries = 0;
+  // A socket that closes soon after it opened (the server cannot follow yet: Redis away)
+  // is tried again later each time; one that stayed open a while starts over.
+  var retries = 0, openedAt = 0;
   document.addEventListener("htmx:wsOpen", function (evt) {
-    retries = 0;
+    openedAt = Date.now();
     received = acked = 0;  // counted per socket
     if (ackTimer !== null) { clearTimeout(ackTimer); ackTimer = null; }
     setConnection("");
@@ -61,6 +63,7 @@
     }
     setConnection("Reconnecting…");
     if ([1006, 1011, 1012, 1013].indexOf(code) >= 0) return; // the extension retries these
+    if (openedAt && Date.now() - openedAt > 10000) retries = 0;
     var delay = Math.min(1000 * Math.pow(2, retries++), 10000) * (0.5 + Math.random() / 2);
     setTimeout(function () { evt.detail.socketWrapper.reconnect(); }, delay);
   });

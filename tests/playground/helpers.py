@@ -8,6 +8,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+import redis
+
 from playground import vault
 from playground.catalog import catalog
 from playground.live import response_log
@@ -137,3 +139,29 @@ async def run_turn(turn_id: int) -> None:
     from playground.worker.runner import claim_responses, stream_responses
 
     await stream_responses(await sync_to_async(claim_responses, thread_sensitive=False)(turn_id))
+
+
+class Outage:
+    """Redis as the publisher meets it in a restart: ``away`` (nothing written, a
+    connection error), ``answer lost`` (written, then a connection error), or None."""
+
+    def __init__(self, client: Any) -> None:
+        self.mode: str | None = None
+        real = client.pipeline
+
+        def pipeline(*args: Any, **kwargs: Any) -> Any:
+            pipe = real(*args, **kwargs)
+            execute = pipe.execute
+
+            async def through(*a: Any, **k: Any) -> Any:
+                if self.mode == "away":
+                    raise redis.ConnectionError("Connection refused.")
+                results = await execute(*a, **k)
+                if self.mode == "answer lost":
+                    raise redis.ConnectionError("Connection closed by server.")
+                return results
+
+            pipe.execute = through
+            return pipe
+
+        client.pipeline = pipeline
