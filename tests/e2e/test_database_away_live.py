@@ -30,8 +30,7 @@ from scripts.children import Child
 from scripts.services import start_postgres, start_postgres_again, start_redis
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import ROOT, Stack, stack_env
-from tests.e2e.test_comparison import set_pane
-from tests.e2e.test_live_reconnect import ANSWER, RECORD, WORDS
+from tests.e2e.test_live_reconnect import ANSWER, RECORD, start
 
 AWAY_S = 5.0
 SOCKET_SENTENCE = "The playground cannot reach its database just now; trying again…"
@@ -127,16 +126,8 @@ def context(outage_stack: tuple[Stack, Postgres], browser: Any) -> Iterator[Any]
 
 
 def start_two_echo_panes(page: Any) -> None:
-    """Two Echo panes, 40 words at 120 ms a word: about five seconds of streaming (the
-    local model is off here, so a new comparison would start with one pane)."""
-    page.goto("/?models=echo,echo")
-    expect(page.locator("section.pane")).to_have_count(2)
-    for index in (0, 1):
-        set_pane(page, index, "Echo", "1.0", delay_ms="120", repeat="1")
-    page.get_by_label("Prompt").fill(WORDS)
-    page.get_by_role("button", name="Send").click()
-    page.wait_for_url(SESSION_URL)
-    expect(page.locator("article[data-active] .text").first).not_to_be_empty()
+    # The local model is off here: a new comparison would start with one pane.
+    start(page, "/?models=echo,echo")
 
 
 def whole_answers(page: Any) -> list[str]:
