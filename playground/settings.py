@@ -223,6 +223,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # A view that meets the database away answers 503 with a sentence (also handler500).
+    "playground.database_away.DatabaseAwayMiddleware",
 ]
 
 ROOT_URLCONF = "playground.urls"

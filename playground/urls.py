@@ -5,6 +5,9 @@ from django.urls import path
 from playground import views
 from playground.signin import counted_sign_in, sign_in
 
+# What fails outside a view: 503 with a sentence when the database is away, else Django's.
+handler500 = "playground.database_away.server_error"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("send/", views.send, name="send_new"),

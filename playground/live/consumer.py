@@ -20,9 +20,11 @@ when that lasts ``STALL_S``; the page reconnects and resumes from what it shows.
 
 Close codes the page sees: 4404 (no access, or no longer), 4408 (it stopped reading),
 4409 (too many sockets of this person's open: ``live/open_sockets.py``), 4500 (the follower
-failed, e.g. Redis went away: the page reconnects and resumes from what it shows). Not
-1011: daphne's websocket library lets an application close only with 1000 or 3000-4999,
-and refused 1011 by raising, which left the socket open with nothing following it.
+failed, e.g. Redis went away: the page reconnects and resumes from what it shows), 4503 (the
+database did not answer: ``playground/database_away.py``; the page tries again, waiting
+longer each time). Not 1011: daphne's websocket library lets an application close only
+with 1000 or 3000-4999, and refused 1011 by raising, which left the socket open with nothing
+following it.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from django.http import Http404
 from redis.exceptions import RedisError
 
 from playground.access import session_for_user
+from playground.database_away import SCOPE_KEY, SOCKET_CLOSE_CODE, is_database_away, note
 from playground.live import open_sockets, response_log
 from playground.live.db_threads import off_request_thread
 from playground.live.fragments import (
@@ -88,8 +91,34 @@ class SessionConsumer(AsyncWebsocketConsumer):
     # Rendered for a share link's viewer (live/shared_consumer.py): no names of the owner's
     # keys, and nothing the owner's Send rendered for the owner.
     shared = False
+    accepted = False
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Every handler (connect, the page's follow) that meets the database away closes
+        the socket with SOCKET_CLOSE_CODE: the page comes back later and resumes."""
+        try:
+            await super().dispatch(message)
+        except Exception as error:
+            if not is_database_away(error):
+                raise
+            note(error, f"websocket {self.scope.get('path', '')}")
+            await self.close_database_away()
+
+    async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
+        await super().accept(subprotocol, headers)
+        self.accepted = True
+
+    async def close_database_away(self) -> None:
+        # Accepted first: a refusal before accepting reaches the page as 1006 only, which
+        # it cannot tell from a network fault.
+        if not self.accepted:
+            await self.accept()
+        await self.close(code=SOCKET_CLOSE_CODE)
 
     async def connect(self) -> None:
+        if self.scope.get(SCOPE_KEY):  # the sign-in could not be read
+            await self.close_database_away()
+            return
         user = self.scope.get("user")
         session_id = self.scope["url_route"]["kwargs"]["session_id"]
         try:
@@ -225,7 +254,11 @@ class SessionConsumer(AsyncWebsocketConsumer):
         except (RedisError, OSError) as error:
             log.warning("follower of session %s lost Redis: %s", self.session.pk, error)
             await self.close(code=FAILED)
-        except Exception:
+        except Exception as error:
+            if is_database_away(error):
+                note(error, f"follower of session {self.session.pk}")
+                await self.close(code=SOCKET_CLOSE_CODE)
+                return
             log.exception("follower of session %s failed", self.session.pk)
             await self.close(code=FAILED)
 
@@ -305,9 +338,16 @@ class SessionConsumer(AsyncWebsocketConsumer):
     async def _check_dead(self) -> None:
         control = response_log.control_key(self.session.pk)
         followed = [response_log.response_id_of(k) for k in self.cursors if k != control]
-        if followed:
+        if not followed:
+            return
+        try:
             # Reaping writes an end entry to the log, which the next XREAD picks up.
             await reap_dead(followed)
+        except Exception as error:
+            # No pane can be ended while the database is away (its worker may be waiting
+            # for it too, to save the end): the socket goes on following the logs.
+            if not is_database_away(error):
+                raise
 
 
 def _valid_id(value: str) -> str:

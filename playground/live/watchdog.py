@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import time
 
-from asgiref.sync import sync_to_async
 from redis import Redis
 
 from playground.live import response_log
+from playground.live.db_threads import off_request_thread
 from playground.live.response_end import close_log_now, end_response
 from playground.models import Response, Status
 from playground.redis_sync import redis_client
@@ -89,4 +89,5 @@ def _suspect_key(response_id: int) -> str:
     return f"{response_log.PREFIX}:nohb:{response_id}"
 
 
-reap_dead = sync_to_async(reap_dead_sync, thread_sensitive=False)
+# Its connection is closed after each look, as a request's is (live/db_threads.py).
+reap_dead = off_request_thread(reap_dead_sync)
