@@ -49,6 +49,12 @@ class JSONLines:
         return value
 
 
+#: Asked of every provider call: the answer as it is, not compressed, so that the bounds of
+#: :mod:`providers.reading` count what arrives. (httpx asks for gzip and deflate unless told
+#: otherwise; a server that compresses anyway is decoded there, a piece at a time.)
+PLAIN = {"Accept-Encoding": "identity"}
+
+
 def bearer(api_key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
@@ -124,7 +130,7 @@ class HTTPProvider(Provider):
         """The streaming request: :meth:`body` as JSON to :meth:`url` with :meth:`headers`
         (in that order, so a bad URL is said before a bad body)."""
         url, body = self.url(request), self.body(request)
-        return client.stream("POST", url, json=body, headers=self.headers(request))
+        return client.stream("POST", url, json=body, headers={**self.headers(request), **PLAIN})
 
     async def open_stream(
         self, client: httpx.AsyncClient, request: ChatRequest

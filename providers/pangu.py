@@ -36,7 +36,7 @@ import httpx
 from providers import base
 from providers.base import ChatRequest, ErrorKind, ProviderError
 from providers.errors import classify, error_body, json_or_none, reported, scrub
-from providers.http import items, obj
+from providers.http import PLAIN, items, obj
 from providers.openai_compat import OpenAIChat
 from providers.sse import SSEEvent
 from providers.tokens import Token, TokenAuth, TokenCache, TokenRefused
@@ -304,6 +304,7 @@ class Pangu(TokenAuth, OpenAIChat):
                 key, self.tokens.clock, lambda: self.exchange(client, request)
             )
             headers = {"X-Auth-Token": token}
+        headers.update(PLAIN)
         async with client.stream("POST", url, json=body, headers=headers) as response:
             yield response
 

@@ -39,7 +39,7 @@ from providers.errors import (
     scrub,
     status_sentence,
 )
-from providers.http import JSONLines, bearer, int_or_none, lines_of, obj, to_send
+from providers.http import PLAIN, JSONLines, bearer, int_or_none, lines_of, obj, to_send
 from providers.openai_compat import ALL_SAMPLING, OpenAIChat, PendingToolCall
 from providers.sse import SSEEvent, iter_sse_lines, read_rest
 from providers.tokens import Token, TokenAuth, TokenCache, TokenRefused
@@ -387,7 +387,8 @@ class QianfanV1(TokenAuth):
         token = await self.tokens.get(
             self.token_key(request), self.clock, lambda: self.exchange(client, request)
         )
-        async with client.stream("POST", url, params={"access_token": token}, json=body) as sent:
+        query = {"access_token": token}
+        async with client.stream("POST", url, params=query, json=body, headers=PLAIN) as sent:
             yield sent
 
     @staticmethod

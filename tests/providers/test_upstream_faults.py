@@ -1,14 +1,16 @@
 """Upstream faults against a real server on loopback speaking each wire format (OpenAI-style
 SSE, Anthropic's and Gemini's SSE, Ollama's NDJSON): a slow first byte, a server that never
 answers, a stall mid-stream, 429 storms with Retry-After, 5xx, malformed chunks, an
-oversized line, an oversized error body and an endless stream. Each ends with the sentence a
-person reads in the pane, keeps what arrived before the fault, closes the connection, and
-holds no more memory than its bound."""
+oversized line, an oversized error body, an endless stream, and compressed bodies that
+inflate without end. Each ends with the sentence a person reads in the pane, keeps what
+arrived before the fault, closes the connection, and holds no more memory than its
+bound."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gzip
 import itertools
 import re
 import tracemalloc
@@ -27,7 +29,7 @@ from providers.base import (
 )
 from providers.registry import provider_class
 from tests.providers.replay import KEY, FakeSleep, chat
-from tests.providers.upstream import FOREVER, OPENAI, WIRES, Reply, Wire, serving
+from tests.providers.upstream import FOREVER, OPENAI, WIRES, Reply, Wire, bomb, serving
 
 LIMITS = ReadLimits(
     error_body_bytes=1024,
@@ -66,6 +68,16 @@ async def answer(
             if peak is not None:
                 peak.append(tracemalloc.get_traced_memory()[1])
                 tracemalloc.stop()
+
+
+def too_long(wire: Wire) -> Failure:
+    """How an answer ends at the line bound, 4 KB."""
+    return Failure(
+        ErrorKind.UPSTREAM,
+        f"{name(wire)} sent one piece of its answer longer than 4 KB, the most read here at "
+        "once; the answer was stopped there and what had arrived is kept",
+        True,
+    )
 
 
 def text(events: list[Event]) -> str:
@@ -248,12 +260,7 @@ async def test_an_oversized_line_ends_the_answer_and_keeps_what_arrived(wire: Wi
         events = await answer(wire, url, peak=peak)
         assert await up.cut()
     assert text(events) == "Hello"
-    assert events[-1] == Failure(
-        ErrorKind.UPSTREAM,
-        f"{name(wire)} sent one piece of its answer longer than 4 KB, the most read here at "
-        "once; the answer was stopped there and what had arrived is kept",
-        True,
-    )
+    assert events[-1] == too_long(wire)
     assert up.requests == 1 and not up.finished[0]
     assert peak[0] < MB, peak  # 16 MB offered in one line; 4 KB held
 
@@ -282,3 +289,93 @@ async def test_an_endless_stream_ends_at_the_longest_answer_and_keeps_it(wire: W
         True,
     )
     assert peak[0] < MB, peak  # an answer of 10,000 characters
+
+
+# --------------------------------------------------------------------------- compression
+
+ENCODINGS = ["gzip", "deflate", "raw deflate", "gzip, gzip"]
+
+
+def compressed(reply: Reply, encoding: str) -> Reply:
+    # The name on the wire: "raw deflate" is deflate without its zlib wrapper.
+    named = encoding.replace("raw deflate", "deflate")
+    return dataclasses.replace(reply, headers={**reply.headers, "content-encoding": named})
+
+
+@pytest.mark.parametrize(
+    ("wire", "encoding"),
+    [(wire, "gzip") for wire in WIRES] + [(OPENAI, e) for e in ENCODINGS[1:]],
+    ids=lambda v: v.provider if isinstance(v, Wire) else v,
+)
+async def test_a_compressed_stream_inflating_without_end_is_read_to_its_bound(
+    wire: Wire, encoding: str
+) -> None:
+    # Each chunk the server sends inflates to 64 MB: a line of "x" without end.
+    body = bomb(encoding, wire.delta("Hello"), b"x")
+    peak: list[int] = []
+    async with serving(compressed(wire.reply(body), encoding)) as (up, url):
+        events = await answer(wire, url, peak=peak)
+        assert await up.cut()
+    assert text(events) == "Hello"
+    assert events[-1] == too_long(wire)
+    assert up.requests == 1
+    assert peak[0] < MB, peak  # 64 MB in each chunk offered; 4 KB and a piece held
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+async def test_a_compressed_error_body_inflating_without_end_is_read_to_its_bound(
+    encoding: str,
+) -> None:
+    body = bomb(encoding, b"", b"e")
+    peak: list[int] = []
+    async with serving(compressed(Reply(500, {"content-type": "text/plain"}, body), encoding)) as (
+        up,
+        url,
+    ):
+        events = await answer(OPENAI, url, peak=peak)
+        assert await up.cut()
+    (failure,) = events
+    assert isinstance(failure, Failure)
+    assert failure.message.startswith("OpenAI-compatible server had a server error (500): eeee")
+    assert up.requests == 4 and not any(up.finished)
+    assert peak[0] < MB, peak  # 1 KB read of each
+
+
+@by_wire
+async def test_calls_ask_for_the_answer_uncompressed_and_a_compressed_one_is_read(
+    wire: Wire,
+) -> None:
+    # A server that compresses anyway, its gzip cut into small pieces across reads.
+    whole = gzip.compress(b"".join(wire.answer("Hello", " there")))
+    pieces = [whole[i : i + 7] for i in range(0, len(whole), 7)]
+    async with serving(compressed(wire.reply(pieces), "gzip")) as (up, url):
+        events = await answer(wire, url)
+    assert up.headers[0]["accept-encoding"] == "identity"
+    assert text(events) == "Hello there"
+    assert isinstance(events[-1], Finish)
+
+
+async def test_an_answer_compressed_in_a_way_not_read_here_is_said() -> None:
+    brotli = compressed(OPENAI.reply([b"\x1b\x2f\x00\xf8\x25\x00\x00"]), "br")
+    async with serving(brotli) as (up, url):
+        events = await answer(OPENAI, url)
+    assert events == [
+        Failure(
+            ErrorKind.UPSTREAM,
+            "OpenAI-compatible server sent its answer compressed as br, which is not read here "
+            "(it was asked for the answer uncompressed)",
+            True,
+        )
+    ]
+    assert up.requests == 1
+
+
+async def test_a_broken_compressed_answer_is_said() -> None:
+    broken = compressed(OPENAI.reply([b"data: not gzip at all\n\n"]), "gzip")
+    async with serving(broken) as (up, url):
+        events = await answer(OPENAI, url, FakeSleep())
+    (failure,) = events
+    assert isinstance(failure, Failure)
+    assert failure.message.startswith(
+        "OpenAI-compatible server sent a compressed answer that could not be decompressed"
+    )
