@@ -137,10 +137,12 @@ class HTTPProvider(Provider):
     ) -> AsyncGenerator[Event, None]:
         async with AsyncExitStack() as stack:
             try:
-                async with asyncio.timeout(request.limits.first_byte_seconds):
+                async with asyncio.timeout(request.first_byte_wait):
                     response = await stack.enter_async_context(self.send(client, request))
             except TimeoutError:
-                raise no_first_byte(self.display_name, request.limits) from None
+                raise no_first_byte(
+                    self.display_name, request.limits, shared=request.first_byte_shared
+                ) from None
             if not response.is_success:
                 raise await self.status_error(response, request)
             async with aclosing(self.read_events(response, request)) as events:

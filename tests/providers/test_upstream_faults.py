@@ -101,32 +101,62 @@ async def test_a_first_byte_within_its_time_is_waited_for(wire: Wire) -> None:
 
 
 @by_wire
-async def test_a_server_that_accepts_and_never_answers_is_tried_again_then_said(
+async def test_a_server_that_accepts_and_never_answers_is_waited_for_once_then_said(
     wire: Wire,
 ) -> None:
     sleep = FakeSleep()
     async with serving(wire.reply(wire.answer("late"), delay=FOREVER)) as (up, url):
         events = await answer(wire, url, sleep)
-        assert await up.cut()  # every try's connection was closed
-    (failure,) = events
-    assert isinstance(failure, Failure)
-    assert failure.kind is ErrorKind.TIMEOUT
-    assert re.fullmatch(
-        rf"{re.escape(name(wire))} did not start answering within 0\.3 s"
-        r" — retried 3 times over \d+ s",
-        failure.message,
-    )
-    assert up.requests == 4 and len(sleep.delays) == 3
+        assert await up.cut()  # the try's connection was closed
+    assert events == [
+        Failure(ErrorKind.TIMEOUT, f"{name(wire)} did not start answering within 0.3 s", False)
+    ]
+    assert up.requests == 1 and sleep.delays == []  # the wait is spent: no other try
 
 
 @by_wire
-async def test_a_slow_first_byte_then_an_answer_on_the_next_try(wire: Wire) -> None:
-    slow = wire.reply(wire.answer("late"), delay=FOREVER)
-    async with serving(slow, wire.reply(wire.answer("Hello"))) as (up, url):
+async def test_the_tries_share_one_first_byte_wait(wire: Wire) -> None:
+    # A server error after 0.2 s, then silence: the second try waits what the first left.
+    late_error = dataclasses.replace(error_reply(503, "Overloaded"), delay=0.2)
+    silent = wire.reply(wire.answer("late"), delay=FOREVER)
+    sleep = FakeSleep()
+    async with serving(late_error, silent) as (up, url):
+        events = await answer(wire, url, sleep)
+        assert await up.cut()
+    (failure,) = events
+    assert isinstance(failure, Failure) and failure.kind is ErrorKind.TIMEOUT
+    assert re.fullmatch(
+        rf"{re.escape(name(wire))} did not start answering within 0\.3 s in all"
+        r" — retried 1 time over \d s",
+        failure.message,
+    )
+    assert up.requests == 2
+
+
+@by_wire
+async def test_a_slow_error_then_an_answer_within_the_wait_left(wire: Wire) -> None:
+    late_error = dataclasses.replace(error_reply(503, "Overloaded"), delay=0.1)
+    async with serving(late_error, wire.reply(wire.answer("Hello"), delay=0.05)) as (up, url):
         events = await answer(wire, url)
     assert text(events) == "Hello"
     assert isinstance(events[-1], Finish)
     assert up.requests == 2
+
+
+async def test_headers_then_silence_are_not_asked_for_again_past_the_wait() -> None:
+    silent_body = OPENAI.reply([], hold=True)
+    async with serving(silent_body) as (up, url):
+        events = await answer(OPENAI, url)
+        assert await up.cut()
+    assert events == [
+        Failure(
+            ErrorKind.TIMEOUT,
+            "OpenAI-compatible server sent nothing for 0.3 s, so the answer was stopped; what "
+            "had arrived is kept",
+            False,
+        )
+    ]
+    assert up.requests == 1
 
 
 @by_wire

@@ -1,6 +1,6 @@
 """A person's own endpoint that misbehaves, in the worker: a stream that trickles without
 end, one that never ends, one line without end, one compressed to inflate without end, a
-stall, a 429 storm. Each pane ends with a
+stall, a server that never answers, a 429 storm. Each pane ends with a
 sentence on its row (what the pane shows), what arrived before the fault kept, the
 connection closed, and the turn's other pane answered. Against a real server on
 loopback."""
@@ -20,7 +20,7 @@ from django.urls import reverse
 from playground.models import Response, Status, Turn
 from providers.base import ReadLimits
 from tests.playground.helpers import endpoint_key, make_endpoint, make_turn, responses_of, run_turn
-from tests.providers.upstream import OPENAI, Reply, bomb, serving
+from tests.providers.upstream import FOREVER, OPENAI, Reply, bomb, serving
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -171,3 +171,19 @@ async def test_a_429_storm_is_tried_four_times_then_said(owner: Any) -> None:
         "Rate limited by OpenAI-compatible server (429): Too many requests"
         " — retried 3 times over 0 s"
     )
+
+
+async def test_a_server_that_never_answers_fails_the_pane_after_one_wait(
+    owner: Any, settings: Any
+) -> None:
+    settings.PLAYGROUND_READ_LIMITS = ReadLimits(first_byte_seconds=0.5, stall_seconds=0.5)
+    async with serving(OPENAI.reply(OPENAI.answer("late"), delay=FOREVER)) as (upstream, url):
+        turn = await own_turn(owner, url)
+        await run_turn(turn.pk)
+        assert await upstream.cut()
+    own, echo = await sync_to_async(responses_of)(turn)
+
+    assert upstream.requests == 1  # the wait is spent: no other try
+    assert (own.status, own.text) == (Status.ERROR, "")
+    assert own.error == "OpenAI-compatible server did not start answering within 0.5 s"
+    assert (echo.status, echo.text) == (Status.DONE, "Echo #1: Hello there")
