@@ -455,7 +455,7 @@ def too_long_line(provider: str, limits: ReadLimits) -> ProviderError:
     or hostile, and another try would read the same."""
     return ProviderError(
         ErrorKind.UPSTREAM,
-        f"{provider} sent one piece of its answer longer than {_size(limits.line_bytes)}, "
+        f"{provider} sent one piece of its answer longer than {size_words(limits.line_bytes)}, "
         "the most read here at once; the answer was stopped there and what had arrived is "
         "kept",
         permanent=True,
@@ -481,7 +481,8 @@ def stalled(provider: str, limits: ReadLimits) -> ProviderError:
     )
 
 
-def _size(count: int) -> str:
+def size_words(count: int) -> str:
+    """``count`` bytes as a person reads it: "4 KB", "1 MB"."""
     if count >= 1024 * 1024 and count % (1024 * 1024) == 0:
         return f"{count // (1024 * 1024)} MB"
     if count >= 1024:

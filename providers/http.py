@@ -132,14 +132,27 @@ class HTTPProvider(Provider):
         url, body = self.url(request), self.body(request)
         return client.stream("POST", url, json=body, headers={**self.headers(request), **PLAIN})
 
+    async def authorize(self, client: httpx.AsyncClient, request: ChatRequest) -> None:
+        """What must be had before the request is sent (a token, by exchange), within the
+        first-byte wait; :meth:`authorize_timed_out` says it when the wait ran out here.
+        Nothing by default."""
+
+    def authorize_timed_out(self, request: ChatRequest) -> ProviderError:
+        return no_first_byte(self.display_name, request.limits, shared=request.first_byte_shared)
+
     async def open_stream(
         self, client: httpx.AsyncClient, request: ChatRequest
     ) -> AsyncGenerator[Event, None]:
         async with AsyncExitStack() as stack:
+            authorized = False
             try:
                 async with asyncio.timeout(request.first_byte_wait):
+                    await self.authorize(client, request)
+                    authorized = True
                     response = await stack.enter_async_context(self.send(client, request))
             except TimeoutError:
+                if not authorized:
+                    raise self.authorize_timed_out(request) from None
                 raise no_first_byte(
                     self.display_name, request.limits, shared=request.first_byte_shared
                 ) from None

@@ -54,6 +54,20 @@ async def read_capped(response: httpx.Response, limits: ReadLimits) -> bytes:
     return b"".join(kept)
 
 
+async def read_at_most(response: httpx.Response, limit: int, provider: str) -> bytes | None:
+    """The body, if it holds no more than ``limit`` bytes; else ``None`` as soon as more
+    came (the rest left unread, the connection closed). No time bound of its own: the
+    caller's (a token exchange reads within the answer's first-byte wait)."""
+    kept = bytearray()
+    async with aclosing(_body(response, provider)) as chunks:
+        async for chunk in chunks:
+            kept += chunk
+            if len(kept) > limit:
+                await response.aclose()
+                return None
+    return bytes(kept)
+
+
 async def read_whole(response: httpx.Response, limits: ReadLimits, provider: str) -> bytes:
     """A body read whole (one JSON answer or error), refused with :func:`too_long_line`'s
     sentence once it passes ``limits.line_bytes``."""
