@@ -388,8 +388,9 @@ PLAYGROUND_PANE_MAX_SECONDS = int(env_number("PLAYGROUND_PANE_MAX_SECONDS", 900,
 # What one answer may make the worker hold or wait for, whatever its server sends
 # (providers.base.ReadLimits): an error body's KB read for its message, one line of a
 # stream (or frame, or body read whole) in KB, the characters of an answer's text and
-# reasoning, and of its tool calls; seconds to the first byte of an answer, and the longest
-# silence within one. Each bound reached ends the answer with a sentence, its text kept.
+# reasoning, and of its tool calls; seconds to the first byte of an answer (its tries and
+# any token exchange together), and the longest silence within one. Each bound reached ends
+# the answer with a sentence, its text kept.
 PLAYGROUND_READ_LIMITS = ReadLimits(
     error_body_bytes=int(env_number("PLAYGROUND_ERROR_BODY_KB", 64, 1, 10_240)) * 1024,
     line_bytes=int(env_number("PLAYGROUND_LINE_KB", 1024, 1, 65_536)) * 1024,
