@@ -371,7 +371,11 @@ PLAYGROUND_FAIR_CONCURRENT_TURNS = int(env_number("PLAYGROUND_FAIR_CONCURRENT_TU
 PLAYGROUND_FAIR_SENDS_PER_MINUTE = int(
     env_number("PLAYGROUND_FAIR_SENDS_PER_MINUTE", 30, 0, 100_000)
 )
+# The longest answer counts from its call: a pane that waits first (its endpoint's slot, its
+# key's rate limit) may wait up to PLAYGROUND_PANE_WAIT_SECONDS, then it is ended with a
+# sentence, nothing asked and nothing counted.
 PLAYGROUND_PANE_MAX_SECONDS = int(env_number("PLAYGROUND_PANE_MAX_SECONDS", 900, 0, 86_400))
+PLAYGROUND_PANE_WAIT_SECONDS = int(env_number("PLAYGROUND_PANE_WAIT_SECONDS", 1800, 0, 86_400))
 # What one answer may make the worker hold or wait for, whatever its server sends
 # (providers.base.ReadLimits): an error body's KB read for its message, one line of a
 # stream (or frame, or body read whole) in KB, the characters of an answer's text and

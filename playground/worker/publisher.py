@@ -80,6 +80,14 @@ class Publisher:
         self.runs[run.response_id] = run  # also one let go of (drop) while its row was written
         self._wake.set()
 
+    def hand_back(self, run: ResponseRun, message: str) -> None:
+        """Let go of a run that goes back to the queue (worker/shutdown.py): the next tick
+        writes ``message`` as its status line, with no end entry, and sets ``run.ended``;
+        from then on this publisher writes nothing more to its log."""
+        run.status_message = message
+        run.leaving = True
+        self._wake.set()
+
     def drop(self, run: ResponseRun) -> None:
         """Let go of the run without closing its log: no more heartbeats, so the watchdog
         ends it with what its log holds (its row could not be written)."""
@@ -122,6 +130,7 @@ class Publisher:
             if p.dirty
             and (p.flushed_at == 0.0 or now - p.flushed_at >= self.window * 0.9 or p.seq == 0)
             or p.end_status is not None
+            or p.leaving
         ]
         heartbeat = now - self._last_heartbeat >= response_log.HEARTBEAT_EVERY_S
         check_stops = now - self._last_stop_check >= 0.2 and bool(self.runs)
@@ -140,8 +149,10 @@ class Publisher:
                 if run.end_status is not None:
                     run.seq += 1
                     response_log.add_end(pipe, run.response_id, run.seq, run.end_status)
-            closing = [p for p in due if p.end_status is not None]
-            watched = [p for p in self.runs.values() if p.end_status is None]
+                elif run.leaving:
+                    pipe.delete(response_log.heartbeat_key(run.response_id))
+            closing = [p for p in due if p.end_status is not None or p.leaving]
+            watched = [p for p in self.runs.values() if p.end_status is None and not p.leaving]
             if heartbeat:
                 self._last_heartbeat = now
                 for run in watched:
@@ -156,7 +167,8 @@ class Publisher:
                 pipe.mget([response_log.stop_key(p.response_id) for p in watched])
             results = await pipe.execute()
         for run in closing:
-            # Its end is its last entry: no later tick may write to its log.
+            # Its end (or, handed back, its last status line) is its last entry here: no
+            # later tick may write to its log.
             if self.runs.get(run.response_id) is run:
                 del self.runs[run.response_id]
             run.ended.set()

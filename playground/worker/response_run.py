@@ -31,6 +31,10 @@ class ResponseRun:
     egress_hosts: list[str] | None = None
     user_base_url: bool = False  # a person supplied the base URL: check egress before calling
     person: int = 0  # whose turn it is (the session's owner): their share of an endpoint
+    turn_id: int = 0  # its turn (a pane handed back is queued again as its turn's task)
+    # Handed back to the queue, rather than left to end "interrupted", when the worker
+    # stops before its call (worker/shutdown.py); a rematch's panes are not.
+    requeue: bool = True
 
     # The answer so far. Text and reasoning are kept as the pieces that arrived; the log
     # has had the first ``logged_text`` / ``logged_reasoning`` of them.
@@ -43,8 +47,11 @@ class ResponseRun:
     status: str = Status.DONE
     tokens: int = 0  # pieces of text or reasoning received
 
-    # Timing: ``started`` is time.monotonic() when the pane started streaming.
+    # Timing: ``started`` is time.monotonic() when the pane started streaming, ``calling_at``
+    # when its call began (its slot and rate limit admitted; None before): the longest an
+    # answer may run counts from then, the longest a pane may wait from ``started``.
     started: float = 0.0
+    calling_at: float | None = None
     ttft_ms: int | None = None  # from the call, after any wait
     waited_ms: int = 0  # before the call: the endpoint's slot, the key's rate limit
 
@@ -58,6 +65,9 @@ class ResponseRun:
     checkpointed: tuple[int, int] = (0, 0)
     stop_requested: bool = False
     shutting_down: bool = False  # the worker is stopping: end it "interrupted" (worker/shutdown.py)
+    # The worker is stopping before this pane called its provider: it goes back to the queue
+    # for another worker, rather than ending (worker/shutdown.py).
+    handing_back: bool = False
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
     # Waiting for its endpoint's slot or its key's rate limit: it needs no Celery thread
     # then (worker/thread_hold.py, whose ThreadHold is ``hold``).
@@ -67,6 +77,11 @@ class ResponseRun:
     # the end entry with this status, then lets go of the run and sets ``ended``.
     end_status: str | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set by Publisher.hand_back: the next tick writes its status line and lets go of it,
+    # with no end entry (its next worker's entries follow in the same log).
+    leaving: bool = False
+    # Set once this worker is done with it: ended, or handed back and queued again.
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
 
     def set_waiting(self, waiting: bool) -> None:
         self.waiting = waiting

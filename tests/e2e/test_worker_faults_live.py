@@ -71,6 +71,8 @@ def faults(
                 OPENAI_API_KEY=KEY,
                 PLAYGROUND_LOCAL_MODEL_URL="",
                 PLAYGROUND_SHUTDOWN_GRACE_SECONDS="3",
+                # One answer at a time at the upstream: a second pane waits for the slot.
+                PLAYGROUND_ENDPOINT_CONCURRENCY="1",
             )
         stack = Stack(env, tmp)
         running.callback(stack.stop)
@@ -217,6 +219,49 @@ def test_a_worker_told_to_stop_lets_short_answers_finish_and_hands_back_the_rest
     assert all(r == 0 for r in QuotaCounter.objects.values_list("reserved_tokens", flat=True))
     article = page.locator("article.status-interrupted")
     expect(article.locator(".error")).to_have_text(SHUTDOWN_MESSAGE)
+
+
+def test_a_worker_told_to_stop_hands_a_waiting_answer_to_the_next_worker_whole(
+    faults: Any, person_page: Any
+) -> None:
+    """Two panes of one model at an endpoint of one slot: the second waits (no call made,
+    no Celery thread held). A worker told to stop queues it again at once, and the worker
+    started next answers it from the start: every token, one call, never two at once."""
+    _stack, worker, upstream, _redis = faults
+    page = person_page
+    served = upstream_stats(upstream)["served"]
+    send(page, f"{MODEL},{MODEL}")
+    wait_for_tokens(page, 3)
+    waiting = page.locator("section.pane").nth(1).locator("article .status")
+    expect(waiting).to_contain_text("waiting for")
+    child = worker.child
+    assert child is not None and worker.alive()
+
+    stopping = time.monotonic()
+    status = child.stop(timeout=30)  # SIGTERM, then SIGKILL after 30 s
+    took = time.monotonic() - stopping
+    first, second = Response.objects.order_by("pane__position")
+    handed_back = second.status
+    worker.start()
+
+    assert status == 0 and took < 10
+    assert handed_back == Status.PENDING  # queued again, not ended
+    answered = page.locator("section.pane").nth(1).locator("article.status-done")
+    expect(answered).to_be_visible(timeout=30_000)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, first.error) == (Status.INTERRUPTED, SHUTDOWN_MESSAGE)
+    # Whole: the upstream's answer to its end, every token once, in order. (Its length is
+    # the quota's longest answer, or the upstream's 50 when a web process's few-second
+    # copy of the quotas predates this test's.)
+    assert (second.status, second.finish_reason, second.error) == (Status.DONE, "stop", "")
+    tokens = [int(n) for n in TOKEN.findall(second.text)]
+    assert tokens == list(range(1, len(tokens) + 1)) and len(tokens) >= 50
+    assert tokens_shown(page, 1) == tokens
+    assert upstream_stats(upstream)["served"] == served + 2  # one call per pane
+    for response in (first, second):
+        assert UsageEntry.objects.filter(response=response).count() == 1
+    assert all(r == 0 for r in QuotaCounter.objects.values_list("reserved_tokens", flat=True))
 
 
 @pytest.mark.xfail(
