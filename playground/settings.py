@@ -394,6 +394,9 @@ PLAYGROUND_READ_LIMITS = ReadLimits(
 # while the database does not answer (then the watchdog ends it from its log).
 PLAYGROUND_SHUTDOWN_GRACE_SECONDS = env_number("PLAYGROUND_SHUTDOWN_GRACE_SECONDS", 20, 0, 3600)
 PLAYGROUND_DB_RETRY_SECONDS = env_number("PLAYGROUND_DB_RETRY_SECONDS", 30, 0, 3600)
+# How often one of the workers ends the panes whose worker died while nobody watched them
+# (worker/sweep.py); 0: only when someone looks.
+PLAYGROUND_SWEEP_SECONDS = env_number("PLAYGROUND_SWEEP_SECONDS", 15, 0, 3600)
 # The most of an endpoint's slots (its concurrency) one person's panes may hold at once, as a
 # fraction (rounded up, at least one): the rest are kept for other people's panes, which
 # then start at once however many one person sends. 1 lets one person take them all.

@@ -12,7 +12,7 @@ import threading
 import kombu.exceptions
 import redis
 from celery import shared_task
-from celery.signals import worker_shutting_down
+from celery.signals import worker_ready, worker_shutting_down
 from django.db import InterfaceError, OperationalError
 
 from playground import connection_tests
@@ -86,6 +86,15 @@ def purge_deleted_session(session_id: int) -> None:
     from playground.session_list import purge_overdue
 
     purge_overdue(session_id=session_id)
+
+
+@worker_ready.connect
+def start_sweeping(**_: object) -> None:
+    """A worker that is ready sweeps, on its loop, for panes whose worker died while
+    nobody watched them (playground/worker/sweep.py). Sent only in a worker process."""
+    from playground.worker.sweep import start
+
+    start()
 
 
 @worker_shutting_down.connect

@@ -149,8 +149,6 @@ class Publisher:
                 if run.end_status is not None:
                     run.seq += 1
                     response_log.add_end(pipe, run.response_id, run.seq, run.end_status)
-                elif run.leaving:
-                    pipe.delete(response_log.heartbeat_key(run.response_id))
             closing = [p for p in due if p.end_status is not None or p.leaving]
             watched = [p for p in self.runs.values() if p.end_status is None and not p.leaving]
             if heartbeat:

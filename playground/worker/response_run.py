@@ -78,7 +78,9 @@ class ResponseRun:
     end_status: str | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     # Set by Publisher.hand_back: the next tick writes its status line and lets go of it,
-    # with no end entry (its next worker's entries follow in the same log).
+    # with no end entry (its next worker's entries follow in the same log). Its heartbeat
+    # is left to expire: were it gone before its row is pending, a look by the watchdog
+    # would take it for dead.
     leaving: bool = False
     # Set once this worker is done with it: ended, or handed back and queued again.
     finished: asyncio.Event = field(default_factory=asyncio.Event)

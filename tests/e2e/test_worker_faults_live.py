@@ -73,6 +73,7 @@ def faults(
                 PLAYGROUND_SHUTDOWN_GRACE_SECONDS="3",
                 # One answer at a time at the upstream: a second pane waits for the slot.
                 PLAYGROUND_ENDPOINT_CONCURRENCY="1",
+                PLAYGROUND_SWEEP_SECONDS="3",
             )
         stack = Stack(env, tmp)
         running.callback(stack.stop)
@@ -190,6 +191,36 @@ def test_worker_killed_mid_answer_is_restarted_and_the_pane_keeps_every_word_sho
     response.refresh_from_db()
     assert response.status == Status.INTERRUPTED
     assert UsageEntry.objects.filter(response=response).count() == 1
+
+
+def test_a_pane_killed_while_nobody_watches_is_ended_and_settled_by_a_workers_sweep(
+    faults: Any, person_page: Any
+) -> None:
+    """The page is closed, then the worker is killed: no page looks at the pane again, yet
+    the worker started next ends it "interrupted" with what it had shown, and settles it,
+    within a heartbeat's life, a sweep's interval (3 s here) and its two looks."""
+    _stack, worker, _upstream, _redis = faults
+    page = person_page
+    with supervising(worker):
+        send(page, MODEL)
+        shown = wait_for_tokens(page, 4)
+        page.goto("about:blank")  # nobody follows the pane from now on
+        first = worker.child
+        assert first is not None
+        first.kill()
+        killed = time.monotonic()
+        response = Response.objects.get()
+        while response.status == Status.STREAMING:
+            assert time.monotonic() - killed < 30, "the pane was never ended"
+            time.sleep(0.2)
+            response.refresh_from_db()
+        ended_after = time.monotonic() - killed
+
+    assert (response.status, response.error) == (Status.INTERRUPTED, INTERRUPTED_MESSAGE)
+    tokens = [int(n) for n in TOKEN.findall(response.text)]
+    assert tokens[: len(shown)] == shown and tokens == list(range(1, len(tokens) + 1))
+    assert_settled_once(response)
+    assert ended_after < 5 + 3 + 2 + 10  # the heartbeat, a round, two looks; a restart
 
 
 def test_a_worker_told_to_stop_lets_short_answers_finish_and_hands_back_the_rest(
