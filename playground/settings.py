@@ -415,13 +415,19 @@ PLAYGROUND_MAX_PROMPT_CHARS = int(env_number("PLAYGROUND_MAX_PROMPT_CHARS", 100_
 # the rest of it. 0 turns a limit off.
 PLAYGROUND_SHARE_TRIES_PER_IP = int(env_number("PLAYGROUND_SHARE_TRIES_PER_IP", 20, 0, 100_000))
 PLAYGROUND_SHARE_TRIES_PER_USER = int(env_number("PLAYGROUND_SHARE_TRIES_PER_USER", 20, 0, 100_000))
-# Sign-in (playground/signin_throttle.py, the site's and the admin's): failed sign-ins one
-# account, and one client address, may make in a window of PLAYGROUND_SIGNIN_WINDOW_SECONDS
-# before every try is refused until the window ends. 0 turns a limit off.
+# Sign-in (playground/signin.py, the site's and the admin's): failed sign-ins one browser
+# that signed in to the account before (its device cookie) may make, and strangers to one
+# account, and one client address, in a window of PLAYGROUND_SIGNIN_WINDOW_SECONDS before
+# every such try is refused until the window ends. 0 turns a limit off. A device cookie
+# lasts PLAYGROUND_SIGNIN_DEVICE_DAYS from the sign-in that gave it.
+PLAYGROUND_SIGNIN_TRIES_PER_DEVICE = int(
+    env_number("PLAYGROUND_SIGNIN_TRIES_PER_DEVICE", 5, 0, 100_000)
+)
 PLAYGROUND_SIGNIN_TRIES_PER_ACCOUNT = int(
     env_number("PLAYGROUND_SIGNIN_TRIES_PER_ACCOUNT", 10, 0, 100_000)
 )
 PLAYGROUND_SIGNIN_TRIES_PER_IP = int(env_number("PLAYGROUND_SIGNIN_TRIES_PER_IP", 50, 0, 100_000))
+PLAYGROUND_SIGNIN_DEVICE_DAYS = int(env_number("PLAYGROUND_SIGNIN_DEVICE_DAYS", 365, 1, 3650))
 PLAYGROUND_SIGNIN_WINDOW_SECONDS = int(
     env_number("PLAYGROUND_SIGNIN_WINDOW_SECONDS", 900, 10, 86_400)
 )
