@@ -384,7 +384,11 @@ PLAYGROUND_FAIR_CONCURRENT_TURNS = int(env_number("PLAYGROUND_FAIR_CONCURRENT_TU
 PLAYGROUND_FAIR_SENDS_PER_MINUTE = int(
     env_number("PLAYGROUND_FAIR_SENDS_PER_MINUTE", 30, 0, 100_000)
 )
+# The longest answer counts from its call: a pane that waits first (its endpoint's slot, its
+# key's rate limit) may wait up to PLAYGROUND_PANE_WAIT_SECONDS, then it is ended with a
+# sentence, nothing asked and nothing counted.
 PLAYGROUND_PANE_MAX_SECONDS = int(env_number("PLAYGROUND_PANE_MAX_SECONDS", 900, 0, 86_400))
+PLAYGROUND_PANE_WAIT_SECONDS = int(env_number("PLAYGROUND_PANE_WAIT_SECONDS", 1800, 0, 86_400))
 # What one answer may make the worker hold or wait for, whatever its server sends
 # (providers.base.ReadLimits): an error body's KB read for its message, one line of a
 # stream (or frame, or body read whole) in KB, the characters of an answer's text and
@@ -404,6 +408,9 @@ PLAYGROUND_READ_LIMITS = ReadLimits(
 # while the database does not answer (then the watchdog ends it from its log).
 PLAYGROUND_SHUTDOWN_GRACE_SECONDS = env_number("PLAYGROUND_SHUTDOWN_GRACE_SECONDS", 20, 0, 3600)
 PLAYGROUND_DB_RETRY_SECONDS = env_number("PLAYGROUND_DB_RETRY_SECONDS", 30, 0, 3600)
+# How often one of the workers ends the panes whose worker died while nobody watched them
+# (worker/sweep.py); 0: only when someone looks.
+PLAYGROUND_SWEEP_SECONDS = env_number("PLAYGROUND_SWEEP_SECONDS", 15, 0, 3600)
 # The most of an endpoint's slots (its concurrency) one person's panes may hold at once, as a
 # fraction (rounded up, at least one): the rest are kept for other people's panes, which
 # then start at once however many one person sends. 1 lets one person take them all.

@@ -94,6 +94,14 @@ class Publisher:
         self.runs[run.response_id] = run  # also one let go of (drop) while its row was written
         self._wake.set()
 
+    def hand_back(self, run: ResponseRun, message: str) -> None:
+        """Let go of a run that goes back to the queue (worker/shutdown.py): the next tick
+        writes ``message`` as its status line, with no end entry, and sets ``run.ended``;
+        from then on this publisher writes nothing more to its log."""
+        run.status_message = message
+        run.leaving = True
+        self._wake.set()
+
     def drop(self, run: ResponseRun) -> None:
         """Let go of the run without closing its log: no more heartbeats, so the watchdog
         ends it with what its log holds (its row could not be written)."""
@@ -153,6 +161,7 @@ class Publisher:
             if p.dirty
             and (p.flushed_at == 0.0 or now - p.flushed_at >= self.window * 0.9 or p.seq == 0)
             or p.end_status is not None
+            or p.leaving
         ]
         heartbeat = now - self._last_heartbeat >= response_log.HEARTBEAT_EVERY_S
         check_stops = now - self._last_stop_check >= 0.2 and bool(self.runs)
@@ -177,8 +186,8 @@ class Publisher:
                 if run.end_status is not None and not run.end_seq:
                     # Added even to a log Redis lost: its readers then show the row.
                     response_log.add_end(pipe, run.response_id, run.take_end(), run.end_status)
-            closing = [p for p in due if p.end_seq]
-            watched = [p for p in self.runs.values() if p.end_status is None]
+            closing = [p for p in due if p.end_seq or p.leaving]
+            watched = [p for p in self.runs.values() if p.end_status is None and not p.leaving]
             if heartbeat:
                 self._last_heartbeat = now
                 for run in watched:
@@ -197,7 +206,8 @@ class Publisher:
                 run.restore = True
                 self._wake.set()
         for run in closing:
-            # Its end is its last entry: no later tick may write to its log.
+            # Its end (or, handed back, its last status line) is its last entry here: no
+            # later tick may write to its log.
             if self.runs.get(run.response_id) is run:
                 del self.runs[run.response_id]
             run.ended.set()
@@ -223,7 +233,8 @@ class Publisher:
             for run, last in zip(runs, lasts, strict=True):
                 key = response_log.log_key(run.response_id)
                 have = response_log.seq_of(last[0][0]) if last else 0
-                for seq in range(have + 1, run.seq + 1):
+                # Entries before this run's first are its earlier worker's: not ours to write.
+                for seq in range(max(have, run.base_seq) + 1, run.seq + 1):
                     if seq == run.end_seq and run.end_status is not None:
                         response_log.add_end(pipe, run.response_id, seq, run.end_status)
                     else:

@@ -32,6 +32,10 @@ class ResponseRun:
     egress_hosts: list[str] | None = None
     user_base_url: bool = False  # a person supplied the base URL: check egress before calling
     person: int = 0  # whose turn it is (the session's owner): their share of an endpoint
+    turn_id: int = 0  # its turn (a pane handed back is queued again as its turn's task)
+    # Handed back to the queue, rather than left to end "interrupted", when the worker
+    # stops before its call (worker/shutdown.py); a rematch's panes are not.
+    requeue: bool = True
 
     # The answer so far. Text and reasoning are kept as the pieces that arrived; the log
     # has had the first ``logged_text`` / ``logged_reasoning`` of them.
@@ -44,8 +48,11 @@ class ResponseRun:
     status: str = Status.DONE
     tokens: int = 0  # pieces of text or reasoning received
 
-    # Timing: ``started`` is time.monotonic() when the pane started streaming.
+    # Timing: ``started`` is time.monotonic() when the pane started streaming, ``calling_at``
+    # when its call began (its slot and rate limit admitted; None before): the longest an
+    # answer may run counts from then, the longest a pane may wait from ``started``.
     started: float = 0.0
+    calling_at: float | None = None
     ttft_ms: int | None = None  # from the call, after any wait
     waited_ms: int = 0  # before the call: the endpoint's slot, the key's rate limit
 
@@ -59,6 +66,9 @@ class ResponseRun:
     checkpointed: tuple[int, int] = (0, 0)
     stop_requested: bool = False
     shutting_down: bool = False  # the worker is stopping: end it "interrupted" (worker/shutdown.py)
+    # The worker is stopping before this pane called its provider: it goes back to the queue
+    # for another worker, rather than ending (worker/shutdown.py).
+    handing_back: bool = False
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
     # Waiting for its endpoint's slot or its key's rate limit: it needs no Celery thread
     # then (worker/thread_hold.py, whose ThreadHold is ``hold``).
@@ -78,6 +88,20 @@ class ResponseRun:
     marks: array[int] = field(default_factory=lambda: array("q"))
     status_lines: dict[int, str] = field(default_factory=dict)
     restore: bool = False  # the log may lack some of its entries: read it, write them again
+    # The log's last entry before this run's first (a pane handed back by a worker that
+    # stopped goes on in the same log): ``marks`` number this run's entries only.
+    base_seq: int = -1
+    # Set by Publisher.hand_back: the next tick writes its status line and lets go of it,
+    # with no end entry (its next worker's entries follow in the same log). Its heartbeat
+    # is left to expire: were it gone before its row is pending, a look by the watchdog
+    # would take it for dead.
+    leaving: bool = False
+    # Set once this worker is done with it: ended, or handed back and queued again.
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        if self.base_seq < 0:
+            self.base_seq = self.seq
 
     def set_waiting(self, waiting: bool) -> None:
         self.waiting = waiting
@@ -145,11 +169,11 @@ class ResponseRun:
     def entry(self, seq: int) -> dict[str, str | int]:
         """Log entry ``seq`` (1 …) as :meth:`take_entry` made it (the end entry is
         ``end_seq``, written by ``response_log.add_end``)."""
-        at = (seq - 1) * 4
+        at = (seq - 1 - self.base_seq) * 4
         mark = self.marks[at : at + 4]
         if mark[2] == STATUS_LINE:
             return {"k": "s", "msg": self.status_lines[seq]}
-        start = (self.marks[at - 4], self.marks[at - 3]) if seq > 1 else (0, 0)
+        start = (self.marks[at - 4], self.marks[at - 3]) if at > 0 else (0, 0)
         return self._delta(start, mark)
 
     def _delta(self, start: tuple[int, int], mark: array[int]) -> dict[str, str | int]:

@@ -73,6 +73,9 @@ def faults(
                 OPENAI_API_KEY=KEY,
                 PLAYGROUND_LOCAL_MODEL_URL="",
                 PLAYGROUND_SHUTDOWN_GRACE_SECONDS="3",
+                # One answer at a time at the upstream: a second pane waits for the slot.
+                PLAYGROUND_ENDPOINT_CONCURRENCY="1",
+                PLAYGROUND_SWEEP_SECONDS="3",
             )
         stack = Stack(env, tmp)
         running.callback(stack.stop)
@@ -196,6 +199,36 @@ def test_worker_killed_mid_answer_is_restarted_and_the_pane_keeps_every_word_sho
     assert UsageEntry.objects.filter(response=response).count() == 1
 
 
+def test_a_pane_killed_while_nobody_watches_is_ended_and_settled_by_a_workers_sweep(
+    faults: Any, person_page: Any
+) -> None:
+    """The page is closed, then the worker is killed: no page looks at the pane again, yet
+    the worker started next ends it "interrupted" with what it had shown, and settles it,
+    within a heartbeat's life, a sweep's interval (3 s here) and its two looks."""
+    _stack, worker, _upstream, _redis = faults
+    page = person_page
+    with supervising(worker):
+        send(page, MODEL)
+        shown = wait_for_tokens(page, 4)
+        page.goto("about:blank")  # nobody follows the pane from now on
+        first = worker.child
+        assert first is not None
+        first.kill()
+        killed = time.monotonic()
+        response = Response.objects.get()
+        while response.status == Status.STREAMING:
+            assert time.monotonic() - killed < 30, "the pane was never ended"
+            time.sleep(0.2)
+            response.refresh_from_db()
+        ended_after = time.monotonic() - killed
+
+    assert (response.status, response.error) == (Status.INTERRUPTED, INTERRUPTED_MESSAGE)
+    tokens = [int(n) for n in TOKEN.findall(response.text)]
+    assert tokens[: len(shown)] == shown and tokens == list(range(1, len(tokens) + 1))
+    assert_settled_once(response)
+    assert ended_after < 5 + 3 + 2 + 10  # the heartbeat, a round, two looks; a restart
+
+
 def test_a_worker_told_to_stop_lets_short_answers_finish_and_hands_back_the_rest(
     faults: Any, person_page: Any
 ) -> None:
@@ -223,6 +256,49 @@ def test_a_worker_told_to_stop_lets_short_answers_finish_and_hands_back_the_rest
     assert all(r == 0 for r in QuotaCounter.objects.values_list("reserved_tokens", flat=True))
     article = page.locator("article.status-interrupted")
     expect(article.locator(".error")).to_have_text(SHUTDOWN_MESSAGE)
+
+
+def test_a_worker_told_to_stop_hands_a_waiting_answer_to_the_next_worker_whole(
+    faults: Any, person_page: Any
+) -> None:
+    """Two panes of one model at an endpoint of one slot: the second waits (no call made,
+    no Celery thread held). A worker told to stop queues it again at once, and the worker
+    started next answers it from the start: every token, one call, never two at once."""
+    _stack, worker, upstream, _redis = faults
+    page = person_page
+    served = upstream_stats(upstream)["served"]
+    send(page, f"{MODEL},{MODEL}")
+    wait_for_tokens(page, 3)
+    waiting = page.locator("section.pane").nth(1).locator("article .status")
+    expect(waiting).to_contain_text("waiting for")
+    child = worker.child
+    assert child is not None and worker.alive()
+
+    stopping = time.monotonic()
+    status = child.stop(timeout=30)  # SIGTERM, then SIGKILL after 30 s
+    took = time.monotonic() - stopping
+    first, second = Response.objects.order_by("pane__position")
+    handed_back = second.status
+    worker.start()
+
+    assert status == 0 and took < 10
+    assert handed_back == Status.PENDING  # queued again, not ended
+    answered = page.locator("section.pane").nth(1).locator("article.status-done")
+    expect(answered).to_be_visible(timeout=30_000)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, first.error) == (Status.INTERRUPTED, SHUTDOWN_MESSAGE)
+    # Whole: the upstream's answer to its end, every token once, in order. (Its length is
+    # the quota's longest answer, or the upstream's 50 when a web process's few-second
+    # copy of the quotas predates this test's.)
+    assert (second.status, second.finish_reason, second.error) == (Status.DONE, "stop", "")
+    tokens = [int(n) for n in TOKEN.findall(second.text)]
+    assert tokens == list(range(1, len(tokens) + 1)) and len(tokens) >= 50
+    assert tokens_shown(page, 1) == tokens
+    assert upstream_stats(upstream)["served"] == served + 2  # one call per pane
+    for response in (first, second):
+        assert UsageEntry.objects.filter(response=response).count() == 1
+    assert all(r == 0 for r in QuotaCounter.objects.values_list("reserved_tokens", flat=True))
 
 
 RECORD_TEXTS = """

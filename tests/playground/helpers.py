@@ -169,6 +169,8 @@ class Outage:
             return pipe
 
         client.pipeline = pipeline
+
+
 @contextlib.contextmanager
 def database_away() -> Iterator[None]:
     """The run's database stops answering, for real, until the block ends: PostgreSQL as a
