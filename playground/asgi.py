@@ -12,13 +12,14 @@ from playground.asgi_handler import OneHopASGIHandler  # noqa: E402
 
 django_asgi = OneHopASGIHandler()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.sessions import CookieMiddleware, SessionMiddleware  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from playground.body_limit import BodyLimit  # noqa: E402
+from playground.database_away import SignInOrDatabaseAway  # noqa: E402
 from playground.routing import websocket_urlpatterns  # noqa: E402
 
 # daphne has no static file server of its own; the app serves /static/ (vendored htmx, CSS).
@@ -28,8 +29,12 @@ http_app = BodyLimit(ASGIStaticFilesHandler(django_asgi) if settings.STATIC_URL 
 application = ProtocolTypeRouter(
     {
         "http": http_app,
+        # Channels' AuthMiddlewareStack, but a sign-in that meets the database away leaves
+        # the socket to its consumer, which says so (playground/database_away.py).
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            CookieMiddleware(
+                SessionMiddleware(SignInOrDatabaseAway(URLRouter(websocket_urlpatterns)))
+            )
         ),
     }
 )

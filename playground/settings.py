@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import ssl
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -233,6 +234,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # A view that meets the database away answers 503 with a sentence (also handler500).
+    "playground.database_away.DatabaseAwayMiddleware",
 ]
 
 ROOT_URLCONF = "playground.urls"
@@ -275,6 +278,16 @@ CHANNEL_LAYERS = {
 }
 
 CELERY_BROKER_URL = REDIS_URL
+# kombu's Redis transport with the fix that lets a worker ride out a Redis restart
+# (playground/broker.py). Named explicitly, a transport no longer comes from the URL's
+# scheme, so rediss:// is told here to verify the server's certificate, as redis-py does
+# for the other clients (kombu alone would default to not verifying it).
+CELERY_BROKER_TRANSPORT = "playground.broker:Transport"
+if REDIS_URL.startswith("rediss://"):
+    CELERY_BROKER_USE_SSL = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+# A worker that lost Redis keeps its running tasks: their panes go on streaming and write
+# to Redis again once it is back (Celery 6 is to cancel them by default).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = False
@@ -382,12 +395,17 @@ PLAYGROUND_FAIR_CONCURRENT_TURNS = int(env_number("PLAYGROUND_FAIR_CONCURRENT_TU
 PLAYGROUND_FAIR_SENDS_PER_MINUTE = int(
     env_number("PLAYGROUND_FAIR_SENDS_PER_MINUTE", 30, 0, 100_000)
 )
+# The longest answer counts from its call: a pane that waits first (its endpoint's slot, its
+# key's rate limit) may wait up to PLAYGROUND_PANE_WAIT_SECONDS, then it is ended with a
+# sentence, nothing asked and nothing counted.
 PLAYGROUND_PANE_MAX_SECONDS = int(env_number("PLAYGROUND_PANE_MAX_SECONDS", 900, 0, 86_400))
+PLAYGROUND_PANE_WAIT_SECONDS = int(env_number("PLAYGROUND_PANE_WAIT_SECONDS", 1800, 0, 86_400))
 # What one answer may make the worker hold or wait for, whatever its server sends
 # (providers.base.ReadLimits): an error body's KB read for its message, one line of a
 # stream (or frame, or body read whole) in KB, the characters of an answer's text and
-# reasoning, and of its tool calls; seconds to the first byte of an answer, and the longest
-# silence within one. Each bound reached ends the answer with a sentence, its text kept.
+# reasoning, and of its tool calls; seconds to the first byte of an answer (its tries and
+# any token exchange together), and the longest silence within one. Each bound reached ends
+# the answer with a sentence, its text kept.
 PLAYGROUND_READ_LIMITS = ReadLimits(
     error_body_bytes=int(env_number("PLAYGROUND_ERROR_BODY_KB", 64, 1, 10_240)) * 1024,
     line_bytes=int(env_number("PLAYGROUND_LINE_KB", 1024, 1, 65_536)) * 1024,
@@ -401,6 +419,9 @@ PLAYGROUND_READ_LIMITS = ReadLimits(
 # while the database does not answer (then the watchdog ends it from its log).
 PLAYGROUND_SHUTDOWN_GRACE_SECONDS = env_number("PLAYGROUND_SHUTDOWN_GRACE_SECONDS", 20, 0, 3600)
 PLAYGROUND_DB_RETRY_SECONDS = env_number("PLAYGROUND_DB_RETRY_SECONDS", 30, 0, 3600)
+# How often one of the workers ends the panes whose worker died while nobody watched them
+# (worker/sweep.py); 0: only when someone looks.
+PLAYGROUND_SWEEP_SECONDS = env_number("PLAYGROUND_SWEEP_SECONDS", 15, 0, 3600)
 # The most of an endpoint's slots (its concurrency) one person's panes may hold at once, as a
 # fraction (rounded up, at least one): the rest are kept for other people's panes, which
 # then start at once however many one person sends. 1 lets one person take them all.
@@ -419,13 +440,19 @@ PLAYGROUND_MAX_PROMPT_CHARS = int(env_number("PLAYGROUND_MAX_PROMPT_CHARS", 100_
 # the rest of it. 0 turns a limit off.
 PLAYGROUND_SHARE_TRIES_PER_IP = int(env_number("PLAYGROUND_SHARE_TRIES_PER_IP", 20, 0, 100_000))
 PLAYGROUND_SHARE_TRIES_PER_USER = int(env_number("PLAYGROUND_SHARE_TRIES_PER_USER", 20, 0, 100_000))
-# Sign-in (playground/signin_throttle.py, the site's and the admin's): failed sign-ins one
-# account, and one client address, may make in a window of PLAYGROUND_SIGNIN_WINDOW_SECONDS
-# before every try is refused until the window ends. 0 turns a limit off.
+# Sign-in (playground/signin.py, the site's and the admin's): failed sign-ins one browser
+# that signed in to the account before (its device cookie) may make, and strangers to one
+# account, and one client address, in a window of PLAYGROUND_SIGNIN_WINDOW_SECONDS before
+# every such try is refused until the window ends. 0 turns a limit off. A device cookie
+# lasts PLAYGROUND_SIGNIN_DEVICE_DAYS from the sign-in that gave it.
+PLAYGROUND_SIGNIN_TRIES_PER_DEVICE = int(
+    env_number("PLAYGROUND_SIGNIN_TRIES_PER_DEVICE", 5, 0, 100_000)
+)
 PLAYGROUND_SIGNIN_TRIES_PER_ACCOUNT = int(
     env_number("PLAYGROUND_SIGNIN_TRIES_PER_ACCOUNT", 10, 0, 100_000)
 )
 PLAYGROUND_SIGNIN_TRIES_PER_IP = int(env_number("PLAYGROUND_SIGNIN_TRIES_PER_IP", 50, 0, 100_000))
+PLAYGROUND_SIGNIN_DEVICE_DAYS = int(env_number("PLAYGROUND_SIGNIN_DEVICE_DAYS", 365, 1, 3650))
 PLAYGROUND_SIGNIN_WINDOW_SECONDS = int(
     env_number("PLAYGROUND_SIGNIN_WINDOW_SECONDS", 900, 10, 86_400)
 )

@@ -12,7 +12,7 @@ import threading
 import kombu.exceptions
 import redis
 from celery import shared_task
-from celery.signals import worker_shutting_down
+from celery.signals import worker_ready, worker_shutting_down
 from django.db import InterfaceError, OperationalError
 
 from playground import connection_tests
@@ -88,16 +88,28 @@ def purge_deleted_session(session_id: int) -> None:
     purge_overdue(session_id=session_id)
 
 
+@worker_ready.connect
+def start_sweeping(**_: object) -> None:
+    """A worker that is ready sweeps, on its loop, for panes whose worker died while
+    nobody watched them (playground/worker/sweep.py). Sent only in a worker process."""
+    from playground.worker.sweep import start
+
+    start()
+
+
 @worker_shutting_down.connect
 def hand_back_panes(**_: object) -> None:
-    """A worker's warm shutdown (SIGTERM, Ctrl-C): the panes streaming in it get
+    """A worker's warm shutdown (SIGTERM, Ctrl-C): the panes that wait (no call made yet)
+    go back to the queue at once, for another worker; the panes streaming get
     PLAYGROUND_SHUTDOWN_GRACE_SECONDS to finish, then are ended "interrupted" with their
-    text and settled (playground/worker/shutdown.py). Sent only in a worker process."""
+    text and settled (playground/worker/shutdown.py). Sent only in a worker process, in
+    its main thread, which takes no task until this returns."""
     from django.conf import settings
 
-    from playground.worker.shutdown import hand_back_after
+    from playground.worker.shutdown import hand_back_after, hand_back_waiting_now
 
     hand_back_after(settings.PLAYGROUND_SHUTDOWN_GRACE_SECONDS)
+    hand_back_waiting_now()
 
 
 def ask_credential_check(user_id: int, credential_id: int, back: str = "") -> Asked:

@@ -3,7 +3,10 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from playground import views
-from playground.signin import SignInView
+from playground.signin import counted_sign_in, sign_in
+
+# What fails outside a view: 503 with a sentence when the database is away, else Django's.
+handler500 = "playground.database_away.server_error"
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -107,7 +110,9 @@ urlpatterns = [
         {"fmt": "json"},
         name="shared_export_json",
     ),
-    path("login/", SignInView.as_view(), name="login"),
+    path("login/", sign_in, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # The admin's own sign-in view (its form is CountedAdminSignIn), finished as the site's.
+    path("admin/login/", counted_sign_in(admin.site.login)),
     path("admin/", admin.site.urls),
 ]

@@ -20,7 +20,7 @@ import math
 import random
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal, TypeVar
 
 import httpx
@@ -200,6 +200,24 @@ class ChatRequest:
     base_url: str = ""
     tools: Sequence[ToolSpec] = ()
     limits: ReadLimits = field(default_factory=ReadLimits)
+    #: What this try may still wait for the answer's first byte, when earlier tries of the
+    #: same answer used some of ``limits.first_byte_seconds`` (:meth:`Provider.stream`
+    #: sets it); ``None``: all of it.
+    first_byte_left: float | None = None
+
+    @property
+    def first_byte_wait(self) -> float:
+        """Seconds this try waits for the answer's first byte (a token exchange before it
+        included): the tries of one answer share ``limits.first_byte_seconds``."""
+        if self.first_byte_left is None:
+            return self.limits.first_byte_seconds
+        return max(0.0, self.first_byte_left)
+
+    @property
+    def first_byte_shared(self) -> bool:
+        """Whether earlier tries used some of the first-byte wait."""
+        left = self.first_byte_left
+        return left is not None and left < self.limits.first_byte_seconds
 
     @property
     def system_prompt(self) -> str:
@@ -518,17 +536,19 @@ def too_long_line(provider: str, limits: ReadLimits) -> ProviderError:
     or hostile, and another try would read the same."""
     return ProviderError(
         ErrorKind.UPSTREAM,
-        f"{provider} sent one piece of its answer longer than {_size(limits.line_bytes)}, "
+        f"{provider} sent one piece of its answer longer than {size_words(limits.line_bytes)}, "
         "the most read here at once; the answer was stopped there and what had arrived is "
         "kept",
         permanent=True,
     )
 
 
-def no_first_byte(provider: str, limits: ReadLimits) -> ProviderError:
+def no_first_byte(provider: str, limits: ReadLimits, *, shared: bool = False) -> ProviderError:
+    """The first-byte wait is over; ``shared``: earlier tries used some of it."""
     return ProviderError(
         ErrorKind.TIMEOUT,
-        f"{provider} did not start answering within {limits.first_byte_seconds:g} s",
+        f"{provider} did not start answering within {limits.first_byte_seconds:g} s"
+        + (" in all" if shared else ""),
         permanent=False,
     )
 
@@ -542,7 +562,8 @@ def stalled(provider: str, limits: ReadLimits) -> ProviderError:
     )
 
 
-def _size(count: int) -> str:
+def size_words(count: int) -> str:
+    """``count`` bytes as a person reads it: "4 KB", "1 MB"."""
     if count >= 1024 * 1024 and count % (1024 * 1024) == 0:
         return f"{count // (1024 * 1024)} MB"
     if count >= 1024:
@@ -769,9 +790,15 @@ class Provider:
         """Yield the answer's events; the last one is :class:`Finish` or :class:`Failure`.
 
         Retryable errors before the first event are retried with exponential backoff that
-        honours Retry-After, at most ``retry_policy.attempts`` tries in all.
+        honours Retry-After, at most ``retry_policy.attempts`` tries in all. The tries share
+        one first-byte wait (``limits.first_byte_seconds``): the time each takes before
+        its answer starts (waiting for its first byte, an error, a silence) is taken off
+        what the next may wait, and none is made once it is used up. So a server that
+        accepts and never answers holds the answer for that wait once, not once a try.
         """
         policy = self.retry_policy
+        clock = asyncio.get_running_loop().time
+        left = request.first_byte_wait
         waited = 0.0
         attempt = 0
         try:
@@ -783,9 +810,10 @@ class Provider:
             attempt += 1
             started = False
             finished = False
+            began = clock()
             try:
                 self.check_credentials(request)
-                events = self.open_stream(client, request)
+                events = self.open_stream(client, replace(request, first_byte_left=left))
                 # The answer's bounds, counted afresh on each try (a retry starts over).
                 room = request.limits.answer_chars
                 tool_calls = ToolCallBudget(self.display_name, request.limits)
@@ -822,7 +850,8 @@ class Provider:
                     )
                 return
             except ProviderError as error:
-                if error.permanent or started or attempt >= policy.attempts:
+                left -= clock() - began
+                if error.permanent or started or attempt >= policy.attempts or left <= 0:
                     yield self._failure(error, attempt, waited)
                     return
                 delay = policy.delay(attempt, error.retry_after)
@@ -832,7 +861,8 @@ class Provider:
                 waited += delay
             except (httpx.TransportError, httpx.StreamError) as exc:
                 cut = network_error(self.display_name, exc, started=started)
-                if started or attempt >= policy.attempts:
+                left -= clock() - began
+                if started or attempt >= policy.attempts or left <= 0:
                     yield self._failure(cut, attempt, waited)
                     return
                 delay = policy.delay(attempt, None)

@@ -49,6 +49,12 @@ class JSONLines:
         return value
 
 
+#: Asked of every provider call: the answer as it is, not compressed, so that the bounds of
+#: :mod:`providers.reading` count what arrives. (httpx asks for gzip and deflate unless told
+#: otherwise; a server that compresses anyway is decoded there, a piece at a time.)
+PLAIN = {"Accept-Encoding": "identity"}
+
+
 def bearer(api_key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
@@ -124,17 +130,32 @@ class HTTPProvider(Provider):
         """The streaming request: :meth:`body` as JSON to :meth:`url` with :meth:`headers`
         (in that order, so a bad URL is said before a bad body)."""
         url, body = self.url(request), self.body(request)
-        return client.stream("POST", url, json=body, headers=self.headers(request))
+        return client.stream("POST", url, json=body, headers={**self.headers(request), **PLAIN})
+
+    async def authorize(self, client: httpx.AsyncClient, request: ChatRequest) -> None:
+        """What must be had before the request is sent (a token, by exchange), within the
+        first-byte wait; :meth:`authorize_timed_out` says it when the wait ran out here.
+        Nothing by default."""
+
+    def authorize_timed_out(self, request: ChatRequest) -> ProviderError:
+        return no_first_byte(self.display_name, request.limits, shared=request.first_byte_shared)
 
     async def open_stream(
         self, client: httpx.AsyncClient, request: ChatRequest
     ) -> AsyncGenerator[Event, None]:
         async with AsyncExitStack() as stack:
+            authorized = False
             try:
-                async with asyncio.timeout(request.limits.first_byte_seconds):
+                async with asyncio.timeout(request.first_byte_wait):
+                    await self.authorize(client, request)
+                    authorized = True
                     response = await stack.enter_async_context(self.send(client, request))
             except TimeoutError:
-                raise no_first_byte(self.display_name, request.limits) from None
+                if not authorized:
+                    raise self.authorize_timed_out(request) from None
+                raise no_first_byte(
+                    self.display_name, request.limits, shared=request.first_byte_shared
+                ) from None
             if not response.is_success:
                 raise await self.status_error(response, request)
             async with aclosing(self.read_events(response, request)) as events:

@@ -37,6 +37,7 @@ from providers.errors import (
     status_sentence,
 )
 from providers.http import (
+    PLAIN,
     HTTPProvider,
     JSONLines,
     deltas,
@@ -394,7 +395,7 @@ class Hunyuan(HTTPProvider):
         payload = json.dumps(self.body(request), ensure_ascii=False, separators=(",", ":"))
         data = payload.encode("utf-8")
         url, headers = self.signed(request, data)
-        return client.stream("POST", url, content=data, headers=headers)
+        return client.stream("POST", url, content=data, headers={**headers, **PLAIN})
 
     @staticmethod
     def secrets(response: httpx.Response, request: ChatRequest) -> tuple[str, ...]:

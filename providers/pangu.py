@@ -36,7 +36,7 @@ import httpx
 from providers import base
 from providers.base import ChatRequest, ErrorKind, ProviderError
 from providers.errors import classify, error_body, json_or_none, reported, scrub
-from providers.http import items, obj
+from providers.http import PLAIN, items, obj
 from providers.openai_compat import OpenAIChat
 from providers.sse import SSEEvent
 from providers.tokens import Token, TokenAuth, TokenCache, TokenRefused
@@ -157,6 +157,7 @@ class Pangu(TokenAuth, OpenAIChat):
     # ``tools`` field is UNCONFIRMED (sent in OpenAI's shape, only when there are tools).
     supports_tools = True
     send_stream_options = False  # not in the V1 request model
+    token_service = f"Huawei Cloud IAM (for {DISPLAY_NAME})"
     finish_reasons = _FINISH_REASONS
     tokens: IAMTokens
 
@@ -256,14 +257,24 @@ class Pangu(TokenAuth, OpenAIChat):
         parts = [self.iam_url(request), *(extra.get(p, "") for p in IAM_CREDENTIALS)]
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
+    async def token(self, client: httpx.AsyncClient, request: ChatRequest) -> str:
+        return await self.tokens.get(
+            self.token_key(request), self.tokens.clock, lambda: self.exchange(client, request)
+        )
+
+    def uses_token(self, request: ChatRequest) -> bool:
+        return not request.credentials.api_key  # an app code needs none
+
     async def exchange(self, client: httpx.AsyncClient, request: ChatRequest) -> Token:
         """Trade the IAM user's password for a token."""
         extra = request.credentials.extra
-        response = await client.post(self.iam_url(request), json=self.iam_body(extra))
+        response, raw = await self.exchange_answer(
+            client, request, self.iam_url(request), json=self.iam_body(extra)
+        )
         secrets = (extra.get("password", ""), response.headers.get("x-subject-token", ""))
         if not response.is_success:
-            message, code = huawei_error(json_or_none(response.content))
-            detail = scrub(message or response.text, secrets)
+            message, code = huawei_error(json_or_none(raw))
+            detail = scrub(message or raw.decode("utf-8", "replace"), secrets)
             status = response.status_code
             if status in (400, 401, 403, 404):
                 words = (
@@ -273,9 +284,7 @@ class Pangu(TokenAuth, OpenAIChat):
                 if detail:
                     words += f": {detail}"
                 raise ProviderError(ErrorKind.AUTH, words, permanent=True, status=status)
-            raise base.error_for_status(
-                f"Huawei Cloud IAM (for {self.display_name})", status, detail, response.headers
-            )
+            raise base.error_for_status(self.token_service, status, detail, response.headers)
         value = response.headers.get("x-subject-token", "")
         if not value:
             raise ProviderError(
@@ -283,7 +292,7 @@ class Pangu(TokenAuth, OpenAIChat):
                 f"Huawei Cloud IAM answered without a token for {self.display_name}",
                 permanent=False,
             )
-        expires = _expiry(obj(obj(json_or_none(response.content)).get("token")).get("expires_at"))
+        expires = _expiry(obj(obj(json_or_none(raw)).get("token")).get("expires_at"))
         return self.tokens.token(value, expires)
 
     # ----------------------------------------------------------------- stream
@@ -294,16 +303,13 @@ class Pangu(TokenAuth, OpenAIChat):
     ) -> AsyncIterator[httpx.Response]:
         """The chat request with the app code, else an IAM token (exchanged for, if none is
         cached)."""
-        url, body = self.url(request), self.body(request)
+        url, body = self.url_and_body(request)
         app_code = request.credentials.api_key
         if app_code:
             headers = {"X-Apig-AppCode": app_code}
         else:
-            key = self.token_key(request)
-            token = await self.tokens.get(
-                key, self.tokens.clock, lambda: self.exchange(client, request)
-            )
-            headers = {"X-Auth-Token": token}
+            headers = {"X-Auth-Token": await self.authorized_token(client, request)}
+        headers.update(PLAIN)
         async with client.stream("POST", url, json=body, headers=headers) as response:
             yield response
 

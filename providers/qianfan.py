@@ -39,7 +39,7 @@ from providers.errors import (
     scrub,
     status_sentence,
 )
-from providers.http import JSONLines, bearer, int_or_none, lines_of, obj, to_send
+from providers.http import PLAIN, JSONLines, bearer, int_or_none, lines_of, obj, to_send
 from providers.openai_compat import ALL_SAMPLING, OpenAIChat, PendingToolCall
 from providers.sse import SSEEvent, iter_sse_lines, read_rest
 from providers.tokens import Token, TokenAuth, TokenCache, TokenRefused
@@ -241,6 +241,7 @@ class QianfanV1(TokenAuth):
         "api_key": "API Key (AK)",
         "secret_key": "Secret Key (SK)",
     }
+    token_service = f"{DISPLAY_NAME} (token exchange)"
     supports_tools = True  # ERNIE "functions"
     supports_images = False  # not on these chat endpoints (§8a)
     # Bounds from Baidu's ERNIE reference: temperature (0, 1], top_p [0, 1], penalty_score
@@ -325,21 +326,31 @@ class QianfanV1(TokenAuth):
 
     # ----------------------------------------------------------------- token exchange
 
+    def url_and_body(self, request: ChatRequest) -> tuple[str, dict[str, Any]]:
+        return self.chat_url(request), self.body(request)
+
     def token_key(self, request: ChatRequest) -> str:
         ak, sk = request.credentials.api_key, request.credentials.extra.get("secret_key", "")
         return token_key(self.token_url(request), ak, sk)
+
+    async def token(self, client: httpx.AsyncClient, request: ChatRequest) -> str:
+        return await self.tokens.get(
+            self.token_key(request), self.clock, lambda: self.exchange(client, request)
+        )
 
     async def exchange(self, client: httpx.AsyncClient, request: ChatRequest) -> Token:
         """Trade AK and SK for an access token."""
         ak, sk = request.credentials.api_key, request.credentials.extra.get("secret_key", "")
         query = {"grant_type": "client_credentials", "client_id": ak, "client_secret": sk}
-        response = await client.post(self.token_url(request), params=query)
-        body = json_or_none(response.content)
+        response, raw = await self.exchange_answer(
+            client, request, self.token_url(request), params=query
+        )
+        body = json_or_none(raw)
         fault = obj(body).get("error")
         if fault or not response.is_success:
             described = obj(body).get("error_description")
             detail = scrub(
-                " ".join(str(x) for x in (fault, described) if x) or response.text,
+                " ".join(str(x) for x in (fault, described) if x) or raw.decode("utf-8", "replace"),
                 (ak, sk),
                 _BCE_KEY,
             )
@@ -358,7 +369,7 @@ class QianfanV1(TokenAuth):
                     permanent=False,
                 )
             raise base.error_for_status(
-                f"{self.display_name} (token exchange)",
+                self.token_service,
                 response.status_code,
                 detail,
                 response.headers,
@@ -383,11 +394,10 @@ class QianfanV1(TokenAuth):
     ) -> AsyncIterator[httpx.Response]:
         """The chat request, with an access token (exchanged for, if none is cached) on the
         URL."""
-        url, body = self.chat_url(request), self.body(request)
-        token = await self.tokens.get(
-            self.token_key(request), self.clock, lambda: self.exchange(client, request)
-        )
-        async with client.stream("POST", url, params={"access_token": token}, json=body) as sent:
+        url, body = self.url_and_body(request)
+        token = await self.authorized_token(client, request)
+        query = {"access_token": token}
+        async with client.stream("POST", url, params=query, json=body, headers=PLAIN) as sent:
             yield sent
 
     @staticmethod

@@ -326,7 +326,8 @@ class Spark(base.Provider):
         ws = await self.connect(signed, secrets, request.limits)
         try:
             await ws.send(frame)
-            async with aclosing(self.read_frames(ws, secrets, request.limits)) as events:
+            frames = self.read_frames(ws, secrets, request.limits, request=request)
+            async with aclosing(frames) as events:
                 async for event in events:
                     yield event
         except ConnectionClosed as closed:
@@ -379,8 +380,18 @@ class Spark(base.Provider):
             ) from None
 
     async def read_frames(
-        self, ws: ClientConnection, secrets: Sequence[str], limits: base.ReadLimits
+        self,
+        ws: ClientConnection,
+        secrets: Sequence[str],
+        limits: base.ReadLimits,
+        *,
+        request: ChatRequest | None = None,
     ) -> AsyncGenerator[base.Event, None]:
+        """The events of the answer's frames; the first awaited for what ``request``'s try
+        may still wait (:attr:`ChatRequest.first_byte_wait`), the others for
+        ``limits.stall_seconds`` each."""
+        first_wait = limits.first_byte_seconds if request is None else request.first_byte_wait
+        shared = request is not None and request.first_byte_shared
         lines = JSONLines(self.display_name)
         calls: list[PendingToolCall] = []
         budget = base.ToolCallBudget(self.display_name, limits)
@@ -390,15 +401,15 @@ class Spark(base.Provider):
         while True:
             wait = self.frame_timeout
             if wait is None:
-                wait = limits.stall_seconds if started else limits.first_byte_seconds
+                wait = limits.stall_seconds if started else first_wait
             try:
                 async with asyncio.timeout(wait):
                     message = await ws.recv()
             except TimeoutError:
                 if self.frame_timeout is None:
-                    raise (base.stalled if started else base.no_first_byte)(
-                        self.display_name, limits
-                    ) from None
+                    if started:
+                        raise base.stalled(self.display_name, limits) from None
+                    raise base.no_first_byte(self.display_name, limits, shared=shared) from None
                 what = "stopped answering mid-stream" if started else "did not answer in time"
                 raise ProviderError(
                     ErrorKind.TIMEOUT, f"{self.display_name} {what}", permanent=False

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import pwd
 import signal
@@ -139,6 +140,8 @@ class Child:
         self.url = url
         self.host = LOOPBACK
         self._cleanups: list[Callable[[], object]] = []
+        # What starts the same command again (``start`` sets it): see ``again``.
+        self.relaunch: Callable[[], Child] | None = None
         self._status: int | None = None
         self._lock = threading.Lock()
         self._stopped = False
@@ -291,6 +294,32 @@ class Child:
                     cleanup()
         return self.process.returncode
 
+    def stop_for_now(self, timeout: float = 10.0) -> int | None:
+        """``stop()``, but its clean-ups (a server's data directory, say) are kept for the
+        child that ``again()`` starts in its place."""
+        with self._lock:
+            kept, self._cleanups = self._cleanups, []
+        status = self.stop(timeout)
+        self._cleanups = kept
+        return status
+
+    def again(self) -> Child:
+        """Start the same command once more (its arguments, log, directory, environment and
+        user), after ``stop_for_now``; the new child takes over the clean-ups. If it cannot
+        start, they are run now."""
+        if self.relaunch is None or not self._stopped:
+            raise ChildError(f"{self.name}: again() needs a child of start() that has stopped")
+        kept, self._cleanups = self._cleanups, []
+        try:
+            child = self.relaunch()
+        except BaseException:
+            for cleanup in reversed(kept):
+                with contextlib.suppress(Exception):
+                    cleanup()
+            raise
+        child._cleanups = kept
+        return child
+
     def __enter__(self) -> Child:
         return self
 
@@ -369,7 +398,21 @@ def start(
             )
         except OSError as error:
             raise ChildError(f"{name}: cannot run {argv[0]}: {error}") from error
-    return Child(name, process, log_path=log_path, stop_signal=stop_signal, port=port, url=url)
+    child = Child(name, process, log_path=log_path, stop_signal=stop_signal, port=port, url=url)
+    child.relaunch = functools.partial(
+        start,
+        name,
+        argv,
+        log=log,
+        cwd=cwd,
+        env=env,
+        user=user,
+        stop_signal=stop_signal,
+        death_signal=death_signal,
+        port=port,
+        url=url,
+    )
+    return child
 
 
 def start_on_free_port(launch: Callable[[int], Child], *, attempts: int = 3) -> Child:

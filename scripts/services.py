@@ -35,7 +35,7 @@ if __package__ in (None, ""):  # run as `python scripts/services.py`
 
 from scripts.children import LOOPBACK, Child, ChildError, port_open, start, start_on_free_port  # noqa: E402
 
-__all__ = ["start_postgres", "start_redis", "main"]
+__all__ = ["start_postgres", "start_postgres_again", "start_redis", "main"]
 
 PG_DATABASE = "playground"
 PG_USER = "postgres"
@@ -313,6 +313,18 @@ def start_postgres(
     for cleanup in cleanups:
         postgres.add_cleanup(cleanup)
     return postgres
+
+
+def start_postgres_again(postgres: Child, *, timeout: float = 60.0) -> Child:
+    """The server of ``start_postgres``, stopped with ``stop_for_now()`` (its cluster
+    kept), started once more on its port with its data: as a restart finds it."""
+    again = postgres.again()
+    port = postgres.port or 0
+    return again.wait_until(
+        functools.partial(pg_ready, find_pg_bindir(), port),
+        timeout=timeout,
+        what="pg_isready",
+    )
 
 
 def _create_database(bindir: Path, port: int, database: str) -> None:

@@ -152,3 +152,25 @@ def test_stop_all_stops_the_last_started_first(tmp_path: Path) -> None:
 def test_a_missing_program_is_a_child_error(tmp_path: Path) -> None:
     with pytest.raises(ChildError, match="cannot run /nonexistent/server"):
         start("server", ["/nonexistent/server"], log=tmp_path / "server.log")
+
+
+def test_a_child_stopped_for_now_starts_again_and_keeps_its_clean_ups_for_the_end(
+    tmp_path: Path,
+) -> None:
+    kept = tmp_path / "data"
+    kept.mkdir()
+    first = python(tmp_path, "server", "import os, time; print(os.getpid()); time.sleep(60)")
+    first.wait_for_log("\n")
+    first.add_cleanup(kept.rmdir)
+    first.stop_for_now()
+    assert not first.alive()
+    assert kept.exists()  # the clean-up waits for the last stop
+
+    second = first.again()
+    try:
+        log = tmp_path / "server.log"  # the same log, appended to
+        second.wait_until(lambda: log.read_text().count("\n") == 2, timeout=10, what="its pid")
+        assert log.read_text().split() == [str(first.pid), str(second.pid)]
+    finally:
+        second.stop()
+    assert not kept.exists()

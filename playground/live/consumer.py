@@ -19,7 +19,12 @@ stream: what it misses stays in the logs), and closes the socket (``STOPPED_READ
 when that lasts ``STALL_S``; the page reconnects and resumes from what it shows.
 
 Close codes the page sees: 4404 (no access, or no longer), 4408 (it stopped reading),
-4409 (too many sockets of this person's open: ``live/open_sockets.py``), 1011 (a failure).
+4409 (too many sockets of this person's open: ``live/open_sockets.py``), 4500 (the follower
+failed, e.g. Redis went away: the page reconnects and resumes from what it shows), 4503 (the
+database did not answer: ``playground/database_away.py``; the page tries again, waiting
+longer each time). Not 1011: daphne's websocket library lets an application close only
+with 1000 or 3000-4999, and refused 1011 by raising, which left the socket open with nothing
+following it.
 """
 
 from __future__ import annotations
@@ -37,8 +42,10 @@ import redis.asyncio as aioredis
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.http import Http404
+from redis.exceptions import RedisError
 
 from playground.access import session_for_user
+from playground.database_away import SCOPE_KEY, SOCKET_CLOSE_CODE, is_database_away, note
 from playground.live import open_sockets, response_log
 from playground.live.db_threads import off_request_thread
 from playground.live.fragments import (
@@ -58,6 +65,7 @@ MAX_FOLLOWED = 200
 WINDOW_CHARS = 1_000_000  # sent and not yet acknowledged by the page: then it waits
 STALL_S = 30.0  # waiting that long for the page to read closes the socket
 STOPPED_READING = 4408
+FAILED = 4500
 
 _redis: aioredis.Redis | None = None
 
@@ -83,8 +91,34 @@ class SessionConsumer(AsyncWebsocketConsumer):
     # Rendered for a share link's viewer (live/shared_consumer.py): no names of the owner's
     # keys, and nothing the owner's Send rendered for the owner.
     shared = False
+    accepted = False
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Every handler (connect, the page's follow) that meets the database away closes
+        the socket with SOCKET_CLOSE_CODE: the page comes back later and resumes."""
+        try:
+            await super().dispatch(message)
+        except Exception as error:
+            if not is_database_away(error):
+                raise
+            note(error, f"websocket {self.scope.get('path', '')}")
+            await self.close_database_away()
+
+    async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
+        await super().accept(subprotocol, headers)
+        self.accepted = True
+
+    async def close_database_away(self) -> None:
+        # Accepted first: a refusal before accepting reaches the page as 1006 only, which
+        # it cannot tell from a network fault.
+        if not self.accepted:
+            await self.accept()
+        await self.close(code=SOCKET_CLOSE_CODE)
 
     async def connect(self) -> None:
+        if self.scope.get(SCOPE_KEY):  # the sign-in could not be read
+            await self.close_database_away()
+            return
         user = self.scope.get("user")
         session_id = self.scope["url_route"]["kwargs"]["session_id"]
         try:
@@ -110,7 +144,13 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.socket_id = uuid.uuid4().hex
         self.seen_at = time.monotonic()
         cap = settings.PLAYGROUND_SOCKETS_PER_PERSON
-        self.counted = await open_sockets.take(shared_redis(), self.person, self.socket_id, cap)
+        try:
+            self.counted = await open_sockets.take(shared_redis(), self.person, self.socket_id, cap)
+        except (RedisError, OSError) as error:
+            log.warning("socket of session %s not counted, Redis away: %s", self.session.pk, error)
+            await self.accept()
+            await self.close(code=FAILED)  # the page tries again
+            return
         await self.accept()  # a refusal before accepting reaches the page as 1006 only
         if not self.counted:
             await self.close(code=open_sockets.TOO_MANY)
@@ -211,9 +251,16 @@ class SessionConsumer(AsyncWebsocketConsumer):
                     await self._send_counted(html)
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except (RedisError, OSError) as error:
+            log.warning("follower of session %s lost Redis: %s", self.session.pk, error)
+            await self.close(code=FAILED)
+        except Exception as error:
+            if is_database_away(error):
+                note(error, f"follower of session {self.session.pk}")
+                await self.close(code=SOCKET_CLOSE_CODE)
+                return
             log.exception("follower of session %s failed", self.session.pk)
-            await self.close(code=1011)
+            await self.close(code=FAILED)
 
     async def _send_counted(self, html: str) -> None:
         self.sent += 1
@@ -291,9 +338,16 @@ class SessionConsumer(AsyncWebsocketConsumer):
     async def _check_dead(self) -> None:
         control = response_log.control_key(self.session.pk)
         followed = [response_log.response_id_of(k) for k in self.cursors if k != control]
-        if followed:
+        if not followed:
+            return
+        try:
             # Reaping writes an end entry to the log, which the next XREAD picks up.
             await reap_dead(followed)
+        except Exception as error:
+            # No pane can be ended while the database is away (its worker may be waiting
+            # for it too, to save the end): the socket goes on following the logs.
+            if not is_database_away(error):
+                raise
 
 
 def _valid_id(value: str) -> str:

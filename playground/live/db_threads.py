@@ -1,10 +1,12 @@
-"""Blocking database work called from async code (the websocket consumer).
+"""Blocking database work called from async code (the websocket consumer, the watchdog,
+the worker's Test connection).
 
 asgiref's default, ``thread_sensitive=True``, runs it on one thread shared by every
 websocket of the daphne process (views have their own threads: ``http_handler.py``), so
 rendering finished answers for one socket would queue the others behind it. This runs it
 in the executor's threads instead, and closes connections the way the end of a request
-would.
+would: a connection kept in an executor thread is broken for good once PostgreSQL restarts,
+and would fail every call that thread runs after it.
 """
 
 from __future__ import annotations

@@ -51,6 +51,12 @@ def seq_of(entry: str | bytes) -> int:
     return int(text.partition("-")[2] or 0)
 
 
+def last_seq(reply: list[Any]) -> int:
+    """The sequence number of a log's last entry, from ``XREVRANGE <log> + - COUNT 1``
+    (0: the log is empty or gone)."""
+    return seq_of(reply[0][0]) if reply else 0
+
+
 def response_id_of(key: str | bytes) -> int:
     text = key.decode() if isinstance(key, bytes) else key
     return int(text.rsplit(":", 1)[1])

@@ -16,6 +16,7 @@ import time
 from django.http import Http404
 
 from playground.access import share_link_for_viewer
+from playground.database_away import SCOPE_KEY
 from playground.live.consumer import SessionConsumer
 from playground.live.db_threads import off_request_thread
 from playground.share_links import TooManyTries, open_link
@@ -27,6 +28,9 @@ class SharedSessionConsumer(SessionConsumer):
     shared = True
 
     async def connect(self) -> None:
+        if self.scope.get(SCOPE_KEY):  # the sign-in could not be read
+            await self.close_database_away()
+            return
         self.user = self.scope.get("user")
         self.token = str(self.scope["url_route"]["kwargs"]["token"])
         client = self.scope.get("client") or ("", 0)

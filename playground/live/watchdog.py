@@ -1,7 +1,9 @@
 """Marks a pane "interrupted" when its worker died mid-answer.
 
 A streaming pane's worker refreshes a heartbeat key in Redis every 1.5 s (5 s TTL). Whoever
-looks at a pane (the websocket follower every 2 s, a page load) calls :func:`reap_dead`; a
+looks at a pane (the websocket follower every 2 s, a page load, and every
+PLAYGROUND_SWEEP_SECONDS one worker's sweep, for the panes nobody watches) calls
+:func:`reap_dead`; a
 pane marked streaming whose heartbeat has been gone for two looks about 2 s apart is ended
 with the text its log holds, or its row's checkpoint when that holds more (Redis lost the
 log). The update is conditional, so a pane that ended meanwhile is left alone.
@@ -11,10 +13,10 @@ from __future__ import annotations
 
 import time
 
-from asgiref.sync import sync_to_async
 from redis import Redis
 
 from playground.live import response_log
+from playground.live.db_threads import off_request_thread
 from playground.live.response_end import close_log_now, end_response
 from playground.models import Response, Status
 from playground.redis_sync import redis_client
@@ -23,6 +25,17 @@ INTERRUPTED_MESSAGE = "The worker streaming this answer stopped; this is what ha
 # How long a pane must have been without a heartbeat before it is ended (see _gone_a_while).
 CONFIRM_S = 1.9
 NOTE_TTL_S = 10  # a note older than this is stale: the pane's heartbeat came back meanwhile
+
+
+def without_heartbeat_sync() -> list[int]:
+    """Every streaming response whose heartbeat is gone now (one query on the index of
+    active responses, one MGET): what a look by the worker's sweep (worker/sweep.py) hands
+    to :func:`reap_dead_sync`, which looks again and reads their text."""
+    streaming = list(Response.objects.filter(status=Status.STREAMING).values_list("pk", flat=True))
+    if not streaming:
+        return []
+    alive = redis_client().mget([response_log.heartbeat_key(pk) for pk in streaming])
+    return [pk for pk, beat in zip(streaming, alive, strict=True) if beat is None]
 
 
 def reap_dead_sync(response_ids: list[int]) -> list[int]:
@@ -89,4 +102,5 @@ def _suspect_key(response_id: int) -> str:
     return f"{response_log.PREFIX}:nohb:{response_id}"
 
 
-reap_dead = sync_to_async(reap_dead_sync, thread_sensitive=False)
+# Its connection is closed after each look, as a request's is (live/db_threads.py).
+reap_dead = off_request_thread(reap_dead_sync)

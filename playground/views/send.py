@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Max
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -31,14 +31,21 @@ def send(request: HttpRequest, session_id: int | None = None) -> HttpResponse:
     # team since (the form's reading below uses both).
     client, person = redis_client(), user_id(request.user)
     too_many = quotas.count_send(client, person)
-    compose = read_compose(request.POST, request.FILES, request.user)
-    if too_many:
-        compose.errors.append(too_many)
-    elif not compose.errors:
-        try:
-            turn, responses = _save_turn(request, session, compose)
-        except quotas.QuotaRefused as refused:
-            compose.errors.append(str(refused))
+    try:
+        compose = read_compose(request.POST, request.FILES, request.user)
+        if too_many:
+            compose.errors.append(too_many)
+        elif not compose.errors:
+            try:
+                turn, responses = _save_turn(request, session, compose)
+            except quotas.QuotaRefused as refused:
+                compose.errors.append(str(refused))
+    except (OperationalError, InterfaceError):
+        # The database went away meanwhile (503 and a sentence: playground/database_away.py):
+        # nothing was sent, so nothing counts.
+        if not too_many:
+            quotas.uncount_send(client, person)
+        raise
     if compose.errors:
         if not too_many:
             quotas.uncount_send(client, person)

@@ -22,10 +22,13 @@ def request_stop(response_ids: list[int]) -> None:
     with redis.pipeline(transaction=False) as pipe:
         for pk in response_ids:
             pipe.set(response_log.stop_key(pk), 1, ex=response_log.STOP_TTL_S)
-        pipe.execute()
-    for pk in response_ids:
+        for pk in response_ids:
+            # A pending pane's log is empty, unless a worker that stopped handed it back.
+            pipe.xrevrange(response_log.log_key(pk), count=1)
+        lasts = pipe.execute()[len(response_ids) :]
+    for pk, last in zip(response_ids, lasts, strict=True):
         # A pane no worker has claimed yet ends here; a streaming one is its worker's to end.
-        close_log = close_log_now(redis, pk, seq=1)
+        close_log = close_log_now(redis, pk, seq=response_log.last_seq(last) + 1)
         end_response(
             pk,
             was=Status.PENDING,

@@ -48,6 +48,9 @@ class PendingRow:
     key_scope: str = ""
     context_policy: str = ContextPolicy.OWN  # the session's (what history each pane gets)
     owner_id: int = 0  # the session's owner (whose endpoints its panes may name)
+    # Claimed before by a worker that handed it back as it stopped (worker/shutdown.py):
+    # its log has entries already, and this run's follow them.
+    resumed: bool = False
 
 
 def _json(value: Any) -> Any:
@@ -73,7 +76,7 @@ def pending_rows(turn_id: int, response_ids: list[int] | None) -> list[PendingRo
     sql = (
         "SELECT r.id, t.session_id, r.pane_id, r.model_key, r.display_name, r.params, "  # noqa: S608
         f"t.{_q('index')}, t.prompt, t.images, t.system_prompt, t.tools, r.credential_id, "
-        f"r.key_scope, s.context_policy, s.owner_id, t.media FROM {_q(_R)} r "
+        f"r.key_scope, s.context_policy, s.owner_id, r.started_at, t.media FROM {_q(_R)} r "
         f"JOIN {_q(_T)} t ON t.id = r.turn_id JOIN {_q(_P)} p ON p.id = r.pane_id "
         f"JOIN {_q(_S)} s ON s.id = t.session_id "
         f"WHERE r.turn_id = %s AND r.status = %s{only} ORDER BY p.position"
@@ -90,13 +93,14 @@ def pending_rows(turn_id: int, response_ids: list[int] | None) -> list[PendingRo
             display_name=row[4],
             params=_json(row[5]) or {},
             turn_index=row[6],
-            turn=TurnText(row[7], _json(row[8]) or [], _json(row[15]) or []),
+            turn=TurnText(row[7], _json(row[8]) or [], _json(row[16]) or []),
             system_prompt=row[9],
             tools=_json(row[10]) or [],
             credential_id=row[11],
             key_scope=row[12],
             context_policy=row[13],
             owner_id=row[14],
+            resumed=row[15] is not None,
         )
         for row in found
     ]

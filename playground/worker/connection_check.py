@@ -11,13 +11,13 @@ import json
 import time
 from collections.abc import Awaitable
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from playground.catalog import CatalogModel, catalog
 from playground.connection_tests import LAST_CATALOG_TEST, LAST_TEST_TTL_S
 from playground.credentials import model_base_url
 from playground.egress import EgressRefused, public_only, recheck
+from playground.live.db_threads import off_request_thread
 from playground.own_models import DELETED, own_models_for_owner, parse_model_key
 from playground.worker.event_loop import context
 from providers.base import ChatRequest, Credentials, Failure, Message, ParamError, TextDelta
@@ -92,7 +92,7 @@ async def run_check(model_key: str, reply_to: str, owner_id: int | None = None) 
         if parse_model_key(model_key) is not None:
             sentence = await _check_own(model_key, owner_id, client)
         else:
-            models = await sync_to_async(catalog, thread_sensitive=False)()
+            models = await off_request_thread(catalog)()
             model = models.get(model_key)
             sentence = (
                 await check(model, client)
@@ -114,7 +114,7 @@ async def _check_own(model_key: str, owner_id: int | None, client: object) -> st
     base URL checked again just before the call."""
     if owner_id is None:
         return DELETED
-    resolve = sync_to_async(own_models_for_owner, thread_sensitive=False)
+    resolve = off_request_thread(own_models_for_owner)
     own = (await resolve(owner_id, [model_key])).get(model_key)
     if own is None or own.model is None:
         return own.refusal if own is not None else DELETED
@@ -128,7 +128,7 @@ async def run_credential_check(credential_id: int, reply_to: str) -> None:
     with ctx.http.lease() as client:
         sentence, passed = await _check_credential(credential_id, client)
     if passed is not None:
-        await sync_to_async(_record, thread_sensitive=False)(credential_id, passed, sentence)
+        await off_request_thread(_record)(credential_id, passed, sentence)
     async with ctx.redis.pipeline(transaction=False) as pipe:
         pipe.rpush(reply_to, sentence)
         pipe.expire(reply_to, REPLY_TTL_S)
@@ -139,11 +139,11 @@ async def _check_credential(credential_id: int, client: object) -> tuple[str, bo
     from playground.models import Credential
     from playground.worker import keys
 
-    rows = await sync_to_async(keys.load, thread_sensitive=False)([credential_id])
+    rows = await off_request_thread(keys.load)([credential_id])
     row: Credential | None = rows.get(credential_id)
     if row is None:
         return "This key was deleted.", None
-    models = await sync_to_async(catalog, thread_sensitive=False)()
+    models = await off_request_thread(catalog)()
     model = next(
         (
             m

@@ -40,6 +40,9 @@ class WorkerContext:
         self.redis = aioredis.Redis(connection_pool=pool)
         self.http = HttpClients()
         self.publisher = Publisher(self.redis)
+        # The worker was told to stop: a pane that would wait goes back to the queue
+        # instead (worker/shutdown.py).
+        self.stopping = False
 
 
 class HttpClients:

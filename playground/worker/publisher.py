@@ -7,6 +7,16 @@ stop flags. About once a second, what each pane's log holds is also written to i
 checkpoint, worker/checkpoint.py), in a thread, one statement for all. When the loop falls
 behind, the window widens (up to PLAYGROUND_FLUSH_MAX_MS) so that Redis round trips do not
 pile up, and narrows again when it catches up.
+
+Redis away or restarted: the panes go on streaming into their runs meanwhile, and a tick
+that failed is tried again every RETRY_S. Each run remembers what every entry of its log
+held (``ResponseRun.marks``), so once Redis answers the publisher reads how far each log
+goes and writes again what it lacks, under the same numbers, before anything new: a page
+that had shown entry N then reads N+1 on, whether Redis kept the log, lost its last
+second, or came back empty. An entry after the first is added only to a log that exists
+(NOMKSTREAM), so a log lost without an error seen (another client met the broken
+connection first) is noticed at the next write rather than written with a hole. The
+heartbeats go out at the first tick that works, well within the watchdog's two looks.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ import contextlib
 import logging
 import time
 
+import redis
 import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -26,6 +37,8 @@ from playground.worker.checkpoint import CHECKPOINT_EVERY_S, save_partial
 from playground.worker.response_run import ResponseRun
 
 log = logging.getLogger(__name__)
+
+RETRY_S = 0.25  # after a tick that Redis failed
 
 
 class Publisher:
@@ -42,6 +55,7 @@ class Publisher:
         self._last_checkpoint = 0.0
         self._checkpointing: asyncio.Task[None] | None = None
         self.ttl = settings.PLAYGROUND_LOG_TTL
+        self.redis_away = False  # the last tick failed
 
     def start(self) -> None:
         if self._task is None:
@@ -80,6 +94,14 @@ class Publisher:
         self.runs[run.response_id] = run  # also one let go of (drop) while its row was written
         self._wake.set()
 
+    def hand_back(self, run: ResponseRun, message: str) -> None:
+        """Let go of a run that goes back to the queue (worker/shutdown.py): the next tick
+        writes ``message`` as its status line, with no end entry, and sets ``run.ended``;
+        from then on this publisher writes nothing more to its log."""
+        run.status_message = message
+        run.leaving = True
+        self._wake.set()
+
     def drop(self, run: ResponseRun) -> None:
         """Let go of the run without closing its log: no more heartbeats, so the watchdog
         ends it with what its log holds (its row could not be written)."""
@@ -102,9 +124,26 @@ class Publisher:
                 await self._tick()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # Redis hiccup: keep the loop alive, try again next tick
-                log.exception("publisher tick failed")
-                await asyncio.sleep(0.5)
+            except Exception as error:  # Redis away: keep the loop alive, try again
+                self._failed(error)
+                await asyncio.sleep(RETRY_S)
+            else:
+                if self.redis_away:
+                    self.redis_away = False
+                    log.warning("Redis answers again")
+
+    def _failed(self, error: Exception) -> None:
+        """A tick failed: some of its writes may be lost (Redis restarted) or made (the
+        answer lost): every log is read again before the next write, and the heartbeats
+        go out at the next tick that works."""
+        if not isinstance(error, redis.RedisError | OSError):
+            log.exception("publisher tick failed")
+        elif not self.redis_away:  # once an outage
+            self.redis_away = True
+            log.warning("Redis does not answer (%s); the answers go on", error)
+        for run in self.runs.values():
+            run.restore = True
+        self._last_heartbeat = 0.0
 
     async def _tick(self) -> None:
         # asyncio.timeout, not wait_for: wait_for wraps the wait in a task of its own, so a
@@ -122,6 +161,7 @@ class Publisher:
             if p.dirty
             and (p.flushed_at == 0.0 or now - p.flushed_at >= self.window * 0.9 or p.seq == 0)
             or p.end_status is not None
+            or p.leaving
         ]
         heartbeat = now - self._last_heartbeat >= response_log.HEARTBEAT_EVERY_S
         check_stops = now - self._last_stop_check >= 0.2 and bool(self.runs)
@@ -129,19 +169,25 @@ class Publisher:
             self._checkpoint(now)
         if not (due or heartbeat or check_stops):
             return
+        if any(run.restore for run in self.runs.values()):
+            await self._restore_logs()
+        # (pipeline index of an XADD that needs its log to exist, its run)
+        appended: list[tuple[int, ResponseRun]] = []
         async with self.redis.pipeline(transaction=False) as pipe:
             for run in due:
                 key = response_log.log_key(run.response_id)
                 if run.dirty:
-                    run.seq += 1
-                    pipe.xadd(key, run.take_entry(), id=response_log.entry_id(run.seq))  # type: ignore[arg-type]
-                    if run.seq <= 2:
+                    seq, entry = run.take_entry()
+                    if seq > 1:
+                        appended.append((len(pipe), run))
+                    pipe.xadd(key, entry, id=response_log.entry_id(seq), nomkstream=seq > 1)  # type: ignore[arg-type]
+                    if seq <= 2:
                         pipe.expire(key, self.ttl)
-                if run.end_status is not None:
-                    run.seq += 1
-                    response_log.add_end(pipe, run.response_id, run.seq, run.end_status)
-            closing = [p for p in due if p.end_status is not None]
-            watched = [p for p in self.runs.values() if p.end_status is None]
+                if run.end_status is not None and not run.end_seq:
+                    # Added even to a log Redis lost: its readers then show the row.
+                    response_log.add_end(pipe, run.response_id, run.take_end(), run.end_status)
+            closing = [p for p in due if p.end_seq or p.leaving]
+            watched = [p for p in self.runs.values() if p.end_status is None and not p.leaving]
             if heartbeat:
                 self._last_heartbeat = now
                 for run in watched:
@@ -155,8 +201,13 @@ class Publisher:
                 self._last_stop_check = now
                 pipe.mget([response_log.stop_key(p.response_id) for p in watched])
             results = await pipe.execute()
+        for index, run in appended:
+            if results[index] is None:  # its log is gone: written again at the next tick
+                run.restore = True
+                self._wake.set()
         for run in closing:
-            # Its end is its last entry: no later tick may write to its log.
+            # Its end (or, handed back, its last status line) is its last entry here: no
+            # later tick may write to its log.
             if self.runs.get(run.response_id) is run:
                 del self.runs[run.response_id]
             run.ended.set()
@@ -166,6 +217,37 @@ class Publisher:
                     run.stop_requested = True
                     run.stop_event.set()
         self._adapt(time.monotonic() - started)
+
+    async def _restore_logs(self) -> None:
+        """Make every log that may lack entries hold each one its run numbered: read how
+        far it goes, write the rest again under the same numbers (a status line, a delta
+        and the end as they were). An entry someone else wrote meanwhile (the watchdog's
+        end, when this worker was taken for dead) is left as it is."""
+        runs = [run for run in self.runs.values() if run.restore]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for run in runs:
+                pipe.xrevrange(response_log.log_key(run.response_id), count=1)
+            lasts = await pipe.execute()
+        written = 0
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for run, last in zip(runs, lasts, strict=True):
+                key = response_log.log_key(run.response_id)
+                have = response_log.seq_of(last[0][0]) if last else 0
+                # Entries before this run's first are its earlier worker's: not ours to write.
+                for seq in range(max(have, run.base_seq) + 1, run.seq + 1):
+                    if seq == run.end_seq and run.end_status is not None:
+                        response_log.add_end(pipe, run.response_id, seq, run.end_status)
+                    else:
+                        pipe.xadd(key, run.entry(seq), id=response_log.entry_id(seq))  # type: ignore[arg-type]
+                    written += 1
+                if have < run.seq:
+                    pipe.expire(key, self.ttl)
+            # An id taken meanwhile fails alone; nothing is left to write to that log.
+            await pipe.execute(raise_on_error=False)
+        for run in runs:
+            run.restore = False
+        if written:
+            log.warning("wrote %s entries again to %s answers' logs", written, len(runs))
 
     def _checkpoint(self, now: float) -> None:
         """Write what each streaming pane's log holds to its row, in a thread, one statement

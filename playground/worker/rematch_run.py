@@ -24,7 +24,9 @@ def run(session_id: int, pane_ids: list[int], first_ids: list[int]) -> None:
             ids = _ask(user, session, turn, asking)
             if not ids:
                 return
-        panes = claim_responses(turn.pk, ids)
+        # Its panes are not handed back one by one when the worker stops: the turns go
+        # in order, each after the one before.
+        panes = claim_responses(turn.pk, ids, requeue=False)
         if panes:
             event_loop.run(stream_responses(panes))
         # A pane the person stopped, or whose session went, asks no further.

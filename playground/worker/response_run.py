@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,10 @@ class ResponseRun:
     egress_hosts: list[str] | None = None
     user_base_url: bool = False  # a person supplied the base URL: check egress before calling
     person: int = 0  # whose turn it is (the session's owner): their share of an endpoint
+    turn_id: int = 0  # its turn (a pane handed back is queued again as its turn's task)
+    # Handed back to the queue, rather than left to end "interrupted", when the worker
+    # stops before its call (worker/shutdown.py); a rematch's panes are not.
+    requeue: bool = True
 
     # The answer so far. Text and reasoning are kept as the pieces that arrived; the log
     # has had the first ``logged_text`` / ``logged_reasoning`` of them.
@@ -43,13 +48,16 @@ class ResponseRun:
     status: str = Status.DONE
     tokens: int = 0  # pieces of text or reasoning received
 
-    # Timing: ``started`` is time.monotonic() when the pane started streaming.
+    # Timing: ``started`` is time.monotonic() when the pane started streaming, ``calling_at``
+    # when its call began (its slot and rate limit admitted; None before): the longest an
+    # answer may run counts from then, the longest a pane may wait from ``started``.
     started: float = 0.0
+    calling_at: float | None = None
     ttft_ms: int | None = None  # from the call, after any wait
     waited_ms: int = 0  # before the call: the endpoint's slot, the key's rate limit
 
     # The response's log, written by the publisher alone.
-    seq: int = 0  # the last entry written
+    seq: int = 0  # the last entry numbered (written, or to be written again: ``restore``)
     logged_text: int = 0
     logged_reasoning: int = 0
     status_message: str | None = None
@@ -58,6 +66,9 @@ class ResponseRun:
     checkpointed: tuple[int, int] = (0, 0)
     stop_requested: bool = False
     shutting_down: bool = False  # the worker is stopping: end it "interrupted" (worker/shutdown.py)
+    # The worker is stopping before this pane called its provider: it goes back to the queue
+    # for another worker, rather than ending (worker/shutdown.py).
+    handing_back: bool = False
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
     # Waiting for its endpoint's slot or its key's rate limit: it needs no Celery thread
     # then (worker/thread_hold.py, whose ThreadHold is ``hold``).
@@ -67,6 +78,30 @@ class ResponseRun:
     # the end entry with this status, then lets go of the run and sets ``ended``.
     end_status: str | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+    end_seq: int = 0  # the number of its end entry, once given one
+
+    # What each entry of the log held, so that the publisher can write the log again when
+    # Redis lost it (restarted empty, or without its last second): four numbers an entry
+    # (the pieces of text and of reasoning it ended at, the tokens so far, its time in ms;
+    # a status line has STATUS_LINE for tokens, its text in ``status_lines``; the end has
+    # END_ENTRY). 32 bytes an entry, far less than the text it numbers.
+    marks: array[int] = field(default_factory=lambda: array("q"))
+    status_lines: dict[int, str] = field(default_factory=dict)
+    restore: bool = False  # the log may lack some of its entries: read it, write them again
+    # The log's last entry before this run's first (a pane handed back by a worker that
+    # stopped goes on in the same log): ``marks`` number this run's entries only.
+    base_seq: int = -1
+    # Set by Publisher.hand_back: the next tick writes its status line and lets go of it,
+    # with no end entry (its next worker's entries follow in the same log). Its heartbeat
+    # is left to expire: were it gone before its row is pending, a look by the watchdog
+    # would take it for dead.
+    leaving: bool = False
+    # Set once this worker is done with it: ended, or handed back and queued again.
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        if self.base_seq < 0:
+            self.base_seq = self.seq
 
     def set_waiting(self, waiting: bool) -> None:
         self.waiting = waiting
@@ -103,25 +138,58 @@ class ResponseRun:
             "".join(self.reasoning[: self.logged_reasoning]),
         )
 
-    def take_entry(self) -> dict[str, str | int]:
-        """The fields of the next log entry: what arrived since the last one."""
+    def take_entry(self) -> tuple[int, dict[str, str | int]]:
+        """The next log entry, numbered: what arrived since the last one, else the status
+        line."""
         now = time.monotonic()
-        entry: dict[str, str | int]
+        self.seq += 1
         if len(self.text) > self.logged_text or len(self.reasoning) > self.logged_reasoning:
-            entry = {
-                "k": "d",
-                "t": "".join(self.text[self.logged_text :]),
-                "r": "".join(self.reasoning[self.logged_reasoning :]),
-                "n": self.tokens,
-                "ms": self.elapsed_ms(now),
-            }
-            if self.ttft_ms is not None:
-                entry["ttft"] = self.ttft_ms
-            if self.waited_ms:
-                entry["w"] = self.waited_ms
+            start = self.logged_text, self.logged_reasoning
             self.logged_text, self.logged_reasoning = len(self.text), len(self.reasoning)
+            self.marks.extend(
+                (self.logged_text, self.logged_reasoning, self.tokens, self.elapsed_ms(now))
+            )
+            entry = self._delta(start, self.marks[-4:])
         else:
-            entry = {"k": "s", "msg": self.status_message or ""}
+            message = self.status_message or ""
+            self.marks.extend((self.logged_text, self.logged_reasoning, STATUS_LINE, 0))
+            self.status_lines[self.seq] = message
+            entry = {"k": "s", "msg": message}
         self.status_message = None
         self.flushed_at = now
+        return self.seq, entry
+
+    def take_end(self) -> int:
+        """The number of the end entry, which follows every other."""
+        self.seq += 1
+        self.end_seq = self.seq
+        self.marks.extend((self.logged_text, self.logged_reasoning, END_ENTRY, 0))
+        return self.seq
+
+    def entry(self, seq: int) -> dict[str, str | int]:
+        """Log entry ``seq`` (1 …) as :meth:`take_entry` made it (the end entry is
+        ``end_seq``, written by ``response_log.add_end``)."""
+        at = (seq - 1 - self.base_seq) * 4
+        mark = self.marks[at : at + 4]
+        if mark[2] == STATUS_LINE:
+            return {"k": "s", "msg": self.status_lines[seq]}
+        start = (self.marks[at - 4], self.marks[at - 3]) if at > 0 else (0, 0)
+        return self._delta(start, mark)
+
+    def _delta(self, start: tuple[int, int], mark: array[int]) -> dict[str, str | int]:
+        entry: dict[str, str | int] = {
+            "k": "d",
+            "t": "".join(self.text[start[0] : mark[0]]),
+            "r": "".join(self.reasoning[start[1] : mark[1]]),
+            "n": mark[2],
+            "ms": mark[3],
+        }
+        if self.ttft_ms is not None:
+            entry["ttft"] = self.ttft_ms
+        if self.waited_ms:
+            entry["w"] = self.waited_ms
         return entry
+
+
+STATUS_LINE = -1
+END_ENTRY = -2

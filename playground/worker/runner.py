@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
+import redis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
@@ -20,6 +22,7 @@ from django.utils import timezone
 from playground.attachments import image_parts, tool_specs
 from playground.catalog import Limits, catalog, forget_catalog, provider_limits
 from playground.egress import EgressRefused, public_only, recheck
+from playground.live import response_log
 from playground.live.response_end import CloseLog, end_response
 from playground.media import media_parts, media_refusal
 from playground.models import ContextPolicy, Scope, Status, Turn
@@ -39,7 +42,7 @@ from playground.worker.event_loop import WorkerContext, context
 from playground.worker.publisher import Publisher
 from playground.worker.rate_limits import admit, credential_id, settle
 from playground.worker.response_run import ResponseRun
-from playground.worker.shutdown import SHUTDOWN_MESSAGE
+from playground.worker.shutdown import SHUTDOWN_MESSAGE, begin_hand_back, hand_back
 from playground.worker.slots import beat_and_try, endpoint_slot, release_sync
 from providers.base import (
     ChatRequest,
@@ -124,10 +127,14 @@ def _expected_tokens(request: ChatRequest) -> int:
     return sum(estimate_tokens(m.text) for m in request.messages) + answer
 
 
-def claim_responses(turn_id: int, response_ids: list[int] | None = None) -> list[ResponseRun]:
+def claim_responses(
+    turn_id: int, response_ids: list[int] | None = None, requeue: bool = True
+) -> list[ResponseRun]:
     """Claim the turn's pending responses and build their requests (blocking: the Celery
     task's thread, or a thread of the loop's executor). ``response_ids``, when the task
-    carries them, saves a query before the claim; only pending ones of the turn count."""
+    carries them, saves a query before the claim; only pending ones of the turn count.
+    ``requeue``: whether a pane not yet asked when the worker stops goes back to the queue
+    as a task of its own (a rematch's turns, asked in order by one task, do not)."""
     rows = pending_rows(turn_id, response_ids)
     if not rows:
         if not Turn.objects.filter(pk=turn_id).exists():
@@ -164,6 +171,15 @@ def claim_responses(turn_id: int, response_ids: list[int] | None = None) -> list
             if pk not in ours:
                 release_sync(client, endpoint, pk)
         rows = [r for r in rows if r.pk in ours]
+    # A pane handed back by a worker that stopped goes on in its log after its last entry.
+    resumed = [r.pk for r in rows if r.resumed]
+    seqs: dict[int, int] = {}
+    if resumed:
+        with client.pipeline(transaction=False) as pipe:
+            for pk in resumed:
+                pipe.xrevrange(response_log.log_key(pk), count=1)
+            replies = pipe.execute()
+        seqs = {pk: response_log.last_seq(last) for pk, last in zip(resumed, replies, strict=True)}
     histories = _histories(rows)
     saved = keys.load(r.credential_id for r in rows if r.credential_id is not None)
     runs = []
@@ -205,6 +221,9 @@ def claim_responses(turn_id: int, response_ids: list[int] | None = None) -> list
                 refusal=refusal,
                 egress_hosts=model.private_hosts if model else None,
                 person=response.owner_id,
+                turn_id=turn_id,
+                requeue=requeue,
+                seq=seqs.get(response.pk, 0),
             )
         )
     return runs
@@ -259,29 +278,49 @@ async def stream_responses(runs: list[ResponseRun]) -> None:
 
 
 async def run_response(ctx: WorkerContext, run: ResponseRun) -> None:
+    try:
+        await _run_response(ctx, run)
+    finally:
+        run.finished.set()
+        run.changed()  # its turn's thread may go
+
+
+async def _run_response(ctx: WorkerContext, run: ResponseRun) -> None:
     publisher = ctx.publisher
     publisher.begin(run)
     consume = asyncio.create_task(_consume(ctx, run))
     stop = asyncio.create_task(run.stop_event.wait())
-    # Fair use: no answer holds its slot, its key and the worker longer than this.
-    longest = settings.PLAYGROUND_PANE_MAX_SECONDS or None
     try:
-        await asyncio.wait({consume, stop}, timeout=longest, return_when=asyncio.FIRST_COMPLETED)
-        timed_out = not consume.done() and not stop.done()
+        passed = await _watch(run, consume, stop)
     finally:
         stop.cancel()
-    if not consume.done():
+    cut_short = not consume.done()
+    if cut_short:
         consume.cancel()  # closes the provider connection (aclosing below)
         with contextlib.suppress(asyncio.CancelledError):
             await consume
+    if run.handing_back and run.calling_at is None and not run.stop_requested:
+        # The worker is stopping and this pane has asked nothing yet: another worker
+        # answers it from the start (worker/shutdown.py).
+        await hand_back(run, publisher)
+        return
+    if cut_short:
         run.status = Status.STOPPED
         run.finish_reason = run.finish_reason or "stopped"
-        if timed_out:
+        if passed == "time_limit":
             run.finish_reason = "time_limit"
             run.error = (
-                f"Stopped after {longest} s, the longest one answer may run here; "
-                "what had arrived is kept."
+                f"Stopped after {settings.PLAYGROUND_PANE_MAX_SECONDS} s, the longest one "
+                "answer may run here; what had arrived is kept."
             )
+        elif passed == "wait_limit":
+            run.status, run.finish_reason = Status.ERROR, "wait_limit"
+            run.error = (
+                f"Stopped after waiting {settings.PLAYGROUND_PANE_WAIT_SECONDS} s for "
+                f"{run.display_name}, the longest a pane may wait here; nothing was asked "
+                "of it, and nothing is counted."
+            )
+            run.usage = Usage(input_tokens=0, output_tokens=0)
         elif run.shutting_down and not run.stop_requested:
             run.status, run.finish_reason = Status.INTERRUPTED, "interrupted"
             run.error = SHUTDOWN_MESSAGE
@@ -299,7 +338,33 @@ async def run_response(ctx: WorkerContext, run: ResponseRun) -> None:
         publisher.drop(run)
         raise
     await run.ended.wait()
-    run.changed()
+
+
+async def _watch(run: ResponseRun, consume: asyncio.Task[None], stop: asyncio.Task[bool]) -> str:
+    """Wait until the answer ends or is stopped (""), or a bound of fair use passes:
+    "wait_limit" (PLAYGROUND_PANE_WAIT_SECONDS from its start, before its call began) or
+    "time_limit" (PLAYGROUND_PANE_MAX_SECONDS from its call). No answer holds its slot,
+    its key and the worker longer than that, and no wait for them, however long the queue
+    at the endpoint, takes from the answer's own time."""
+    longest = settings.PLAYGROUND_PANE_MAX_SECONDS or None
+    patience = settings.PLAYGROUND_PANE_WAIT_SECONDS or None
+    while True:
+        now = time.monotonic()
+        if run.calling_at is None:
+            passed = "wait_limit"
+            left = None if patience is None else run.started + patience - now
+            # Its call may begin at any moment: look again within the longest answer.
+            timeout = min((t for t in (left, longest) if t is not None), default=None)
+        else:
+            passed = "time_limit"
+            left = timeout = None if longest is None else run.calling_at + longest - now
+        if left is not None and left <= 0:
+            return passed
+        done, _ = await asyncio.wait(
+            {consume, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if done:
+            return ""
 
 
 async def _save_end(run: ResponseRun, publisher: Publisher) -> None:
@@ -349,6 +414,11 @@ async def _consume(ctx: WorkerContext, run: ResponseRun) -> None:
     async def waiting(ahead: int) -> None:
         nonlocal waited
         waited = True
+        if ctx.stopping and run.requeue:
+            # A worker told to stop starts no wait: the pane goes back to the queue, its
+            # turn's thread held until it is queued again (Celery waits for the thread).
+            begin_hand_back(run)
+            return
         run.set_waiting(True)
         publisher.set_status(run, f"waiting for {model.display_name} — {ahead} ahead")
 
@@ -358,6 +428,9 @@ async def _consume(ctx: WorkerContext, run: ResponseRun) -> None:
     async def limited(seconds: float) -> None:
         nonlocal waited
         waited = True
+        if ctx.stopping and run.requeue:
+            begin_hand_back(run)
+            return
         run.set_waiting(True)
         publisher.set_status(
             run,
@@ -379,6 +452,9 @@ async def _consume(ctx: WorkerContext, run: ResponseRun) -> None:
         held=run.slot_held,
         person=run.person,
     ):
+        if run.handing_back:
+            return  # the worker is stopping: the pane goes back to the queue uncalled
+        run.calling_at = time.monotonic()
         if waited:
             run.set_waiting(False)  # streams from now on: its turn holds a thread again
             run.waited_ms = run.elapsed_ms()
@@ -396,7 +472,10 @@ async def _consume(ctx: WorkerContext, run: ResponseRun) -> None:
                     _apply(run, event, publisher)
     if run.limits.tokens_per_minute and run.usage is not None:
         used = (run.usage.input_tokens or 0) + (run.usage.output_tokens or 0)
-        await settle(ctx.redis, credential, call, min(expected, run.limits.tokens_per_minute), used)
+        estimated = min(expected, run.limits.tokens_per_minute)
+        # Redis away as the answer ends: the window keeps the estimate, an upper bound.
+        with contextlib.suppress(redis.RedisError, OSError):
+            await settle(ctx.redis, credential, call, estimated, used)
 
 
 def _egress(run: ResponseRun) -> contextlib.AbstractContextManager[None]:

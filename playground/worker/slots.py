@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,9 +21,11 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 from django.conf import settings
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisError
 
 from playground.live import response_log
+
+log = logging.getLogger(__name__)
 
 # KEYS: holders zset, queue zset, owners hash (response id -> person). ARGV: response id,
 # limit, now, heartbeat key prefix, person, the most slots one person may hold.
@@ -175,8 +178,13 @@ async def endpoint_slot(
             await asyncio.sleep(min(poll * ahead, MAX_POLL_S))
         yield
     finally:
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.zrem(keys[0], response_id)
-            pipe.zrem(keys[1], response_id)
-            pipe.hdel(keys[2], response_id)
-            await pipe.execute()
+        try:
+            async with redis.pipeline(transaction=False) as pipe:
+                pipe.zrem(keys[0], response_id)
+                pipe.zrem(keys[1], response_id)
+                pipe.hdel(keys[2], response_id)
+                await pipe.execute()
+        except (RedisError, OSError) as error:
+            # Redis away as the answer ends: the answer is not failed for it. The slot is
+            # dropped by the next pane that asks, once this one's heartbeat is gone.
+            log.warning("slot of response %s not given back: %s", response_id, error)

@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 
 
 class ThreadHold:
-    """Released once every run of a turn has ended or waits; runs call :meth:`check`
-    whenever they start or stop waiting and when they end."""
+    """Released once every run of a turn waits or is over (ended, or handed back and
+    queued again); runs call :meth:`check` whenever they start or stop waiting and when
+    they are over."""
 
     def __init__(self, runs: list[ResponseRun]) -> None:
         self.runs = runs
@@ -33,7 +34,7 @@ class ThreadHold:
             run.hold = self
 
     def check(self) -> None:
-        if all(run.waiting or run.ended.is_set() for run in self.runs):
+        if all(run.waiting or run.finished.is_set() for run in self.runs):
             self.released.set()
 
 

@@ -43,9 +43,12 @@
     }, 100);
   }
 
-  var retries = 0;
+  // A socket that closes soon after it opened (the server cannot follow yet: Redis away)
+  // is tried again later each time; one that stayed open a while starts over.
+  var retries = 0, openedAt = 0;
+  var away = 0; // closes in a row because the database did not answer
   document.addEventListener("htmx:wsOpen", function (evt) {
-    retries = 0;
+    openedAt = Date.now();
     received = acked = 0;  // counted per socket
     if (ackTimer !== null) { clearTimeout(ackTimer); ackTimer = null; }
     setConnection("");
@@ -59,8 +62,16 @@
       setConnection("This page stopped following its answers: you have too many playground pages open. Close some, then reload this one.");
       return;
     }
+    if (code === 4503) { // the database did not answer (playground/database_away.py)
+      setConnection("The playground cannot reach its database just now; trying again…");
+      var wait = Math.min(1000 * Math.pow(2, away++), 8000) * (0.5 + Math.random() / 2);
+      setTimeout(function () { evt.detail.socketWrapper.reconnect(); }, wait);
+      return;
+    }
+    away = 0;
     setConnection("Reconnecting…");
     if ([1006, 1011, 1012, 1013].indexOf(code) >= 0) return; // the extension retries these
+    if (openedAt && Date.now() - openedAt > 10000) retries = 0;
     var delay = Math.min(1000 * Math.pow(2, retries++), 10000) * (0.5 + Math.random() / 2);
     setTimeout(function () { evt.detail.socketWrapper.reconnect(); }, delay);
   });
@@ -69,6 +80,7 @@
   // it (panes carry hx-disable); keep the view pinned to the bottom while it streams.
   document.addEventListener("htmx:wsAfterMessage", function (evt) {
     received++;
+    away = 0;
     acknowledge(evt.detail.socketWrapper);
     document.querySelectorAll("details.reasoning[hidden]").forEach(function (details) {
       if (details.querySelector(".reasoning-text").textContent) details.hidden = false;
@@ -136,6 +148,39 @@
     if (evt.detail.xhr.status === 413 && errors && evt.detail.elt.id === "compose") {
       errors.textContent = evt.detail.xhr.responseText;
     }
+  });
+
+  // The database did not answer (playground/database_away.py): a 503 whose text is a
+  // sentence. The composer's requests show it in the composer's errors, and what was typed
+  // stays; others at the top of the page. The next request that succeeds takes it away.
+  function awayBox(elt) {
+    var errors = document.getElementById("compose-errors");
+    if (errors && elt && elt.closest && elt.closest("#compose")) return errors;
+    var box = document.getElementById("database-away");
+    if (!box) {
+      box = document.createElement("p");
+      box.id = "database-away";
+      box.className = "notice error";
+      box.setAttribute("role", "alert");
+      var main = document.querySelector("main") || document.body;
+      main.insertBefore(box, main.firstChild);
+    }
+    return box;
+  }
+  document.addEventListener("htmx:responseError", function (evt) {
+    var xhr = evt.detail.xhr;
+    if (xhr.status !== 503 || !/^text\/plain/.test(xhr.getResponseHeader("Content-Type") || "")) return;
+    var box = awayBox(evt.detail.elt);
+    box.textContent = xhr.responseText;
+    box.dataset.databaseAway = "1";
+  });
+  document.addEventListener("htmx:afterRequest", function (evt) {
+    if (!evt.detail.successful) return;
+    document.querySelectorAll("[data-database-away]").forEach(function (box) {
+      delete box.dataset.databaseAway;
+      if (box.id === "database-away") box.remove();
+      else box.textContent = "";
+    });
   });
 
   // The composer's estimate counts the picked image files instead of uploading them on

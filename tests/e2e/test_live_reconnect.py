@@ -43,9 +43,9 @@ def recorded(page: Any) -> dict[str, list[str]]:
     return texts
 
 
-def start(page: Any) -> None:
+def start(page: Any, new_comparison: str = "/") -> None:
     """Two Echo panes, 40 words at 120 ms a word: about five seconds of streaming."""
-    page.goto("/")
+    page.goto(new_comparison)
     expect(page.locator("section.pane")).to_have_count(2)
     for index in (0, 1):
         set_pane(page, index, "Echo", "1.0", delay_ms="120", repeat="1")

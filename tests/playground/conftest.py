@@ -29,6 +29,22 @@ def _close_connections_in(executor: ThreadPoolExecutor) -> None:
         future.result(timeout=20)
 
 
+async def close_worker_context() -> None:
+    """Drop the worker's context (on the loop it was made on) and close what it opened."""
+    from playground.worker import event_loop
+
+    ctx, event_loop._context = event_loop._context, None
+    if ctx is None:
+        return
+    task = ctx.publisher._task
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    await ctx.http.aclose()
+    await ctx.redis.aclose()
+
+
 @pytest.fixture(autouse=True)
 def _close_thread_sensitive_connections() -> Any:
     """sync_to_async's shared thread (thread_sensitive=True, as the websocket consumer and
@@ -61,15 +77,7 @@ async def worker_context() -> Any:
     asyncio.get_running_loop().set_default_executor(executor)
     event_loop._context = None
     yield
-    ctx, event_loop._context = event_loop._context, None
-    if ctx is not None:
-        task = ctx.publisher._task
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        await ctx.http.aclose()
-        await ctx.redis.aclose()
+    await close_worker_context()
     _close_connections_in(executor)
     executor.shutdown(wait=True)
 

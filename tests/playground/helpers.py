@@ -1,18 +1,24 @@
 """Plain helpers the playground tests share: rows as Send would save them, the Send form,
-OpenAI-style SSE bodies, and reading a pane's log."""
+OpenAI-style SSE bodies, reading a pane's log, and the database away."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Iterator, Sequence
 from typing import Any
+
+import redis
+from django.db import connection, connections
 
 from playground import vault
 from playground.catalog import catalog
 from playground.live import response_log
 from playground.models import CustomEndpoint, Pane, Response, Session, Status, Turn
 from playground.own_models import model_key
+from scripts.children import free_port
 
 PaneDef = tuple[str, dict[str, Any]]
 
@@ -137,3 +143,67 @@ async def run_turn(turn_id: int) -> None:
     from playground.worker.runner import claim_responses, stream_responses
 
     await stream_responses(await sync_to_async(claim_responses, thread_sensitive=False)(turn_id))
+
+
+class Outage:
+    """Redis as the publisher meets it in a restart: ``away`` (nothing written, a
+    connection error), ``answer lost`` (written, then a connection error), or None."""
+
+    def __init__(self, client: Any) -> None:
+        self.mode: str | None = None
+        real = client.pipeline
+
+        def pipeline(*args: Any, **kwargs: Any) -> Any:
+            pipe = real(*args, **kwargs)
+            execute = pipe.execute
+
+            async def through(*a: Any, **k: Any) -> Any:
+                if self.mode == "away":
+                    raise redis.ConnectionError("Connection refused.")
+                results = await execute(*a, **k)
+                if self.mode == "answer lost":
+                    raise redis.ConnectionError("Connection closed by server.")
+                return results
+
+            pipe.execute = through
+            return pipe
+
+        client.pipeline = pipeline
+
+
+@contextlib.contextmanager
+def database_away() -> Iterator[None]:
+    """The run's database stops answering, for real, until the block ends: PostgreSQL as a
+    server that is down (the connection settings point at a loopback port where nothing
+    listens: psycopg's own "connection refused"), SQLite locked by another connection for
+    longer than its timeout. New connections only: this thread's are closed first, and
+    other threads must not keep one (the consumers' and the runner's do not). Needs a
+    transactional test (no atomic block of the test around it)."""
+    conf = connection.settings_dict
+    connections.close_all()
+    if connection.vendor == "postgresql":
+        port = conf["PORT"]
+        conf["PORT"] = str(free_port())
+        try:
+            yield
+        finally:
+            connections.close_all()
+            conf["PORT"] = port
+        return
+    options = conf.setdefault("OPTIONS", {})
+    timeout = options.get("timeout")
+    options["timeout"] = 0.2
+    locker = sqlite3.connect(conf["NAME"], timeout=5, isolation_level=None)
+    try:
+        locker.execute("PRAGMA locking_mode=EXCLUSIVE")
+        locker.execute("BEGIN EXCLUSIVE")
+        locker.execute("CREATE TABLE database_away_lock (x)")  # a write takes the lock
+        yield
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+        connections.close_all()
+        if timeout is None:
+            options.pop("timeout", None)
+        else:
+            options["timeout"] = timeout

@@ -205,6 +205,37 @@ def test_start_up_succeeds_with_good_settings() -> None:
     assert result.stdout.strip() == "started"
 
 
+@pytest.mark.parametrize(
+    ("url", "ssl"),
+    [
+        ("redis://cache:6380/2", "False"),
+        ("rediss://cache:6380/2", "{'ssl_cert_reqs': <VerifyMode.CERT_REQUIRED: 2>}"),
+    ],
+)
+def test_the_broker_is_the_fixed_redis_transport_and_rediss_verifies_the_server(
+    url: str, ssl: str
+) -> None:
+    """Celery reaches Redis through playground/broker.py's transport; naming it loses
+    kombu's reading of the rediss:// scheme, so settings ask for a verified certificate
+    (kombu alone would not verify it)."""
+    show = (
+        "import django; django.setup(); from playground.celery import app; "
+        "c = app.connection_for_write(); print(type(c.transport).__module__, c.ssl)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", show],
+        cwd=str(pg_settings.BASE_DIR),
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "playground.settings", "REDIS_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split(None, 1) == ["playground.broker", ssl + "\n"]
+
+
 # ---------------------------------------------------------------- provider keys
 
 

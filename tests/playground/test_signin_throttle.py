@@ -1,56 +1,23 @@
-"""Sign-in is rate-limited (playground/signin.py): failed tries per account and per client
-address in a window, then every try is refused with a 429 and a sentence saying when to
-try again, the password not even checked; tries all at once get no more than the limit;
-the admin's sign-in is counted the same way."""
+"""Sign-in is rate-limited (playground/signin.py): failed tries from browsers that never
+signed in (strangers) per account and per client address in a window, then every such try
+is refused with a 429 and a sentence saying when to try again, the password not even
+checked; tries all at once get no more than the limit; the admin's sign-in is counted the
+same way. Browsers that signed in before: tests/playground/test_signin_devices.py."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from typing import Any
 
 import pytest
-from django.contrib.auth import forms as auth_forms
-from django.db import connections
 from django.test import Client
 
-from playground import signin
 from tests.conftest import PASSWORD
+from tests.playground.signin_helpers import _fixed_clock, all_at_once, checked, sign_in
 
 pytestmark = pytest.mark.django_db
 
-NOW = 1_800_000_450.0  # 450 s into a 900 s window: no test straddles two windows
-
-
-@pytest.fixture(autouse=True)
-def _fixed_clock(monkeypatch: pytest.MonkeyPatch, settings: Any) -> None:
-    class Clock:
-        @staticmethod
-        def time() -> float:
-            return NOW
-
-    monkeypatch.setattr(signin, "time", Clock)
-    settings.PLAYGROUND_SIGNIN_WINDOW_SECONDS = 900
-    settings.PLAYGROUND_SIGNIN_TRIES_PER_ACCOUNT = 5
-    settings.PLAYGROUND_SIGNIN_TRIES_PER_IP = 20
-
-
-@pytest.fixture
-def checked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The usernames whose password was checked, in order."""
-    seen: list[str] = []
-    real = auth_forms.authenticate
-
-    def authenticate(request: Any = None, **credentials: Any) -> Any:
-        seen.append(credentials.get("username", ""))
-        return real(request, **credentials)
-
-    monkeypatch.setattr(auth_forms, "authenticate", authenticate)
-    return seen
-
-
-def sign_in(username: str, password: str, ip: str = "203.0.113.7", url: str = "/login/") -> Any:
-    return Client(REMOTE_ADDR=ip).post(url, {"username": username, "password": password})
+__all__ = ["_fixed_clock", "checked"]  # fixtures
 
 
 def test_failed_sign_ins_to_one_account_stop_at_the_limit(owner: Any, checked: list[str]) -> None:
@@ -62,7 +29,7 @@ def test_failed_sign_ins_to_one_account_stop_at_the_limit(owner: Any, checked: l
     assert refused["Retry-After"] == "450"
     assert (
         "Too many failed sign-ins for this account; try again in 8 minutes."
-        in refused.content.decode()
+        " A browser you signed in with before can sign in now." in refused.content.decode()
     )
     assert len(checked) == 5  # the sixth password was never checked
     # From elsewhere, the account is refused too; another account is not.
@@ -74,7 +41,10 @@ def test_failed_sign_ins_from_one_address_stop_at_its_limit(checked: list[str]) 
     statuses = [sign_in(f"user{n}", "wrong").status_code for n in range(21)]
 
     assert statuses == [200] * 20 + [429]
-    assert "Too many failed sign-ins for this address" in sign_in("x", "y").content.decode()
+    assert (
+        "Too many failed sign-ins from this address; try again in 8 minutes."
+        in sign_in("x", "y").content.decode()
+    )
     assert sign_in("x", "y", ip="198.51.100.4").status_code == 200
 
 
@@ -99,21 +69,10 @@ def test_parallel_tries_check_no_more_passwords_than_the_limit(
 ) -> None:
     """40 tries at once at one account, from 40 addresses: five passwords are checked, the
     other 35 are refused without being checked."""
-    statuses: list[int] = []
-    start = threading.Barrier(40)
-
-    def attempt(n: int) -> None:
-        try:
-            start.wait(timeout=10)
-            statuses.append(sign_in(owner.username, f"guess-{n}", ip=f"10.0.0.{n}").status_code)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(40)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    statuses = all_at_once(
+        lambda n=n: sign_in(owner.username, f"guess-{n}", ip=f"10.0.0.{n}").status_code
+        for n in range(40)
+    )
 
     assert Counter(statuses) == {200: 5, 429: 35}
     assert len(checked) == 5
@@ -127,6 +86,7 @@ def test_the_admin_sign_in_is_counted_too(django_user_model: Any, checked: list[
     browser = Client(REMOTE_ADDR="203.0.113.7")
     refused = browser.post("/admin/login/", {"username": "root", "password": PASSWORD})
 
+    assert refused.status_code == 429
     assert "Too many failed sign-ins for this account; try again in 8 minutes." in (
         refused.content.decode()
     )

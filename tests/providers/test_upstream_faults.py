@@ -1,14 +1,16 @@
 """Upstream faults against a real server on loopback speaking each wire format (OpenAI-style
 SSE, Anthropic's and Gemini's SSE, Ollama's NDJSON): a slow first byte, a server that never
 answers, a stall mid-stream, 429 storms with Retry-After, 5xx, malformed chunks, an
-oversized line, an oversized error body and an endless stream. Each ends with the sentence a
-person reads in the pane, keeps what arrived before the fault, closes the connection, and
-holds no more memory than its bound."""
+oversized line, an oversized error body, an endless stream, and compressed bodies that
+inflate without end. Each ends with the sentence a person reads in the pane, keeps what
+arrived before the fault, closes the connection, and holds no more memory than its
+bound."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gzip
 import itertools
 import re
 import tracemalloc
@@ -27,7 +29,7 @@ from providers.base import (
 )
 from providers.registry import provider_class
 from tests.providers.replay import KEY, FakeSleep, chat
-from tests.providers.upstream import FOREVER, OPENAI, WIRES, Reply, Wire, serving
+from tests.providers.upstream import FOREVER, OPENAI, WIRES, Reply, Wire, bomb, serving
 
 LIMITS = ReadLimits(
     error_body_bytes=1024,
@@ -68,6 +70,16 @@ async def answer(
                 tracemalloc.stop()
 
 
+def too_long(wire: Wire) -> Failure:
+    """How an answer ends at the line bound, 4 KB."""
+    return Failure(
+        ErrorKind.UPSTREAM,
+        f"{name(wire)} sent one piece of its answer longer than 4 KB, the most read here at "
+        "once; the answer was stopped there and what had arrived is kept",
+        True,
+    )
+
+
 def text(events: list[Event]) -> str:
     return "".join(e.text for e in events if isinstance(e, TextDelta))
 
@@ -89,32 +101,62 @@ async def test_a_first_byte_within_its_time_is_waited_for(wire: Wire) -> None:
 
 
 @by_wire
-async def test_a_server_that_accepts_and_never_answers_is_tried_again_then_said(
+async def test_a_server_that_accepts_and_never_answers_is_waited_for_once_then_said(
     wire: Wire,
 ) -> None:
     sleep = FakeSleep()
     async with serving(wire.reply(wire.answer("late"), delay=FOREVER)) as (up, url):
         events = await answer(wire, url, sleep)
-        assert await up.cut()  # every try's connection was closed
-    (failure,) = events
-    assert isinstance(failure, Failure)
-    assert failure.kind is ErrorKind.TIMEOUT
-    assert re.fullmatch(
-        rf"{re.escape(name(wire))} did not start answering within 0\.3 s"
-        r" — retried 3 times over \d+ s",
-        failure.message,
-    )
-    assert up.requests == 4 and len(sleep.delays) == 3
+        assert await up.cut()  # the try's connection was closed
+    assert events == [
+        Failure(ErrorKind.TIMEOUT, f"{name(wire)} did not start answering within 0.3 s", False)
+    ]
+    assert up.requests == 1 and sleep.delays == []  # the wait is spent: no other try
 
 
 @by_wire
-async def test_a_slow_first_byte_then_an_answer_on_the_next_try(wire: Wire) -> None:
-    slow = wire.reply(wire.answer("late"), delay=FOREVER)
-    async with serving(slow, wire.reply(wire.answer("Hello"))) as (up, url):
+async def test_the_tries_share_one_first_byte_wait(wire: Wire) -> None:
+    # A server error after 0.2 s, then silence: the second try waits what the first left.
+    late_error = dataclasses.replace(error_reply(503, "Overloaded"), delay=0.2)
+    silent = wire.reply(wire.answer("late"), delay=FOREVER)
+    sleep = FakeSleep()
+    async with serving(late_error, silent) as (up, url):
+        events = await answer(wire, url, sleep)
+        assert await up.cut()
+    (failure,) = events
+    assert isinstance(failure, Failure) and failure.kind is ErrorKind.TIMEOUT
+    assert re.fullmatch(
+        rf"{re.escape(name(wire))} did not start answering within 0\.3 s in all"
+        r" — retried 1 time over \d s",
+        failure.message,
+    )
+    assert up.requests == 2
+
+
+@by_wire
+async def test_a_slow_error_then_an_answer_within_the_wait_left(wire: Wire) -> None:
+    late_error = dataclasses.replace(error_reply(503, "Overloaded"), delay=0.1)
+    async with serving(late_error, wire.reply(wire.answer("Hello"), delay=0.05)) as (up, url):
         events = await answer(wire, url)
     assert text(events) == "Hello"
     assert isinstance(events[-1], Finish)
     assert up.requests == 2
+
+
+async def test_headers_then_silence_are_not_asked_for_again_past_the_wait() -> None:
+    silent_body = OPENAI.reply([], hold=True)
+    async with serving(silent_body) as (up, url):
+        events = await answer(OPENAI, url)
+        assert await up.cut()
+    assert events == [
+        Failure(
+            ErrorKind.TIMEOUT,
+            "OpenAI-compatible server sent nothing for 0.3 s, so the answer was stopped; what "
+            "had arrived is kept",
+            False,
+        )
+    ]
+    assert up.requests == 1
 
 
 @by_wire
@@ -248,12 +290,7 @@ async def test_an_oversized_line_ends_the_answer_and_keeps_what_arrived(wire: Wi
         events = await answer(wire, url, peak=peak)
         assert await up.cut()
     assert text(events) == "Hello"
-    assert events[-1] == Failure(
-        ErrorKind.UPSTREAM,
-        f"{name(wire)} sent one piece of its answer longer than 4 KB, the most read here at "
-        "once; the answer was stopped there and what had arrived is kept",
-        True,
-    )
+    assert events[-1] == too_long(wire)
     assert up.requests == 1 and not up.finished[0]
     assert peak[0] < MB, peak  # 16 MB offered in one line; 4 KB held
 
@@ -282,3 +319,93 @@ async def test_an_endless_stream_ends_at_the_longest_answer_and_keeps_it(wire: W
         True,
     )
     assert peak[0] < MB, peak  # an answer of 10,000 characters
+
+
+# --------------------------------------------------------------------------- compression
+
+ENCODINGS = ["gzip", "deflate", "raw deflate", "gzip, gzip"]
+
+
+def compressed(reply: Reply, encoding: str) -> Reply:
+    # The name on the wire: "raw deflate" is deflate without its zlib wrapper.
+    named = encoding.replace("raw deflate", "deflate")
+    return dataclasses.replace(reply, headers={**reply.headers, "content-encoding": named})
+
+
+@pytest.mark.parametrize(
+    ("wire", "encoding"),
+    [(wire, "gzip") for wire in WIRES] + [(OPENAI, e) for e in ENCODINGS[1:]],
+    ids=lambda v: v.provider if isinstance(v, Wire) else v,
+)
+async def test_a_compressed_stream_inflating_without_end_is_read_to_its_bound(
+    wire: Wire, encoding: str
+) -> None:
+    # Each chunk the server sends inflates to 64 MB: a line of "x" without end.
+    body = bomb(encoding, wire.delta("Hello"), b"x")
+    peak: list[int] = []
+    async with serving(compressed(wire.reply(body), encoding)) as (up, url):
+        events = await answer(wire, url, peak=peak)
+        assert await up.cut()
+    assert text(events) == "Hello"
+    assert events[-1] == too_long(wire)
+    assert up.requests == 1
+    assert peak[0] < MB, peak  # 64 MB in each chunk offered; 4 KB and a piece held
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+async def test_a_compressed_error_body_inflating_without_end_is_read_to_its_bound(
+    encoding: str,
+) -> None:
+    body = bomb(encoding, b"", b"e")
+    peak: list[int] = []
+    async with serving(compressed(Reply(500, {"content-type": "text/plain"}, body), encoding)) as (
+        up,
+        url,
+    ):
+        events = await answer(OPENAI, url, peak=peak)
+        assert await up.cut()
+    (failure,) = events
+    assert isinstance(failure, Failure)
+    assert failure.message.startswith("OpenAI-compatible server had a server error (500): eeee")
+    assert up.requests == 4 and not any(up.finished)
+    assert peak[0] < MB, peak  # 1 KB read of each
+
+
+@by_wire
+async def test_calls_ask_for_the_answer_uncompressed_and_a_compressed_one_is_read(
+    wire: Wire,
+) -> None:
+    # A server that compresses anyway, its gzip cut into small pieces across reads.
+    whole = gzip.compress(b"".join(wire.answer("Hello", " there")))
+    pieces = [whole[i : i + 7] for i in range(0, len(whole), 7)]
+    async with serving(compressed(wire.reply(pieces), "gzip")) as (up, url):
+        events = await answer(wire, url)
+    assert up.headers[0]["accept-encoding"] == "identity"
+    assert text(events) == "Hello there"
+    assert isinstance(events[-1], Finish)
+
+
+async def test_an_answer_compressed_in_a_way_not_read_here_is_said() -> None:
+    brotli = compressed(OPENAI.reply([b"\x1b\x2f\x00\xf8\x25\x00\x00"]), "br")
+    async with serving(brotli) as (up, url):
+        events = await answer(OPENAI, url)
+    assert events == [
+        Failure(
+            ErrorKind.UPSTREAM,
+            "OpenAI-compatible server sent its answer compressed as br, which is not read here "
+            "(it was asked for the answer uncompressed)",
+            True,
+        )
+    ]
+    assert up.requests == 1
+
+
+async def test_a_broken_compressed_answer_is_said() -> None:
+    broken = compressed(OPENAI.reply([b"data: not gzip at all\n\n"]), "gzip")
+    async with serving(broken) as (up, url):
+        events = await answer(OPENAI, url, FakeSleep())
+    (failure,) = events
+    assert isinstance(failure, Failure)
+    assert failure.message.startswith(
+        "OpenAI-compatible server sent a compressed answer that could not be decompressed"
+    )

@@ -4,7 +4,8 @@ out): late, never, with an error, with a body that stalls, never ends, or holds 
 without end. It records what it was asked and how much of each body it got to send.
 
 :class:`Wire` writes an answer's pieces in a provider's own framing (OpenAI-style SSE,
-Anthropic's and Gemini's SSE, Ollama's NDJSON)."""
+Anthropic's and Gemini's SSE, Ollama's NDJSON); :func:`bomb` compresses a body that
+inflates without end."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import zlib
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +39,7 @@ class Reply:
 class Upstream:
     replies: list[Reply]
     requests: int = 0
+    headers: list[dict[str, str]] = field(default_factory=list)  # per request, names lowered
     sent: list[int] = field(default_factory=list)  # body bytes written, per request
     finished: list[bool] = field(default_factory=list)  # whether the whole body went out
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -56,13 +59,13 @@ class Upstream:
         ):
             while True:
                 head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-                length = 0
-                for line in head.split("\r\n"):
+                headers = {}
+                for line in head.split("\r\n")[1:]:
                     name, _, value = line.partition(":")
-                    if name.strip().lower() == "content-length":
-                        length = int(value)
-                await reader.readexactly(length)
+                    headers[name.strip().lower()] = value.strip()
+                await reader.readexactly(int(headers.get("content-length", 0)))
                 self.requests += 1
+                self.headers.append(headers)
                 self.sent.append(0)
                 self.finished.append(False)
                 await self.answer(self.reply(), reader, writer)
@@ -127,6 +130,48 @@ async def serving(*replies: Reply) -> AsyncIterator[tuple[Upstream, str]]:
     finally:
         listener.close()
         await upstream.close()
+
+
+# --------------------------------------------------------------------------- compression
+
+_WBITS = {"gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS, "raw deflate": -zlib.MAX_WBITS}
+
+
+@dataclass(frozen=True)
+class Bomb:
+    """A compressed body without end: ``first``, then ``again`` again and again; each
+    request that is sent it starts from the beginning."""
+
+    first: bytes
+    again: bytes
+
+    def __iter__(self) -> Iterator[bytes]:
+        return itertools.chain([self.first], itertools.repeat(self.again))
+
+
+def bomb(encoding: str, prefix: bytes, byte: bytes) -> Bomb:
+    """A body of ``prefix`` then ``byte`` without end, compressed with ``encoding``'s layers
+    in order ("gzip", "deflate", "raw deflate": deflate without its zlib wrapper; "gzip,
+    gzip": twice): a first chunk, then the same chunk of about 64 KB (a few hundred bytes
+    for two layers) without end, each inflating to 64 MB or more. Worked out here, before
+    any memory is measured."""
+    first_layer, *outer = (_WBITS[name.strip()] for name in encoding.split(","))
+    compressor = zlib.compressobj(9, zlib.DEFLATED, first_layer)
+    megabyte = byte * (1024 * 1024)
+
+    def flushed(data: bytes) -> bytes:
+        return compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+
+    first = flushed(prefix + megabyte)
+    # Every later megabyte meets the same window (the last 32 KB: ``byte``s), so its
+    # compressed form is the same and may be sent again and again.
+    again = flushed(megabyte) * 64
+    first += again  # the first chunk inflates to 64 MB too
+    for layer in outer:
+        compressor = zlib.compressobj(9, zlib.DEFLATED, layer)
+        first = flushed(first) + flushed(again)
+        again = flushed(again)
+    return Bomb(first, again)
 
 
 # --------------------------------------------------------------------------- framing

@@ -13,7 +13,7 @@ from playground.live import response_log
 from playground.worker.event_loop import context
 from playground.worker.response_run import ResponseRun
 from providers.base import ChatRequest
-from tests.playground.helpers import decoded
+from tests.playground.helpers import Outage, decoded
 
 pytestmark = pytest.mark.usefixtures("worker_context", "clean_redis")
 
@@ -101,3 +101,65 @@ async def test_a_dropped_run_gets_no_heartbeat_and_a_later_close_still_ends_its_
     kinds = [f["k"] for _, f in decoded(await aredis.xrange(response_log.log_key(9201)))]
     assert kinds == ["d", "e"]
     assert [f["k"] for _, f in decoded(await aredis.xrange(response_log.log_key(9200)))] == ["d"]
+
+
+async def stream_words(publisher: Any, run: ResponseRun, words: list[str]) -> None:
+    for word in words:
+        publisher.add(run, text=word)
+        await asyncio.sleep(publisher.window * 1.5)  # about one entry a word
+
+
+async def test_entries_redis_did_not_take_are_written_once_it_answers(aredis: Any) -> None:
+    publisher = context().publisher
+    outage = Outage(publisher.redis)
+    run = response_run(9300)
+    publisher.begin(run)
+    await stream_words(publisher, run, [f"a{n} " for n in range(5)])
+    outage.mode = "away"
+    await stream_words(publisher, run, [f"b{n} " for n in range(5)])
+    await stream_words(publisher, run, [f"c{n} " for n in range(5)])
+    outage.mode = "answer lost"
+    await stream_words(publisher, run, [f"d{n} " for n in range(5)])
+    await aredis.delete(response_log.heartbeat_key(9300))  # gone with the restart
+    outage.mode = None
+    await stream_words(publisher, run, [f"e{n} " for n in range(5)])
+    await asyncio.sleep(0.5)
+    assert await aredis.exists(response_log.heartbeat_key(9300))  # beating again
+    publisher.close(run, "done")
+    await asyncio.wait_for(run.ended.wait(), timeout=5)
+
+    entries = decoded(await aredis.xrange(response_log.log_key(9300)))
+    assert [response_log.seq_of(i) for i, _ in entries] == list(range(1, len(entries) + 1))
+    text = "".join(f.get("t", "") for _, f in entries)
+    assert text == "".join(f"{x}{n} " for x in "abcde" for n in range(5))
+    assert entries[-1][1] == {"k": "e", "st": "done"}
+    assert not publisher.redis_away
+
+
+async def test_a_log_redis_lost_is_written_again_under_the_same_numbers(aredis: Any) -> None:
+    """Redis came back empty without the publisher seeing an error: the next entry finds
+    its log gone, and the log is written again as it was, then goes on. A page that had
+    shown entry N reads the rest of the answer from N + 1, once."""
+    publisher = context().publisher
+    run = response_run(9400)
+    publisher.begin(run)
+    publisher.set_status(run, "waiting for Model — 1 ahead")
+    await asyncio.sleep(publisher.window * 2)
+    publisher.set_status(run, "")
+    await stream_words(publisher, run, [f"a{n} " for n in range(6)])
+    await asyncio.sleep(publisher.window * 2)
+    before = decoded(await aredis.xrange(response_log.log_key(9400)))
+    await aredis.delete(response_log.log_key(9400))
+
+    await stream_words(publisher, run, [f"b{n} " for n in range(4)])
+    publisher.close(run, "done")
+    await asyncio.wait_for(run.ended.wait(), timeout=5)
+
+    after = decoded(await aredis.xrange(response_log.log_key(9400)))
+    assert after[: len(before)] == before
+    assert [response_log.seq_of(i) for i, _ in after] == list(range(1, len(after) + 1))
+    for shown in range(len(before) + 1):  # a page that had shown `shown` entries
+        rest = "".join(f.get("t", "") for _, f in after[shown:])
+        seen = "".join(f.get("t", "") for _, f in before[:shown])
+        assert seen + rest == "".join(f"{x}{n} " for x, k in (("a", 6), ("b", 4)) for n in range(k))
+    assert await aredis.ttl(response_log.log_key(9400)) > 0

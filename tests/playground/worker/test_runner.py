@@ -20,7 +20,15 @@ from playground.live import response_log
 from playground.models import Response, Status, Turn
 from playground.worker.runner import claim_responses, stream_responses
 from providers.echo import count_tokens
-from tests.playground.helpers import PaneDef, decoded, make_turn, responses_of, run_turn, sse_chunks
+from tests.playground.helpers import (
+    Outage,
+    PaneDef,
+    decoded,
+    make_turn,
+    responses_of,
+    run_turn,
+    sse_chunks,
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -530,3 +538,33 @@ async def test_a_response_whose_row_cannot_be_written_is_left_to_the_watchdog(
     assert await sync_to_async(reap_dead_sync)([row.pk]) == [row.pk]
     [row] = await rows(turn)
     assert (row.status, row.text) == (Status.INTERRUPTED, "Echo #1: one two three four five six")
+
+
+async def test_an_answer_that_ends_while_redis_is_away_ends_done_once_it_is_back(
+    owner: Any, aredis: Any
+) -> None:
+    """Its endpoint slot cannot be given back and its end entry waits: neither fails the
+    answer. The slot is dropped by the next pane that asks (the heartbeat is gone)."""
+    from playground.worker.event_loop import context
+
+    outage = Outage(context().redis)
+    turn = await new_turn(owner, [("echo", {"delay_ms": 60})])
+    running = asyncio.create_task(run_turn(turn.pk))
+    [row] = await rows(turn)
+    for _ in range(500):  # its first entry is written
+        if await aredis.exists(response_log.log_key(row.pk)):
+            break
+        await asyncio.sleep(0.01)
+    outage.mode = "away"  # from the first entry on, past the answer's end (8 words, 0.42 s)
+    await asyncio.sleep(0.8)
+    assert not running.done()  # its end entry waits for Redis
+    outage.mode = None
+    await asyncio.wait_for(running, timeout=5)
+
+    [row] = await rows(turn)
+    assert (row.status, row.error) == (Status.DONE, "")
+    assert row.text == "Echo #1: one two three four five six"
+    entries = await log_of(aredis, row.pk)
+    assert [response_log.seq_of(i) for i, _ in entries] == list(range(1, len(entries) + 1))
+    assert merged_text(entries) == row.text
+    assert entries[-1][1] == {"k": "e", "st": "done"}

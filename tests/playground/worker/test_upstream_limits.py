@@ -1,12 +1,15 @@
 """A person's own endpoint that misbehaves, in the worker: a stream that trickles without
-end, one that never ends, one line without end, a stall, a 429 storm. Each pane ends with a
+end, one that never ends, one line without end, one compressed to inflate without end, a
+stall, a server that never answers, a 429 storm. Each pane ends with a
 sentence on its row (what the pane shows), what arrived before the fault kept, the
 connection closed, and the turn's other pane answered. Against a real server on
 loopback."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -17,7 +20,7 @@ from django.urls import reverse
 from playground.models import Response, Status, Turn
 from providers.base import ReadLimits
 from tests.playground.helpers import endpoint_key, make_endpoint, make_turn, responses_of, run_turn
-from tests.providers.upstream import OPENAI, Reply, serving
+from tests.providers.upstream import FOREVER, OPENAI, Reply, bomb, serving
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -48,12 +51,22 @@ def own_turn(owner: Any, base_url: str) -> Turn:
     return make_turn(owner, [(endpoint_key(saved), {}), ("echo", {"delay_ms": 0})])
 
 
-async def answered(owner: Any, reply: Reply) -> tuple[Response, Response]:
+async def answered(
+    owner: Any, reply: Reply, peak: list[int] | None = None
+) -> tuple[Response, Response]:
     """Run a turn of the endpoint answering with ``reply`` and an echo pane; check that the
-    endpoint's connection was closed; the two rows."""
+    endpoint's connection was closed; the two rows. With ``peak``, the most memory the
+    process held while the turn ran (tracemalloc) is appended to it."""
     async with serving(reply) as (upstream, base_url):
         turn = await own_turn(owner, base_url)
-        await run_turn(turn.pk)
+        if peak is not None:
+            tracemalloc.start()
+        try:
+            await run_turn(turn.pk)
+        finally:
+            if peak is not None:
+                peak.append(tracemalloc.get_traced_memory()[1])
+                tracemalloc.stop()
         assert await upstream.cut()
     own, echo = await sync_to_async(responses_of)(turn)
     assert (echo.status, echo.text) == (Status.DONE, "Echo #1: Hello there")
@@ -110,6 +123,24 @@ async def test_one_line_without_end_fails_the_pane_with_what_arrived(owner: Any)
 
 
 @pytest.mark.usefixtures("limits")
+async def test_a_stream_compressed_to_inflate_without_end_fails_the_pane_at_the_line_bound(
+    owner: Any,
+) -> None:
+    body = bomb("gzip", OPENAI.delta("Hello"), b"x")  # each chunk inflates to 64 MB of "x"
+    reply = Reply(headers={"content-type": "text/event-stream", "content-encoding": "gzip"})
+
+    peak: list[int] = []
+    own, _ = await answered(owner, dataclasses.replace(reply, body=body), peak)
+
+    assert peak[0] < 16 * 1024 * 1024, peak  # the whole turn, both panes, in the worker
+    assert (own.status, own.text) == (Status.ERROR, "Hello")
+    assert own.error == (
+        "OpenAI-compatible server sent one piece of its answer longer than 4 KB, the most "
+        "read here at once; the answer was stopped there and what had arrived is kept"
+    )
+
+
+@pytest.mark.usefixtures("limits")
 async def test_a_stall_mid_stream_fails_the_pane_with_what_arrived(owner: Any) -> None:
     stall = OPENAI.reply(OPENAI.answer("Hello", " world", end=False), hold=True)
 
@@ -140,3 +171,19 @@ async def test_a_429_storm_is_tried_four_times_then_said(owner: Any) -> None:
         "Rate limited by OpenAI-compatible server (429): Too many requests"
         " — retried 3 times over 0 s"
     )
+
+
+async def test_a_server_that_never_answers_fails_the_pane_after_one_wait(
+    owner: Any, settings: Any
+) -> None:
+    settings.PLAYGROUND_READ_LIMITS = ReadLimits(first_byte_seconds=0.5, stall_seconds=0.5)
+    async with serving(OPENAI.reply(OPENAI.answer("late"), delay=FOREVER)) as (upstream, url):
+        turn = await own_turn(owner, url)
+        await run_turn(turn.pk)
+        assert await upstream.cut()
+    own, echo = await sync_to_async(responses_of)(turn)
+
+    assert upstream.requests == 1  # the wait is spent: no other try
+    assert (own.status, own.text) == (Status.ERROR, "")
+    assert own.error == "OpenAI-compatible server did not start answering within 0.5 s"
+    assert (echo.status, echo.text) == (Status.DONE, "Echo #1: Hello there")

@@ -5,8 +5,6 @@ one event loop."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,46 +13,16 @@ from typing import Any
 import pytest
 import redis
 from django.conf import settings
-from django.db import connections
 
 from playground.catalog import forget_catalog
 from playground.models import CatalogEntry, Response, Status
-from playground.tasks import run_turn
-from playground.worker import event_loop
-from tests.playground.conftest import _close_connections_in
 from tests.playground.helpers import make_turn
+from tests.playground.worker.conftest import celery_task, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BUSY = "echo-busy"  # an Echo at an endpoint of one slot, which someone else holds
 HOLDER = 10**9  # the response id of that someone's answer
-
-
-@pytest.fixture
-def worker_loop() -> Iterator[asyncio.AbstractEventLoop]:
-    """The worker process's event loop, with a context of its own for this test; what it
-    opened is closed afterwards."""
-    loop = event_loop.get_loop()
-    executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="test-worker-db")
-    loop.call_soon_threadsafe(loop.set_default_executor, executor)
-    event_loop._context = None
-    yield loop
-
-    async def close() -> None:
-        ctx, event_loop._context = event_loop._context, None
-        if ctx is None:
-            return
-        task = ctx.publisher._task
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        await ctx.http.aclose()
-        await ctx.redis.aclose()
-
-    asyncio.run_coroutine_threadsafe(close(), loop).result(timeout=20)
-    _close_connections_in(executor)
-    executor.shutdown(wait=True)
 
 
 @pytest.fixture
@@ -75,23 +43,6 @@ def busy_endpoint() -> Iterator[redis.Redis]:
     yield client
     forget_catalog()
     client.close()
-
-
-def celery_task(turn_id: int) -> None:
-    """The task body as a worker thread runs it; its database connection closed after."""
-    try:
-        run_turn(turn_id)
-    finally:
-        connections.close_all()
-
-
-def wait_for(condition: Any, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_turns_waiting_for_a_slot_leave_the_threads_to_a_third_persons_turn(
