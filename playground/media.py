@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import mimetypes
 import os
 import struct
 import tempfile
@@ -390,7 +391,12 @@ def media_parts(entries: Iterable[dict[str, Any]]) -> tuple[VideoPart | AudioPar
                 parts.append(VideoPart(data=_inline(entry["sha256"]), mime_type=mime))
         elif entry.get("kind") == "audio":
             if form == "url":
-                parts.append(AudioPart(url=entry["url"]))
+                # An address says its type only by its ending, if at all (".mp3" …).
+                guessed = mimetypes.guess_type(urlsplit(entry["url"]).path)[0] or ""
+                mime = {"audio/x-wav": "audio/wav", "audio/x-flac": "audio/flac"}.get(
+                    guessed, guessed
+                )
+                parts.append(AudioPart(url=entry["url"], mime_type=mime or "audio/wav"))
             else:
                 parts.append(AudioPart(data=_inline(entry["sha256"]), mime_type=mime))
     return tuple(parts)

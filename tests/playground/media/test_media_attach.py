@@ -235,3 +235,15 @@ def test_the_cost_prices_reported_audio_tokens_at_their_own_price() -> None:
         == (Decimal("0.4") * 400 + Decimal("25") * 600 + Decimal("1.6") * 100) / 1_000_000
     )
     assert omni.cost(1000, 100) == (Decimal("0.4") * 1000 + Decimal("1.6") * 100) / 1_000_000
+
+
+def test_a_recording_by_address_is_sent_with_the_format_its_ending_says() -> None:
+    provider = provider_class("qwen")()
+    parts = media.media_parts(
+        [
+            {"kind": "audio", "form": "url", "url": "https://talks.example/keynote.mp3?sig=1"},
+            {"kind": "audio", "form": "url", "url": "https://talks.example/stream"},
+        ]
+    )
+    sent = provider.body(provider.prepare(request(*parts)))["messages"][-1]["content"]
+    assert [p["input_audio"]["format"] for p in sent[:2]] == ["mp3", "wav"]
