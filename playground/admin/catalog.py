@@ -71,14 +71,38 @@ class CatalogEntryAdmin(admin.ModelAdmin):
         "last_test",
     )
     list_editable = ("enabled", "position")
-    list_filter = ("enabled", "provider", "vision", "tools", "reasoning")
+    list_filter = ("enabled", "provider", "vision", "video", "audio", "tools", "reasoning")
     search_fields = ("display_name", "key", "model_id")
     actions = ["test_connection"]
     fieldsets = (
         (None, {"fields": ("key", "display_name", "provider", "model_id", "base_url", "enabled")}),
         ("Limits", {"fields": ("context_window", "max_output_tokens", "concurrency", "position")}),
-        ("Capabilities", {"fields": ("vision", "tools", "reasoning", "web_search", "defaults")}),
-        ("Price per million tokens", {"fields": ("input_price", "output_price", "currency")}),
+        (
+            "Capabilities",
+            {
+                "fields": (
+                    "vision",
+                    "video",
+                    "audio",
+                    "tools",
+                    "reasoning",
+                    "web_search",
+                    "defaults",
+                )
+            },
+        ),
+        (
+            "Price per million tokens",
+            {
+                "fields": (
+                    "input_price",
+                    "output_price",
+                    "audio_input_price",
+                    "video_input_price",
+                    "currency",
+                )
+            },
+        ),
     )
 
     @admin.action(description="Test connection (the cheapest call)")

@@ -163,3 +163,16 @@ def test_the_exports_name_each_attachment_and_never_hold_its_bytes(
     for blob in (CLIP, TALK):
         encoded = base64.b64encode(blob).decode()[:40]
         assert encoded not in text and encoded not in json.dumps(data)
+
+
+def test_an_admin_sets_what_a_model_takes_and_its_audio_price(admin_client: Any) -> None:
+    from decimal import Decimal
+
+    from playground.models import CatalogEntry
+
+    entry = CatalogEntry.objects.get(key="gemini:gemini-2.5-flash")
+    assert (entry.video, entry.audio, entry.audio_input_price) == (True, True, Decimal("1"))
+    page = admin_client.get(reverse("admin:playground_catalogentry_change", args=[entry.pk]))
+    html = page.content.decode()
+    for field in ("video", "audio", "audio_input_price", "video_input_price"):
+        assert f'name="{field}"' in html
