@@ -177,6 +177,11 @@ def stack(django_db_setup: Any, django_db_blocker: Any, tmp_path_factory: Any) -
 
     vendors = Vendors()
     env.update(vendors.environment())
+    # No sweep here: the fault tests run stacks of their own on their own Redis over this
+    # same database, and this stack's sweep, seeing no heartbeat in its Redis for their
+    # streaming panes, would end them "interrupted" (in a real site every worker shares one
+    # Redis). Those stacks sweep, and their tests show it.
+    env["PLAYGROUND_SWEEP_SECONDS"] = "0"
     running = Stack(env, tmp, vendors=vendors)
     try:
         running.start_web()
