@@ -2,7 +2,9 @@
 
 Used by tests, demos and the benchmark. It streams word by word with a configurable delay so
 that concurrency, reloads and stop can be watched, and reports exact usage. Given images, it
-says how many it got; given tools, it calls the first one with the prompt as its argument.
+says how many it got, and of each video and recording what it was given (its type and size,
+its frames, or its address), so the media path can be tried with no key; given tools, it
+calls the first one with the prompt as its argument.
 """
 
 from __future__ import annotations
@@ -29,6 +31,25 @@ def count_tokens(text: str) -> int:
     return len(_WORDS.findall(text))
 
 
+def described(part: base.Part) -> str:
+    """What Echo says of a video or a recording it was given; "" for any other part."""
+    if isinstance(part, base.VideoPart):
+        kind = "video"
+        if part.frames:
+            return f"video: {len(part.frames)} frame{'s' if len(part.frames) != 1 else ''}"
+    elif isinstance(part, base.AudioPart):
+        kind = "recording"
+    else:
+        return ""
+    if part.url:
+        return f"{kind}: {part.url}"
+    size_kb = max(1, round(len(part.data) * 3 / 4 / 1024))
+    encoding = (
+        part.format if isinstance(part, base.AudioPart) else part.mime_type.rpartition("/")[2]
+    )
+    return f"{kind}: {encoding.upper()}, {size_kb} KB"
+
+
 class Echo(base.Provider):
     name = "echo"
     display_name = "Echo"
@@ -37,6 +58,8 @@ class Echo(base.Provider):
     params = (base.TEMPERATURE, base.MAX_TOKENS, DELAY_MS, REPEAT)
     supports_images = True
     supports_tools = True
+    video_forms = frozenset({"file", "url", "frames"})
+    audio_forms = frozenset({"file", "url"})
 
     async def open_stream(
         self, client: httpx.AsyncClient, request: ChatRequest
@@ -53,6 +76,8 @@ class Echo(base.Provider):
         text = f"Echo #{turns}: " + " ".join([prompt] * int(params.get("repeat", 1)))
         if images:
             text += f" [{images} image{'s' if images != 1 else ''}]"
+        if last is not None and not isinstance(last.content, str):
+            text += "".join(f" [{described(p)}]" for p in last.content if described(p))
         delay = int(params.get("delay_ms", DELAY_MS.default)) / 1000
         limit = params.get("max_tokens")
         words = _WORDS.findall(text)

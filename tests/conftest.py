@@ -88,7 +88,7 @@ def _seeded_catalog(request: pytest.FixtureRequest) -> None:
     from playground.quotas import forget_quotas, forget_rates
 
     if not CatalogEntry.objects.exists():
-        for seeding in ("0003_seed_catalog", "0013_video_audio"):
+        for seeding in ("0003_seed_catalog", "0013_video_audio", "0014_echo_takes_media"):
             importlib.import_module(f"playground.migrations.{seeding}").seed(apps, None)
     if not ExchangeRate.objects.exists():
         importlib.import_module("playground.migrations.0010_seed_exchange_rates").seed(apps, None)

@@ -83,3 +83,32 @@ def test_a_clip_and_a_recording_go_to_the_models_that_take_them(page: Any, stack
         src = player.evaluate("el => el.src")
         fetched = page.request.get(src)
         assert fetched.ok and fetched.body() == data
+
+
+def test_with_no_key_echo_takes_a_clip_and_a_recording_and_local_refuses_them(page: Any) -> None:
+    """What a new user of `make run` can try with no key: Echo says what it was given, the
+    local model (text only) is refused before its call with the sentence naming it."""
+    page.goto("/")
+    expect(page.locator("section.pane")).to_have_count(2)
+    set_pane(page, 0, "Echo", "0.5")
+    set_pane(page, 1, "Local · SmolLM2-135M", "0.5")
+    page.get_by_label("Videos", exact=True).set_input_files(
+        files=[{"name": "clip.mp4", "mimeType": "video/mp4", "buffer": CLIP}]
+    )
+    page.get_by_label("Recordings", exact=True).set_input_files(
+        files=[{"name": "talk.wav", "mimeType": "audio/wav", "buffer": TALK}]
+    )
+    page.get_by_label("Prompt").fill("What is in these?")
+    page.get_by_role("button", name="Send").click()
+    page.wait_for_url(re.compile(r"/s/\d+/$"))
+    echo = page.get_by_role("region", name="Echo").locator("article").last
+    expect(echo).to_have_class(re.compile("status-done"), timeout=30_000)
+    kb = lambda data: max(1, round(len(data) / 1024))  # noqa: E731
+    expect(echo.locator(".text")).to_have_text(
+        f"Echo #1: What is in these? [video: MP4, {kb(CLIP)} KB] [recording: WAV, {kb(TALK)} KB]"
+    )
+    local = page.get_by_role("region", name="Local · SmolLM2-135M").locator("article").last
+    expect(local).to_have_class(re.compile("status-error"))
+    expect(local.locator(".error")).to_have_text("Local · SmolLM2-135M cannot take videos.")
+    rows = {r.display_name: r for r in Response.objects.all()}
+    assert rows["Local · SmolLM2-135M"].text == ""

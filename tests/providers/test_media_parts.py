@@ -283,17 +283,30 @@ async def test_each_form_is_sent_as_the_api_takes_it_or_refused_before_the_call(
         assert sent_message(adapter, sent_json(route.calls.last.request)) == expected
 
 
-async def test_echo_takes_frames_as_its_images_and_refuses_the_rest() -> None:
+async def test_echo_takes_every_form_and_says_what_it_was_given() -> None:
+    said = {
+        "frames": "[video: 2 frames]",
+        "video file": "[video: MP4, 1 KB]",
+        "video url": f"[video: {CLIP_URL}]",
+        "audio file": "[recording: WAV, 1 KB]",
+        "audio url": f"[recording: {TALK_URL}]",
+    }
     async with httpx.AsyncClient() as client:
         for form, part in FORMS.items():
             request = ChatRequest(model="echo", messages=asking(part))
             events = [e async for e in Echo().stream(client, request)]
-            if form == "frames":
-                assert "".join(getattr(e, "text", "") for e in events) == (
-                    "Echo #1: What happens? [2 images]"
-                )
-            else:
-                assert events == [Failure(ErrorKind.BAD_REQUEST, refused("Echo", form), True)]
+            assert isinstance(events[-1], Finish), (form, events[-1])
+            text = "".join(getattr(e, "text", "") for e in events)
+            assert text == f"Echo #1: What happens? {said[form]}", form
+
+
+async def test_echo_gives_a_files_size_and_a_recordings_encoding() -> None:
+    clip = VideoPart(data="A" * 4 * 30_000, mime_type="video/webm")  # 90,000 bytes
+    song = AudioPart(data="A" * 4 * 1_000, mime_type="audio/mpeg")
+    request = ChatRequest(model="echo", messages=(Message("user", (TextPart(ASK), clip, song)),))
+    async with httpx.AsyncClient() as client:
+        text = "".join([getattr(e, "text", "") async for e in Echo().stream(client, request)])
+    assert text == "Echo #1: What happens? [video: WEBM, 88 KB] [recording: MP3, 3 KB]"
 
 
 async def test_spark_refuses_every_form_before_opening_its_websocket() -> None:
