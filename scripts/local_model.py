@@ -191,6 +191,14 @@ def server_command(
     return argv
 
 
+def server_environment() -> dict[str, str]:
+    """Ours without PORT and HOST: llama-cpp-python's server lets those two override its
+    --port and --host (``uvicorn.run(host=os.getenv("HOST", …), port=int(os.getenv("PORT",
+    …)))`` in ``llama_cpp/server/__main__.py``, 0.3.x), so ``PORT=8011 make run`` had it
+    listen on the web's port, never on its own, and the playground went on without it."""
+    return {k: v for k, v in os.environ.items() if k not in ("PORT", "HOST")}
+
+
 def models_ready(base_url: str, timeout: float = 2.0) -> bool:
     """True when GET {base_url}/v1/models answers 200 with a model list."""
     try:
@@ -230,7 +238,14 @@ def start_local_model(
         chat_format=chat_format,
     )
     base = f"http://{LOOPBACK}:{chosen}"
-    model = start("local model server", argv, log=log_path, port=chosen, url=f"{base}/v1")
+    model = start(
+        "local model server",
+        argv,
+        log=log_path,
+        env=server_environment(),
+        port=chosen,
+        url=f"{base}/v1",
+    )
     model.wait_until(lambda: models_ready(base), timeout=timeout, what="GET /v1/models")
     if not answers(base):
         model.stop()
