@@ -62,6 +62,10 @@ from providers.base import (
 
 log = logging.getLogger(__name__)
 
+#: The usage of a pane whose provider was never asked (refused at the claim or just before
+#: the call, or stopped while it waited): nothing, not an estimate of its prompt.
+NOTHING_ASKED = Usage(input_tokens=0, output_tokens=0)
+
 DATABASE_AWAY = (
     "The database does not answer; this answer is kept here and saved as soon as it does."
 )
@@ -320,7 +324,7 @@ async def _run_response(ctx: WorkerContext, run: ResponseRun) -> None:
                 f"{run.display_name}, the longest a pane may wait here; nothing was asked "
                 "of it, and nothing is counted."
             )
-            run.usage = Usage(input_tokens=0, output_tokens=0)
+            run.usage = NOTHING_ASKED
         elif run.shutting_down and not run.stop_requested:
             run.status, run.finish_reason = Status.INTERRUPTED, "interrupted"
             run.error = SHUTDOWN_MESSAGE
@@ -406,6 +410,7 @@ async def _consume(ctx: WorkerContext, run: ResponseRun) -> None:
     if run.refusal or model is None:
         run.status = Status.ERROR
         run.error = run.refusal or "This model is no longer in the catalog."
+        run.usage = NOTHING_ASKED
         return
     provider = model.provider_class()
 
@@ -464,6 +469,7 @@ async def _consume(ctx: WorkerContext, run: ResponseRun) -> None:
                 await recheck(run.request.base_url, run.egress_hosts)
             except EgressRefused as refused:
                 run.status, run.error, run.finish_reason = Status.ERROR, str(refused), "error"
+                run.usage = NOTHING_ASKED
                 return
         with ctx.http.lease() as client, _egress(run):
             events = provider.stream(client, run.request, on_retry=retrying)

@@ -21,7 +21,7 @@ from django.urls import reverse
 
 from playground.catalog import catalog, provider_limits
 from playground.live import response_log
-from playground.models import CustomEndpoint, Response, Status, Turn
+from playground.models import CustomEndpoint, Response, Status, Turn, UsageEntry
 from playground.worker.runner import claim_responses
 from tests.playground.fake_openai import FakeOpenAI
 from tests.playground.helpers import (
@@ -127,6 +127,23 @@ async def test_an_endpoint_saved_on_the_page_streams_with_its_key_sent_to_its_ur
 # ---------------------------------------------------------------- refused in the worker
 
 
+@sync_to_async
+def counted(row: Response) -> tuple[Any, ...]:
+    """What a pane counts: its row's tokens and whether they were estimated, and its line
+    in the usage ledger."""
+    entry = UsageEntry.objects.get(response=row)
+    return (
+        row.input_tokens,
+        row.output_tokens,
+        row.usage_estimated,
+        entry.input_tokens,
+        entry.output_tokens,
+    )
+
+
+NOTHING = (0, 0, False, 0, 0)
+
+
 async def test_a_deleted_endpoint_fails_its_pane_and_calls_nothing(
     owner: Any, fake_server: tuple[FakeOpenAI, str], loopback_allowed: None
 ) -> None:
@@ -143,6 +160,9 @@ async def test_a_deleted_endpoint_fails_its_pane_and_calls_nothing(
     )
     assert (echo.status, echo.text) == (Status.DONE, "Echo #1: Hello there")
     assert server.requests == []
+    # Nothing was asked, so nothing is counted (was the prompt's estimate).
+    assert await counted(own) == NOTHING
+    assert (await counted(echo))[0] > 0
 
 
 async def test_the_worker_runs_only_endpoints_of_the_sessions_owner(
@@ -182,6 +202,7 @@ async def test_a_host_no_longer_allowed_is_refused_just_before_the_call(
     )
     assert echo.status == Status.DONE
     assert server.requests == []
+    assert await counted(own) == NOTHING
 
 
 async def test_a_name_that_resolves_elsewhere_by_now_is_refused_just_before_the_call(
