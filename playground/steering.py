@@ -76,6 +76,8 @@ def choose(session: Session, response: Response) -> Response | None:
     if response.replaced or response.status in ACTIVE_STATUSES:
         raise SteerRefused("Only a finished answer can be continued from.")
     turn = response.turn
+    if turn.chosen_id != response.pk and not response.text and not response.tool_calls:
+        raise SteerRefused("This answer is empty; continue from one that has text.")
     before = turn.chosen
     turn.chosen = None if turn.chosen_id == response.pk else response
     turn.save(update_fields=["chosen"])

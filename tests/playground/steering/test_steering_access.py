@@ -69,10 +69,30 @@ def test_only_the_owner_may_steer(django_user_model: Any, owner: Any, outsider: 
 def test_the_owner_steers_and_a_deleted_session_is_missing(owner: Any) -> None:
     session, (answer, _) = ended_session(owner)
     client = browser(owner)
-    assert client.post(reverse("choose", args=[answer.pk]), **HTMX).status_code == 200
+    first = Response.objects.filter(turn__session=session, text="an answer").first()
+    assert first is not None
+    chosen = client.post(reverse("choose", args=[first.pk]), **HTMX)
+    assert chosen.status_code == 200 and "Stop continuing from this" in chosen.content.decode()
+    assert Turn.objects.get(pk=first.turn_id).chosen_id == first.pk
     Session.objects.filter(pk=session.pk).update(deleted_at="2026-01-01T00:00:00Z")
     assert client.post(reverse("exclude", args=[answer.pk]), **HTMX).status_code == 404
     assert client.post(reverse("retry_failed", args=[session.pk]), **HTMX).status_code == 404
+
+
+def test_an_empty_answer_offers_nothing_to_continue_from_and_cannot_be_chosen(
+    owner: Any,
+) -> None:
+    """A pane refused before its call, or failed with no word, has no text to carry on."""
+    session, (failed, _) = ended_session(owner)
+    client = browser(owner)
+    page = client.get(reverse("session", args=[session.pk])).content.decode()
+    article = page[page.index(f'id="response-{failed.pk}"') :]
+    article = article[: article.index("</article>")]
+    assert "Retry" in article and "Continue from this" not in article
+    assert "with this model only" not in article
+    refused = client.post(reverse("choose", args=[failed.pk]), **HTMX)
+    assert "This answer is empty; continue from one that has text." in refused.content.decode()
+    assert Turn.objects.get(pk=failed.turn_id).chosen_id is None
 
 
 def test_two_retries_at_once_answer_again_once(owner: Any, clean_redis: Any) -> None:
