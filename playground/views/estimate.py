@@ -17,6 +17,7 @@ from playground.access import session_for_user, user_id
 from playground.attachments import MAX_IMAGES
 from playground.compose import Compose, read_compose
 from playground.ledger import usd
+from playground.media_limits import MAX_AUDIOS, MAX_FRAMES, MAX_VIDEOS
 from playground.quotas import PaneCost, Plan
 
 TEMPLATE = "playground/_estimate.html"
@@ -46,6 +47,7 @@ def estimate(request: HttpRequest, session_id: int | None = None) -> HttpRespons
     if errors:
         return render(request, TEMPLATE, {"note": errors[0]})
     _count_image_files(request, compose)
+    _count_media_files(request, compose)
     history: dict[int, int] = {}
     if session is not None:
         # The same worst case Send reserves (views.send).
@@ -63,10 +65,31 @@ def estimate(request: HttpRequest, session_id: int | None = None) -> HttpRespons
 def _count_image_files(request: HttpRequest, compose: Compose) -> None:
     """The page sends how many image files are picked, not the files (they would go up
     on every key pressed); each counts in the worst case as an uploaded one would."""
-    raw = request.POST.get("image_files", "")
-    count = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 3 else 0
+    count = _picked(request, "image_files")
     room = max(0, MAX_IMAGES - len(compose.images))
     compose.images = compose.images + [{}] * min(count, room)
+
+
+def _picked(request: HttpRequest, field: str) -> int:
+    raw = request.POST.get(field, "")
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 3 else 0
+
+
+def _count_media_files(request: HttpRequest, compose: Compose) -> None:
+    """The same for videos, a video's frames and recordings: each picked file counts as
+    long as its limit allows (its length is read only once it is sent), as Send's worst
+    case would count a file whose length cannot be read."""
+    entries = compose.media.entries
+    videos = sum(e["kind"] == "video" for e in entries)
+    audios = len(entries) - videos
+    frames = min(_picked(request, "video_frames_files"), MAX_FRAMES)
+    if frames and videos < MAX_VIDEOS:
+        entries.append({"kind": "video", "form": "frames", "frames": [{}] * frames})
+        videos += 1
+    for _ in range(min(_picked(request, "videos_files"), max(0, MAX_VIDEOS - videos))):
+        entries.append({"kind": "video", "form": "file"})
+    for _ in range(min(_picked(request, "audios_files"), max(0, MAX_AUDIOS - audios))):
+        entries.append({"kind": "audio", "form": "file"})
 
 
 def _free(pane: PaneCost) -> bool:

@@ -183,15 +183,16 @@
     });
   });
 
-  // The composer's estimate counts the picked image files instead of uploading them on
-  // every key pressed (playground/views/estimate.py).
+  // The composer's estimate counts the picked files (images, videos, frames, recordings)
+  // instead of uploading them on every key pressed (playground/views/estimate.py).
   document.addEventListener("htmx:configRequest", function (evt) {
     if (!evt.detail.elt || evt.detail.elt.id !== "estimate") return;
-    var input = document.querySelector("#compose input[type=file][name=images]");
     FILE_FIELDS.forEach(function (name) {
       delete evt.detail.parameters[name];
+      var input = document.querySelector("#compose input[type=file][name=" + name + "]");
+      var picked = input && input.files ? input.files.length : 0;
+      evt.detail.parameters[(name === "images" ? "image" : name) + "_files"] = String(picked);
     });
-    evt.detail.parameters.image_files = String(input && input.files ? input.files.length : 0);
   });
   // It is asked again when a pane is added, removed or gets its model's parameters (no
   // input or change event says so); never for the answers streaming into the panes.

@@ -11,6 +11,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
+from playground.media import media_tokens
 from playground.models import Response, Status
 from tests.e2e.test_comparison import set_pane
 from tests.playground.media.samples import mp4, wav
@@ -85,6 +86,12 @@ def test_a_clip_and_a_recording_go_to_the_models_that_take_them(page: Any, stack
         assert fetched.ok and fetched.body() == data
 
 
+def at_most(estimate: str) -> int:
+    found = re.search(r"At most ([\d,]+) tokens", estimate)
+    assert found, estimate
+    return int(found.group(1).replace(",", ""))
+
+
 def test_with_no_key_echo_takes_a_clip_and_a_recording_and_local_refuses_them(page: Any) -> None:
     """What a new user of `make run` can try with no key: Echo says what it was given, the
     local model (text only) is refused before its call with the sentence naming it."""
@@ -92,13 +99,23 @@ def test_with_no_key_echo_takes_a_clip_and_a_recording_and_local_refuses_them(pa
     expect(page.locator("section.pane")).to_have_count(2)
     set_pane(page, 0, "Echo", "0.5")
     set_pane(page, 1, "Local · SmolLM2-135M", "0.5")
+
+    def counts_the_prompt(r: Any) -> bool:  # not one asked as focus left a field
+        return r.url.endswith("/estimate/") and "these" in (r.request.post_data or "")
+
+    with page.expect_response(counts_the_prompt) as answered:
+        page.get_by_label("Prompt").fill("What is in these?")
+    before = at_most(answered.value.text())
+    estimate = page.locator("#estimate")
     page.get_by_label("Videos", exact=True).set_input_files(
         files=[{"name": "clip.mp4", "mimeType": "video/mp4", "buffer": CLIP}]
     )
     page.get_by_label("Recordings", exact=True).set_input_files(
         files=[{"name": "talk.wav", "mimeType": "audio/wav", "buffer": TALK}]
     )
-    page.get_by_label("Prompt").fill("What is in these?")
+    # The estimate counts the picked files, each as long as its limit allows, in both panes.
+    files = media_tokens([{"kind": "video"}, {"kind": "audio"}])
+    expect(estimate).to_contain_text(f"At most {before + 2 * files:,} tokens")
     page.get_by_role("button", name="Send").click()
     page.wait_for_url(re.compile(r"/s/\d+/$"))
     echo = page.get_by_role("region", name="Echo").locator("article").last

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from playground import quotas
+from playground import media, quotas
 from playground.compose import read_compose
 from playground.ledger import usd
 from playground.models import (
@@ -114,6 +114,30 @@ def test_picked_image_files_count_in_the_worst_case(owner: Any, owner_client: An
     page = estimate(owner_client, {**form, "image_files": "2"})
 
     assert f"At most {plan.tokens + 2 * quotas.IMAGE_TOKENS:,} tokens" in page
+
+
+def test_picked_videos_frames_and_recordings_count_as_long_as_their_limits(
+    owner: Any, owner_client: Any
+) -> None:
+    """Their lengths are read only once they are sent: the estimate counts each as long as
+    its limit allows, as Send counts a file whose length it cannot read; never more files
+    than a turn may carry."""
+    form = send_form("What happens?", panes=[("echo", {})])
+    plan = plan_of(owner, form)
+    video = media.media_tokens([{"kind": "video", "form": "file"}])
+    audio = media.media_tokens([{"kind": "audio", "form": "file"}])
+    frames = media.media_tokens([{"kind": "video", "form": "frames", "frames": [{}] * 3}])
+    assert video > audio > frames > 0
+
+    page = estimate(owner_client, {**form, "videos_files": "1", "audios_files": "1"})
+    assert f"At most {plan.tokens + video + audio:,} tokens" in page
+
+    page = estimate(owner_client, {**form, "video_frames_files": "3", "videos_files": "1"})
+    assert f"At most {plan.tokens + frames + video:,} tokens" in page
+
+    # Nine of each: two videos and two recordings at most, as Send would take.
+    page = estimate(owner_client, {**form, "videos_files": "9", "audios_files": "9"})
+    assert f"At most {plan.tokens + 2 * video + 2 * audio:,} tokens" in page
 
 
 def test_what_is_left_of_the_persons_limits(owner: Any, owner_client: Any) -> None:
