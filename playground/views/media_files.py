@@ -8,11 +8,12 @@ import base64
 import binascii
 
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.views.decorators.http import require_GET
 
 from playground import media
 from playground.access import session_for_user
+from playground.byte_ranges import file_response
 from playground.models import Session, Turn
 from playground.views.shared import link_for_request
 
@@ -22,7 +23,7 @@ from playground.views.shared import link_for_request
 def turn_media(
     request: HttpRequest, session_id: int, turn_id: int, n: int, frame: int | None = None
 ) -> HttpResponseBase:
-    return _serve(session_for_user(request.user, session_id), turn_id, n, frame)
+    return _serve(request, session_for_user(request.user, session_id), turn_id, n, frame)
 
 
 @require_GET
@@ -32,10 +33,12 @@ def shared_turn_media(
     link = link_for_request(request, token)
     if isinstance(link, HttpResponse):
         return link
-    return _serve(link.session, turn_id, n, frame)
+    return _serve(request, link.session, turn_id, n, frame)
 
 
-def _serve(session: Session, turn_id: int, n: int, frame: int | None) -> HttpResponseBase:
+def _serve(
+    request: HttpRequest, session: Session, turn_id: int, n: int, frame: int | None
+) -> HttpResponseBase:
     turn = Turn.objects.filter(pk=turn_id, session=session).only("media").first()
     entries = turn.media if turn is not None else []
     if n >= len(entries):
@@ -56,7 +59,7 @@ def _serve(session: Session, turn_id: int, n: int, frame: int | None) -> HttpRes
             opened = media.file_path(entry["sha256"]).open("rb")
         except (OSError, ValueError, KeyError):
             raise Http404("This file is no longer kept.") from None
-        response = FileResponse(opened, content_type=entry.get("mime_type", ""))
+        response = file_response(request, opened, entry.get("mime_type", ""))
     else:
         raise Http404("Given by web address: nothing is kept here.")
     # The type is ours (read from the file's first bytes), never the browser's guess; the

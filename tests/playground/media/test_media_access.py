@@ -76,6 +76,37 @@ def test_the_owner_gets_each_file_with_the_type_read_from_it(owner_client: Any, 
     assert owner_client.get(url(turn, 1, frame=2)).status_code == 404
 
 
+def test_a_player_seeks_by_byte_ranges(owner_client: Any, turn: Turn, outsider: Any) -> None:
+    """Video and audio players ask for ranges to seek (Safari plays nothing without)."""
+    size = len(CLIP)
+    whole = owner_client.get(url(turn, 0))
+    assert whole["Accept-Ranges"] == "bytes"
+
+    def ranged(header: str) -> Any:
+        return owner_client.get(url(turn, 0), HTTP_RANGE=header)
+
+    part = ranged("bytes=10-19")
+    assert (part.status_code, body(part)) == (206, CLIP[10:20])
+    assert (part["Content-Range"], part["Content-Length"]) == (f"bytes 10-19/{size}", "10")
+    assert part["Content-Type"] == "video/mp4"
+    tail = ranged("bytes=-7")
+    assert (tail.status_code, body(tail)) == (206, CLIP[-7:])
+    assert tail["Content-Range"] == f"bytes {size - 7}-{size - 1}/{size}"
+    rest = ranged(f"bytes={size - 3}-")
+    assert body(rest) == CLIP[-3:]
+    past = ranged("bytes=999999-")  # a range past the end
+    assert (past.status_code, past["Content-Range"]) == (416, f"bytes */{size}")
+    capped = ranged(f"bytes=0-{size * 10}")  # an end past the end is the end
+    assert (capped.status_code, body(capped)) == (206, CLIP)
+    for ignored in ("bytes=0-1,5-6", "bytes=9-3", "items=0-1", "bytes=-"):
+        answer = ranged(ignored)
+        assert (answer.status_code, body(answer)) == (200, CLIP), ignored
+    # A range changes nothing of who may ask.
+    client = Client()
+    client.force_login(outsider)
+    assert client.get(url(turn, 0), HTTP_RANGE="bytes=0-9").status_code == 404
+
+
 def test_the_history_shows_a_player_per_file_and_the_frames(owner_client: Any, turn: Turn) -> None:
     from playground.models import Response, Status
 
