@@ -55,12 +55,15 @@ from playground.live.fragments import (
     render_final,
     render_new_turn,
 )
-from playground.live.watchdog import reap_dead
+from playground.live.watchdog import ended_of, reap_dead
 from playground.models import Response, Session
 
 log = logging.getLogger(__name__)
 
 BLOCK_MS = 2000  # how often an idle follower looks for panes whose worker died
+# A pane whose row has ended, still without its log's end entry at a look this much later
+# (the worker writes it within a publisher tick of the row, 0.2 s): the entry was lost.
+LOST_END_S = 1.5
 MAX_FOLLOWED = 200
 WINDOW_CHARS = 1_000_000  # sent and not yet acknowledged by the page: then it waits
 STALL_S = 30.0  # waiting that long for the page to read closes the socket
@@ -132,6 +135,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         """Accept the socket once ``self.session`` is known to be the person's to follow;
         then close it (4409) if the person has as many open as they may."""
         self.cursors: dict[str, str] = {}
+        self.ended_seen: dict[int, float] = {}  # rows seen ended before their logs said so
         self.known_turn = 0
         self.known_response = 0
         self.wake = asyncio.Event()
@@ -343,11 +347,32 @@ class SessionConsumer(AsyncWebsocketConsumer):
         try:
             # Reaping writes an end entry to the log, which the next XREAD picks up.
             await reap_dead(followed)
+            ended = await ended_of(followed)
         except Exception as error:
             # No pane can be ended while the database is away (its worker may be waiting
             # for it too, to save the end): the socket goes on following the logs.
             if not is_database_away(error):
                 raise
+            return
+        await self._end_lost(ended)
+
+    async def _end_lost(self, ended: list[int]) -> None:
+        """Panes whose rows have ended while their logs' end entries have not come for two
+        looks: the entry was lost, so their finished articles come from the rows, as the
+        entry would have brought them (else the page would wait until a reload)."""
+        now = time.monotonic()
+        self.ended_seen = {pk: self.ended_seen.get(pk, now) for pk in ended}
+        fragments = []
+        for pk, since in list(self.ended_seen.items()):
+            if now - since < LOST_END_S:
+                continue
+            del self.ended_seen[pk]
+            cursor = self.cursors.pop(response_log.log_key(pk), None)
+            if cursor is not None:
+                seq = response_log.seq_of(cursor)
+                fragments.append(await render_final(pk, seq, self.shared))
+        if fragments:
+            await self._send_counted("".join(fragments))
 
 
 def _valid_id(value: str) -> str:

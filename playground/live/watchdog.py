@@ -18,7 +18,7 @@ from redis import Redis
 from playground.live import response_log
 from playground.live.db_threads import off_request_thread
 from playground.live.response_end import close_log_now, end_response
-from playground.models import Response, Status
+from playground.models import ACTIVE_STATUSES, Response, Status
 from playground.redis_sync import redis_client
 
 INTERRUPTED_MESSAGE = "The worker streaming this answer stopped; this is what had arrived."
@@ -102,5 +102,14 @@ def _suspect_key(response_id: int) -> str:
     return f"{response_log.PREFIX}:nohb:{response_id}"
 
 
+def ended_of_sync(response_ids: list[int]) -> list[int]:
+    """Those of ``response_ids`` whose row has ended: for a follower still waiting for
+    their logs' end entries, which a Redis restarted without its last second may have
+    lost (or a worker that died between writing the row and the log never wrote)."""
+    ended = Response.objects.filter(pk__in=response_ids).exclude(status__in=ACTIVE_STATUSES)
+    return list(ended.values_list("pk", flat=True))
+
+
 # Its connection is closed after each look, as a request's is (live/db_threads.py).
 reap_dead = off_request_thread(reap_dead_sync)
+ended_of = off_request_thread(ended_of_sync)

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.test import Client
 
 from playground.asgi import application
+from playground.live import consumer, response_log
 from playground.models import Response, Status, Turn
 from tests.playground.helpers import article, make_turn, responses_of
 
@@ -125,6 +126,46 @@ async def test_replay_after_a_seq_then_live_then_the_final_answer(owner: Any, ar
         # An ended pane is no longer followed.
         await aredis.xadd(log, delta(6, "late"), id="0-6")
         assert await ws.receive_nothing(timeout=0.5)
+    finally:
+        await ws.disconnect()
+
+
+async def test_an_answer_whose_log_lost_its_end_is_shown_ended_from_its_row(
+    owner: Any, aredis: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis restarted without its last second can lose a log's end entry after the row
+    was written: the page is sent the finished article from the row (it waited until a
+    reload), and only once the row has ended."""
+    monkeypatch.setattr(consumer, "BLOCK_MS", 200)
+    monkeypatch.setattr(consumer, "LOST_END_S", 0.5)
+    turn = await streaming_turn(owner)
+    [rid] = await response_ids(turn)
+    log = f"pg:log:{rid}"
+    await aredis.xadd(log, delta(1, "Hello "), id="0-1")
+    await aredis.xadd(log, delta(2, "there"), id="0-2")
+    await aredis.set(response_log.heartbeat_key(rid), "1", ex=30)  # its worker is alive
+
+    ws = await connected(turn.session_id, owner)
+    try:
+        await ws.send_json_to({"type": "follow", "control": "0-0", "responses": {str(rid): 0}})
+        replay = await ws.receive_from(timeout=5)
+        assert "Hello there" in replay
+        assert await ws.receive_nothing(timeout=1.5)  # streaming and silent: nothing to say
+
+        # The worker ends the row; its log's end entry is lost with Redis's last second.
+        await sync_to_async(Response.objects.filter(pk=rid).update)(
+            status=Status.DONE, text="Hello there, friend", output_tokens=3, finish_reason="stop"
+        )
+        await aredis.delete(response_log.heartbeat_key(rid))
+
+        final = await ws.receive_from(timeout=5)
+        assert final == article(final, rid)
+        assert '<article class="response status-done"' in final
+        assert "Hello there, friend" in final
+        assert f'id="response-{rid}-status" data-seq="2"' in final
+        assert await ws.receive_nothing(timeout=1.5)  # once
+        await aredis.xadd(log, delta(3, "late"), id="0-3")
+        assert await ws.receive_nothing(timeout=0.5)  # and no longer followed
     finally:
         await ws.disconnect()
 
