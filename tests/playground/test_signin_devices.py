@@ -29,11 +29,13 @@ LOCKED_FOR_STRANGERS = (
 LOCKED_BROWSER = "Too many failed sign-ins from this browser; try again in 8 minutes."
 
 
-def browser_used_by(user: Any, ip: str = ADDRESS, url: str = "/login/") -> Client:
+def browser_used_by(
+    user: Any, ip: str = ADDRESS, url: str = "/login/", password: str = PASSWORD
+) -> Client:
     """A browser in which ``user`` signed in and then signed out: it keeps their device
     cookie."""
     browser = Client(REMOTE_ADDR=ip)
-    assert browser.post(url, {"username": user.username, "password": PASSWORD}).status_code == 302
+    assert browser.post(url, {"username": user.username, "password": password}).status_code == 302
     browser.post("/logout/")
     return browser
 
@@ -88,6 +90,7 @@ def test_an_attackers_failures_lock_strangers_out_but_the_owner_signs_in_from_a_
     assert signed_in(owners_browser)
 
 
+@pytest.mark.django_db(transaction=True)  # the tries' threads read the account
 def test_parallel_tries_from_one_browser_check_no_more_passwords_than_its_limit(
     owner: Any, checked: list[str]
 ) -> None:
@@ -171,6 +174,29 @@ def test_a_tampered_borrowed_or_old_device_cookie_is_a_strangers(
     assert refused.status_code == 429
     assert LOCKED_FOR_STRANGERS in refused.content.decode()
     assert len(checked) == 5
+
+
+def test_a_new_password_voids_the_device_cookies_given_before(
+    owner: Any, checked: list[str]
+) -> None:
+    """A device cookie, once stolen, gave its thief that browser's tries until it expired;
+    changing the password now ends that, for every browser signed in before."""
+    thiefs_copy = same_browser(browser_used_by(owner), ip="203.0.113.9")
+    owner.set_password("a new one, after the theft")
+    owner.save()
+    # A browser signed in since: its cookie counts.
+    owners_browser = browser_used_by(owner, password="a new one, after the theft")
+    for n in range(5):  # strangers lock the account for strangers
+        sign_in(owner.username, f"guess-{n}", ip=f"10.0.1.{n}")
+    checked.clear()
+
+    stolen = post(thiefs_copy, owner.username, "another guess")
+
+    assert stolen.status_code == 429
+    assert LOCKED_FOR_STRANGERS in stolen.content.decode()
+    assert checked == []  # no password checked for the old cookie's holder
+    assert post(owners_browser, owner.username, "a new one, after the theft").status_code == 302
+    assert signed_in(owners_browser)
 
 
 def test_a_locked_address_does_not_stop_a_browser_used_before(owner: Any) -> None:
