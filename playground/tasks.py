@@ -24,12 +24,15 @@ from playground.connection_tests import Asked
 CLAIMS_AT_ONCE = threading.BoundedSemaphore(4)
 
 
-# The database away for a moment when a turn is claimed: the task is sent again a little
-# later (about 1, 2, 4, 8, 16 s) rather than lost with its panes left pending.
+# The database away when a turn is claimed: the task is sent again later (after about 1,
+# 2, 4 … 64 s, then every 2 minutes: some 10 minutes in all, each wait drawn at random up
+# to it) rather than lost with its panes left pending. Each message waits in the worker's
+# hands, counted by the broker as taken: a worker that dies meanwhile gives it back.
 _DATABASE_AWAY = {
     "autoretry_for": (OperationalError, InterfaceError),
     "retry_backoff": True,
-    "max_retries": 5,
+    "retry_backoff_max": 120,
+    "max_retries": 11,
 }
 
 
