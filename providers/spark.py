@@ -323,7 +323,13 @@ class Spark(base.Provider):
         url, model = self.endpoint(request)
         frame = json.dumps(self.frame(request, model.domain), ensure_ascii=False)
         signed = signed_url(url, creds.api_key, creds.extra.get("api_secret", ""), self.clock())
-        ws = await self.connect(signed, secrets, request.limits)
+        # The handshake is part of the wait for the first byte that the answer's tries
+        # share: it may take what is left of it (at most connect_timeout), and the first
+        # frame may then wait what the handshake left.
+        loop = asyncio.get_running_loop()
+        opening, wait = loop.time(), request.first_byte_wait
+        ws = await self.connect(signed, secrets, request.limits, request=request)
+        request = dataclasses.replace(request, first_byte_left=wait - (loop.time() - opening))
         try:
             await ws.send(frame)
             frames = self.read_frames(ws, secrets, request.limits, request=request)
@@ -340,16 +346,25 @@ class Spark(base.Provider):
             await ws.close()
 
     async def connect(
-        self, url: str, secrets: Sequence[str], limits: base.ReadLimits
+        self,
+        url: str,
+        secrets: Sequence[str],
+        limits: base.ReadLimits,
+        *,
+        request: ChatRequest | None = None,
     ) -> ClientConnection:
         """Open the websocket; handshake refusals become ProviderErrors. Never puts the URL
         (it carries the signature and, encoded, the key) into a message. A frame longer than
-        ``limits.line_bytes`` closes the connection (websockets checks as it reads)."""
+        ``limits.line_bytes`` closes the connection (websockets checks as it reads). With
+        ``request``, the handshake waits no longer than its try's first-byte wait."""
         name = self.display_name
+        open_timeout = self.connect_timeout
+        if request is not None:
+            open_timeout = min(open_timeout, request.first_byte_wait)
         try:
             return await _Connect(
                 url,
-                open_timeout=self.connect_timeout,
+                open_timeout=open_timeout,
                 close_timeout=self.close_timeout,
                 user_agent_header="llm-playground",
                 # Never through a proxy named in the environment (HTTPS_PROXY…): the
@@ -371,6 +386,8 @@ class Spark(base.Provider):
                 permanent=True,
             ) from None
         except TimeoutError:
+            if open_timeout < self.connect_timeout and request is not None:
+                raise base.no_first_byte(name, limits, shared=request.first_byte_shared) from None
             raise ProviderError(
                 ErrorKind.TIMEOUT, f"{name} did not answer in time", permanent=False
             ) from None

@@ -511,6 +511,36 @@ async def test_silence_within_the_requests_limits_has_their_sentences(server: Fa
     ]
 
 
+async def test_a_handshake_never_answered_takes_the_first_byte_wait_once() -> None:
+    """A server that takes the connection and never answers the handshake: the handshake
+    is part of the first-byte wait the tries share (it took up to 10 s a try, four tries)."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # read nothing, answer nothing
+
+    silent = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    limits = ReadLimits(first_byte_seconds=0.5)
+    request = dataclasses.replace(ask(base_url=f"ws://127.0.0.1:{port}"), limits=limits)
+    loop = asyncio.get_running_loop()
+    try:
+        began = loop.time()
+        events = await collect(spark(), request)
+        took = loop.time() - began
+    finally:
+        for writer in held:
+            writer.close()
+        silent.close()
+        await silent.wait_closed()
+
+    assert events == [
+        Failure(ErrorKind.TIMEOUT, "iFlytek Spark did not start answering within 0.5 s", False)
+    ]
+    assert took < 3  # once, not 4 × 10 s
+    assert len(held) == 1  # no try once the wait is spent
+
+
 async def test_silence_mid_answer_times_out(server: FakeSpark) -> None:
     server.plans = [Plan(frames("answer")[:1], end="hang")]
 
