@@ -1,4 +1,5 @@
-"""While the database does not answer: a sentence and 503, never a 500 or a traceback.
+"""While the database (or Redis) does not answer: a sentence and 503, never a 500 or a
+traceback.
 
 PostgreSQL restarting, stopped or unreachable (psycopg's OperationalError and
 InterfaceError, which Django re-raises as its own), or SQLite still locked when its timeout
@@ -7,6 +8,9 @@ runs out. A page then gets 503 with Retry-After and a plain page saying so; an h
 looks and keeps what they typed (static/playground/app.js); a websocket is closed with
 ``SOCKET_CLOSE_CODE``, after which the page tries again, waiting longer each time. No
 message of the database's, which could name its host or user, reaches the person.
+
+Redis the same way (the live logs, Stop's flags, the counts of Sends and sign-ins, the
+broker): a request that meets it away gets its own sentence, and 503.
 
 Nothing needs to recover by hand once the database is back: PostgreSQL connections are not
 kept past a request (settings: ``CONN_MAX_AGE`` 0), every thread that keeps one closes it
@@ -20,6 +24,8 @@ import sqlite3
 import sys
 from collections.abc import Callable
 
+import kombu.exceptions
+import redis
 from channels.auth import AuthMiddleware
 from django.contrib.auth.models import AnonymousUser
 from django.db import InterfaceError, OperationalError
@@ -30,6 +36,9 @@ from django.views import defaults
 log = logging.getLogger(__name__)
 
 SENTENCE = "The playground cannot reach its database just now. Try again in a moment."
+REDIS_SENTENCE = (
+    "The playground cannot reach Redis, its live store, just now. Try again in a moment."
+)
 RETRY_AFTER_SECONDS = 5
 # What a websocket is closed with when its follow met the database away (a close code of
 # the application's range: the htmx extension would retry 1013 at once, every time).
@@ -49,13 +58,23 @@ def is_database_away(error: BaseException) -> bool:
     return True
 
 
+def is_redis_away(error: BaseException) -> bool:
+    """Whether ``error`` says Redis does not answer: the web's own client, or Celery's
+    broker connection as a task is sent."""
+    return isinstance(
+        error,
+        redis.ConnectionError | redis.TimeoutError | kombu.exceptions.OperationalError,
+    )
+
+
 def note(error: BaseException, where: str) -> None:
     """One line in the log, no traceback (an outage would write one per request). The
     driver's first line names the host and port at most, never the password."""
     first = str(error).strip().splitlines()[:1]
     log.warning(
-        "%s: the database did not answer (%s: %s)",
+        "%s: %s did not answer (%s: %s)",
         where,
+        "Redis" if is_redis_away(error) else "the database",
         type(error).__name__,
         first[0] if first else "",
     )
@@ -65,12 +84,13 @@ def away_response(request: HttpRequest, error: BaseException) -> HttpResponse:
     """503 with Retry-After: for htmx the sentence as text, else a page of its own that
     reads nothing (not the person's name: that is in the database too)."""
     note(error, f"{request.method} {request.path}")
+    sentence = REDIS_SENTENCE if is_redis_away(error) else SENTENCE
     if request.headers.get("HX-Request") == "true":
-        response = HttpResponse(SENTENCE, content_type="text/plain; charset=utf-8", status=503)
+        response = HttpResponse(sentence, content_type="text/plain; charset=utf-8", status=503)
     else:
         again = request.get_full_path() if request.method in ("GET", "HEAD") else ""
         page = render_to_string(
-            "playground/database_away.html", {"sentence": SENTENCE, "again": again}
+            "playground/database_away.html", {"sentence": sentence, "again": again}
         )
         response = HttpResponse(page, status=503)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
@@ -90,14 +110,16 @@ class DatabaseAwayMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        return away_response(request, exception) if is_database_away(exception) else None
+        if is_database_away(exception) or is_redis_away(exception):
+            return away_response(request, exception)
+        return None
 
 
 def server_error(request: HttpRequest) -> HttpResponseBase:
     """``handler500``: what met the database away outside a view (a middleware saving the
     session) gets the same 503; anything else Django's plain 500."""
     error = sys.exception()
-    if error is not None and is_database_away(error):
+    if error is not None and (is_database_away(error) or is_redis_away(error)):
         return away_response(request, error)
     return defaults.server_error(request)
 

@@ -17,6 +17,8 @@ from django.db import InterfaceError, OperationalError
 
 from playground import connection_tests
 from playground.connection_tests import Asked
+from playground.live.response_end import end_response
+from playground.models import Status
 
 # Claims run in the tasks' own threads, of which there are dozens; this many at once. Each
 # is CPU-bound Python holding the GIL that the streaming loop needs: unbounded, a burst of
@@ -113,6 +115,34 @@ def hand_back_panes(**_: object) -> None:
 
     hand_back_after(settings.PLAYGROUND_SHUTDOWN_GRACE_SECONDS)
     hand_back_waiting_now()
+
+
+NOT_QUEUED = (
+    "Redis did not take this answer for a worker, so nothing was asked and nothing is "
+    "counted; ask again once it answers."
+)
+
+
+def hand_to_worker(turn_id: int, response_ids: list[int]) -> None:
+    """Send the turn's task (ids only). When the broker (Redis) cannot take it, the saved
+    answers end at once as errors saying so (no usage, their reservations given back: no
+    task would ever claim them), and the broker's error goes on to the view (a 503 and a
+    sentence: playground/database_away.py)."""
+    try:
+        run_turn.delay(turn_id, response_ids)
+    except (redis.RedisError, kombu.exceptions.OperationalError):
+        for pk in response_ids:
+            end_response(
+                pk,
+                was=Status.PENDING,
+                status=Status.ERROR,
+                close_log=lambda _status: None,  # its log is in the Redis that is away
+                error=NOT_QUEUED,
+                finish_reason="error",
+                input_tokens=0,
+                output_tokens=0,
+            )
+        raise
 
 
 def ask_credential_check(user_id: int, credential_id: int, back: str = "") -> Asked:

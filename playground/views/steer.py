@@ -17,7 +17,7 @@ from playground.forking import fork_session
 from playground.live.announce import announce_answers
 from playground.models import Response, Session
 from playground.pane_view import response_context
-from playground.tasks import run_turn
+from playground.tasks import hand_to_worker
 
 
 def _sentence(request: HttpRequest, message: str) -> HttpResponse:
@@ -59,7 +59,7 @@ def _rerun(request: HttpRequest, session: Session, old: list[Response]) -> HttpR
         new = steering.rerun(request.user, session, old)
     except (steering.SteerRefused, quotas.QuotaRefused) as refused:
         return _sentence(request, str(refused))
-    run_turn.delay(new[0].turn_id, [r.pk for r in new])
+    hand_to_worker(new[0].turn_id, [r.pk for r in new])
     announce_answers(session.pk, new, replacing=old)
     response = reswap(retarget(HttpResponse(""), "#compose-errors"), "innerHTML")
     return trigger_client_event(response, "turn-sent")
