@@ -21,7 +21,7 @@ from django.db import transaction
 from playground import answers, quotas
 from playground.forking import fork_session
 from playground.models import ACTIVE_STATUSES, Pane, Response, Session
-from playground.tasks import run_rematch
+from playground.tasks import hand_to_worker, run_rematch
 
 
 class RematchRefused(Exception):
@@ -58,5 +58,6 @@ def start(user: Any, source: Session, model_keys: list[str]) -> Session:
             new = answers.save_answers(copy, first, panes, compose)
         except (answers.SteerRefused, quotas.QuotaRefused) as refused:
             raise RematchRefused(str(refused)) from None  # and the copy is rolled back
-    run_rematch.delay(copy.pk, [p.pk for p in panes], [r.pk for r in new])
+    firsts = [r.pk for r in new]
+    hand_to_worker(firsts, run_rematch, copy.pk, [p.pk for p in panes], firsts)
     return copy

@@ -8,6 +8,7 @@ the web process never loads the worker's wing (a test checks ``sys.modules``).
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import kombu.exceptions
 import redis
@@ -123,13 +124,13 @@ NOT_QUEUED = (
 )
 
 
-def hand_to_worker(turn_id: int, response_ids: list[int]) -> None:
-    """Send the turn's task (ids only). When the broker (Redis) cannot take it, the saved
-    answers end at once as errors saying so (no usage, their reservations given back: no
-    task would ever claim them), and the broker's error goes on to the view (a 503 and a
-    sentence: playground/database_away.py)."""
+def hand_to_worker(response_ids: list[int], task: Any, *args: Any) -> None:
+    """Send ``task`` for the saved answers ``response_ids`` (its message: ids only). When
+    the broker (Redis) cannot take it, those answers end at once as errors saying so (no
+    usage, their reservations given back: no task would ever claim them), and the
+    broker's error goes on to the view (a 503 and a sentence: playground/database_away.py)."""
     try:
-        run_turn.delay(turn_id, response_ids)
+        task.delay(*args)
     except (redis.RedisError, kombu.exceptions.OperationalError):
         for pk in response_ids:
             end_response(

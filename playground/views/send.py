@@ -20,7 +20,7 @@ from playground.live import fragments, response_log
 from playground.media import keep as keep_media
 from playground.models import ContextPolicy, Pane, Response, Session, Turn
 from playground.redis_sync import redis_client
-from playground.tasks import hand_to_worker
+from playground.tasks import hand_to_worker, run_turn
 
 
 @login_required
@@ -60,7 +60,7 @@ def send(request: HttpRequest, session_id: int | None = None) -> HttpResponse:
     # turn's articles, rendered here from the rows just saved: the followers send them on
     # without a query or a render of their own, while the first tokens are on their way.
     # (A new comparison's page is loaded after this, with the turn in it: no articles.)
-    hand_to_worker(turn.pk, response_ids)
+    hand_to_worker(response_ids, run_turn, turn.pk, response_ids)
     announcement: dict[FieldT, EncodableT] = {
         "turn": turn.pk,
         "ids": ",".join(map(str, response_ids)),

@@ -17,7 +17,7 @@ from playground.forking import fork_session
 from playground.live.announce import announce_answers
 from playground.models import Response, Session
 from playground.pane_view import response_context
-from playground.tasks import hand_to_worker
+from playground.tasks import hand_to_worker, run_turn
 
 
 def _sentence(request: HttpRequest, message: str) -> HttpResponse:
@@ -59,7 +59,8 @@ def _rerun(request: HttpRequest, session: Session, old: list[Response]) -> HttpR
         new = steering.rerun(request.user, session, old)
     except (steering.SteerRefused, quotas.QuotaRefused) as refused:
         return _sentence(request, str(refused))
-    hand_to_worker(new[0].turn_id, [r.pk for r in new])
+    ids = [r.pk for r in new]
+    hand_to_worker(ids, run_turn, new[0].turn_id, ids)
     announce_answers(session.pk, new, replacing=old)
     response = reswap(retarget(HttpResponse(""), "#compose-errors"), "innerHTML")
     return trigger_client_event(response, "turn-sent")

@@ -90,3 +90,23 @@ def test_a_turn_the_broker_cannot_take_ends_its_answers_with_a_sentence(
     assert UsageEntry.objects.filter(input_tokens=0, output_tokens=0).count() == 2
     counters = list(QuotaCounter.objects.all())
     assert counters and all(c.reserved_tokens == 0 and c.reserved_spend == 0 for c in counters)
+
+
+def test_a_rematch_the_broker_cannot_take_ends_its_first_answers_with_a_sentence(
+    owner: Any, owner_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    turn = make_turn(owner, [("echo", {})], "Q1", status=Status.DONE)
+
+    def broker_away(*_args: Any) -> None:
+        raise kombu.exceptions.OperationalError("Error 111 connecting to 127.0.0.1:6379.")
+
+    monkeypatch.setattr(tasks.run_rematch, "delay", broker_away)
+    answer = owner_client.post(
+        reverse("rematch", args=[turn.session_id]), {"rematch-model": ["echo"]}, **HTMX
+    )
+
+    assert (answer.status_code, answer.content.decode()) == (503, REDIS_SENTENCE)
+    copy = Session.objects.exclude(pk=turn.session_id).get()
+    new = list(Response.objects.filter(turn__session=copy, status=Status.ERROR))
+    assert [r.error for r in new] == [tasks.NOT_QUEUED]
+    assert not Response.objects.filter(turn__session=copy, status=Status.PENDING).exists()
