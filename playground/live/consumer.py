@@ -39,6 +39,7 @@ import uuid
 from typing import Any, cast
 
 import redis.asyncio as aioredis
+from autobahn.exception import Disconnected
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.http import Http404
@@ -255,6 +256,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
                     await self._send_counted(html)
         except asyncio.CancelledError:
             raise
+        except Disconnected:
+            return  # the page went away (a reload, a closed tab) while it was being sent to
         except (RedisError, OSError) as error:
             log.warning("follower of session %s lost Redis: %s", self.session.pk, error)
             await self.close(code=FAILED)

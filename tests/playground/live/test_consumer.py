@@ -4,10 +4,13 @@ nobody follows what is not theirs."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from autobahn.exception import Disconnected
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
@@ -168,6 +171,31 @@ async def test_an_answer_whose_log_lost_its_end_is_shown_ended_from_its_row(
         assert await ws.receive_nothing(timeout=0.5)  # and no longer followed
     finally:
         await ws.disconnect()
+
+
+async def test_a_page_gone_while_it_is_sent_to_is_not_an_error(
+    owner: Any, aredis: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reload or a closed tab while a fragment is on its way: daphne's protocol refuses
+    the send; the follower stops quietly (it logged an error with a traceback)."""
+    turn = await streaming_turn(owner)
+    [rid] = await response_ids(turn)
+    await aredis.set(response_log.heartbeat_key(rid), "1", ex=30)
+    ws = await connected(turn.session_id, owner)
+    try:
+        await ws.send_json_to({"type": "follow", "control": "0-0", "responses": {str(rid): 0}})
+        assert await ws.receive_nothing(timeout=0.5)
+
+        async def gone(*_args: Any, **_kwargs: Any) -> None:
+            raise Disconnected("Attempt to send on a closed protocol")
+
+        monkeypatch.setattr(consumer.SessionConsumer, "send", gone)
+        await aredis.xadd(f"pg:log:{rid}", delta(1, "Hello"), id="0-1")
+        await asyncio.sleep(0.5)
+    finally:
+        await ws.disconnect()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
 
 
 async def test_follow_from_zero_replays_everything_in_one_fragment(owner: Any, aredis: Any) -> None:
