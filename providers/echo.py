@@ -34,19 +34,16 @@ def count_tokens(text: str) -> int:
 def described(part: base.Part) -> str:
     """What Echo says of a video or a recording it was given; "" for any other part."""
     if isinstance(part, base.VideoPart):
-        kind = "video"
         if part.frames:
             return f"video: {len(part.frames)} frame{'s' if len(part.frames) != 1 else ''}"
+        kind, encoding = "video", part.mime_type.rpartition("/")[2]
     elif isinstance(part, base.AudioPart):
-        kind = "recording"
+        kind, encoding = "recording", part.format
     else:
         return ""
     if part.url:
         return f"{kind}: {part.url}"
     size_kb = max(1, round(len(part.data) * 3 / 4 / 1024))
-    encoding = (
-        part.format if isinstance(part, base.AudioPart) else part.mime_type.rpartition("/")[2]
-    )
     return f"{kind}: {encoding.upper()}, {size_kb} KB"
 
 
@@ -77,7 +74,7 @@ class Echo(base.Provider):
         if images:
             text += f" [{images} image{'s' if images != 1 else ''}]"
         if last is not None and not isinstance(last.content, str):
-            text += "".join(f" [{described(p)}]" for p in last.content if described(p))
+            text += "".join(f" [{said}]" for said in map(described, last.content) if said)
         delay = int(params.get("delay_ms", DELAY_MS.default)) / 1000
         limit = params.get("max_tokens")
         words = _WORDS.findall(text)
